@@ -1,0 +1,200 @@
+package namespace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCommandPrivateTmpAndPID(t *testing.T) {
+	before := hostMounts(t)
+	cmd := testNS(WithPrivatePID(), WithPrivateTmp(), WithHostname("cmd-test")).Command(context.Background(),
+		"sh", "-c", `echo "pid=$$"; echo "tmp=$(ls -A /tmp | wc -l)"; echo "host=$(cat /proc/sys/kernel/hostname)"; echo "env=$LINUXNS_TEST_VAR"; echo "argv0=$0"; pwd; cat`)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	cmd.Stdin = strings.NewReader("from-stdin\n")
+	cmd.Env = append(cmd.Env, "LINUXNS_TEST_VAR=yes")
+	cmd.Dir = "/"
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"pid=1\n", "tmp=0\n", "host=cmd-test\n", "env=yes\n", "argv0=sh\n", "\n/\n", "from-stdin\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, envChild) {
+		t.Errorf("the marker reached the command")
+	}
+	checkMountsUnchanged(t, before)
+}
+
+func TestCommandExitStatuses(t *testing.T) {
+	ctx := context.Background()
+	n := testNS(WithPrivateMount())
+	err := n.Command(ctx, "sh", "-c", "exit 42").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 42 {
+		t.Errorf("exit 42: got %v", err)
+	}
+	if err := n.Command(ctx, "no-such-program-linuxns").Run(); !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("missing program: got %v, want exec.ErrNotFound", err)
+	}
+	// Found in the parent, gone in the child's mount namespace: 127.
+	dir := t.TempDir()
+	prog := dir + "/prog"
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dir, "/tmp/") {
+		t.Skipf("TMPDIR %s is not under /tmp", dir)
+	}
+	err = testNS(WithPrivateTmp()).Command(ctx, prog).Run()
+	if !errors.As(err, &ee) || ee.ExitCode() != 127 {
+		t.Errorf("program hidden by the private /tmp: got %v, want exit status 127", err)
+	}
+}
+
+func TestCommandValidationError(t *testing.T) {
+	cmd := New(WithHostname("")).Command(context.Background(), "true")
+	if err := cmd.Run(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("got %v, want ErrInvalid", err)
+	}
+}
+
+func TestCommandContextTerminates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	cmd := testNS(WithPrivatePID(), WithKillGrace(100*time.Millisecond)).Command(ctx, "sh", "-c", "trap '' TERM; sleep 60")
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("got %v", err)
+	}
+	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("status %v, want killed by SIGKILL", ee)
+	}
+}
+
+func TestCommandWithInit(t *testing.T) {
+	var out bytes.Buffer
+	cmd := testNS(WithPrivatePID(), WithInit()).Command(context.Background(), "sh", "-c", "echo pid=$$; exit 5")
+	cmd.Stdout = &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+		t.Errorf("got %v, want exit status 5", err)
+	}
+	// The command is the init's child, not PID 1 (the Go init's threads
+	// take the first pids, so it is not always PID 2).
+	if !strings.Contains(out.String(), "pid=") || strings.Contains(out.String(), "pid=1\n") {
+		t.Errorf("command output %q; want a pid other than 1 under the init", out.String())
+	}
+}
+
+func TestCommandReleasesFds(t *testing.T) {
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	before := countFds(t)
+	for range 5 {
+		if err := testNS(WithPrivateMount()).Command(context.Background(), "true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for countFds(t) != before && time.Now().Before(deadline) {
+		runtime.GC() // the child's end of each socket is closed with its Cmd
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := countFds(t); got != before {
+		t.Errorf("fds: %d after, %d before", got, before)
+	}
+}
+
+func TestProgramWithoutInit(t *testing.T) {
+	bin := testBinary(t, "noinit")
+	out, err := exec.Command(bin, "run").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("noinit run: %v; want exit 3 (ErrNoInit)\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "main started"); n != 2 {
+		// once in the parent, once in the child, which stops at Run
+		t.Errorf("main started %d times, want 2 (no recursion):\n%s", n, out)
+	}
+	if strings.Contains(string(out), "function ran") {
+		t.Errorf("the function ran without Init:\n%s", out)
+	}
+	out, err = exec.Command(bin, "command").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "command-ok") {
+		t.Errorf("Command without Init: %v\n%s", err, out)
+	}
+}
+
+func TestForgedChildRunsNothing(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Marker without the socket.
+	cmd := exec.Command(self, "-test.run=^TestNothing$")
+	cmd.Env = append(os.Environ(), envChild+"=0123456789abcdef0123456789abcdef")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), "runs nothing") {
+		t.Errorf("marker without socket: %v\n%s", err, out)
+	}
+
+	for name, payload := range map[string][]byte{
+		"wrong token": frameBytes(t, job{Token: "ffffffffffffffffffffffffffffffff", Role: roleFunc, Func: "test-failing", Args: []string{"ok"}}),
+		"truncated":   frameBytes(t, job{Token: "0123456789abcdef0123456789abcdef", Role: roleFunc, Func: "test-failing"})[:10],
+		"garbage":     []byte("\x00\x00\x00\x05hello"),
+		"huge length": []byte("\xff\xff\xff\xff"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			parent, childEnd, err := socketPair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer parent.Close()
+			cmd := exec.Command(self, "-test.run=^TestNothing$")
+			cmd.Env = append(os.Environ(), envChild+"=0123456789abcdef0123456789abcdef")
+			cmd.ExtraFiles = []*os.File{childEnd}
+			var buf bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &buf, &buf
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			childEnd.Close()
+			parent.Write(payload)
+			parent.Close()
+			err = cmd.Wait()
+			if !errors.As(err, &ee) || ee.ExitCode() != 125 {
+				t.Errorf("%s: %v\n%s", name, err, buf.String())
+			}
+			if strings.Contains(buf.String(), "PASS") || strings.Contains(buf.String(), "ok") && !strings.Contains(buf.String(), "namespace:") {
+				t.Errorf("%s: the test binary ran:\n%s", name, buf.String())
+			}
+		})
+	}
+}
+
+func TestNothing(t *testing.T) {}
+
+func frameBytes(t *testing.T, v any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := writeFrame(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}

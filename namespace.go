@@ -1,0 +1,257 @@
+// Package namespace puts Go functions and commands into new Linux namespaces.
+//
+// It is a Go port of the Perl modules Sys::Linux::Namespace and Linux::Clone.
+// A Namespace collects options (New, With…) and engages nothing until one of
+// its methods runs:
+//
+//   - Run, Task.Run and Command start a child process in the new namespaces.
+//     The program re-executes itself (/proc/self/exe) through os/exec; the
+//     child performs the in-namespace set-up (a private mount table, a fresh
+//     /tmp and /proc, a hostname, the loopback interface) and then runs a
+//     registered Go function or executes a command.
+//   - Setup moves the rest of the whole program into the namespaces, by the
+//     same re-execution at start-up.
+//   - Do runs a function on one throw-away OS thread that unshares the
+//     thread-scoped namespaces, without a new process.
+//
+// # Why a child process
+//
+// Namespaces belong to a thread, and a Go program has many. unshare(2) of a
+// mount namespace from Go changes only the calling thread; unsharing a user
+// namespace fails with EINVAL in any multi-threaded process; a new PID
+// namespace applies only to children. Perl could clone(2) and keep running
+// Perl; Go cannot fork and keep running Go. So this package re-executes the
+// program: every thread of the child is created inside the namespaces.
+//
+// A program that uses Run or Task must call Init as the first statement of
+// main (or TestMain), and must Register its functions at package level, so
+// that the re-executed child finds them:
+//
+//	var hello = namespace.Register("hello", func(ctx context.Context, args []string) error {
+//		fmt.Println("pid in the new namespace:", os.Getpid())
+//		return nil
+//	})
+//
+//	func main() {
+//		namespace.Init()
+//		ns := namespace.New(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
+//		if err := ns.Run(context.Background(), hello); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+//
+// Command and Setup work without Init.
+//
+// # Guarantees
+//
+// If a namespace cannot be created nothing is mounted and nothing of the host
+// changes; the error says why and what to do (see ErrPermission and friends).
+// The root mount is made recursively private before any mount, so nothing
+// propagates back to the host. A child's error, panic, exit status or killing
+// signal comes back as an *ExitError. While Run waits, SIGINT, SIGTERM,
+// SIGHUP and SIGQUIT to the parent, and cancellation of its context, stop the
+// child (SIGTERM, then SIGKILL after WithKillGrace); the child dies with its
+// parent; a child that is PID 1 reaps orphans.
+package namespace
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// Namespace describes a set of namespaces to create and the set-up to perform
+// inside them. It is made by New and is safe for concurrent use by multiple
+// goroutines once made: every Run, Command, Setup or Do creates fresh
+// namespaces of its own.
+type Namespace struct {
+	mount      bool
+	tmp        *tmpfsConfig
+	pid        bool
+	noProc     bool
+	net        bool
+	ipc        bool
+	uts        bool
+	hostname   *string
+	user       bool
+	idMaps     []IDMap
+	sysvsem    bool
+	cgroup     bool
+	time       bool
+	monotonic  time.Duration
+	boottime   time.Duration
+	termChild  bool
+	killGrace  time.Duration
+	logger     *slog.Logger
+	initProc   bool
+	optionErrs []error
+}
+
+// DefaultKillGrace is how long a child has between SIGTERM and SIGKILL when
+// Run is interrupted, as in Sys::Linux::Namespace.
+const DefaultKillGrace = 200 * time.Millisecond
+
+// New returns a Namespace with the given options. It collects the options and
+// engages nothing: no process, namespace or mount is created until Run,
+// Command, Setup or Do. Invalid options are reported by those methods, before
+// anything is created.
+func New(opts ...Option) *Namespace {
+	n := &Namespace{termChild: true, killGrace: DefaultKillGrace}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		o.apply(n)
+	}
+	return n
+}
+
+// Flags returns the set of syscalls.CLONE_* flags that the namespace creates:
+// the CLONE_NEW* flag of each namespace kind, plus CLONE_SYSVSEM when
+// WithPrivateSysVSem was given.
+func (n *Namespace) Flags() uintptr {
+	var f uintptr
+	if n.needsMountNS() {
+		f |= syscalls.CLONE_NEWNS
+	}
+	if n.pid {
+		f |= syscalls.CLONE_NEWPID
+	}
+	if n.net {
+		f |= syscalls.CLONE_NEWNET
+	}
+	if n.ipc {
+		f |= syscalls.CLONE_NEWIPC
+	}
+	if n.user {
+		f |= syscalls.CLONE_NEWUSER
+	}
+	if n.uts || n.hostname != nil {
+		f |= syscalls.CLONE_NEWUTS
+	}
+	if n.cgroup {
+		f |= syscalls.CLONE_NEWCGROUP
+	}
+	if n.time {
+		f |= syscalls.CLONE_NEWTIME
+	}
+	if n.sysvsem {
+		f |= syscalls.CLONE_SYSVSEM
+	}
+	return f
+}
+
+// needsMountNS reports whether a mount namespace is part of the plan: asked
+// for, or implied by a private /tmp or by a fresh /proc for a PID namespace.
+func (n *Namespace) needsMountNS() bool {
+	return n.mount || n.tmp != nil || (n.pid && !n.noProc)
+}
+
+// mountsProc reports whether a fresh /proc is mounted in the child.
+func (n *Namespace) mountsProc() bool { return n.pid && !n.noProc }
+
+// Types returns the namespace kinds that the Namespace creates, in creation
+// order.
+func (n *Namespace) Types() []syscalls.Type {
+	return syscalls.TypesOf(n.Flags() &^ syscalls.CLONE_SYSVSEM)
+}
+
+// String describes the namespace kinds, e.g. "namespace{user,mnt,pid}".
+func (n *Namespace) String() string {
+	s := "namespace{"
+	for i, t := range n.Types() {
+		if i > 0 {
+			s += ","
+		}
+		s += t.String()
+	}
+	return s + "}"
+}
+
+// Validate reports every problem with the options, joined, or nil. Run,
+// Command, Setup and Do call it before they create anything; it is exported
+// so that callers can check a configuration early (for example at start-up).
+// Each problem wraps ErrInvalid.
+func (n *Namespace) Validate() error {
+	errs := append([]error(nil), n.optionErrs...)
+	if n.hostname != nil {
+		if err := checkHostname(*n.hostname); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.tmp != nil {
+		errs = append(errs, n.tmp.check()...)
+	}
+	if len(n.idMaps) > 0 && !n.user {
+		errs = append(errs, invalidf("id maps given without a user namespace"))
+	}
+	if n.user {
+		if err := checkIDMaps(n.idMaps, os.Geteuid(), os.Getegid()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.time {
+		if err := checkTimeOffsets(n.monotonic, n.boottime); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.killGrace < 0 {
+		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
+	}
+	if n.initProc && !n.pid {
+		errs = append(errs, invalidf("WithInit needs WithPrivatePID: only PID 1 of a new PID namespace is an init"))
+	}
+	return errors.Join(errs...)
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// HostNameMax is the longest hostname Linux accepts, in bytes.
+const HostNameMax = 64
+
+// checkHostname accepts RFC 1123 host names: labels of ASCII letters, digits
+// and hyphens, separated by dots, at most HostNameMax bytes in all.
+func checkHostname(h string) error {
+	if h == "" {
+		return invalidf("hostname is empty; omit WithHostname to keep the inherited one")
+	}
+	if len(h) > HostNameMax {
+		return invalidf("hostname is %d bytes; Linux allows at most %d", len(h), HostNameMax)
+	}
+	label := 0
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return invalidf("hostname %q has an empty label", h)
+			}
+			label = 0
+			continue
+		case c == '-':
+			if label == 0 {
+				return invalidf("hostname %q has a label that starts with '-'", h)
+			}
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			return invalidf("hostname %q has character %q at byte %d; use letters, digits, '-' and '.' (punycode for other scripts)", h, rune(c), i)
+		}
+		label++
+		if label > 63 {
+			return invalidf("hostname %q has a label longer than 63 bytes", h)
+		}
+	}
+	if label == 0 {
+		return invalidf("hostname %q ends with '.'", h)
+	}
+	if h[len(h)-1] == '-' {
+		return invalidf("hostname %q ends with '-'", h)
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package namespace
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+)
+
+// An Option configures a Namespace. Options are made by the With… functions.
+type Option interface {
+	apply(*Namespace)
+}
+
+type optionFunc func(*Namespace)
+
+func (f optionFunc) apply(n *Namespace) { f(n) }
+
+// WithPrivateMount creates a new mount namespace (Perl: private_mount). The
+// root mount is made recursively private (MS_REC|MS_PRIVATE) before anything
+// else, so that no mount made inside propagates to the host.
+func WithPrivateMount() Option {
+	return optionFunc(func(n *Namespace) { n.mount = true })
+}
+
+// WithPrivateTmp mounts a fresh tmpfs on /tmp (Perl: private_tmp), in a new
+// mount namespace. The tmpfs is mounted nosuid,nodev with mode 1777 unless
+// TmpfsMode says otherwise; TmpfsSize and TmpfsInodes limit it.
+func WithPrivateTmp(opts ...TmpfsOption) Option {
+	return optionFunc(func(n *Namespace) {
+		t := &tmpfsConfig{mode: os.ModeSticky | 0o777}
+		for _, o := range opts {
+			if o != nil {
+				o(t)
+			}
+		}
+		n.tmp = t
+	})
+}
+
+// A TmpfsOption tunes the tmpfs of WithPrivateTmp.
+type TmpfsOption func(*tmpfsConfig)
+
+type tmpfsConfig struct {
+	size   int64
+	inodes int64
+	mode   os.FileMode
+	errs   []error
+}
+
+// TmpfsSize limits the private /tmp to size bytes (tmpfs "size="). Zero
+// means the kernel's default, half of the RAM.
+func TmpfsSize(bytes int64) TmpfsOption {
+	return func(t *tmpfsConfig) {
+		if bytes < 0 {
+			t.errs = append(t.errs, invalidf("tmpfs size %d is negative", bytes))
+			return
+		}
+		t.size = bytes
+	}
+}
+
+// TmpfsMode sets the permissions of the private /tmp's root directory
+// (tmpfs "mode="); the default is 1777 (os.ModeSticky|0o777). Only the
+// permission bits and os.ModeSticky, os.ModeSetuid and os.ModeSetgid are
+// allowed.
+func TmpfsMode(mode os.FileMode) TmpfsOption {
+	return func(t *tmpfsConfig) {
+		if mode&^(os.ModePerm|os.ModeSticky|os.ModeSetuid|os.ModeSetgid) != 0 {
+			t.errs = append(t.errs, invalidf("tmpfs mode %v has bits other than permissions, sticky, setuid and setgid", mode))
+			return
+		}
+		t.mode = mode
+	}
+}
+
+// TmpfsInodes limits the number of inodes of the private /tmp (tmpfs
+// "nr_inodes="). Zero means the kernel's default.
+func TmpfsInodes(n int64) TmpfsOption {
+	return func(t *tmpfsConfig) {
+		if n < 0 {
+			t.errs = append(t.errs, invalidf("tmpfs inode limit %d is negative", n))
+			return
+		}
+		t.inodes = n
+	}
+}
+
+func (t *tmpfsConfig) check() []error { return t.errs }
+
+// data returns the tmpfs mount data string, e.g. "mode=1777,size=1048576".
+func (t *tmpfsConfig) data() string {
+	perm := uint32(t.mode.Perm())
+	if t.mode&os.ModeSticky != 0 {
+		perm |= 0o1000
+	}
+	if t.mode&os.ModeSetgid != 0 {
+		perm |= 0o2000
+	}
+	if t.mode&os.ModeSetuid != 0 {
+		perm |= 0o4000
+	}
+	s := fmt.Sprintf("mode=%04o", perm)
+	if t.size > 0 {
+		s += fmt.Sprintf(",size=%d", t.size)
+	}
+	if t.inodes > 0 {
+		s += fmt.Sprintf(",nr_inodes=%d", t.inodes)
+	}
+	return s
+}
+
+// WithPrivatePID creates a new PID namespace (Perl: private_pid): the child
+// is PID 1 and sees only its own descendants. A fresh /proc is mounted in a
+// new mount namespace unless WithoutProc is given. As PID 1 the child reaps
+// orphaned processes; when it exits, the kernel kills the whole namespace.
+// Do cannot create a PID namespace.
+func WithPrivatePID() Option {
+	return optionFunc(func(n *Namespace) { n.pid = true })
+}
+
+// WithoutProc keeps the inherited /proc in a new PID namespace (Perl:
+// no_proc). Without a PID namespace it has no effect.
+func WithoutProc() Option {
+	return optionFunc(func(n *Namespace) { n.noProc = true })
+}
+
+// WithPrivateNet creates a new network namespace (Perl: private_net) and
+// brings its loopback interface up, so that 127.0.0.1 and ::1 work inside.
+// It has no other interface.
+func WithPrivateNet() Option {
+	return optionFunc(func(n *Namespace) { n.net = true })
+}
+
+// WithPrivateIPC creates a new IPC namespace (Perl: private_ipc): System V
+// IPC objects and POSIX message queues of the host are not visible.
+func WithPrivateIPC() Option {
+	return optionFunc(func(n *Namespace) { n.ipc = true })
+}
+
+// WithPrivateUTS creates a new UTS namespace (Perl: private_uts): the host
+// name and NIS domain name can be changed without affecting the host.
+func WithPrivateUTS() Option {
+	return optionFunc(func(n *Namespace) { n.uts = true })
+}
+
+// WithHostname creates a new UTS namespace and sets its host name. The name
+// must be a valid RFC 1123 host name of at most HostNameMax bytes.
+func WithHostname(name string) Option {
+	return optionFunc(func(n *Namespace) { n.uts = true; n.hostname = &name })
+}
+
+// WithPrivateUser creates a new user namespace (Perl: private_user). The
+// other namespaces are created inside it and owned by it, which lets an
+// unprivileged user create them.
+//
+// Without maps, the caller's effective uid and gid become 0 inside (also when
+// the caller is an unprivileged user). An unprivileged caller can map only
+// its own uid and gid, one each; root can map any ranges. setgroups(2) is
+// denied inside unless the caller is root.
+func WithPrivateUser(maps ...IDMap) Option {
+	return optionFunc(func(n *Namespace) {
+		n.user = true
+		n.idMaps = append(n.idMaps, maps...)
+	})
+}
+
+// WithPrivateSysVSem gives the child its own list of System V semaphore
+// adjustments (Perl: private_sysvsem, clone flag CLONE_SYSVSEM). A child
+// process started by Run, Task or Command never shares the list with its
+// parent in any case (Perl's clone(CLONE_SYSVSEM) in fact shared it); in Do
+// the thread unshares its list. It adds CLONE_SYSVSEM to Flags.
+func WithPrivateSysVSem() Option {
+	return optionFunc(func(n *Namespace) { n.sysvsem = true })
+}
+
+// WithPrivateCgroup creates a new cgroup namespace: the child's current
+// cgroup becomes the root of its view of /proc/self/cgroup.
+func WithPrivateCgroup() Option {
+	return optionFunc(func(n *Namespace) { n.cgroup = true })
+}
+
+// WithPrivateTime creates a new time namespace whose CLOCK_MONOTONIC and
+// CLOCK_BOOTTIME are shifted by the given offsets (zero for none); the
+// wall clock is not affected. A negative offset must not make a clock
+// negative. Do cannot create a time namespace. Run and Task need one extra
+// re-execution of the child for it (the offsets can only be set before the
+// first process enters the namespace).
+func WithPrivateTime(monotonic, boottime time.Duration) Option {
+	return optionFunc(func(n *Namespace) {
+		n.time = true
+		n.monotonic = monotonic
+		n.boottime = boottime
+	})
+}
+
+// WithTermChild sets whether signals to the parent and cancellation stop the
+// child gracefully (Perl: term_child; default true). When true, SIGINT,
+// SIGTERM, SIGHUP and SIGQUIT delivered to the process while Run waits are
+// caught and the child gets SIGTERM, then SIGKILL after the kill grace.
+// When false, those signals are left alone and cancellation of the context
+// kills the child at once.
+func WithTermChild(on bool) Option {
+	return optionFunc(func(n *Namespace) { n.termChild = on })
+}
+
+// WithKillGrace sets how long a child has between SIGTERM and SIGKILL
+// (default DefaultKillGrace, 200ms). A child that exits by itself costs no
+// delay.
+func WithKillGrace(d time.Duration) Option {
+	return optionFunc(func(n *Namespace) { n.killGrace = d })
+}
+
+// WithLogger logs each step (flags, mounts, pids, signals) at debug level,
+// in the parent and in the child (Perl: $Sys::Linux::Namespace::debug). The
+// child logs to its standard error in slog's text format, at debug level,
+// when the logger is enabled for debug.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(n *Namespace) { n.logger = l })
+}
+
+// WithInit makes Command keep a small init process as PID 1 of the new PID
+// namespace: it starts the command as PID 2, forwards signals to it, reaps
+// orphans and exits with the command's status. It needs WithPrivatePID and
+// affects only Command (Run's child is an init already).
+func WithInit() Option {
+	return optionFunc(func(n *Namespace) { n.initProc = true })
+}
+
+// IDKind says which ids an IDMap maps.
+type IDKind int
+
+const (
+	// UIDsAndGIDs maps user ids and group ids alike. It is the zero value.
+	UIDsAndGIDs IDKind = iota
+	// UIDs maps user ids only.
+	UIDs
+	// GIDs maps group ids only.
+	GIDs
+)
+
+func (k IDKind) String() string {
+	switch k {
+	case UIDsAndGIDs:
+		return "uid+gid"
+	case UIDs:
+		return "uid"
+	case GIDs:
+		return "gid"
+	}
+	return fmt.Sprintf("IDKind(%d)", int(k))
+}
+
+// An IDMap maps Size consecutive ids starting at Outside in the parent's
+// user namespace to ids starting at Inside in the new one, as a line of
+// /proc/PID/uid_map or gid_map.
+type IDMap struct {
+	Kind    IDKind
+	Inside  int
+	Outside int
+	Size    int
+}
+
+func (m IDMap) String() string {
+	return fmt.Sprintf("%v %d→%d (%d)", m.Kind, m.Outside, m.Inside, m.Size)
+}
+
+// maxIDMapLines is the kernel's limit of lines in uid_map and gid_map.
+const maxIDMapLines = 340
+
+const maxID = 1<<32 - 1
+
+// resolveIDMaps returns the uid and gid maps to write: the given ones, or the
+// default that maps the caller's ids to 0.
+func resolveIDMaps(maps []IDMap, uid, gid int) (uids, gids []IDMap) {
+	if len(maps) == 0 {
+		return []IDMap{{Kind: UIDs, Inside: 0, Outside: uid, Size: 1}},
+			[]IDMap{{Kind: GIDs, Inside: 0, Outside: gid, Size: 1}}
+	}
+	for _, m := range maps {
+		if m.Kind == UIDsAndGIDs || m.Kind == UIDs {
+			u := m
+			u.Kind = UIDs
+			uids = append(uids, u)
+		}
+		if m.Kind == UIDsAndGIDs || m.Kind == GIDs {
+			g := m
+			g.Kind = GIDs
+			gids = append(gids, g)
+		}
+	}
+	return uids, gids
+}
+
+func checkIDMaps(maps []IDMap, euid, egid int) error {
+	var errs []error
+	for _, m := range maps {
+		if m.Kind != UIDsAndGIDs && m.Kind != UIDs && m.Kind != GIDs {
+			errs = append(errs, invalidf("id map %v has an unknown kind", m))
+		}
+		if m.Size <= 0 {
+			errs = append(errs, invalidf("id map %v: size must be positive", m))
+		}
+		if m.Inside < 0 || m.Outside < 0 || m.Inside > maxID || m.Outside > maxID ||
+			m.Size > maxID || m.Inside+m.Size-1 > maxID || m.Outside+m.Size-1 > maxID {
+			errs = append(errs, invalidf("id map %v: ids must lie within 0..%d", m, maxID))
+		}
+	}
+	if len(errs) > 0 {
+		return joinErrs(errs)
+	}
+	uids, gids := resolveIDMaps(maps, euid, egid)
+	for _, set := range [][]IDMap{uids, gids} {
+		if len(set) > maxIDMapLines {
+			errs = append(errs, invalidf("%d %v maps; the kernel allows %d", len(set), set[0].Kind, maxIDMapLines))
+		}
+		errs = append(errs, overlaps(set)...)
+	}
+	if euid != 0 {
+		for _, m := range uids {
+			if m.Outside != euid || m.Size != 1 || len(uids) != 1 {
+				errs = append(errs, fmt.Errorf("%w: uid map %v: an unprivileged caller (uid %d) can map only its own uid, once; run as root for other maps", ErrPermission, m, euid))
+				break
+			}
+		}
+		for _, m := range gids {
+			if m.Outside != egid || m.Size != 1 || len(gids) != 1 {
+				errs = append(errs, fmt.Errorf("%w: gid map %v: an unprivileged caller (gid %d) can map only its own gid, once; run as root for other maps", ErrPermission, m, egid))
+				break
+			}
+		}
+	}
+	return joinErrs(errs)
+}
+
+func overlaps(set []IDMap) []error {
+	var errs []error
+	for _, side := range []string{"inside", "outside"} {
+		s := slices.Clone(set)
+		start := func(m IDMap) int {
+			if side == "inside" {
+				return m.Inside
+			}
+			return m.Outside
+		}
+		slices.SortFunc(s, func(a, b IDMap) int { return start(a) - start(b) })
+		for i := 1; i < len(s); i++ {
+			if start(s[i-1])+s[i-1].Size > start(s[i]) {
+				errs = append(errs, invalidf("%v maps %v and %v overlap %s", s[i].Kind, s[i-1], s[i], side))
+			}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,5 @@
+package namespace
+
+import "os"
+
+func pidOf() int { return os.Getpid() }

@@ -1,0 +1,704 @@
+package namespace
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// probe is what a child reports about its surroundings.
+type probe struct {
+	PID      int
+	UID, GID int
+	Hostname string
+	NS       map[string]string
+	Tmp      []string
+	TmpFile  string
+	TmpOpts  string
+	Procs    []string
+	LoUp     bool
+	Echo     string
+	UIDMap   string
+	Setgroup string
+	Env      []string
+	Fds      []string // descriptors an exec would pass on
+	TmpMode  string
+}
+
+type probeReq struct {
+	WriteTmp string // a file name to create in /tmp
+	Echo     bool   // TCP echo over 127.0.0.1
+}
+
+var probeTask = NewTask("test-probe", func(ctx context.Context, req probeReq) (probe, error) {
+	var p probe
+	p.PID = os.Getpid()
+	p.UID, p.GID = os.Getuid(), os.Getgid()
+	p.Hostname, _ = os.Hostname()
+	p.NS = nsIDs()
+	entries, err := os.ReadDir("/tmp")
+	if err != nil {
+		return p, err
+	}
+	for _, e := range entries {
+		p.Tmp = append(p.Tmp, e.Name())
+	}
+	if req.WriteTmp != "" {
+		path := filepath.Join("/tmp", req.WriteTmp)
+		if err := os.WriteFile(path, []byte("inside"), 0o644); err != nil {
+			return p, err
+		}
+		p.TmpFile = path
+	}
+	if fi, err := os.Stat("/tmp"); err == nil {
+		p.TmpMode = fi.Mode().String()
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 5 && f[4] == "/tmp" {
+				p.TmpOpts = line
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, pr := range procs {
+		p.Procs = append(p.Procs, filepath.Base(pr))
+	}
+	if lo, err := net.InterfaceByName("lo"); err == nil {
+		p.LoUp = lo.Flags&net.FlagUp != 0
+	}
+	if req.Echo {
+		s, err := tcpEcho("hello over lo")
+		if err != nil {
+			return p, fmt.Errorf("tcp echo: %w", err)
+		}
+		p.Echo = s
+	}
+	if b, err := os.ReadFile("/proc/self/uid_map"); err == nil {
+		p.UIDMap = strings.Join(strings.Fields(string(b)), " ")
+	}
+	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil {
+		p.Setgroup = strings.TrimSpace(string(b))
+	}
+	p.Env = os.Environ()
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range fds {
+		fd, _ := strconv.Atoi(e.Name())
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			p.Fds = append(p.Fds, e.Name()+"->"+target)
+		}
+	}
+	return p, nil
+})
+
+func nsIDs() map[string]string {
+	ids := map[string]string{}
+	for _, t := range syscalls.Types() {
+		if id, err := syscalls.IDOf(0, 0, t); err == nil {
+			ids[t.String()] = id.String()
+		}
+	}
+	return ids
+}
+
+func tcpEcho(msg string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(c, c)
+	}()
+	c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(msg + "\n")); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+func runProbe(t *testing.T, n *Namespace, req probeReq) probe {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := probeTask.Run(ctx, n, req)
+	if err != nil {
+		t.Fatalf("probe in %v: %v", n, err)
+	}
+	return p
+}
+
+func TestRunPrivateTmp(t *testing.T) {
+	before := hostMounts(t)
+	name := fmt.Sprintf("linuxns-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	p := runProbe(t, testNS(WithPrivateTmp()), probeReq{WriteTmp: name})
+	if len(p.Tmp) != 0 {
+		t.Errorf("private /tmp is not empty: %v", p.Tmp)
+	}
+	if p.TmpFile == "" {
+		t.Fatal("child did not write to /tmp")
+	}
+	if _, err := os.Stat(filepath.Join("/tmp", name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("file written in the private /tmp appears on the host: %v", err)
+		os.Remove(filepath.Join("/tmp", name))
+	}
+	for _, opt := range []string{"nosuid", "nodev"} {
+		if !strings.Contains(p.TmpOpts, opt) {
+			t.Errorf("/tmp mount lacks %s: %s", opt, p.TmpOpts)
+		}
+	}
+	if !strings.Contains(p.TmpOpts, " - tmpfs ") || p.TmpMode != "dtrwxrwxrwx" {
+		t.Errorf("/tmp is not a tmpfs of mode 1777: %s %s", p.TmpMode, p.TmpOpts)
+	}
+	checkMountsUnchanged(t, before)
+}
+
+func TestRunTmpfsOptions(t *testing.T) {
+	p := runProbe(t, testNS(WithPrivateTmp(TmpfsSize(8<<20), TmpfsMode(0o700), TmpfsInodes(1000))), probeReq{})
+	for _, want := range []string{"size=8192k", "nr_inodes=1000", "mode=700"} {
+		if !strings.Contains(p.TmpOpts, want) {
+			t.Errorf("/tmp mount options lack %s: %s", want, p.TmpOpts)
+		}
+	}
+	if p.TmpMode != "drwx------" {
+		t.Errorf("/tmp mode = %s, want drwx------", p.TmpMode)
+	}
+}
+
+func TestRunPrivatePID(t *testing.T) {
+	before := hostMounts(t)
+	p := runProbe(t, testNS(WithPrivatePID()), probeReq{})
+	if p.PID != 1 {
+		t.Errorf("child pid = %d, want 1", p.PID)
+	}
+	if !slices.Equal(p.Procs, []string{"1"}) {
+		t.Errorf("child sees processes %v in /proc, want only [1]", p.Procs)
+	}
+	checkMountsUnchanged(t, before)
+}
+
+var spawnAndReturn = Register("test-spawn-and-return", func(ctx context.Context, args []string) error {
+	// A grandchild that would outlive us if the namespace did not end
+	// with its PID 1.
+	cmd := exec.Command("sleep", args[0])
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if len(args) > 1 && args[1] == "block" {
+		<-make(chan struct{})
+	}
+	return nil
+})
+
+// processesWithArg returns the host pids whose command line contains arg.
+func processesWithArg(arg string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, a := range strings.Split(string(b), "\x00") {
+			if a == arg {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func TestRunPIDGrandchildDies(t *testing.T) {
+	// A unique sleep duration marks the grandchild.
+	arg := fmt.Sprintf("%d.%d", 1000+os.Getpid()%1000, time.Now().UnixNano()%1000000)
+	if err := testNS(WithPrivatePID()).Run(context.Background(), spawnAndReturn, arg); err != nil {
+		t.Fatal(err)
+	}
+	if pids := processesWithArg(arg); len(pids) > 0 {
+		t.Errorf("grandchild still alive after PID 1 returned: %v", pids)
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+
+	// Killed from outside: the whole namespace dies.
+	arg2 := arg + "1"
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- testNS(WithPrivatePID()).Run(ctx, spawnAndReturn, arg2, "block") }()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesWithArg(arg2)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(processesWithArg(arg2)) == 0 {
+		t.Fatal("grandchild never started")
+	}
+	cancel()
+	err := <-errc
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancel = %v, want context.Canceled", err)
+	}
+	if pids := processesWithArg(arg2); len(pids) > 0 {
+		t.Errorf("grandchild still alive after its PID 1 was killed: %v", pids)
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func TestRunNamespaceKinds(t *testing.T) {
+	host := nsIDs()
+	cases := []struct {
+		opt  Option
+		kind syscalls.Type
+	}{
+		{WithPrivateMount(), syscalls.Mount},
+		{WithPrivateUTS(), syscalls.UTS},
+		{WithPrivateIPC(), syscalls.IPC},
+		{WithPrivateNet(), syscalls.Net},
+		{WithPrivatePID(), syscalls.PID},
+		{WithPrivateCgroup(), syscalls.Cgroup},
+		{WithPrivateTime(0, 0), syscalls.Time},
+		{WithPrivateUser(), syscalls.User},
+	}
+	for _, c := range cases {
+		t.Run(c.kind.String(), func(t *testing.T) {
+			n := testNS(c.opt)
+			if c.kind == syscalls.Time {
+				if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+					t.Skip("kernel has no time namespaces")
+				}
+			}
+			p := runProbe(t, n, probeReq{})
+			want := map[syscalls.Type]bool{}
+			for _, k := range n.Types() {
+				want[k] = true
+			}
+			if c.kind == syscalls.PID {
+				want[syscalls.Mount] = true // fresh /proc
+			}
+			for _, k := range syscalls.Types() {
+				h, ok := host[k.String()]
+				if !ok {
+					continue
+				}
+				differs := p.NS[k.String()] != h
+				if differs != want[k] {
+					t.Errorf("%s namespace: child %s, host %s; want differ=%v", k, p.NS[k.String()], h, want[k])
+				}
+			}
+		})
+	}
+}
+
+func TestRunHostname(t *testing.T) {
+	host, _ := os.Hostname()
+	p := runProbe(t, testNS(WithHostname("linuxns-test")), probeReq{})
+	if p.Hostname != "linuxns-test" {
+		t.Errorf("hostname inside = %q, want linuxns-test", p.Hostname)
+	}
+	if now, _ := os.Hostname(); now != host {
+		t.Errorf("host hostname changed from %q to %q", host, now)
+	}
+}
+
+func TestRunPrivateNetLoopback(t *testing.T) {
+	p := runProbe(t, testNS(WithPrivateNet()), probeReq{Echo: true})
+	if !p.LoUp {
+		t.Error("lo is not up in the private network namespace")
+	}
+	if p.Echo != "hello over lo" {
+		t.Errorf("echo over 127.0.0.1 = %q", p.Echo)
+	}
+}
+
+func TestRunUserMapsCallerToRoot(t *testing.T) {
+	p := runProbe(t, New(WithPrivateUser()), probeReq{})
+	if p.UID != 0 || p.GID != 0 {
+		t.Errorf("uid/gid inside = %d/%d, want 0/0", p.UID, p.GID)
+	}
+	if want := fmt.Sprintf("0 %d 1", os.Geteuid()); p.UIDMap != want {
+		t.Errorf("uid_map = %q, want %q", p.UIDMap, want)
+	}
+	if !asRoot() && p.Setgroup != "deny" {
+		t.Errorf("setgroups = %q for an unprivileged caller, want deny", p.Setgroup)
+	}
+}
+
+func TestRunChildEnvironmentAndFds(t *testing.T) {
+	p := runProbe(t, testNS(WithPrivateMount()), probeReq{})
+	for _, kv := range p.Env {
+		if strings.HasPrefix(kv, envChild+"=") || strings.HasPrefix(kv, envStage+"=") {
+			t.Errorf("child environment still holds the marker: %s", kv)
+		}
+	}
+	// Only stdin, stdout and stderr would reach a program the child
+	// executes; the job socket is close-on-exec.
+	if len(p.Fds) != 3 || !strings.HasPrefix(p.Fds[0], "0->") || !strings.HasPrefix(p.Fds[1], "1->") || !strings.HasPrefix(p.Fds[2], "2->") {
+		t.Errorf("child has inheritable fds %v; want only 0, 1 and 2", p.Fds)
+	}
+}
+
+var failing = Register("test-failing", func(ctx context.Context, args []string) error {
+	switch args[0] {
+	case "error":
+		return errors.New("it went wrong")
+	case "panic":
+		panic("boom")
+	case "exit":
+		os.Exit(7)
+	case "signal":
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute)
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Fprintln(os.Stderr, "ignoring SIGTERM")
+		time.Sleep(time.Minute)
+	case "wait-ctx":
+		<-ctx.Done()
+		return ctx.Err()
+	case "ok":
+		return nil
+	}
+	return nil
+})
+
+func TestRunResultsReachCaller(t *testing.T) {
+	ctx := context.Background()
+	n := testNS(WithPrivateMount())
+
+	err := n.Run(ctx, failing, "error")
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Msg != "it went wrong" || ee.Code != 1 {
+		t.Errorf("returned error: got %#v", err)
+	}
+
+	err = n.Run(ctx, failing, "panic")
+	if !errors.As(err, &ee) || ee.Msg != "panic: boom" || !strings.Contains(ee.Stack, "run_test.go") {
+		t.Errorf("panic: got %v", err)
+	}
+
+	err = n.Run(ctx, failing, "exit")
+	if !errors.As(err, &ee) || ee.Code != 7 || ee.ExitCode() != 7 {
+		t.Errorf("os.Exit(7): got %v", err)
+	}
+
+	err = n.Run(ctx, failing, "signal")
+	if !errors.As(err, &ee) || ee.Signal != syscall.SIGKILL || ee.ExitCode() != 137 {
+		t.Errorf("killed: got %v", err)
+	}
+
+	if err := n.Run(ctx, failing, "ok"); err != nil {
+		t.Errorf("ok: got %v", err)
+	}
+}
+
+func TestRunKillsChildIgnoringTerm(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	grace := 300 * time.Millisecond
+	err := testNS(WithPrivateMount(), WithKillGrace(grace)).Run(ctx, failing, "ignore-term")
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Signal != syscall.SIGKILL {
+		t.Errorf("got %v, want a child killed by SIGKILL", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v, want it to wrap context.DeadlineExceeded", err)
+	}
+}
+
+func TestRunNormalChildCostsNoGrace(t *testing.T) {
+	// With an hour of grace, waiting for it would hang the test.
+	n := testNS(WithPrivateMount(), WithKillGrace(time.Hour))
+	start := time.Now()
+	if err := n.Run(context.Background(), failing, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 30*time.Minute {
+		t.Errorf("Run took %v", d)
+	}
+}
+
+func TestRunContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := testNS(WithPrivateMount()).Run(ctx, failing, "wait-ctx")
+	var ee *ExitError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ee) || ee.Msg != "context canceled" {
+		t.Errorf("got %v; want the child's ctx error and DeadlineExceeded", err)
+	}
+	// Already done: nothing starts.
+	if err := testNS().Run(ctx, failing, "ok"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run with a done context = %v", err)
+	}
+}
+
+func TestRunSignalToParentStopsChild(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	// Our own catcher must keep working during and after Run.
+	mine := make(chan os.Signal, 1)
+	signal.Notify(mine, syscall.SIGUSR1)
+	defer signal.Stop(mine)
+
+	errc := make(chan error, 1)
+	go func() { errc <- testNS(WithPrivateMount()).Run(context.Background(), failing, "wait-ctx") }()
+	time.Sleep(300 * time.Millisecond) // let the child start; a signal before is handled the same way
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrInterrupted) {
+			t.Errorf("got %v, want ErrInterrupted", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return after SIGTERM")
+	}
+	if !signal.Ignored(syscall.SIGHUP) {
+		t.Error("Run changed the disposition of an ignored SIGHUP")
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	select {
+	case <-mine:
+	case <-time.After(10 * time.Second):
+		t.Error("the program's own signal handler stopped working")
+	}
+}
+
+func countFds(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// zombieChildren lists children of this process that are zombies.
+func zombieChildren() []string {
+	var z []string
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	me := strconv.Itoa(os.Getpid())
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		str := string(b)
+		i := strings.LastIndexByte(str, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(str[i+1:])
+		if len(f) > 2 && f[0] == "Z" && f[1] == me {
+			z = append(z, s)
+		}
+	}
+	return z
+}
+
+func TestRunConcurrentLeavesNothing(t *testing.T) {
+	fds := countFds(t)
+	goroutines := runtime.NumGoroutine()
+	before := hostMounts(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	n := testNS(WithPrivateMount(), WithPrivateTmp())
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			arg := "ok"
+			if i%10 == 0 {
+				arg = "error"
+			}
+			err := n.Run(context.Background(), failing, arg)
+			if (arg == "ok") != (err == nil) {
+				errs <- fmt.Errorf("run %d (%s): %v", i, arg, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if z := zombieChildren(); len(z) > 0 {
+		t.Errorf("zombies left: %v", z)
+	}
+	if got := countFds(t); got != fds {
+		t.Errorf("fd count %d after, %d before", got, fds)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > goroutines {
+		t.Errorf("%d goroutines after, %d before", got, goroutines)
+	}
+	checkMountsUnchanged(t, before)
+}
+
+var reaper = Register("test-reaper", func(ctx context.Context, args []string) error {
+	// Orphans: sh exits at once, leaving its background sleeps to PID 1.
+	if err := exec.Command("sh", "-c", "sleep 0.1 & sleep 0.1 & exit 0").Run(); err != nil {
+		return fmt.Errorf("orphan maker: %w", err)
+	}
+	// Meanwhile our own children must keep their exit statuses.
+	for i := range 20 {
+		err := exec.Command("sh", "-c", "exit 3").Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			return fmt.Errorf("own child %d: status stolen: %v", i, err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if z := zombiesIn(); len(z) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("orphans not reaped: %v", zombiesIn())
+})
+
+func zombiesIn() []string {
+	var z []string
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err == nil && strings.Contains(string(b), ") Z ") {
+			z = append(z, s)
+		}
+	}
+	return z
+}
+
+func TestRunReapsOrphans(t *testing.T) {
+	if err := testNS(WithPrivatePID()).Run(context.Background(), reaper); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunValidation(t *testing.T) {
+	long := strings.Repeat("a", 65)
+	cases := []struct {
+		name string
+		n    *Namespace
+	}{
+		{"empty hostname", New(WithHostname(""))},
+		{"long hostname", New(WithHostname(long))},
+		{"unicode hostname", New(WithHostname("hôte"))},
+		{"negative tmpfs size", New(WithPrivateTmp(TmpfsSize(-1)))},
+		{"bad tmpfs mode", New(WithPrivateTmp(TmpfsMode(os.ModeDir | 0o755)))},
+		{"negative inodes", New(WithPrivateTmp(TmpfsInodes(-5)))},
+		{"zero-size map", New(WithPrivateUser(IDMap{Inside: 0, Outside: 0, Size: 0}))},
+		{"negative map", New(WithPrivateUser(IDMap{Inside: -1, Outside: 0, Size: 1}))},
+		{"overlapping maps", New(WithPrivateUser(IDMap{Inside: 0, Outside: 0, Size: 10}, IDMap{Inside: 5, Outside: 100, Size: 10}))},
+		{"negative grace", New(WithKillGrace(-time.Second))},
+		{"init without pid", New(WithInit())},
+		{"time offset before boot", New(WithPrivateTime(-100*365*24*time.Hour, 0))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.n.Run(context.Background(), failing, "ok")
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("Run = %v, want ErrInvalid", err)
+			}
+			if err := c.n.Validate(); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Validate = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	if err := New().Run(context.Background(), nil); !errors.Is(err, ErrUnknownFunc) {
+		t.Errorf("Run(nil) = %v, want ErrUnknownFunc", err)
+	}
+	if err := New().Run(context.Background(), &Func{name: "test-failing"}); !errors.Is(err, ErrUnknownFunc) {
+		t.Errorf("Run of an unregistered Func = %v, want ErrUnknownFunc", err)
+	}
+}
+
+func TestRegisterPanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"duplicate": func() { Register("test-failing", func(context.Context, []string) error { return nil }) },
+		"empty":     func() { Register("", func(context.Context, []string) error { return nil }) },
+		"nil":       func() { Register("test-nil", nil) },
+		"nil task":  func() { NewTask[int, int]("test-nil-task", nil) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: Register did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+func TestRunWithoutPrivilegeSaysWhatToDo(t *testing.T) {
+	if asRoot() {
+		t.Skip("root can create namespaces without a user namespace; the unprivileged case runs as uid 65534")
+	}
+	err := New(WithPrivateMount()).Run(context.Background(), failing, "ok")
+	if !errors.Is(err, ErrPermission) || !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), "WithPrivateUser") {
+		t.Errorf("got %v; want ErrPermission and EPERM, suggesting WithPrivateUser()", err)
+	}
+}
+
+func TestRunPrivateTime(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel has no time namespaces")
+	}
+	var hostTS unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &hostTS)
+	off := 1000 * time.Hour
+	got, err := monotonicTask.Run(context.Background(), testNS(WithPrivateTime(off, off)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := time.Duration(hostTS.Nano())
+	if got < host+off || got > host+off+10*time.Minute {
+		t.Errorf("CLOCK_MONOTONIC inside = %v, host %v; want it shifted by %v", got, host, off)
+	}
+}
+
+var monotonicTask = NewTask("test-monotonic", func(ctx context.Context, _ int) (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, err
+	}
+	return time.Duration(ts.Nano()), nil
+})

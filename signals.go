@@ -1,0 +1,228 @@
+package namespace
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// terminatingSignals are the signals that, while Run waits, stop the child
+// instead of the parent (Perl: term_child).
+var terminatingSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// supervisor stops one child when its context is done or a terminating
+// signal arrives: SIGTERM, then SIGKILL after the grace period. Signals go
+// through the child's pidfd (os.Process does that since Go 1.23), so a
+// reused pid is never signalled.
+type supervisor struct {
+	n     *Namespace
+	log   *slog.Logger
+	sigc  chan os.Signal
+	procc chan *os.Process
+	done  chan struct{}
+	exit  chan struct{}
+
+	mu    sync.Mutex
+	cause error
+}
+
+// supervise starts watching ctx and, unless WithTermChild(false), the
+// terminating signals, which are caught from this moment on (before the
+// child exists, so that none is lost). Call attach once the child has
+// started and finish when it has exited.
+func (n *Namespace) supervise(ctx context.Context, log *slog.Logger) *supervisor {
+	s := &supervisor{n: n, log: log, procc: make(chan *os.Process, 1), done: make(chan struct{}), exit: make(chan struct{})}
+	if n.termChild {
+		var sigs []os.Signal
+		for _, sig := range terminatingSignals {
+			if !signal.Ignored(sig) {
+				sigs = append(sigs, sig)
+			}
+		}
+		if len(sigs) > 0 {
+			s.sigc = make(chan os.Signal, 1)
+			signal.Notify(s.sigc, sigs...)
+		}
+	}
+	go s.loop(ctx)
+	return s
+}
+
+func (s *supervisor) attach(p *os.Process) { s.procc <- p }
+
+// finish stops the supervision, restores signal handling, and returns why
+// the child was stopped, or nil.
+func (s *supervisor) finish() error {
+	close(s.done)
+	<-s.exit
+	if s.sigc != nil {
+		signal.Stop(s.sigc)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cause
+}
+
+func (s *supervisor) setCause(err error) {
+	s.mu.Lock()
+	s.cause = err
+	s.mu.Unlock()
+}
+
+func (s *supervisor) loop(ctx context.Context) {
+	defer close(s.exit)
+	var proc *os.Process
+	var why error
+	for why == nil {
+		select {
+		case <-s.done:
+			return
+		case p := <-s.procc:
+			proc = p
+			continue
+		case <-ctx.Done():
+			why = context.Cause(ctx)
+		case sig := <-s.sigc:
+			why = fmt.Errorf("%w %v", ErrInterrupted, sig)
+		}
+	}
+	s.setCause(why)
+	if proc == nil {
+		select {
+		case proc = <-s.procc:
+		case <-s.done:
+			return
+		}
+	}
+	if !s.n.termChild {
+		s.log.Debug("killing child", "pid", proc.Pid, "cause", why)
+		_ = proc.Kill()
+		return
+	}
+	s.log.Debug("terminating child", "pid", proc.Pid, "cause", why, "grace", s.n.killGrace)
+	_ = proc.Signal(syscall.SIGTERM)
+	t := time.NewTimer(s.n.killGrace)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		s.log.Debug("grace over; killing child", "pid", proc.Pid)
+		_ = proc.Kill()
+	}
+}
+
+// reapOrphans runs in a child that is PID 1: it reaps the zombies of
+// processes that were re-parented to it, without stealing the exit status
+// of children that the program itself waits for. Since Go 1.23, os/exec and
+// os.StartProcess hold a pidfd for each child they start; a zombie for which
+// this process holds no pidfd is an orphan.
+func reapOrphans(log *slog.Logger) {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGCHLD)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for reapOne(log) {
+		}
+		select {
+		case <-sigc:
+		case <-tick.C:
+		}
+	}
+}
+
+// siginfo is the part of siginfo_t that waitid fills in for a child.
+type siginfo struct {
+	Signo  int32
+	Errno  int32
+	Code   int32
+	_      int32
+	Pid    int32
+	Uid    uint32
+	Status int32
+	_      [128 - 28]byte
+}
+
+// reapOne reaps one orphaned zombie and reports whether it did.
+func reapOne(log *slog.Logger) bool {
+	var info siginfo
+	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_ALL, 0, uintptr(unsafe.Pointer(&info)),
+		unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0, 0)
+	if e != 0 || info.Pid == 0 {
+		return false
+	}
+	pid := int(info.Pid)
+	held, err := holdsPidfd(pid)
+	if err != nil || held {
+		return false // someone waits for it; or we cannot tell: reap nothing
+	}
+	var ws unix.WaitStatus
+	got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	if err != nil || got != pid {
+		return false
+	}
+	log.Debug("reaped orphan", "pid", pid, "status", ws)
+	return true
+}
+
+// holdsPidfd reports whether this process holds a pidfd for pid (a pid in
+// this process's PID namespace).
+func holdsPidfd(pid int) (bool, error) {
+	dir, err := os.Open("/proc/self/fdinfo")
+	if err != nil {
+		return false, err
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		p, ok := pidfdPid("/proc/self/fdinfo/" + name)
+		if ok && p == pid {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// pidfdPid returns the pid that the pidfd described by an fdinfo file
+// refers to, in the innermost PID namespace (the last NSpid field), or false
+// if the file is not a pidfd.
+func pidfdPid(path string) (int, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	pid, found := 0, false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "Pid:"):
+			if v, err := strconv.Atoi(strings.TrimSpace(line[4:])); err == nil {
+				pid, found = v, true
+			}
+		case strings.HasPrefix(line, "NSpid:"):
+			fields := strings.Fields(line[6:])
+			if len(fields) > 0 {
+				if v, err := strconv.Atoi(fields[len(fields)-1]); err == nil {
+					pid, found = v, true
+				}
+			}
+		}
+	}
+	return pid, found
+}
