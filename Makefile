@@ -8,7 +8,7 @@
 
 GO          ?= go
 PKGS        ?= ./...
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BINDIR      := $(CURDIR)/.bin
 TESTFLAGS   ?=
 STRESSTIME  ?= 10s

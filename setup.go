@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -108,19 +110,23 @@ func (n *Namespace) Setup() error {
 	go func() { waitc <- cmd.Wait() }()
 	var waitErr error
 	exited := false
+	var readyErr error
 	select {
-	case err := <-readyc:
-		if err != nil {
-			var se *SetupError
-			if errors.As(err, &se) || errors.Is(err, ErrUnknownFunc) {
-				<-waitc
-				signal.Stop(sigc)
-				parentEnd.Close()
-				return err
-			}
-		}
+	case readyErr = <-readyc:
 	case waitErr = <-waitc:
+		// The child is gone; whatever it reported is in the socket
+		// buffer, and the reader sees end of file after it.
 		exited = true
+		readyErr = <-readyc
+	}
+	var se *SetupError
+	if errors.As(readyErr, &se) {
+		if !exited {
+			<-waitc
+		}
+		signal.Stop(sigc)
+		parentEnd.Close()
+		return readyErr
 	}
 	for !exited {
 		select {
@@ -184,10 +190,7 @@ func (n *Namespace) Do(fn func() error) error {
 		value    any
 	}
 	res := make(chan outcome, 1)
-	go func() {
-		// Never unlocked: the thread has left the host's namespaces and
-		// must not run anything else; it exits with this goroutine.
-		runtime.LockOSThread()
+	onThrowawayThread(func() {
 		defer func() {
 			if r := recover(); r != nil {
 				res <- outcome{panicked: true, value: r}
@@ -204,7 +207,7 @@ func (n *Namespace) Do(fn func() error) error {
 		}
 		log.Debug("do: namespaces ready", "flags", fmt.Sprintf("%#x", p.Flags), "took", time.Since(start))
 		res <- outcome{err: fn()}
-	}()
+	})
 	o := <-res
 	if o.panicked {
 		panic(o.value)
@@ -212,7 +215,30 @@ func (n *Namespace) Do(fn func() error) error {
 	return o.err
 }
 
-// inSetupChild reports whether this process is the program re-executed by
-// Setup. It is for tests and diagnostics.
-func inSetupChild() bool { return child.setup }
-
+// onThrowawayThread runs body on a new goroutine locked to an OS thread
+// that is not the main thread, and never unlocks it, so that the runtime
+// destroys the thread when body returns.
+//
+// The main thread must be avoided: the kernel shows its namespaces as the
+// whole process's in /proc/PID/ns, and the runtime cannot destroy it, so a
+// goroutine that exits while locked to it leaves it parked for good, in
+// whatever namespaces it had entered. If the new goroutine finds itself on
+// the main thread, it keeps that thread busy while a second goroutine, which
+// therefore runs elsewhere, takes over.
+func onThrowawayThread(body func()) {
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			body()
+			return
+		}
+		handed := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(handed)
+			body()
+		}()
+		<-handed
+		runtime.UnlockOSThread()
+	}()
+}
