@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"syscall"
@@ -117,7 +115,13 @@ func childStart(token string) {
 		reexecStage2(sock, token, j)
 	}
 
-	if err := applyMounts(&j.Plan, log); err != nil {
+	mounts := j.Plan
+	if j.Role == roleExec && j.Plan.Init {
+		// PID 1 of the new PID namespace mounts /proc; this process is
+		// outside it.
+		mounts.Proc = false
+	}
+	if err := applyMounts(&mounts, log); err != nil {
 		childFail(sock, stepName(err), err)
 	}
 	if j.Role != roleExec {
@@ -315,7 +319,7 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 // execJob executes the command of a Command child. It does not return.
 func execJob(j *job, log *slog.Logger) {
 	if j.Plan.Init {
-		runInit(j, log)
+		runRawInit(j, log)
 	}
 	if j.Plan.Time {
 		// The init function runs on the main thread, whose time namespace
@@ -333,59 +337,13 @@ func execJob(j *job, log *slog.Logger) {
 	os.Exit(126)
 }
 
-// forwardedSignals are the signals an init passes on to its command.
+// forwardedSignals are the signals that Setup's original process and
+// WithInit's init pass on.
 var forwardedSignals = []os.Signal{
 	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT,
 	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGALRM,
 	syscall.SIGPIPE,
-}
-
-// runInit is PID 1 for Command with WithInit: it starts the command as PID
-// 2, forwards signals to it, reaps orphans, and exits with its status.
-func runInit(j *job, log *slog.Logger) {
-	runtime.LockOSThread() // the main thread: its time namespace for children applies
-	if j.Plan.Time {
-		if err := enterTimeNamespace(&j.Plan, log); err != nil {
-			childFail(nil, stepName(err), err)
-		}
-	}
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwardedSignals...)
-	cmd := &exec.Cmd{Path: j.Path, Args: j.Argv, Env: os.Environ(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "namespace: init: %v\n", err)
-		if errors.Is(err, syscall.ENOENT) {
-			os.Exit(127)
-		}
-		os.Exit(126)
-	}
-	log.Debug("init started command", "pid", cmd.Process.Pid)
-	go reapOrphans(log)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigc:
-				log.Debug("init forwarding signal", "signal", s)
-				_ = cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err := cmd.Wait()
-	close(done)
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			fmt.Fprintf(os.Stderr, "namespace: init: %v\n", err)
-			os.Exit(125)
-		}
-		code = exitStatus(ee.ProcessState)
-	}
-	os.Exit(code)
 }
 
 // exitStatus returns a shell-style status: the exit code, or 128+N for a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -94,10 +95,8 @@ func TestCommandWithInit(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
 		t.Errorf("got %v, want exit status 5", err)
 	}
-	// The command is the init's child, not PID 1 (the Go init's threads
-	// take the first pids, so it is not always PID 2).
-	if !strings.Contains(out.String(), "pid=") || strings.Contains(out.String(), "pid=1\n") {
-		t.Errorf("command output %q; want a pid other than 1 under the init", out.String())
+	if !strings.Contains(out.String(), "pid=2\n") {
+		t.Errorf("command output %q; want it to be PID 2 under the init", out.String())
 	}
 }
 
@@ -197,4 +196,46 @@ func frameBytes(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+func TestCommandInitForwardsAndReaps(t *testing.T) {
+	script := `trap 'echo got-term; exit 9' TERM
+(sleep 0.1 &)
+sleep 0.5
+zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | grep -c ') Z ')
+echo "zombies=$zombies"
+echo ready
+while :; do sleep 0.05; done`
+	cmd := testNS(WithPrivatePID(), WithInit()).Command(context.Background(), "sh", "-c", script)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var out bytes.Buffer
+	buf := make([]byte, 256)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "ready") && time.Now().Before(deadline) {
+		n, err := stdout.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(out.String(), "zombies=0") {
+		t.Errorf("orphan not reaped by the init: %q", out.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	out.Write(rest)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 9 || !strings.Contains(out.String(), "got-term") {
+		t.Errorf("SIGTERM not forwarded through the init: %v, output %q", err, out.String())
+	}
 }

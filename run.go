@@ -185,6 +185,11 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		Cloneflags: n.Flags() &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM),
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	if n.initProc {
+		// WithInit: the child forks PID 1 of the new PID namespace itself
+		// (see pid1.go).
+		attr.Cloneflags &^= syscalls.CLONE_NEWPID
+	}
 	if n.user {
 		uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
 		for _, m := range uids {
