@@ -23,6 +23,10 @@ import (
 // selfExe is how a child re-executes the running program.
 const selfExe = "/proc/self/exe"
 
+// socketDrainTimeout bounds the wait for the end of the child's socket after
+// the child has exited.
+const socketDrainTimeout = 5 * time.Second
+
 // A Func is a function registered to run in a child process by Run. Make
 // one with Register.
 type Func struct {
@@ -366,9 +370,11 @@ func (n *Namespace) run(ctx context.Context, j *job) (json.RawMessage, error) {
 		return nil, fmt.Errorf("namespace: send job to child: %w: %w", ErrProtocol, err)
 	}
 	waitErr := <-waited
-	// Everything the child wrote is in the socket buffer by now; a
-	// descendant that inherited the socket must not hold Run up.
-	_ = parentEnd.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	// Everything the child wrote is in the socket buffer by now, and the
+	// reader sees end of file after it. The socket is close-on-exec in the
+	// child, so no descendant normally holds it; if one does (a raw fork),
+	// it must not hold Run up for long.
+	_ = parentEnd.SetReadDeadline(time.Now().Add(socketDrainTimeout))
 	rep := <-reports
 	cause := sup.finish()
 	log.Debug("child exited", "pid", cmd.Process.Pid, "state", cmd.ProcessState.String())

@@ -530,12 +530,18 @@ func zombieChildren() []string {
 }
 
 func TestRunConcurrentLeavesNothing(t *testing.T) {
+	n := testNS(WithPrivateMount(), WithPrivateTmp())
+	// One Run first: os/signal starts its one goroutine on first use.
+	if err := n.Run(context.Background(), failing, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC() // close what earlier tests left to the garbage collector
+	time.Sleep(50 * time.Millisecond)
 	fds := countFds(t)
 	goroutines := runtime.NumGoroutine()
 	before := hostMounts(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
-	n := testNS(WithPrivateMount(), WithPrivateTmp())
 	for i := range 50 {
 		wg.Add(1)
 		go func() {
