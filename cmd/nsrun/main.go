@@ -95,13 +95,32 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return reportLookup(stderr, argv[0], cmd.Err)
 	}
 
-	fwd := startForwarding(c.killGrace, stdin)
+	// On a terminal, COMMAND gets a process group of its own in the
+	// foreground, as a shell would give a job: the terminal's signals
+	// (Ctrl-C, Ctrl-Z) go to it alone, and a shell inside finds its own
+	// process group, not one outside its PID namespace.
+	tty := foregroundTTY(stdin)
+	if tty {
+		cmd.SysProcAttr.Setpgid = true
+		cmd.SysProcAttr.Foreground = true
+		cmd.SysProcAttr.Ctty = 0
+	}
+	fwd := startForwarding(c.killGrace)
 	defer fwd.stop()
 	if err := cmd.Start(); err != nil {
+		if tty {
+			reclaimTerminal(stdin)
+		}
 		return reportStart(stderr, c, err)
 	}
 	fwd.attach(cmd.Process)
+	if tty {
+		go followStops(stdin, cmd.Process.Pid)
+	}
 	err = cmd.Wait()
+	if tty {
+		reclaimTerminal(stdin)
+	}
 	if cmd.ProcessState == nil {
 		fmt.Fprintf(stderr, "nsrun: wait: %v\n", err)
 		return exitFailed

@@ -16,12 +16,15 @@ import (
 // (through its pidfd, so a reused pid is never hit). After a terminating
 // signal, COMMAND gets SIGKILL if it is still alive after the kill grace.
 //
-// Job control: when standard input is a terminal and nsrun is in its
-// foreground process group, the terminal's SIGINT and SIGQUIT (Ctrl-C,
-// Ctrl-\) reach COMMAND directly, as it is in the same process group; nsrun
-// then neither forwards them nor escalates, so an interactive shell survives
-// Ctrl-C. SIGTSTP, SIGTTIN and SIGTTOU are not caught: they stop nsrun as
-// they stop COMMAND, and the shell's SIGCONT resumes both.
+// Job control: when standard input is a terminal in whose foreground nsrun
+// runs, COMMAND gets its own process group, in the foreground, so the
+// terminal's SIGINT, SIGQUIT and SIGTSTP (Ctrl-C, Ctrl-\, Ctrl-Z) reach it
+// alone; whatever nsrun receives was sent to nsrun on purpose and is
+// forwarded. When COMMAND stops (Ctrl-Z), nsrun takes the terminal back and
+// stops itself, so the calling shell sees the job stopped; when the shell
+// continues nsrun (fg, bg), nsrun continues COMMAND's process group, giving
+// it the terminal again in the foreground case. SIGTSTP, SIGTTIN and SIGTTOU
+// sent to nsrun itself are not caught: they stop nsrun.
 var forwarded = []os.Signal{
 	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT,
@@ -45,10 +48,9 @@ type forwarder struct {
 
 // startForwarding catches the forwarded signals from now on (before COMMAND
 // starts, so that none is lost).
-func startForwarding(grace time.Duration, stdin *os.File) *forwarder {
+func startForwarding(grace time.Duration) *forwarder {
 	f := &forwarder{sigc: make(chan os.Signal, 16), procc: make(chan *os.Process, 1), done: make(chan struct{})}
 	signal.Notify(f.sigc, forwarded...)
-	fromTTY := foregroundTTY(stdin)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -68,9 +70,6 @@ func startForwarding(grace time.Duration, stdin *os.File) *forwarder {
 				}
 				pending = nil
 			case s := <-f.sigc:
-				if fromTTY && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
-					continue
-				}
 				if proc == nil {
 					pending = append(pending, s)
 					continue
@@ -108,4 +107,41 @@ func foregroundTTY(f *os.File) bool {
 		return false
 	}
 	return pgrp == unix.Getpgrp()
+}
+
+// reclaimTerminal makes nsrun's process group the terminal's foreground
+// group again (SIGTTOU, which a background group gets for that, is ignored
+// meanwhile).
+func reclaimTerminal(tty *os.File) {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	_ = unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, unix.Getpgrp())
+}
+
+// followStops mirrors COMMAND's job-control stops on nsrun: when COMMAND
+// (process group pgid) stops, nsrun takes the terminal back and stops
+// itself; when continued, it hands the terminal back and continues COMMAND.
+// It returns when COMMAND has exited.
+func followStops(tty *os.File, pgid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pgid, &info, unix.WSTOPPED|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || info.Code != 5 /* CLD_STOPPED */ {
+			return
+		}
+		// Consume this stop report, then stop like COMMAND.
+		_ = unix.Waitid(unix.P_PID, pgid, &info, unix.WSTOPPED, nil)
+		reclaimTerminal(tty)
+		_ = unix.Kill(0, syscall.SIGSTOP) // nsrun's own group: the caller's job
+		// Continued by the calling shell.
+		signal.Ignore(syscall.SIGTTOU)
+		if foregroundTTY(tty) {
+			_ = unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, pgid)
+		}
+		signal.Reset(syscall.SIGTTOU)
+		_ = unix.Kill(-pgid, syscall.SIGCONT)
+	}
 }
