@@ -190,7 +190,9 @@ func (n *Namespace) Do(fn func() error) error {
 		value    any
 	}
 	res := make(chan outcome, 1)
+	gone := make(chan func(), 1) // waits until the thread has exited
 	onThrowawayThread(func() {
+		gone <- threadExitWaiter()
 		defer func() {
 			if r := recover(); r != nil {
 				res <- outcome{panicked: true, value: r}
@@ -209,10 +211,38 @@ func (n *Namespace) Do(fn func() error) error {
 		res <- outcome{err: fn()}
 	})
 	o := <-res
+	// The thread that left the host's namespaces is gone before Do returns.
+	(<-gone)()
 	if o.panicked {
 		panic(o.value)
 	}
 	return o.err
+}
+
+// threadExitWaiter returns a function that waits until the calling OS
+// thread has exited: through a thread pidfd (Linux 6.9), or else by watching
+// /proc/self/task for a bounded time.
+func threadExitWaiter() func() {
+	tid := unix.Gettid()
+	if fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD); err == nil {
+		return func() {
+			defer unix.Close(fd)
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+					return
+				}
+			}
+		}
+	}
+	return func() {
+		path := fmt.Sprintf("/proc/self/task/%d", tid)
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Microsecond) {
+			if _, err := os.Stat(path); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // onThrowawayThread runs body on a new goroutine locked to an OS thread

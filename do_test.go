@@ -1,0 +1,190 @@
+package namespace_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/nstest"
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// doTest runs body where Do can work: directly as root, and unprivileged
+// in a child test process that is root of its own user namespace.
+func doTest(t *testing.T, body func(t *testing.T)) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		body(t)
+		return
+	}
+	nstest.Run(t, namespace.New(namespace.WithPrivateUser()), body)
+}
+
+// taskNS returns the namespace links of every thread of the process.
+func taskNS(t *testing.T, kinds ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	tasks, _ := filepath.Glob("/proc/self/task/*")
+	for _, task := range tasks {
+		for _, k := range kinds {
+			if l, err := os.Readlink(task + "/ns/" + k); err == nil {
+				out[filepath.Base(task)+"/"+k] = l
+			}
+		}
+	}
+	return out
+}
+
+func TestDoIsolatesOneThread(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		kinds := []syscalls.Type{syscalls.Mount, syscalls.UTS, syscalls.Net, syscalls.IPC}
+		before := taskNS(t, "mnt", "uts", "net", "ipc")
+		hostHostname, _ := os.Hostname()
+		err := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet(), namespace.WithPrivateIPC(),
+			namespace.WithHostname("do-thread")).Do(func() error {
+			for _, k := range kinds {
+				thread, err := syscalls.ThreadID(k)
+				if err != nil {
+					return err
+				}
+				proc, err := syscalls.IDOf(0, 0, k)
+				if err != nil {
+					return err
+				}
+				if thread.Equal(proc) {
+					t.Errorf("%s: the Do thread is still in the process's namespace %v", k, proc)
+				}
+			}
+			if h, _ := os.Hostname(); h != "do-thread" {
+				t.Errorf("hostname in Do = %q", h)
+			}
+			entries, err := os.ReadDir("/tmp")
+			if err != nil || len(entries) != 0 {
+				t.Errorf("/tmp in Do: %v %v", entries, err)
+			}
+			if err := os.WriteFile("/tmp/linuxns-do-marker", nil, 0o600); err != nil {
+				return err
+			}
+			// A goroutine started here runs on another thread, outside.
+			outside := make(chan string)
+			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				h, _ := os.Hostname()
+				outside <- h
+			}()
+			if h := <-outside; h != hostHostname {
+				t.Errorf("a goroutine started in Do sees hostname %q, want the host's %q", h, hostHostname)
+			}
+			return echoOverLoopback()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat("/tmp/linuxns-do-marker"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a file from Do's private /tmp is on the host: %v", err)
+			os.Remove("/tmp/linuxns-do-marker")
+		}
+		if h, _ := os.Hostname(); h != hostHostname {
+			t.Errorf("host hostname changed to %q", h)
+		}
+		after := taskNS(t, "mnt", "uts", "net", "ipc")
+		for task, l := range after {
+			if b, ok := before[task]; ok && b != l {
+				t.Errorf("thread %s moved from %s to %s", task, b, l)
+			}
+		}
+		for task, l := range after {
+			if !strings.HasSuffix(task, "/mnt") {
+				continue
+			}
+			if self, _ := os.Readlink("/proc/self/ns/mnt"); l != self {
+				t.Errorf("thread %s is in mount namespace %s after Do; the process is in %s", task, l, self)
+			}
+		}
+	})
+}
+
+// echoOverLoopback makes a TCP round trip over 127.0.0.1 on the calling
+// thread (listen, connect and accept all happen here).
+func echoOverLoopback() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(s).ReadString('\n')
+	if err != nil || line != "ping\n" {
+		return errors.New("echo over lo failed: " + line)
+	}
+	return nil
+}
+
+func TestDoRefusesProcessNamespaces(t *testing.T) {
+	for name, opt := range map[string]namespace.Option{
+		"pid":  namespace.WithPrivatePID(),
+		"user": namespace.WithPrivateUser(),
+		"time": namespace.WithPrivateTime(0, 0),
+	} {
+		ran := false
+		err := namespace.New(opt).Do(func() error { ran = true; return nil })
+		if !errors.Is(err, namespace.ErrUnsupported) || ran || !strings.Contains(err.Error(), "Run") {
+			t.Errorf("%s: Do = %v (ran %v); want ErrUnsupported pointing to Run", name, err, ran)
+		}
+	}
+	if err := namespace.New(namespace.WithHostname("")).Do(func() error { return nil }); !errors.Is(err, namespace.ErrInvalid) {
+		t.Errorf("invalid options: %v", err)
+	}
+}
+
+func TestDoPanicReachesCaller(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		defer func() {
+			if r := recover(); r != "boom in Do" {
+				t.Errorf("recovered %v, want the panic of fn", r)
+			}
+		}()
+		namespace.New(namespace.WithPrivateMount()).Do(func() error { panic("boom in Do") })
+		t.Error("Do returned after a panic")
+	})
+}
+
+func TestDoReturnsError(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		want := errors.New("from fn")
+		if err := namespace.New(namespace.WithPrivateUTS()).Do(func() error { return want }); err != want {
+			t.Errorf("Do = %v, want fn's error", err)
+		}
+	})
+}
+
+func TestDoUnprivilegedSaysWhy(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root has CAP_SYS_ADMIN; this is the unprivileged case (uid 65534)")
+	}
+	err := namespace.New(namespace.WithPrivateMount()).Do(func() error { return nil })
+	if !errors.Is(err, namespace.ErrPermission) {
+		t.Errorf("Do as an unprivileged user = %v, want ErrPermission", err)
+	}
+}
