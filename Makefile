@@ -14,6 +14,9 @@ TESTFLAGS   ?=
 STRESSTIME  ?= 10s
 
 export LINUXNS_BIN := $(BINDIR)
+# Race-instrumented children would each sleep a second at exit.
+GORACE ?= atexit_sleep_ms=0
+export GORACE
 
 .PHONY: all build test test-root test-nobody test-stress lint demo bench clean
 
