@@ -11,7 +11,7 @@ PKGS        ?= ./...
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BINDIR      := $(CURDIR)/.bin
 TESTFLAGS   ?=
-STRESSTIME  ?= 10s
+FUZZTIME    ?= 20s
 
 export LINUXNS_BIN := $(BINDIR)
 # Race-instrumented children would each sleep a second at exit.
@@ -32,12 +32,21 @@ test: build
 	$(GO) vet $(PKGS)
 	$(MAKE) --no-print-directory test-root
 	$(MAKE) --no-print-directory test-nobody
+	$(MAKE) --no-print-directory test-stress
 
 test-root:
 	$(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)
 
 test-nobody:
 	$(GO) test -count=1 -exec $(CURDIR)/scripts/as-nobody $(TESTFLAGS) $(PKGS)
+
+# The adversarial suite (stress/, build tag "stress") in both modes, then
+# bounded fuzzing of the job decoder and option validation.
+test-stress:
+	$(GO) test -tags stress -race -count=1 -timeout 20m ./stress/
+	$(GO) test -tags stress -count=1 -timeout 20m -exec $(CURDIR)/scripts/as-nobody ./stress/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) .
 
 lint:
 	@out=$$(gofmt -l . 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

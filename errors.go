@@ -152,6 +152,12 @@ func classify(step string, err error, n *Namespace) error {
 	case unix.EINVAL, unix.ENOSYS, unix.EOPNOTSUPP:
 		e.kind = ErrUnsupported
 		e.Hint = "the kernel does not support this namespace kind or operation, or it was asked of a multi-threaded process"
+	case unix.EAGAIN:
+		e.kind = ErrLimit
+		e.Hint = "a process limit was reached: RLIMIT_NPROC, the pids cgroup, or kernel.pid_max"
+	case unix.EMFILE, unix.ENFILE:
+		e.kind = ErrLimit
+		e.Hint = "too many open files: raise RLIMIT_NOFILE (ulimit -n)"
 	case unix.ENOMEM:
 		e.Hint = "out of memory, or a PID namespace whose init has exited"
 	case unix.ERANGE:
