@@ -41,8 +41,8 @@ var blocker = namespace.Register("stress-blocker", func(ctx context.Context, arg
 var fault = namespace.Register("stress-fault", func(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "panic":
-		var m map[string]int
-		m["x"] = 1 // a runtime panic, not a panic call
+		var s []int
+		_ = s[len(args)] // a runtime panic, not a panic call
 	case "exit":
 		os.Exit(42)
 	case "ignore-term":
