@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moby/sys/mountinfo"
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // asRoot reports whether the tests run as root; otherwise they run as an
@@ -26,15 +26,11 @@ func testNS(opts ...Option) *Namespace {
 // hostMounts returns the host's mount table as comparable lines.
 func hostMounts(t *testing.T) []string {
 	t.Helper()
-	infos, err := mountinfo.GetMounts(nil)
+	m, err := proctest.Mounts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := make([]string, 0, len(infos))
-	for _, m := range infos {
-		lines = append(lines, strings.Join([]string{m.Mountpoint, m.FSType, m.Source, m.Options, m.Optional}, " "))
-	}
-	return lines
+	return strings.Split(m, "\n")
 }
 
 // checkMountsUnchanged fails the test if the host mount table differs from

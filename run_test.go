@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxns/namespace/internal/proctest"
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -222,24 +223,7 @@ var spawnAndReturn = Register("test-spawn-and-return", func(ctx context.Context,
 	return nil
 })
 
-// processesWithArg returns the host pids whose command line contains arg.
-func processesWithArg(arg string) []int {
-	var pids []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		for _, a := range strings.Split(string(b), "\x00") {
-			if a == arg {
-				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
+func processesWithArg(arg string) []int { return proctest.WithArg(arg) }
 
 func TestRunPIDGrandchildDies(t *testing.T) {
 	// A unique sleep duration marks the grandchild.
@@ -507,27 +491,7 @@ func countFds(t *testing.T) int {
 }
 
 // zombieChildren lists children of this process that are zombies.
-func zombieChildren() []string {
-	var z []string
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	me := strconv.Itoa(os.Getpid())
-	for _, s := range stats {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			continue
-		}
-		str := string(b)
-		i := strings.LastIndexByte(str, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(str[i+1:])
-		if len(f) > 2 && f[0] == "Z" && f[1] == me {
-			z = append(z, s)
-		}
-	}
-	return z
-}
+func zombieChildren() []int { return proctest.Zombies() }
 
 func TestRunConcurrentLeavesNothing(t *testing.T) {
 	n := testNS(WithPrivateMount(), WithPrivateTmp())

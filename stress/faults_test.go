@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/sys/mountinfo"
-
 	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // marker returns a unique sleep duration that marks a grandchild process.
@@ -29,24 +27,7 @@ func marker() string {
 	return fmt.Sprintf("%d.%06d", 1000+os.Getpid()%1000, rand.IntN(1000000))
 }
 
-// withArg returns the pids whose command line has arg.
-func withArg(arg string) []int {
-	var pids []int
-	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, a := range strings.Split(string(b), "\x00") {
-			if a == arg {
-				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
+func withArg(arg string) []int { return proctest.WithArg(arg) }
 
 // goneWithin waits until no process has arg, for at most d.
 func goneWithin(arg string, d time.Duration) bool {
@@ -70,15 +51,11 @@ func killAll(arg string) {
 
 func mounts(t *testing.T) string {
 	t.Helper()
-	infos, err := mountinfo.GetMounts(nil)
+	m, err := proctest.Mounts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	for _, m := range infos {
-		fmt.Fprintln(&b, m.Mountpoint, m.FSType, m.Source, m.Options)
-	}
-	return b.String()
+	return m
 }
 
 func TestParentKilledMidRun(t *testing.T) {

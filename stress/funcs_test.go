@@ -9,15 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // Functions the suite runs in children. They are registered at package
@@ -147,15 +145,4 @@ var waitCtx = namespace.Register("stress-wait-ctx", func(ctx context.Context, ar
 })
 
 // children returns the pids of this process's children.
-func children() []int {
-	var pids []int
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		for _, p := range strings.Fields(string(b)) {
-			n, _ := strconv.Atoi(p)
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
+func children() []int { return proctest.Children() }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // figures collects the numbers the suite reports at the end.
@@ -50,20 +51,7 @@ func snap(t *testing.T) snapshot {
 	return snapshot{fds: countFds(), goroutines: runtime.NumGoroutine(), rss: rssKiB(), zombies: len(zombies()), mounts: mounts(t)}
 }
 
-// zombies returns this process's zombie children.
-func zombies() []int {
-	var z []int
-	for _, pid := range children() {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err == nil {
-			s := string(b)
-			if i := strings.LastIndexByte(s, ')'); i > 0 && strings.HasPrefix(s[i+1:], " Z") {
-				z = append(z, pid)
-			}
-		}
-	}
-	return z
-}
+func zombies() []int { return proctest.Zombies() }
 
 func checkStable(t *testing.T, name string, before, after snapshot, elapsed time.Duration, n int) {
 	t.Helper()
