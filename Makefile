@@ -11,7 +11,7 @@ PKGS        ?= ./...
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BINDIR      := $(CURDIR)/.bin
 TESTFLAGS   ?=
-FUZZTIME    ?= 20s
+FUZZTIME    ?= 15s
 
 export LINUXNS_BIN := $(BINDIR)
 # Race-instrumented children would each sleep a second at exit.
@@ -41,12 +41,15 @@ test-nobody:
 	$(GO) test -count=1 -exec $(CURDIR)/scripts/as-nobody $(TESTFLAGS) $(PKGS)
 
 # The adversarial suite (stress/, build tag "stress") in both modes, then
-# bounded fuzzing of the job decoder and option validation.
+# bounded fuzzing of the job decoder and option validation. It runs in the
+# package's directory (go test's local mode) so that the figures it prints
+# at the end are shown (docs/reliability.md).
 test-stress:
-	$(GO) test -tags stress -race -count=1 -timeout 20m ./stress/
-	$(GO) test -tags stress -count=1 -timeout 20m -exec $(CURDIR)/scripts/as-nobody ./stress/
+	cd stress && $(GO) test -tags stress -race -count=1 -timeout 20m
+	cd stress && $(GO) test -tags stress -count=1 -timeout 20m -exec $(CURDIR)/scripts/as-nobody
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzCodecJob$$' -fuzztime $(FUZZTIME) .
 
 lint:
 	@out=$$(gofmt -l . 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -55,6 +58,27 @@ lint:
 
 demo: build
 	@sh scripts/demo $(BINDIR)/nsrun
+
+# Benchmarks (docs/benchmarks.md): installs bubblewrap and time(1) if
+# missing (as root, from Debian), then runs the go test benchmarks as root
+# and the Run benchmarks as uid 65534, then internal/benchcmp, which
+# alternates Run, Command, nsrun, unshare(1) and bwrap on the same sets and
+# prints ratios, the pool, peak RSS and throughput. Everything also goes to
+# bench.txt.
+BENCHTIME   ?= 100x
+BENCHROUNDS ?= 300
+bench: build
+	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "bwrap missing; its benchmarks are skipped"; fi; }
+	@[ -x /usr/bin/time ] || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq time; else echo "/usr/bin/time missing; RSS is skipped"; fi; }
+	$(GO) build -o $(BINDIR)/benchcmp ./internal/benchcmp
+	@rm -f $(BINDIR)/bench.failed
+	@{ echo "## go test -bench, as $$(id -un)"; \
+	  $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 . || touch $(BINDIR)/bench.failed; \
+	  echo "## go test -bench, as uid 65534 (scripts/as-nobody)"; \
+	  $(GO) test -run '^$$' -bench 'BenchmarkRun|BenchmarkBaseline' -benchtime $(BENCHTIME) -count 1 \
+	    -exec $(CURDIR)/scripts/as-nobody . || touch $(BINDIR)/bench.failed; \
+	  $(BINDIR)/benchcmp -rounds $(BENCHROUNDS) || touch $(BINDIR)/bench.failed; } 2>&1 | tee bench.txt
+	@if [ -e $(BINDIR)/bench.failed ]; then rm -f $(BINDIR)/bench.failed; echo "make bench: a benchmark failed (see bench.txt)"; exit 1; fi
 
 clean:
 	rm -rf $(BINDIR)

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,12 @@ var child struct {
 	setup      bool     // a Setup child: set-up done, Setup returns nil
 	plan       plan
 	log        *slog.Logger
+
+	// A function child prepares these in the background while the program
+	// initialises (prepareFuncChild); prepared is closed when they are set.
+	prepared chan struct{}
+	ctx      *signalContext // cancelled by SIGTERM, SIGINT, SIGHUP
+	watching bool           // watchParent runs
 }
 
 // jobReadTimeout bounds the wait for the job after start-up: the parent sends
@@ -51,6 +58,10 @@ func init() {
 // childFail reports a failure to the parent (if it listens) and to standard
 // error, and exits with status 125.
 func childFail(sock *os.File, stepName string, err error) {
+	var se *stepError
+	if errors.As(err, &se) && se.step == stepName {
+		err = se.err // the step is named once
+	}
 	m := message{Type: msgError, Step: stepName, Msg: err.Error()}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
@@ -103,7 +114,9 @@ func childStart(token string) {
 	child.plan = j.Plan
 	child.log = childLogger(j.Plan.Debug)
 	log := child.log
-	log.Debug("child started", "role", j.Role, "pid", os.Getpid(), "flags", fmt.Sprintf("%#x", j.Plan.Flags))
+	if j.Plan.Debug {
+		log.Debug("child started", "role", j.Role, "pid", os.Getpid(), "flags", fmt.Sprintf("%#x", j.Plan.Flags))
+	}
 
 	// A time namespace is entered at execve. A function or Setup child
 	// re-executes itself once to be inside; a command enters it when it is
@@ -115,6 +128,11 @@ func childStart(token string) {
 		reexecStage2(sock, token, j)
 	}
 
+	if j.Role == roleFunc || j.Role == rolePrewarm {
+		// In the background, overlapping the set-up and the program's
+		// initialisation.
+		prepareFuncChild(j.Plan, j.Role == roleFunc)
+	}
 	mounts := j.Plan
 	if j.Role == roleExec && j.Plan.Init {
 		// PID 1 of the new PID namespace mounts /proc; this process is
@@ -124,7 +142,10 @@ func childStart(token string) {
 	if err := applyMounts(&mounts, log); err != nil {
 		childFail(sock, stepName(err), err)
 	}
-	if j.Role != roleExec {
+	// Setup waits for this; the next message of a function child is
+	// "running" or an error, which is enough for Run (one wake-up of the
+	// parent fewer).
+	if j.Role == roleSetup {
 		if err := writeFrame(sock, message{Type: msgReady}); err != nil {
 			childFail(nil, "report set-up", err)
 		}
@@ -136,7 +157,7 @@ func childStart(token string) {
 	case roleSetup:
 		child.setup = true
 		startChildServices(j.Plan)
-	case roleFunc:
+	case roleFunc, rolePrewarm:
 		closeInheritedFds()
 		child.job = j
 	}
@@ -219,6 +240,82 @@ func startChildServices(p plan) {
 	go watchParent(child.sock)
 }
 
+// prepareFuncChild prepares what a function child needs before its
+// function runs, in the background, so that it overlaps the program's
+// initialisation: os/signal's threads (see signalContext) and, as PID 1,
+// the orphan reaper; and, unless the child is a pool child (whose socket
+// carries a second job), the watch for the parent's death. runFunc waits for
+// it.
+func prepareFuncChild(p plan, watch bool) {
+	child.prepared = make(chan struct{})
+	child.ctx = newSignalContext()
+	if watch {
+		child.watching = true
+		go watchParent(child.sock)
+	}
+	go func() {
+		// os/signal starts its two threads at its first use: start them
+		// now, not when the function first looks at its context, by when
+		// it may have lowered RLIMIT_NPROC (and a Go program that cannot
+		// make a thread dies). The reaper of PID 1 needs SIGCHLD anyway.
+		sigchld := make(chan os.Signal, 1)
+		signal.Notify(sigchld, syscall.SIGCHLD)
+		if p.PID1 && os.Getpid() == 1 {
+			go reapOrphansOn(child.log, sigchld)
+		}
+		close(child.prepared)
+	}()
+}
+
+// signalContext is the context of a function child: it is cancelled when
+// the child receives SIGTERM, SIGINT or SIGHUP.
+//
+// Catching a signal takes os/signal a round trip to a thread of its own
+// each, a good part of a short child's life; so the child starts catching
+// them only when the function first consults its context (Done or Err,
+// which deriving a context or context.AfterFunc do too). Until then the
+// signals have their default effect: a function that never looks at its
+// context is simply stopped by them (the child dies of the signal; as PID 1
+// of a PID namespace, where the kernel drops a signal to init that has no
+// handler, the Go runtime exits with status 2 instead).
+type signalContext struct {
+	context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func newSignalContext() *signalContext {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &signalContext{Context: ctx, cancel: cancel}
+}
+
+// arm starts catching the signals, once.
+func (c *signalContext) arm() {
+	c.once.Do(func() {
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		go func() {
+			select {
+			case <-sigc:
+				c.cancel()
+			case <-c.Context.Done():
+			}
+		}()
+	})
+}
+
+// Done arms the signals and returns the channel closed when one arrives.
+func (c *signalContext) Done() <-chan struct{} {
+	c.arm()
+	return c.Context.Done()
+}
+
+// Err arms the signals and returns context.Canceled once one arrived.
+func (c *signalContext) Err() error {
+	c.arm()
+	return c.Context.Err()
+}
+
 // watchParent exits when the parent's end of the socket closes: the parent
 // died (the parent keeps it open until the child has exited).
 func watchParent(sock *os.File) {
@@ -245,6 +342,9 @@ func Init() {
 	j := child.job
 	child.job = nil
 	child.dispatched = true
+	if j.Role == rolePrewarm {
+		j = awaitPooledJob(j) // pool.go
+	}
 	runFunc(j)
 }
 
@@ -268,9 +368,12 @@ func runFunc(j *job) {
 	if err := writeFrame(child.sock, message{Type: msgRunning}); err != nil {
 		os.Exit(125)
 	}
-	startChildServices(j.Plan)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer stop()
+	<-child.prepared
+	if !child.watching {
+		go watchParent(child.sock)
+	}
+	ctx := child.ctx
+	defer ctx.cancel()
 	log.Debug("running function", "name", j.Func, "args", j.Args)
 
 	res := callFunc(ctx, f, j)
@@ -285,6 +388,9 @@ func runFunc(j *job) {
 		fmt.Fprintf(os.Stderr, "namespace: cannot report the result of %q: %v\n", j.Func, err)
 		if code == 0 {
 			code = 125
+		}
+		if errors.Is(err, ErrProtocol) { // too large: say so instead
+			_ = writeFrame(child.sock, message{Type: msgResult, Msg: "its result cannot be sent: " + err.Error()})
 		}
 	}
 	log.Debug("function returned", "name", j.Func, "ok", res.OK)

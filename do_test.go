@@ -3,16 +3,21 @@ package namespace_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/proctest"
 	"github.com/linuxns/namespace/nstest"
 	"github.com/linuxns/namespace/syscalls"
 )
@@ -21,7 +26,8 @@ import (
 // in a child test process that is root of its own user namespace.
 func doTest(t *testing.T, body func(t *testing.T)) {
 	t.Helper()
-	if os.Geteuid() == 0 {
+	// In the child, root of its user namespace, nstest.Run runs the body.
+	if os.Geteuid() == 0 && !nstest.Inside() {
 		body(t)
 		return
 	}
@@ -47,9 +53,15 @@ func TestDoIsolatesOneThread(t *testing.T) {
 	doTest(t, func(t *testing.T) {
 		kinds := []syscalls.Type{syscalls.Mount, syscalls.UTS, syscalls.Net, syscalls.IPC}
 		before := taskNS(t, "mnt", "uts", "net", "ipc")
+		mountsBefore, err := proctest.Mounts()
+		if err != nil {
+			t.Fatal(err)
+		}
 		hostHostname, _ := os.Hostname()
-		err := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet(), namespace.WithPrivateIPC(),
+		var doTID int
+		err = namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet(), namespace.WithPrivateIPC(),
 			namespace.WithHostname("do-thread")).Do(func() error {
+			doTID = unix.Gettid()
 			for _, k := range kinds {
 				thread, err := syscalls.ThreadID(k)
 				if err != nil {
@@ -74,15 +86,26 @@ func TestDoIsolatesOneThread(t *testing.T) {
 				return err
 			}
 			// A goroutine started here runs on another thread, outside.
-			outside := make(chan string)
+			type view struct {
+				host   string
+				tmp    error
+				sameNS bool
+			}
+			outside := make(chan view)
 			go func() {
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
-				h, _ := os.Hostname()
-				outside <- h
+				var v view
+				v.host, _ = os.Hostname()
+				_, v.tmp = os.Stat("/tmp/linuxns-do-marker")
+				thread, err1 := syscalls.ThreadID(syscalls.Mount)
+				proc, err2 := syscalls.IDOf(0, 0, syscalls.Mount)
+				v.sameNS = err1 == nil && err2 == nil && thread.Equal(proc)
+				outside <- v
 			}()
-			if h := <-outside; h != hostHostname {
-				t.Errorf("a goroutine started in Do sees hostname %q, want the host's %q", h, hostHostname)
+			if v := <-outside; v.host != hostHostname || !errors.Is(v.tmp, os.ErrNotExist) || !v.sameNS {
+				t.Errorf("a goroutine started in Do is inside: hostname %q (host's %q), Do's /tmp file: %v, in the process's mount namespace: %v",
+					v.host, hostHostname, v.tmp, v.sameNS)
 			}
 			return echoOverLoopback()
 		})
@@ -95,6 +118,13 @@ func TestDoIsolatesOneThread(t *testing.T) {
 		}
 		if h, _ := os.Hostname(); h != hostHostname {
 			t.Errorf("host hostname changed to %q", h)
+		}
+		if mountsAfter, err := proctest.Mounts(); err != nil || mountsAfter != mountsBefore {
+			t.Errorf("the host's mount table changed (%v):\nbefore:\n%s\nafter:\n%s", err, mountsBefore, mountsAfter)
+		}
+		// Do returns after its thread is gone.
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", doTID)); doTID == 0 || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Do's thread %d is still there after Do (%v)", doTID, err)
 		}
 		after := taskNS(t, "mnt", "uts", "net", "ipc")
 		for task, l := range after {
@@ -139,6 +169,54 @@ func echoOverLoopback() error {
 		return errors.New("echo over lo failed: " + line)
 	}
 	return nil
+}
+
+// Concurrent Do calls are isolated from each other: each thread sees only
+// its own hostname and private /tmp while all are inside at once.
+func TestDoConcurrent(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		const n = 4
+		var all sync.WaitGroup
+		all.Add(n)
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				name := fmt.Sprintf("do-%d", i)
+				errs <- namespace.New(namespace.WithPrivateTmp(), namespace.WithHostname(name)).Do(func() error {
+					if err := os.WriteFile("/tmp/who", []byte(name), 0o600); err != nil {
+						return err
+					}
+					all.Done()
+					all.Wait() // every Do is inside now
+					h, _ := os.Hostname()
+					b, err := os.ReadFile("/tmp/who")
+					if h != name || string(b) != name {
+						return fmt.Errorf("%s sees hostname %q and /tmp/who %q (%v)", name, h, b, err)
+					}
+					return nil
+				})
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// fn ending its goroutine (t.Fatal called in fn, say) makes Do return an
+// error, not wait forever.
+func TestDoGoexit(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		err := namespace.New(namespace.WithPrivateMount()).Do(func() error {
+			runtime.Goexit()
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "Goexit") {
+			t.Errorf("Do = %v; want an error naming runtime.Goexit", err)
+		}
+	})
 }
 
 func TestDoRefusesProcessNamespaces(t *testing.T) {

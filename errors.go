@@ -141,6 +141,8 @@ func classify(step string, err error, n *Namespace) error {
 	case unix.EPERM, unix.EACCES:
 		e.kind = ErrPermission
 		switch {
+		case strings.HasSuffix(step, "mount proc on /proc"):
+			e.Hint = "the kernel refuses a fresh /proc in a user namespace while parts of the visible /proc are covered by other mounts (as in many containers); add WithoutProc() to keep the inherited /proc"
 		case n != nil && !n.user:
 			e.Hint = "creating namespaces needs CAP_SYS_ADMIN; run as root or add WithPrivateUser()"
 		default:

@@ -3,21 +3,28 @@ package namespace
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const fuzzToken = "0123456789abcdef0123456789abcdef"
 
 // FuzzDecodeJob feeds arbitrary bytes to the child's job reader: it must
 // never panic, never accept a job without the right token, and never accept
-// a job whose role lacks what the role needs.
+// a job whose role lacks what the role needs. The same bytes go to the
+// parent's reader of the child's messages (a hostile child), which must not
+// panic either and must stop at the first bad frame.
 func FuzzDecodeJob(f *testing.F) {
 	for _, j := range []job{
 		{Token: fuzzToken, Role: roleFunc, Func: "f", Args: []string{"a"}},
 		{Token: fuzzToken, Role: roleExec, Path: "/bin/true", Argv: []string{"true"}},
 		{Token: fuzzToken, Role: roleSetup, Plan: plan{Flags: 0x20000, Hostname: "h"}},
+		{Token: fuzzToken, Role: rolePrewarm, Plan: plan{Flags: 0x20000}},
 		{Token: "wrong", Role: roleFunc, Func: "f"},
 	} {
 		var b bytes.Buffer
@@ -29,8 +36,15 @@ func FuzzDecodeJob(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 2, '{', '}'})
 	f.Fuzz(func(t *testing.T, data []byte) {
+		rep := readReport(bytes.NewReader(data), nil)
+		if rep.readErr != nil && !errors.Is(rep.readErr, ErrProtocol) && !errors.Is(rep.readErr, io.ErrUnexpectedEOF) {
+			t.Fatalf("readReport: unexpected error %v", rep.readErr)
+		}
 		j, err := decodeJob(bytes.NewReader(data), fuzzToken)
 		if err != nil {
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("decodeJob: error %v wraps neither ErrProtocol nor io.ErrUnexpectedEOF", err)
+			}
 			return
 		}
 		if j.Token != fuzzToken {
@@ -45,7 +59,7 @@ func FuzzDecodeJob(f *testing.F) {
 			if j.Path == "" || len(j.Argv) == 0 {
 				t.Fatal("accepted an exec job without a program")
 			}
-		case roleSetup:
+		case roleSetup, rolePrewarm:
 		default:
 			t.Fatalf("accepted role %q", j.Role)
 		}
@@ -56,15 +70,25 @@ func FuzzDecodeJob(f *testing.F) {
 }
 
 // FuzzValidate builds options from arbitrary values: Validate must never
-// panic, and a hostname it accepts must be one Linux accepts.
+// panic, must report every problem as ErrInvalid or ErrPermission, and
+// whatever it accepts the kernel accepts too: a valid hostname, id maps
+// within range, tmpfs limits within the kernel's, clocks that stay within
+// 0 and the kernel's maximum, and tmpfs mount data of numbers only.
 func FuzzValidate(f *testing.F) {
-	f.Add("host", 0, 1000, 1, int64(1<<20), uint32(0o1777), int64(0), int64(0))
-	f.Add("", -1, -1, 0, int64(-1), uint32(0xffffffff), int64(-1)<<62, int64(1)<<62)
-	f.Add("a.b-c", 0, 0, 1<<32, int64(0), uint32(0o700), int64(time.Hour), int64(-time.Hour))
-	f.Fuzz(func(t *testing.T, host string, inside, outside, size int, tmpSize int64, mode uint32, mono, boot int64) {
+	f.Add("host", 0, 1000, 1, int64(1<<20), int64(0), uint32(0o1777), int64(0), int64(0))
+	f.Add("", -1, -1, 0, int64(-1), int64(-1), uint32(0xffffffff), int64(-1)<<62, int64(1)<<62)
+	f.Add("a.b-c", 0, 0, 1<<32, int64(0), int64(1)<<54, uint32(0o700), int64(time.Hour), int64(-time.Hour))
+	f.Fuzz(func(t *testing.T, host string, inside, outside, size int, tmpSize, inodes int64, mode uint32, mono, boot int64) {
 		n := New(WithHostname(host), WithPrivateUser(IDMap{Inside: inside, Outside: outside, Size: size}),
-			WithPrivateTmp(TmpfsSize(tmpSize), TmpfsMode(os.FileMode(mode))), WithPrivateTime(time.Duration(mono), time.Duration(boot)))
-		_ = n.Validate()
+			WithPrivateTmp(TmpfsSize(tmpSize), TmpfsInodes(inodes), TmpfsMode(os.FileMode(mode))),
+			WithPrivateTime(time.Duration(mono), time.Duration(boot)))
+		if err := n.Validate(); err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				if !errors.Is(e, ErrInvalid) && !errors.Is(e, ErrPermission) {
+					t.Fatalf("Validate reported %v, neither ErrInvalid nor ErrPermission", e)
+				}
+			}
+		}
 		_ = n.Flags()
 		if checkHostname(host) == nil {
 			if len(host) == 0 || len(host) > HostNameMax {
@@ -80,6 +104,31 @@ func FuzzValidate(f *testing.F) {
 		if checkIDMaps([]IDMap{{Inside: inside, Outside: outside, Size: size}}, 0, 0) == nil {
 			if size <= 0 || inside < 0 || outside < 0 || inside+size-1 > maxID || outside+size-1 > maxID {
 				t.Fatalf("accepted map %d %d %d", inside, outside, size)
+			}
+		}
+		if len(n.tmp.check()) == 0 {
+			if tmpSize < 0 || inodes < 0 || inodes > maxTmpfsInodes {
+				t.Fatalf("accepted tmpfs size %d, inodes %d", tmpSize, inodes)
+			}
+			for _, c := range n.tmp.data() {
+				if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '_' || c == '=' || c == ',') {
+					t.Fatalf("tmpfs mount data %q has %q", n.tmp.data(), c)
+				}
+			}
+		}
+		if checkTimeOffsets(time.Duration(mono), time.Duration(boot)) == nil {
+			for _, c := range []struct {
+				id  int32
+				off int64
+			}{{unix.CLOCK_MONOTONIC, mono}, {unix.CLOCK_BOOTTIME, boot}} {
+				var ts unix.Timespec
+				if err := unix.ClockGettime(c.id, &ts); err != nil {
+					continue
+				}
+				sec := int64(ts.Sec) + c.off/int64(time.Second)
+				if sec < -1 || sec > maxClockSec {
+					t.Fatalf("accepted clock %d offset %d: the clock would read %d s", c.id, c.off, sec)
+				}
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package namespace
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -122,8 +123,13 @@ func enterTimeNamespace(p *plan, log *slog.Logger) error {
 	return nil
 }
 
-// checkTimeOffsets rejects offsets that would make a clock negative, before
-// anything is created (the kernel would refuse them with ERANGE).
+// maxClockSec is the largest clock reading, in seconds, that the kernel
+// accepts in a time namespace: KTIME_SEC_MAX / 2.
+const maxClockSec = math.MaxInt64 / int64(time.Second) / 2
+
+// checkTimeOffsets rejects offsets that would make a clock negative or
+// larger than the kernel allows (about 146 years), before anything is
+// created (the kernel would refuse them with ERANGE).
 func checkTimeOffsets(monotonic, boottime time.Duration) error {
 	var ts unix.Timespec
 	for _, c := range []struct {
@@ -132,15 +138,18 @@ func checkTimeOffsets(monotonic, boottime time.Duration) error {
 		off   time.Duration
 		clock string
 	}{{"monotonic", unix.CLOCK_MONOTONIC, monotonic, "CLOCK_MONOTONIC"}, {"boottime", unix.CLOCK_BOOTTIME, boottime, "CLOCK_BOOTTIME"}} {
-		if c.off >= 0 {
+		if c.off == 0 {
 			continue
 		}
 		if err := unix.ClockGettime(c.id, &ts); err != nil {
 			continue
 		}
 		now := time.Duration(ts.Nano())
-		if now+c.off < 0 {
+		if c.off < 0 && now+c.off < 0 {
 			return invalidf("%s offset %v would make %s negative (it reads %v)", c.name, c.off, c.clock, now.Truncate(time.Second))
+		}
+		if c.off > 0 && int64(ts.Sec)+int64(c.off/time.Second)+1 > maxClockSec {
+			return invalidf("%s offset %v would take %s past the kernel's limit of %d s (it reads %v)", c.name, c.off, c.clock, maxClockSec, now.Truncate(time.Second))
 		}
 	}
 	return nil

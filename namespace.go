@@ -88,6 +88,7 @@ type Namespace struct {
 	killGrace  time.Duration
 	logger     *slog.Logger
 	initProc   bool
+	pool       *pool // WithPrewarm; see pool.go
 	optionErrs []error
 }
 
@@ -115,32 +116,23 @@ func New(opts ...Option) *Namespace {
 // WithPrivateSysVSem was given.
 func (n *Namespace) Flags() uintptr {
 	var f uintptr
-	if n.needsMountNS() {
-		f |= syscalls.CLONE_NEWNS
-	}
-	if n.pid {
-		f |= syscalls.CLONE_NEWPID
-	}
-	if n.net {
-		f |= syscalls.CLONE_NEWNET
-	}
-	if n.ipc {
-		f |= syscalls.CLONE_NEWIPC
-	}
-	if n.user {
-		f |= syscalls.CLONE_NEWUSER
-	}
-	if n.uts || n.hostname != nil {
-		f |= syscalls.CLONE_NEWUTS
-	}
-	if n.cgroup {
-		f |= syscalls.CLONE_NEWCGROUP
-	}
-	if n.time {
-		f |= syscalls.CLONE_NEWTIME
-	}
-	if n.sysvsem {
-		f |= syscalls.CLONE_SYSVSEM
+	for _, c := range []struct {
+		on   bool
+		flag uintptr
+	}{
+		{n.needsMountNS(), syscalls.CLONE_NEWNS},
+		{n.pid, syscalls.CLONE_NEWPID},
+		{n.net, syscalls.CLONE_NEWNET},
+		{n.ipc, syscalls.CLONE_NEWIPC},
+		{n.user, syscalls.CLONE_NEWUSER},
+		{n.uts || n.hostname != nil, syscalls.CLONE_NEWUTS},
+		{n.cgroup, syscalls.CLONE_NEWCGROUP},
+		{n.time, syscalls.CLONE_NEWTIME},
+		{n.sysvsem, syscalls.CLONE_SYSVSEM},
+	} {
+		if c.on {
+			f |= c.flag
+		}
 	}
 	return f
 }

@@ -76,16 +76,25 @@ func TmpfsMode(mode os.FileMode) TmpfsOption {
 }
 
 // TmpfsInodes limits the number of inodes of the private /tmp (tmpfs
-// "nr_inodes="). Zero means the kernel's default.
+// "nr_inodes="). Zero means the kernel's default. The kernel accepts at most
+// 2^54-1 (ULONG_MAX/1024 of a 64-bit kernel).
 func TmpfsInodes(n int64) TmpfsOption {
 	return func(t *tmpfsConfig) {
 		if n < 0 {
 			t.errs = append(t.errs, invalidf("tmpfs inode limit %d is negative", n))
 			return
 		}
+		if n > maxTmpfsInodes {
+			t.errs = append(t.errs, invalidf("tmpfs inode limit %d exceeds the kernel's %d", n, int64(maxTmpfsInodes)))
+			return
+		}
 		t.inodes = n
 	}
 }
+
+// maxTmpfsInodes is the largest inode limit tmpfs accepts on a 64-bit
+// kernel (ULONG_MAX / 1024).
+const maxTmpfsInodes = 1<<54 - 1
 
 func (t *tmpfsConfig) check() []error { return t.errs }
 

@@ -37,6 +37,10 @@ const (
 	roleFunc  role = "func"  // run a registered function
 	roleExec  role = "exec"  // set up, then execve a command
 	roleSetup role = "setup" // set up, then continue the program (Setup)
+	// rolePrewarm: set up, then wait in Init, without a time limit, for a
+	// second job frame (roleFunc) on the same socket: a child of a pool
+	// (WithPrewarm).
+	rolePrewarm role = "prewarm"
 )
 
 // job is what the parent asks of the child.
@@ -105,7 +109,7 @@ func tokensEqual(a, b string) bool {
 }
 
 func writeFrame(w io.Writer, v any) error {
-	body, err := json.Marshal(v)
+	body, err := frameBody(v) // codec.go
 	if err != nil {
 		return err
 	}
@@ -137,7 +141,7 @@ func readFrame(r io.Reader, v any) error {
 		}
 		return fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := parseFrameBody(body, v); err != nil { // codec.go
 		return fmt.Errorf("%w: bad frame: %w", ErrProtocol, err)
 	}
 	return nil
@@ -165,7 +169,7 @@ func decodeJob(r io.Reader, token string) (*job, error) {
 		if j.Path == "" || len(j.Argv) == 0 {
 			return nil, fmt.Errorf("%w: exec job without a program", ErrProtocol)
 		}
-	case roleSetup:
+	case roleSetup, rolePrewarm:
 	default:
 		return nil, fmt.Errorf("%w: unknown role %q", ErrProtocol, j.Role)
 	}

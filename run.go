@@ -51,8 +51,11 @@ var registry struct {
 //	var listTmp = namespace.Register("list-tmp", func(ctx context.Context, args []string) error { … })
 //
 // In the child, fn receives a context that is cancelled when the child is
-// asked to stop (SIGTERM, SIGINT, SIGHUP) and the args given to Run. Its
-// error text, or its panic, reaches the caller of Run as an *ExitError.
+// asked to stop (SIGTERM, SIGINT, SIGHUP) and the args given to Run. The
+// child starts catching those signals when fn first consults the context
+// (Done or Err, as deriving a context does); a function that never does is
+// stopped by their default effect. Its error text, or its panic, reaches
+// the caller of Run as an *ExitError.
 //
 // Register panics if name is empty or already registered, or fn is nil, as
 // these are programming errors found at start-up.
@@ -154,6 +157,9 @@ func (t *Task[In, Out]) Run(ctx context.Context, n *Namespace, in In) (Out, erro
 	if err != nil {
 		return zero, fmt.Errorf("namespace: task %s: encode input: %w", t.f.name, err)
 	}
+	if len(raw) > maxFrame {
+		return zero, fmt.Errorf("namespace: task %s: %w: the input is %d bytes as JSON, which exceeds the limit of %d bytes for a job; nothing was started", t.f.name, ErrProtocol, len(raw), maxFrame)
+	}
 	out, err := n.run(ctx, &job{Role: roleFunc, Func: t.f.name, Input: raw})
 	if err != nil {
 		return zero, err
@@ -202,9 +208,18 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		for _, m := range gids {
 			attr.GidMappings = append(attr.GidMappings, syscall.SysProcIDMap{ContainerID: m.Inside, HostID: m.Outside, Size: m.Size})
 		}
-		attr.GidMappingsEnableSetgroups = os.Geteuid() == 0
+		attr.GidMappingsEnableSetgroups = os.Geteuid() == 0 && setgroupsAllowed()
 	}
 	return attr
+}
+
+// setgroupsAllowed reports whether the caller's user namespace allows
+// setgroups(2). A user namespace made by an unprivileged user denies it, and
+// so must every namespace nested in it: the kernel refuses "allow" there
+// (EPERM), which would make a nested WithPrivateUser fail.
+func setgroupsAllowed() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err != nil || strings.TrimSpace(string(b)) != "deny"
 }
 
 // childEnv returns the environment of a child: env without any marker, plus
@@ -225,7 +240,7 @@ func childEnv(env []string, token string) []string {
 func socketPair() (parent, childEnd *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, os.NewSyscallError("socketpair", err)
+		return nil, nil, classify("create the job socket", os.NewSyscallError("socketpair", err), nil)
 	}
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
@@ -254,15 +269,24 @@ type report struct {
 	readErr                       error
 }
 
-func readReport(r io.Reader) report {
+// readReport reads the child's messages until end of file. If notify is
+// not nil, it is called with each message as it arrives.
+func readReport(r io.Reader, notify func(*message)) report {
 	var rep report
 	for {
 		var m message
 		if err := readFrame(r, &m); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
 				rep.readErr = err
+				// A malformed frame (the child's code wrote to the socket,
+				// say) ends the report, but the socket is drained to its
+				// end: a child blocked writing to it would never exit.
+				_, _ = io.Copy(io.Discard, r)
 			}
 			return rep
+		}
+		if notify != nil {
+			notify(&m)
 		}
 		switch m.Type {
 		case msgAck:
@@ -314,6 +338,11 @@ func (n *Namespace) run(ctx context.Context, j *job) (json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if n.pool != nil {
+		if out, ok, err := n.pool.run(ctx, n, j); ok {
+			return out, err
+		}
+	}
 	log := n.log()
 	j.Token = newToken()
 	j.Plan = n.plan()
@@ -361,13 +390,23 @@ func (n *Namespace) run(ctx context.Context, j *job) (json.RawMessage, error) {
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
 
 	reports := make(chan report, 1)
-	go func() { reports <- readReport(parentEnd) }()
+	go func() {
+		reports <- readReport(parentEnd, func(m *message) {
+			if m.Type == msgResult {
+				sup.stopSignals() // while the child exits
+			}
+		})
+	}()
+	sup.waitArmed()
 	if err := writeFrame(parentEnd, j); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		_ = cmd.Process.Kill()
 		<-waited
 		sup.finish()
 		<-reports
-		return nil, fmt.Errorf("namespace: send job to child: %w: %w", ErrProtocol, err)
+		if !errors.Is(err, ErrProtocol) {
+			err = fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		return nil, fmt.Errorf("namespace: send job to child: %w", err)
 	}
 	waitErr := <-waited
 	// Everything the child wrote is in the socket buffer by now, and the
@@ -427,6 +466,9 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 	if !ps.Success() {
 		return nil, &ExitError{Code: ps.ExitCode()}
 	}
+	if rep.readErr != nil && j.Role == roleFunc {
+		return nil, fmt.Errorf("namespace: child for %q exited with status 0, but its report was unreadable: %w", j.Func, rep.readErr)
+	}
 	return nil, nil
 }
 
@@ -448,6 +490,14 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // the child's standard error, and the command exits with status 125 (set-up
 // failed), 126 (not executable) or 127 (not found). A validation error is
 // returned by Start (Cmd.Err).
+//
+// The child is killed if the parent dies: it gets SIGKILL as its
+// parent-death signal (SysProcAttr.Pdeathsig), which the kernel sends when
+// the OS thread that called Start exits. A Go thread exits only when a
+// goroutine locked to it (runtime.LockOSThread) returns without unlocking;
+// Do never discards a thread that has children, but other such code can end
+// the command: call Start from a goroutine that stays locked until Wait
+// returns if the program has any.
 func (n *Namespace) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	guardChild()
 	cmd := exec.CommandContext(ctx, name, args...)

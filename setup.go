@@ -23,18 +23,29 @@ import (
 // standard input, output and error, and working directory:
 //
 //   - In the original process Setup does not return on success: it waits
-//     for the re-executed program, forwards the signals it receives to it,
-//     and exits with its status (128+N if signal N killed it). If the
-//     namespaces cannot be created or set up, Setup returns the error there
-//     and nothing of the host has changed.
+//     for the re-executed program, forwards the signals it receives to it
+//     (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+//     SIGCONT, SIGALRM, SIGPIPE), and exits with its status (128+N if
+//     signal N killed it). If the namespaces cannot be created or set up,
+//     Setup returns the error there and nothing of the host has changed.
 //   - In the re-executed program the set-up is already done when main runs,
 //     and Setup returns nil: the program carries on inside, as PID 1 of a new
 //     PID namespace or as root of a new user namespace if asked.
 //
+// Both processes are in the same process group. On a terminal, Ctrl-C,
+// Ctrl-\ and Ctrl-Z reach the program inside directly: the original process
+// does not forward a SIGINT, SIGQUIT or SIGWINCH while its group is the
+// terminal's foreground group (so the program gets one Ctrl-C, not two,
+// and a SIGINT sent by hand to a foreground original process is not passed
+// on; send it to the group). Stop signals stop the original process
+// itself, so a shell sees the job stopped and fg continues both.
+//
 // Code that runs before Setup, package initialisation included, runs twice:
-// once in the original process and once inside. Calling Setup again inside
-// returns nil and changes nothing. Setup in a child started by Run (before
-// Init) is an error that the parent reports.
+// once in the original process and once inside; keep it free of side
+// effects. Calling Setup again inside, on this Namespace or another one,
+// returns nil and changes nothing (the later call's options are not
+// applied). Setup in a child started by Run (before Init) is an error that
+// the parent reports.
 func (n *Namespace) Setup() error {
 	if child.setup {
 		return nil
@@ -68,9 +79,10 @@ func (n *Namespace) Setup() error {
 	}
 	// Catch the signals to forward before the child exists.
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwardedSignals...)
+	signal.Notify(sigc, setupSignals...)
 	// This thread starts the child and must outlive it (Pdeathsig); the
-	// process ends with the child, so it is never unlocked.
+	// process ends with the child, so it is unlocked only when Setup
+	// returns an error, the child gone.
 	runtime.LockOSThread()
 	err = cmd.Start()
 	childEnd.Close()
@@ -84,6 +96,8 @@ func (n *Namespace) Setup() error {
 	if err := writeFrame(parentEnd, j); err != nil && !errors.Is(err, syscall.EPIPE) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		signal.Stop(sigc)
+		runtime.UnlockOSThread()
 		return fmt.Errorf("namespace: send job to child: %w: %w", ErrProtocol, err)
 	}
 	// Wait for the set-up to succeed or fail; the socket stays open, so
@@ -125,12 +139,17 @@ func (n *Namespace) Setup() error {
 			<-waitc
 		}
 		signal.Stop(sigc)
+		runtime.UnlockOSThread()
 		parentEnd.Close()
 		return readyErr
 	}
 	for !exited {
 		select {
 		case s := <-sigc:
+			if fromTerminal(s) {
+				log.Debug("setup: not forwarding a signal the terminal also sent the child", "signal", s)
+				continue
+			}
 			log.Debug("setup: forwarding signal", "signal", s)
 			_ = cmd.Process.Signal(s)
 		case waitErr = <-waitc:
@@ -143,6 +162,37 @@ func (n *Namespace) Setup() error {
 	}
 	os.Exit(exitStatus(cmd.ProcessState))
 	return nil
+}
+
+// setupSignals are the signals that Setup's original process forwards to
+// the program inside. The stop signals (SIGTSTP, SIGTTIN, SIGTTOU) are not
+// caught: they stop the original process, as they stop any program, so
+// that a shell sees its job stopped (the program inside, in the same
+// process group, gets the terminal's Ctrl-Z itself), and SIGCONT continues
+// both.
+var setupSignals = []os.Signal{
+	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT,
+	syscall.SIGALRM, syscall.SIGPIPE,
+}
+
+// fromTerminal reports whether s is a signal that a terminal sends to its
+// foreground process group (Ctrl-C, Ctrl-\, a window resize) while this
+// process's group is that foreground group. The program inside Setup shares
+// the group, so it received the signal too and is not sent a second one.
+func fromTerminal(s os.Signal) bool {
+	switch s {
+	case syscall.SIGINT, syscall.SIGQUIT, syscall.SIGWINCH:
+	default:
+		return false
+	}
+	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false // no controlling terminal
+	}
+	defer unix.Close(fd)
+	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
 }
 
 // doRefused are the namespace kinds that Do cannot create on one thread.
@@ -165,7 +215,9 @@ var doRefused = map[syscalls.Type]string{
 // after Setup with WithPrivateUser).
 //
 // Do refuses PID, user and time namespaces (ErrUnsupported): they apply to
-// new processes only; use Run. A panic in fn is re-raised in the caller.
+// new processes only; use Run. A panic in fn is re-raised in the caller; if
+// fn ends its goroutine with runtime.Goexit (t.Fatal called in fn, say), Do
+// returns an error saying so.
 func (n *Namespace) Do(fn func() error) error {
 	guardChild()
 	if fn == nil {
@@ -193,22 +245,31 @@ func (n *Namespace) Do(fn func() error) error {
 	gone := make(chan func(), 1) // waits until the thread has exited
 	onThrowawayThread(func() {
 		gone <- threadExitWaiter()
+		returned := false
 		defer func() {
 			if r := recover(); r != nil {
 				res <- outcome{panicked: true, value: r}
+			} else if !returned {
+				// runtime.Goexit, from t.FailNow or t.Fatal called in fn,
+				// say: report it rather than leave Do waiting forever.
+				res <- outcome{err: errors.New("namespace: Do: fn called runtime.Goexit instead of returning (t.FailNow, t.Fatal and t.SkipNow must not be called from fn: return an error)")}
 			}
 		}()
 		start := time.Now()
 		if err := syscalls.Unshare(p.Flags); err != nil {
+			returned = true
 			res <- outcome{err: n.startError(err)}
 			return
 		}
 		if err := applyMounts(&p, log); err != nil {
+			returned = true
 			res <- outcome{err: classify(stepName(err), err, n)}
 			return
 		}
 		log.Debug("do: namespaces ready", "flags", fmt.Sprintf("%#x", p.Flags), "took", time.Since(start))
-		res <- outcome{err: fn()}
+		err := fn()
+		returned = true
+		res <- outcome{err: err}
 	})
 	o := <-res
 	// The thread that left the host's namespaces is gone before Do returns.
@@ -246,29 +307,45 @@ func threadExitWaiter() func() {
 }
 
 // onThrowawayThread runs body on a new goroutine locked to an OS thread
-// that is not the main thread, and never unlocks it, so that the runtime
-// destroys the thread when body returns.
+// that is not the main thread and has no children, and never unlocks it, so
+// that the runtime destroys the thread when body returns.
 //
 // The main thread must be avoided: the kernel shows its namespaces as the
 // whole process's in /proc/PID/ns, and the runtime cannot destroy it, so a
 // goroutine that exits while locked to it leaves it parked for good, in
-// whatever namespaces it had entered. If the new goroutine finds itself on
-// the main thread, it keeps that thread busy while a second goroutine, which
-// therefore runs elsewhere, takes over.
+// whatever namespaces it had entered. A thread with children must be
+// avoided too: the kernel sends their parent-death signal when the thread
+// exits, and the child of a Command started from that thread earlier would
+// be killed (SIGKILL, Pdeathsig). If the new goroutine finds itself on such a
+// thread, it keeps that thread busy while another goroutine, which therefore
+// runs elsewhere, takes over.
 func onThrowawayThread(body func()) {
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			body()
-			return
+	go throwaway(body, nil)
+}
+
+// throwaway is onThrowawayThread's goroutine; it closes found once body has
+// a thread.
+func throwaway(body func(), found chan<- struct{}) {
+	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() && !threadHasChildren() {
+		if found != nil {
+			close(found)
 		}
-		handed := make(chan struct{})
-		go func() {
-			runtime.LockOSThread()
-			close(handed)
-			body()
-		}()
-		<-handed
-		runtime.UnlockOSThread()
-	}()
+		body()
+		return
+	}
+	handed := make(chan struct{})
+	go throwaway(body, handed)
+	<-handed
+	if found != nil {
+		close(found)
+	}
+	runtime.UnlockOSThread()
+}
+
+// threadHasChildren reports whether the calling OS thread has child
+// processes (false if /proc cannot tell).
+func threadHasChildren() bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/children", unix.Gettid()))
+	return err == nil && len(b) > 0 // "PID PID ...", or empty
 }

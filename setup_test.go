@@ -3,6 +3,8 @@ package namespace
 import (
 	"bufio"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,20 +13,30 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runSetupdemo runs the Setup fixture and returns its output and status.
 func runSetupdemo(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(testBinary(t, "setupdemo"), args...)
+	return runCmd(t, exec.Command(testBinary(t, "setupdemo"), args...))
+}
+
+// runCmd runs cmd and returns its combined output and exit status.
+func runCmd(t *testing.T, cmd *exec.Cmd) (string, int) {
+	t.Helper()
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("setupdemo: %v", err)
+		t.Fatalf("%s: %v", cmd.Path, err)
 	}
 	return string(out), cmd.ProcessState.ExitCode()
 }
 
+// The program continues inside as PID 1 with an empty private /tmp (root of
+// a user namespace when unprivileged), the code before Setup runs twice, and
+// the inner exit status becomes the original process's.
 func TestSetupContinuesInside(t *testing.T) {
 	before := hostMounts(t)
 	out, code := runSetupdemo(t, "exit", "7")
@@ -35,9 +47,43 @@ func TestSetupContinuesInside(t *testing.T) {
 		t.Errorf("code before Setup ran %d times, want 2:\n%s", n, out)
 	}
 	if !strings.Contains(out, "inside, pid 1, uid 0, 0 entries in /tmp") {
-		t.Errorf("the program did not continue as PID 1 with a private /tmp:\n%s", out)
+		t.Errorf("the program did not continue as PID 1 (uid 0) with a private /tmp:\n%s", out)
+	}
+	if n := strings.Count(out, "before setup, pid 1\n"); n != 1 {
+		t.Errorf("want 'before setup' once outside and once as PID 1 inside:\n%s", out)
 	}
 	checkMountsUnchanged(t, before)
+
+	if out, code := runSetupdemo(t, "exit", "0"); code != 0 {
+		t.Errorf("exit 0 inside: status %d\n%s", code, out)
+	}
+}
+
+// The re-executed program gets the same arguments, environment (without
+// the package's marker), working directory and standard input.
+func TestSetupKeepsArgsEnvCwdStdin(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(testBinary(t, "setupdemo"), "env", "x y", "")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SETUPDEMO_PROBE=probe value")
+	out, code := runCmd(t, cmd)
+	if code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, out)
+	}
+	for _, want := range []string{"cwd " + dir + "\n", `args ["env" "x y" ""]`, `probe "probe value"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "marker ") {
+		t.Errorf("the package's marker reached the program:\n%s", out)
+	}
+
+	cmd = exec.Command(testBinary(t, "setupdemo"), "stdin")
+	cmd.Stdin = strings.NewReader("hello from the caller\n")
+	if out, code := runCmd(t, cmd); code != 0 || !strings.Contains(out, `stdin "hello from the caller"`) {
+		t.Errorf("standard input did not reach the program inside (exit %d):\n%s", code, out)
+	}
 }
 
 func TestSetupTwiceIsHarmless(t *testing.T) {
@@ -45,27 +91,86 @@ func TestSetupTwiceIsHarmless(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "second setup: nil, pid 1") {
 		t.Errorf("second Setup: exit %d\n%s", code, out)
 	}
+	if n := strings.Count(out, "before setup"); n != 2 {
+		t.Errorf("the program started %d times, want 2:\n%s", n, out)
+	}
 }
 
+func TestSetupAfterAnotherSetup(t *testing.T) {
+	out, code := runSetupdemo(t, "again")
+	if code != 0 || !strings.Contains(out, "other setup: nil, pid 1, hostname changed false") {
+		t.Errorf("Setup of another Namespace inside: exit %d\n%s", code, out)
+	}
+	if n := strings.Count(out, "before setup"); n != 2 {
+		t.Errorf("the program started %d times, want 2:\n%s", n, out)
+	}
+}
+
+// Without the privilege to create the namespaces, Setup returns the error in
+// the original process, which carries on outside, and nothing is mounted.
+// Unprivileged, the fixture runs as the test user; as root, it is started as
+// uid 65534, so that both modes check the failing path.
 func TestSetupFailureChangesNothing(t *testing.T) {
+	bin := testBinary(t, "setupdemo")
+	cmd := exec.Command(bin, "nouser")
 	if asRoot() {
-		t.Skip("root can create the namespaces without a user namespace; the failing case runs as uid 65534")
+		cmd = exec.Command(nobodyCopy(t, bin), "nouser")
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
 	}
 	before := hostMounts(t)
-	out, code := runSetupdemo(t, "nouser")
+	out, code := runCmd(t, cmd)
 	if code != 3 || !strings.Contains(out, "setup failed") || !strings.Contains(out, "WithPrivateUser") {
-		t.Errorf("exit %d; want the error returned in the original process:\n%s", code, out)
+		t.Errorf("exit %d; want the error returned in the original process (exit 3) naming WithPrivateUser:\n%s", code, out)
 	}
-	if strings.Count(out, "before setup") != 1 {
+	if strings.Count(out, "before setup") != 1 || strings.Contains(out, "inside,") {
 		t.Errorf("the program ran again although Setup failed:\n%s", out)
 	}
 	checkMountsUnchanged(t, before)
 }
 
-// startSetupdemo starts the fixture and waits for its "ready" line.
+// nobodyCopy copies the program bin into a new directory that uid 65534 can
+// reach, and returns the copy's path.
+func nobodyCopy(t *testing.T, bin string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "linuxns-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p := filepath.Join(dir, filepath.Base(bin))
+	dst, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("uid 65534 cannot reach %s (%s is not searchable); set TMPDIR to a directory it can", p, d)
+		}
+	}
+	return p
+}
+
+// startSetupdemo starts the fixture, in a session of its own without a
+// terminal, and waits for its "ready" line.
 func startSetupdemo(t *testing.T, mode string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	cmd := exec.Command(testBinary(t, "setupdemo"), mode)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,31 +191,32 @@ func startSetupdemo(t *testing.T, mode string) (*exec.Cmd, *bufio.Reader) {
 	}
 }
 
+// Signals sent to the original process reach the program inside, SIGINT
+// too when no terminal sent it.
 func TestSetupForwardsSignals(t *testing.T) {
-	cmd, r := startSetupdemo(t, "wait-term")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := r.ReadString('\n')
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if strings.TrimSpace(line) != "got SIGTERM" || !errors.As(err, &ee) || ee.ExitCode() != 42 {
-		t.Errorf("SIGTERM to the original process: %q, %v; want it forwarded (exit 42)", line, err)
+	for mode, sig := range map[string]syscall.Signal{"wait-term": syscall.SIGTERM, "wait-int": syscall.SIGINT} {
+		cmd, r := startSetupdemo(t, mode)
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := r.ReadString('\n')
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if strings.TrimSpace(line) != "got "+sig.String() || !errors.As(err, &ee) || ee.ExitCode() != 42 {
+			t.Errorf("%v to the original process: %q, %v; want it forwarded (exit 42)", sig, line, err)
+		}
 	}
 }
 
 func TestSetupSignalStatus(t *testing.T) {
 	cmd, _ := startSetupdemo(t, "sleep")
-	// The re-executed program is the original process's only child.
+	// The re-executed program, ready, is the original process's only child.
 	var child int
-	deadline := time.Now().Add(10 * time.Second)
-	for child == 0 && time.Now().Before(deadline) {
-		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task/*/children")
-		for _, f := range tasks {
-			b, _ := os.ReadFile(f)
-			if fields := strings.Fields(string(b)); len(fields) > 0 {
-				child, _ = strconv.Atoi(fields[0])
-			}
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		if fields := strings.Fields(string(b)); len(fields) > 0 {
+			child, _ = strconv.Atoi(fields[0])
 		}
 	}
 	if child == 0 {
@@ -122,5 +228,148 @@ func TestSetupSignalStatus(t *testing.T) {
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit status %d, want %d", code, 128+int(syscall.SIGKILL))
+	}
+}
+
+// On a terminal, under a shell with job control: Ctrl-C reaches the
+// program inside once (the original process, in the same foreground process
+// group, does not send it a second one) while signals sent to the original
+// process are still forwarded; Ctrl-Z stops the whole job, so the shell
+// sees it stopped and gets the terminal back, and fg continues it.
+func TestSetupOnTerminal(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash (a shell with job control) is not installed")
+	}
+	master, slave := openPty(t)
+	defer master.Close()
+	script := `set -m; "$0" tty; echo "shell: job status $?"; fg; echo "shell: fg status $?"`
+	cmd := exec.Command(bash, "-c", script, testBinary(t, "setupdemo"))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		unix.Kill(-cmd.Process.Pid, unix.SIGKILL) // the shell's own group
+		for _, pid := range childrenOf(cmd.Process.Pid) {
+			unix.Kill(-pid, unix.SIGKILL) // the job's group
+		}
+		<-exited
+	})
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(master)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var seen []string
+	expect := func(want string) string {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("the terminal closed before %q; it showed:\n%s", want, strings.Join(seen, "\n"))
+				}
+				seen = append(seen, l)
+				if strings.Contains(l, want) {
+					return l
+				}
+			case <-timeout:
+				t.Fatalf("no %q on the terminal after 30s; it showed:\n%s", want, strings.Join(seen, "\n"))
+			}
+		}
+	}
+	if l := expect("foreground "); !strings.Contains(l, "foreground true") {
+		t.Errorf("inside: %q; want the program in the terminal's foreground process group", l)
+	}
+	expect("ready")
+	kids := childrenOf(cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("the shell has children %v; want the original process alone", kids)
+	}
+	original := kids[0]
+
+	fmt.Fprint(master, "\x03") // Ctrl-C
+	expect("int 1")
+	// A SIGINT forwarded by the original process would reach the program
+	// before this SIGUSR1, which the original process forwards too.
+	if err := unix.Kill(original, unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if l := expect("usr1 "); !strings.HasSuffix(l, "usr1 ints=1") {
+		t.Errorf("after one Ctrl-C: %q; want exactly one SIGINT", l)
+	}
+
+	fmt.Fprint(master, "\x1a") // Ctrl-Z
+	if l := expect("shell: job status"); !strings.HasSuffix(l, "status "+strconv.Itoa(128+int(syscall.SIGTSTP))) {
+		t.Errorf("the shell saw %q; want the job stopped by SIGTSTP", l)
+	}
+	fmt.Fprint(master, "count\n")
+	if l := expect("count "); !strings.HasSuffix(l, "count 1") {
+		t.Errorf("after fg: %q", l)
+	}
+	fmt.Fprint(master, "quit\n")
+	if l := expect("shell: fg status"); !strings.HasSuffix(l, "status 0") {
+		t.Errorf("the shell saw %q; want the job to exit 0", l)
+	}
+}
+
+// childrenOf returns the children of process pid.
+func childrenOf(pid int) []int {
+	var pids []int
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, p := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(p)
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// openPty returns a new pseudo-terminal pair.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// As PID 1, the program cannot die of a signal it does not handle: a
+// forwarded SIGTERM makes the Go runtime exit with status 2, which the
+// original process passes on (docs/testing-and-pid1.md).
+func TestSetupUnhandledSignalAsPID1(t *testing.T) {
+	cmd, _ := startSetupdemo(t, "sleep")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Errorf("exit status %d, want 2", code)
 	}
 }

@@ -32,17 +32,25 @@ type supervisor struct {
 	procc chan *os.Process
 	done  chan struct{}
 	exit  chan struct{}
+	armed chan struct{} // closed once the terminating signals are caught
 
-	mu    sync.Mutex
-	cause error
+	stopOnce sync.Once
+	mu       sync.Mutex
+	cause    error
 }
 
 // supervise starts watching ctx and, unless WithTermChild(false), the
-// terminating signals, which are caught from this moment on (before the
-// child exists, so that none is lost). Call attach once the child has
-// started and finish when it has exited.
+// terminating signals. Call waitArmed before the child gets its job, attach
+// once the child has started, stopSignals once it has reported its result
+// (optional) and finish when it has exited.
+//
+// os/signal needs a round trip to a thread of its own for each signal it
+// starts or stops catching, which takes a while: the signals are caught in
+// the background, while the child starts, and the job is not handed over
+// before they are (waitArmed), so that none is lost while the function
+// runs.
 func (n *Namespace) supervise(ctx context.Context, log *slog.Logger) *supervisor {
-	s := &supervisor{n: n, log: log, procc: make(chan *os.Process, 1), done: make(chan struct{}), exit: make(chan struct{})}
+	s := &supervisor{n: n, log: log, procc: make(chan *os.Process, 1), done: make(chan struct{}), exit: make(chan struct{}), armed: make(chan struct{})}
 	if n.termChild {
 		var sigs []os.Signal
 		for _, sig := range terminatingSignals {
@@ -52,11 +60,34 @@ func (n *Namespace) supervise(ctx context.Context, log *slog.Logger) *supervisor
 		}
 		if len(sigs) > 0 {
 			s.sigc = make(chan os.Signal, 1)
-			signal.Notify(s.sigc, sigs...)
+			go func() {
+				signal.Notify(s.sigc, sigs...)
+				close(s.armed)
+			}()
 		}
+	}
+	if s.sigc == nil {
+		close(s.armed)
 	}
 	go s.loop(ctx)
 	return s
+}
+
+// waitArmed waits until the terminating signals are caught.
+func (s *supervisor) waitArmed() { <-s.armed }
+
+// stopSignals stops catching the terminating signals and restores the
+// program's handling of them. Run calls it as soon as the child has reported
+// its result, so that it overlaps the child's exit; finish calls it in any
+// case. A signal after it takes its usual course (the child, being done,
+// is not asked to stop).
+func (s *supervisor) stopSignals() {
+	s.stopOnce.Do(func() {
+		<-s.armed
+		if s.sigc != nil {
+			signal.Stop(s.sigc)
+		}
+	})
 }
 
 func (s *supervisor) attach(p *os.Process) { s.procc <- p }
@@ -66,9 +97,7 @@ func (s *supervisor) attach(p *os.Process) { s.procc <- p }
 func (s *supervisor) finish() error {
 	close(s.done)
 	<-s.exit
-	if s.sigc != nil {
-		signal.Stop(s.sigc)
-	}
+	s.stopSignals()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cause
@@ -130,6 +159,11 @@ func (s *supervisor) loop(ctx context.Context) {
 func reapOrphans(log *slog.Logger) {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGCHLD)
+	reapOrphansOn(log, sigc)
+}
+
+// reapOrphansOn is reapOrphans with SIGCHLD already caught on sigc.
+func reapOrphansOn(log *slog.Logger, sigc <-chan os.Signal) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

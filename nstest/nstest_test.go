@@ -1,14 +1,17 @@
 package nstest_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
 	"github.com/linuxns/namespace/nstest"
@@ -22,40 +25,95 @@ func rootless(opts ...namespace.Option) *namespace.Namespace {
 	return namespace.New(opts...)
 }
 
+// envHostFile names a file that the parent test created in the host's /tmp.
+const envHostFile = "NSTEST_TEST_HOST_FILE"
+
+// isPrivateTmp fails the test unless /tmp is an empty tmpfs that does not
+// show the host's /tmp.
+func isPrivateTmp(t *testing.T) {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs("/tmp", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Errorf("/tmp is not a tmpfs: type %#x, %v", st.Type, err)
+	}
+	entries, err := os.ReadDir("/tmp")
+	if err != nil || len(entries) != 0 {
+		t.Errorf("/tmp is not empty: %v %v", entries, err)
+	}
+	host := os.Getenv(envHostFile)
+	if host == "" {
+		t.Fatalf("%s is not set: the parent did not create its host file", envHostFile)
+	}
+	if _, err := os.Stat(host); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the body sees the host's %s (%v)", host, err)
+	}
+}
+
+// hostFile creates a file in the host's /tmp for isPrivateTmp and names it
+// in the environment that the child test processes inherit.
+func hostFile(t *testing.T) {
+	t.Helper()
+	if nstest.Inside() {
+		return // the child inherits the parent's
+	}
+	f, err := os.CreateTemp("/tmp", "nstest-host-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	t.Setenv(envHostFile, f.Name())
+}
+
 const marker = "nstest-private-tmp-marker"
 
+// Parallel subtests each get their own private /tmp, where they write the
+// same file without clash; nothing reaches the host's /tmp.
 func TestPrivateTmpPerTest(t *testing.T) {
-	for _, name := range []string{"first", "second"} {
+	hostFile(t)
+	t.Cleanup(func() {
+		if _, err := os.Stat("/tmp/" + marker); !nstest.Inside() && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a file of a private /tmp reached the host: %v", err)
+			os.Remove("/tmp/" + marker)
+		}
+	})
+	for _, name := range []string{"first", "second", "third"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			nstest.WithPrivateTmp(t, func(t *testing.T) {
-				entries, err := os.ReadDir("/tmp")
-				if err != nil {
-					t.Fatal(err)
+				if !nstest.Inside() {
+					t.Fatal("the body runs in the parent")
 				}
-				if len(entries) != 0 {
-					t.Fatalf("/tmp is not empty: %v", entries)
-				}
-				// Each subtest writes the same file: no clash, nothing on the host.
+				isPrivateTmp(t)
 				if err := os.WriteFile("/tmp/"+marker, []byte(t.Name()), 0o600); err != nil {
 					t.Fatal(err)
-				}
-				if !nstest.Inside() {
-					t.Error("the body runs in the parent")
 				}
 			})
 		})
 	}
-	if !nstest.Inside() {
-		if _, err := os.Stat("/tmp/" + marker); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("a file of the private /tmp reached the host: %v", err)
-			os.Remove("/tmp/" + marker)
-		}
-	}
 }
 
+// t.TempDir works inside and lies in the private /tmp, also when TMPDIR
+// names a directory of the host's /tmp, which the body cannot see (as
+// `go test -exec scripts/as-nobody` sets it).
 func TestTempDirInside(t *testing.T) {
+	hostFile(t)
+	if !nstest.Inside() {
+		t.Setenv("TMPDIR", t.TempDir())
+	}
 	nstest.WithPrivateTmp(t, func(t *testing.T) {
+		isPrivateTmp(t)
 		dir := t.TempDir()
+		if !strings.HasPrefix(dir, "/tmp/") {
+			t.Errorf("t.TempDir() = %s; want it in the private /tmp", dir)
+		}
+		var tmp, st unix.Stat_t
+		if err := unix.Stat("/tmp", &tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Stat(dir, &st); err != nil || st.Dev != tmp.Dev {
+			t.Errorf("t.TempDir() %s is not on the private /tmp (%v)", dir, err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -74,99 +132,274 @@ func TestRunsAsPID1(t *testing.T) {
 	})
 }
 
-// The helper tests below run only when the self-tests start them.
-const envSelfTest = "NSTEST_SELFTEST"
-
-func TestHelperFailingBody(t *testing.T) {
-	if os.Getenv(envSelfTest) != "fail" {
-		t.Skip("helper for TestFailurePropagates")
+// Each Run call of a test runs its own body in its own child, in its own
+// namespaces.
+func TestSeveralRunsPerTest(t *testing.T) {
+	ran := 0
+	for _, host := range []string{"first-body", "second-body"} {
+		nstest.Run(t, rootless(namespace.WithHostname(host)), func(t *testing.T) {
+			ran++
+			if h, _ := os.Hostname(); h != host {
+				t.Errorf("the body for %s runs with hostname %q", host, h)
+			}
+			if ran != 1 {
+				t.Errorf("this child ran %d bodies, want 1", ran)
+			}
+		})
 	}
-	nstest.WithPrivateTmp(t, func(t *testing.T) {
-		t.Error("the body failed on purpose")
-	})
 }
 
-func TestHelperCountingBody(t *testing.T) {
-	dir := os.Getenv(envSelfTest + "_DIR")
-	if dir == "" {
-		t.Skip("helper for TestNoRecursion")
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "starts"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, "%v\n", nstest.Inside())
-	f.Close()
-	nstest.Run(t, rootless(namespace.WithPrivateMount()), func(t *testing.T) {
-		// A nested call for another test must not start anything.
-		t.Run("nested", func(t *testing.T) {
+// Subtest names with regexp metacharacters and spaces select exactly their
+// test in the child.
+func TestRunPattern(t *testing.T) {
+	for _, name := range []string{"a.b(c)", "a.b(c)", "with space", "x|y", "[z]+"} {
+		t.Run(name, func(t *testing.T) {
+			want := t.Name()
 			nstest.Run(t, rootless(namespace.WithPrivateMount()), func(t *testing.T) {
-				t.Error("nested body ran")
+				if t.Name() != want {
+					t.Errorf("body runs as %s, want %s", t.Name(), want)
+				}
 			})
 		})
-	})
+	}
 }
 
-func selfTest(t *testing.T, run string, env ...string) (string, error) {
+// TestHelper runs only when a test below starts the test binary for it, with
+// NSTEST_SELFTEST naming what to do.
+func TestHelper(t *testing.T) {
+	mode := os.Getenv("NSTEST_SELFTEST")
+	if mode == "" {
+		t.Skip("helper for the tests that run the test binary")
+	}
+	// Counted by TestNoRecursion: in a child, this line reaches the
+	// parent's output marked "[ns] ".
+	fmt.Printf("helper started, inside %v\n", nstest.Inside())
+	ns := rootless(namespace.WithPrivateTmp())
+	switch mode {
+	case "pass":
+		nstest.Run(t, ns, func(t *testing.T) { t.Log("the body passed") })
+	case "error":
+		nstest.Run(t, ns, func(t *testing.T) { t.Error("the body failed on purpose") })
+	case "fatal":
+		nstest.Run(t, ns, func(t *testing.T) {
+			t.Fatal("the body stopped on purpose")
+		})
+	case "panic":
+		nstest.Run(t, ns, func(t *testing.T) { panic("the body panicked on purpose") })
+	case "exit":
+		nstest.Run(t, ns, func(t *testing.T) { os.Exit(0) })
+	case "skip":
+		nstest.Run(t, ns, func(t *testing.T) { t.Skip("the body skipped on purpose") })
+	case "noperm":
+		// No user namespace, whoever runs this.
+		nstest.Run(t, namespace.New(namespace.WithPrivateTmp()), func(t *testing.T) {
+			t.Error("the body ran without its namespaces")
+		})
+		t.Log("after Run")
+	case "invalid":
+		nstest.Run(t, namespace.New(namespace.WithHostname("")), func(t *testing.T) {
+			t.Error("the body ran with invalid options")
+		})
+		t.Log("after Run")
+	case "nested":
+		nstest.Run(t, ns, func(t *testing.T) {
+			t.Run("nested", func(t *testing.T) {
+				nstest.Run(t, ns, func(t *testing.T) { t.Error("nested body ran") })
+			})
+		})
+	case "subtests":
+		nstest.Run(t, ns, func(t *testing.T) {
+			for _, name := range []string{"one", "two"} {
+				t.Run(name, func(t *testing.T) { t.Log("subtest " + name + " ran") })
+			}
+		})
+	}
+}
+
+// selfTest runs the test binary for TestHelper in mode, and returns its
+// output and exit status. Run as uid 65534 if asNobody.
+func selfTest(t *testing.T, mode string, asNobody bool, args ...string) (string, int) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(self, "-test.run="+run, "-test.v")
-	cmd.Env = append(os.Environ(), env...)
+	if asNobody {
+		self = nobodyCopy(t, self)
+	}
+	cmd := exec.Command(self, append([]string{"-test.run=^TestHelper$"}, args...)...)
+	cmd.Env = append(os.Environ(), "NSTEST_SELFTEST="+mode)
+	if asNobody {
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	}
 	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func TestFailurePropagates(t *testing.T) {
-	if nstest.Inside() {
-		t.Skip("not inside")
-	}
-	out, err := selfTest(t, "^TestHelperFailingBody$", envSelfTest+"=fail")
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Errorf("a failing body: %v; want the parent test binary to fail\n%s", err, out)
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run the test binary: %v", err)
 	}
-	if !strings.Contains(out, "the body failed on purpose") || !strings.Contains(out, "--- FAIL: TestHelperFailingBody") {
-		t.Errorf("the failure did not reach the parent's output:\n%s", out)
-	}
+	return string(out), cmd.ProcessState.ExitCode()
 }
 
-func TestNoRecursion(t *testing.T) {
-	if nstest.Inside() {
-		t.Skip("not inside")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o777)
-	out, err := selfTest(t, "^TestHelperCountingBody$", envSelfTest+"_DIR="+dir)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	f, err := os.Open(filepath.Join(dir, "starts"))
+// nobodyCopy copies the program bin into a new directory that uid 65534 can
+// reach, and returns the copy's path.
+func nobodyCopy(t *testing.T, bin string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nstest-nobody-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var starts []string
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		starts = append(starts, sc.Text())
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	// Once in the parent, once in the one child; never more.
-	if strings.Join(starts, ",") != "false,true" {
-		t.Errorf("test function started %v; want [false true]\n%s", starts, out)
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("uid 65534 cannot reach %s (%s is not searchable); set TMPDIR to a directory it can", dir, d)
+		}
 	}
-	if strings.Contains(out, "nested body ran") {
-		t.Errorf("a nested Run ran its body:\n%s", out)
+	src, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p := filepath.Join(dir, filepath.Base(bin))
+	dst, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A body that fails, stops, panics or exits early fails the parent test,
+// and its output reaches the parent's.
+func TestFailurePropagates(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	for mode, want := range map[string]string{
+		"error": "the body failed on purpose",
+		"fatal": "the body stopped on purpose",
+		"panic": "the body panicked on purpose",
+		"exit":  "exited before TestHelper finished",
+	} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			out, code := selfTest(t, mode, false)
+			if code != 1 {
+				t.Errorf("exit status %d; want the parent test binary to fail (1)\n%s", code, out)
+			}
+			if !strings.Contains(out, want) || !strings.Contains(out, "--- FAIL: TestHelper ") {
+				t.Errorf("the failure (%q) did not reach the parent's output:\n%s", want, out)
+			}
+			if mode != "exit" && !strings.Contains(out, "[ns] --- FAIL: TestHelper ") {
+				t.Errorf("the child's result did not reach the parent's output:\n%s", out)
+			}
+		})
 	}
 }
 
-func TestRunPattern(t *testing.T) {
-	t.Run("a.b(c)", func(t *testing.T) {
-		nstest.Run(t, rootless(namespace.WithPrivateMount()), func(t *testing.T) {
-			if t.Name() != "TestRunPattern/a.b(c)" {
-				t.Errorf("body runs as %s", t.Name())
-			}
-		})
-	})
+// A passing body's output shows in the parent's verbose output only, and a
+// skipping body skips the parent test.
+func TestOutputAndSkip(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	out, code := selfTest(t, "pass", false, "-test.v")
+	if code != 0 || !strings.Contains(out, "[ns] ") || !strings.Contains(out, "the body passed") || !strings.Contains(out, "--- PASS: TestHelper ") {
+		t.Errorf("-v: exit %d; want the child's output streamed into the passing parent's:\n%s", code, out)
+	}
+	if strings.Contains(out, "nstest: body started") {
+		t.Errorf("the start line reached the output:\n%s", out)
+	}
+	out, code = selfTest(t, "pass", false)
+	if code != 0 || strings.Contains(out, "the body passed") {
+		t.Errorf("without -v: exit %d; want the passing body's output hidden like t.Log's:\n%s", code, out)
+	}
+	out, code = selfTest(t, "skip", false, "-test.v")
+	if code != 0 || !strings.Contains(out, "--- SKIP: TestHelper ") || !strings.Contains(out, "the body skipped on purpose") {
+		t.Errorf("skip: exit %d; want the parent test skipped with the reason:\n%s", code, out)
+	}
+}
+
+// Namespaces that cannot be created fail the parent test at once, with the
+// reason; the body runs nowhere. Unprivileged runs check the permission
+// error as the test user, root runs as uid 65534; both check invalid options.
+func TestNamespaceErrors(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	out, code := selfTest(t, "noperm", os.Geteuid() == 0)
+	if code != 1 || !strings.Contains(out, "nstest: cannot create the namespaces for TestHelper") ||
+		!strings.Contains(out, "WithPrivateUser") {
+		t.Errorf("without privilege: exit %d; want the parent to fail naming WithPrivateUser:\n%s", code, out)
+	}
+	out, code = selfTest(t, "invalid", false)
+	if code != 1 || !strings.Contains(out, "nstest: TestHelper:") || !strings.Contains(out, "hostname") {
+		t.Errorf("invalid options: exit %d; want the parent to fail with the validation error:\n%s", code, out)
+	}
+	if strings.Contains(out, "the body ran") || strings.Contains(out, "after Run") {
+		t.Errorf("the body or the rest of the test ran:\n%s", out)
+	}
+}
+
+// The child runs the body and never starts a child of its own, also for a
+// Run nested in the body (which is skipped); -count runs each once more.
+func TestNoRecursion(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	out, code := selfTest(t, "nested", false, "-test.v")
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, out)
+	}
+	if s := startsIn(out); s != "parent,child" {
+		t.Errorf("the test function started in %s; want once in the parent, once in its child\n%s", s, out)
+	}
+	if strings.Contains(out, "nested body ran") || !strings.Contains(out, "--- SKIP: TestHelper/nested") {
+		t.Errorf("a nested Run ran its body, or was not skipped:\n%s", out)
+	}
+
+	out, code = selfTest(t, "pass", false, "-test.v", "-test.count=3")
+	if s := startsIn(out); code != 0 || s != "parent,child,parent,child,parent,child" {
+		t.Errorf("-count=3: exit %d, the test function started in %s; want each run once in the parent, once in a child\n%s", code, s, out)
+	}
+}
+
+// startsIn lists where TestHelper started, as its output tells.
+func startsIn(out string) string {
+	var s []string
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "helper started, inside false"):
+			s = append(s, "parent")
+		case strings.HasSuffix(l, "[ns] helper started, inside true"):
+			s = append(s, "child")
+		case strings.Contains(l, "helper started"):
+			s = append(s, "unexpected: "+l)
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+// go test -run selecting a subtest of a body runs only that subtest in the
+// child.
+func TestRunFlagReachesBody(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	out, code := selfTest(t, "subtests", false, "-test.v", "-test.run=^TestHelper$/two")
+	if code != 0 || !strings.Contains(out, "subtest two ran") || strings.Contains(out, "subtest one ran") {
+		t.Errorf("-run TestHelper/two: exit %d; want only subtest two to run in the child:\n%s", code, out)
+	}
+	out, code = selfTest(t, "subtests", false, "-test.v")
+	if code != 0 || !strings.Contains(out, "subtest two ran") || !strings.Contains(out, "subtest one ran") {
+		t.Errorf("-run TestHelper: exit %d; want both subtests to run in the child:\n%s", code, out)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,118 +30,6 @@ func report(format string, args ...any) {
 	figures.lines = append(figures.lines, fmt.Sprintf(format, args...))
 }
 
-func rssKiB() int {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			n, _ := strconv.Atoi(strings.Fields(line)[1])
-			return n
-		}
-	}
-	return 0
-}
-
-type snapshot struct {
-	fds, goroutines, rss, zombies int
-	mounts                        string
-}
-
-func snap(t *testing.T) snapshot {
-	runtime.GC()
-	time.Sleep(20 * time.Millisecond)
-	return snapshot{fds: countFds(), goroutines: runtime.NumGoroutine(), rss: rssKiB(), zombies: len(zombies()), mounts: mounts(t)}
-}
-
-func zombies() []int { return proctest.Zombies() }
-
-func checkStable(t *testing.T, name string, before, after snapshot, elapsed time.Duration, n int) {
-	t.Helper()
-	report("%-26s %5d Runs in %8v (%6.2f ms/Run): zombies %d, fds %d→%d, goroutines %d→%d, RSS %d→%d KiB, mount table unchanged: %v",
-		name, n, elapsed.Round(time.Millisecond), float64(elapsed.Microseconds())/1000/float64(n),
-		after.zombies, before.fds, after.fds, before.goroutines, after.goroutines, before.rss, after.rss, after.mounts == before.mounts)
-	if after.zombies != 0 {
-		t.Errorf("%d zombies", after.zombies)
-	}
-	if after.fds > before.fds {
-		t.Errorf("fds grew from %d to %d", before.fds, after.fds)
-	}
-	if after.goroutines > before.goroutines {
-		t.Errorf("goroutines grew from %d to %d", before.goroutines, after.goroutines)
-	}
-	// RSS: a leak of a few KiB per Run shows over 1,000 Runs; allow the
-	// heap's own slack.
-	if after.rss > before.rss+32*1024 {
-		t.Errorf("RSS grew from %d KiB to %d KiB", before.rss, after.rss)
-	}
-	if after.mounts != before.mounts {
-		t.Errorf("host mount table changed")
-	}
-}
-
-func TestLoadSequential(t *testing.T) {
-	const n = 1000
-	ns := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
-	if err := ns.Run(context.Background(), nop); err != nil { // warm up
-		t.Fatal(err)
-	}
-	before := snap(t)
-	var half snapshot
-	start := time.Now()
-	for i := range n {
-		if err := ns.Run(context.Background(), nop); err != nil {
-			t.Fatalf("Run %d: %v", i, err)
-		}
-		if i == n/2-1 {
-			half = snap(t)
-		}
-	}
-	elapsed := time.Since(start)
-	after := snap(t)
-	checkStable(t, "sequential", before, after, elapsed, n)
-	// A leak grows with the count; the heap's warm-up does not.
-	report("%-26s RSS after %d Runs %d KiB, after %d Runs %d KiB", "sequential, second half", n/2, half.rss, n, after.rss)
-	if after.rss > half.rss+8*1024 {
-		t.Errorf("RSS grew by %d KiB over the second %d Runs", after.rss-half.rss, n/2)
-	}
-}
-
-func TestLoadConcurrent(t *testing.T) {
-	const n, workers = 200, 8
-	ns := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithPrivateNet())
-	if err := ns.Run(context.Background(), nop); err != nil {
-		t.Fatal(err)
-	}
-	before := snap(t)
-	start := time.Now()
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []string
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := ns.Run(context.Background(), nop); err != nil {
-					mu.Lock()
-					failures = append(failures, fmt.Sprintf("Run %d: %v", i, err))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
-	for _, f := range failures {
-		t.Error(f)
-	}
-	checkStable(t, fmt.Sprintf("concurrent (%d workers)", workers), before, snap(t), elapsed, n)
-}
-
 // printFigures prints the figures of the run; TestMain calls it at the end.
 func printFigures() {
 	figures.Lock()
@@ -152,8 +41,160 @@ func printFigures() {
 	if os.Geteuid() != 0 {
 		mode = fmt.Sprintf("uid %d", os.Geteuid())
 	}
-	fmt.Printf("\n== stress figures (%s, GOMAXPROCS %d) ==\n", mode, runtime.GOMAXPROCS(0))
+	if raceEnabled {
+		mode += ", -race"
+	}
+	fmt.Printf("\n== stress figures (%s, %s, GOMAXPROCS %d) ==\n", mode, runtime.Version(), runtime.GOMAXPROCS(0))
 	for _, l := range figures.lines {
 		fmt.Println(l)
 	}
+}
+
+func rssKiB() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			n, _ := strconv.Atoi(strings.Fields(line)[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// snapshot is the state of the parent that must not drift under load.
+type snapshot struct {
+	fds, goroutines, rss, heap, zombies, children int
+	mounts                                        string
+}
+
+// snap measures the parent after a garbage collection. Goroutines that
+// Run's last child left are given a moment to finish exiting (they have
+// delivered their results already).
+func snap(t *testing.T, goroutinesBefore int) snapshot {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); runtime.NumGoroutine() > goroutinesBefore && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	debug.FreeOSMemory() // a GC, and the freed memory back to the system
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return snapshot{
+		fds: countFds(), goroutines: runtime.NumGoroutine(), rss: rssKiB(), heap: int(ms.HeapAlloc >> 10),
+		zombies: len(proctest.Zombies()), children: len(proctest.Children()), mounts: mounts(t),
+	}
+}
+
+// rssSlack is how much the parent's RSS may grow over the second half of
+// a load run. The race detector's own memory grows with every goroutine
+// ever started (not a leak of this package; the Go heap check is the same
+// in both modes), so it gets more.
+func rssSlack() int {
+	if raceEnabled {
+		return 24 << 10
+	}
+	return 8 << 10
+}
+
+// heapSlack is how much the Go heap (live objects after a collection) may
+// grow over the second half of a load run: a leak of 512 bytes per Run
+// exceeds it.
+const heapSlack = 256
+
+func checkStable(t *testing.T, name string, first, half, last snapshot, elapsed time.Duration, n int) {
+	t.Helper()
+	report("%-26s %5d Runs in %8v (%5.2f ms/Run): zombies %d, children left %d, fds %d→%d, goroutines %d→%d, parent RSS %d→%d→%d KiB, Go heap %d→%d→%d KiB, host mount table unchanged: %v",
+		name, n, elapsed.Round(time.Millisecond), float64(elapsed.Microseconds())/1000/float64(n),
+		last.zombies, last.children, first.fds, last.fds, first.goroutines, last.goroutines,
+		first.rss, half.rss, last.rss, first.heap, half.heap, last.heap, last.mounts == first.mounts)
+	if last.zombies != 0 || last.children != 0 {
+		t.Errorf("%d zombies, %d children left", last.zombies, last.children)
+	}
+	if last.fds > first.fds {
+		t.Errorf("fds grew from %d to %d", first.fds, last.fds)
+	}
+	if last.goroutines > first.goroutines {
+		t.Errorf("goroutines grew from %d to %d", first.goroutines, last.goroutines)
+	}
+	// A leak grows with the count; warming up does not: compare the two
+	// halves.
+	if last.rss > half.rss+rssSlack() {
+		t.Errorf("RSS grew by %d KiB over the second half of the Runs (allowed %d KiB)", last.rss-half.rss, rssSlack())
+	}
+	if last.heap > half.heap+heapSlack {
+		t.Errorf("the Go heap grew by %d KiB over the second half of the Runs (allowed %d KiB)", last.heap-half.heap, heapSlack)
+	}
+	if last.mounts != first.mounts {
+		t.Errorf("host mount table changed")
+	}
+}
+
+// TestLoadSequential: 1,000 Runs one after the other leave no zombie, no
+// descriptor, no goroutine, no memory and no mount behind.
+func TestLoadSequential(t *testing.T) {
+	const n = 1000
+	ns := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
+	if err := ns.Run(context.Background(), nop); err != nil { // warm up
+		t.Fatal(err)
+	}
+	g := runtime.NumGoroutine()
+	first := snap(t, g)
+	var half snapshot
+	start := time.Now()
+	for i := range n {
+		if err := ns.Run(context.Background(), nop); err != nil {
+			t.Fatalf("Run %d: %v", i, err)
+		}
+		if i == n/2-1 {
+			half = snap(t, g)
+		}
+	}
+	elapsed := time.Since(start)
+	checkStable(t, "sequential", first, half, snap(t, g), elapsed, n)
+}
+
+// TestLoadConcurrent: 200 Runs, 8 at a time on 2 cores, with a network
+// namespace each, leave nothing behind either.
+func TestLoadConcurrent(t *testing.T) {
+	const n, workers = 200, 8
+	ns := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithPrivateNet())
+	if err := ns.Run(context.Background(), nop); err != nil {
+		t.Fatal(err)
+	}
+	g := runtime.NumGoroutine()
+	first := snap(t, g)
+	var half snapshot
+	start := time.Now()
+	runBatch := func(count int) []string {
+		jobs := make(chan int)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var failures []string
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range jobs {
+					if err := ns.Run(context.Background(), nop); err != nil {
+						mu.Lock()
+						failures = append(failures, fmt.Sprintf("Run %d: %v", i, err))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for i := range count {
+			jobs <- i
+		}
+		close(jobs)
+		wg.Wait()
+		return failures
+	}
+	failures := runBatch(n / 2)
+	half = snap(t, g)
+	failures = append(failures, runBatch(n-n/2)...)
+	elapsed := time.Since(start)
+	for _, f := range failures {
+		t.Error(f)
+	}
+	checkStable(t, fmt.Sprintf("concurrent (%d at a time)", workers), first, half, snap(t, g), elapsed, n)
 }

@@ -11,8 +11,12 @@ import (
 	"github.com/linuxns/namespace"
 )
 
-// envHelper switches the test binary into a helper role (see TestMain).
-const envHelper = "STRESS_HELPER"
+// envHelper switches the test binary into a helper role (see TestMain);
+// envHelperOpts tells the helper which namespaces to use.
+const (
+	envHelper     = "STRESS_HELPER"
+	envHelperOpts = "STRESS_HELPER_OPTS"
+)
 
 func TestMain(m *testing.M) {
 	namespace.Init()
@@ -20,9 +24,15 @@ func TestMain(m *testing.M) {
 	case "":
 	case "parent":
 		// The "parent" of TestParentKilledMidRun: a Run that blocks until
-		// this process is killed from outside.
-		marker := os.Getenv("STRESS_MARKER")
-		err := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp()).Run(context.Background(), blocker, marker, "block")
+		// this process is killed from outside. Its last argument is the
+		// marker, which the Run child inherits with the argv.
+		marker := os.Args[len(os.Args)-1]
+		opts := os.Getenv(envHelperOpts)
+		args := []string{marker, "block"}
+		if opts == "nopid" {
+			args = append(args, "alone")
+		}
+		err := helperNamespace(opts).Run(context.Background(), blocker, args...)
 		fmt.Println("Run returned:", err)
 		os.Exit(1)
 	default:

@@ -2,21 +2,26 @@
 // into a private /tmp and PID namespace (and a user namespace when not root)
 // and reports what it sees.
 //
-//	setupdemo [exit N | sleep | wait-term | twice | nouser]
+//	setupdemo [exit N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser]
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
 )
 
 func main() {
+	// This line is printed twice: by the original process and inside.
 	fmt.Printf("before setup, pid %d\n", os.Getpid())
 	mode, arg := "", 0
 	if len(os.Args) > 1 {
@@ -29,14 +34,19 @@ func main() {
 	if os.Geteuid() != 0 && mode != "nouser" {
 		opts = append(opts, namespace.WithPrivateUser())
 	}
-	if mode == "wait-term" {
-		// Catch SIGTERM from the start: the original process forwards it.
+	if mode == "wait-term" || mode == "wait-int" {
+		// Catch the signal from the start: the original process forwards
+		// it.
+		sig := syscall.SIGTERM
+		if mode == "wait-int" {
+			sig = syscall.SIGINT
+		}
 		sigc := make(chan os.Signal, 1)
-		signal.Notify(sigc, syscall.SIGTERM)
+		signal.Notify(sigc, sig)
 		defer func() {
 			select {
-			case <-sigc:
-				fmt.Println("got SIGTERM")
+			case s := <-sigc:
+				fmt.Printf("got %v\n", s)
 				os.Exit(42)
 			case <-time.After(time.Minute):
 				os.Exit(1)
@@ -63,8 +73,74 @@ func main() {
 			os.Exit(4)
 		}
 		fmt.Printf("second setup: nil, pid %d\n", os.Getpid())
-	case "wait-term":
+	case "again":
+		// Another Namespace's Setup, once inside, is a no-op too.
+		other := namespace.New(namespace.WithPrivateUser(), namespace.WithHostname("other"))
+		if err := other.Setup(); err != nil {
+			fmt.Printf("other setup: %v\n", err)
+			os.Exit(4)
+		}
+		h, _ := os.Hostname()
+		fmt.Printf("other setup: nil, pid %d, hostname changed %v\n", os.Getpid(), h == "other")
+	case "env":
+		wd, _ := os.Getwd()
+		fmt.Printf("cwd %s\n", wd)
+		fmt.Printf("args %q\n", os.Args[1:])
+		fmt.Printf("probe %q\n", os.Getenv("SETUPDEMO_PROBE"))
+		for _, kv := range os.Environ() {
+			if strings.HasPrefix(kv, "_LINUXNS") {
+				fmt.Printf("marker %s\n", kv)
+			}
+		}
+	case "stdin":
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		fmt.Printf("stdin %q\n", strings.TrimSpace(line))
+	case "tty":
+		interactive()
+	case "wait-term", "wait-int":
 		fmt.Println("ready")
 		return // the deferred wait
+	}
+}
+
+// interactive runs on a terminal: it reports whether its process group is
+// the terminal's foreground group, counts the SIGINTs it receives, reports
+// the count on SIGUSR1 (a forwarded SIGINT arrives before a SIGUSR1 that was
+// sent to the original process after it), and answers "count" and "quit"
+// typed on the terminal.
+func interactive() {
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGUSR1)
+	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	fmt.Printf("foreground %v\n", err == nil && fg == unix.Getpgrp())
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	fmt.Println("ready")
+	ints := 0
+	for {
+		select {
+		case s := <-sigc:
+			if s == syscall.SIGUSR1 {
+				fmt.Printf("usr1 ints=%d\n", ints)
+				continue
+			}
+			ints++
+			fmt.Printf("int %d\n", ints)
+		case line, ok := <-lines:
+			switch {
+			case !ok:
+				os.Exit(5)
+			case line == "count":
+				fmt.Printf("count %d\n", ints)
+			case line == "quit":
+				os.Exit(0)
+			}
+		}
 	}
 }

@@ -1,0 +1,483 @@
+// Command benchcmp measures the namespace package side by side with
+// unshare(1) (util-linux), bwrap (bubblewrap) and nsrun, in one run, and
+// prints ratios (ours / theirs), not absolute claims. `make bench` runs it.
+//
+//	benchcmp [-rounds N] [-nsrun PATH] [-throughput D]
+//
+// For each set of namespaces and set-up it alternates the contenders round
+// by round (each round starts with the next one, so that noise and warm
+// caches fall on all alike): Run of a registered function in this small
+// program, Command of /bin/true, nsrun, unshare and bwrap, all running
+// /bin/true or nothing. It then compares a cold Run with a Run on a
+// prepared pool (WithPrewarm), prints the peak RSS of each contender's
+// process tree (/usr/bin/time -v; for Run, the child's, from getrusage),
+// and the throughput of 1 and 2 workers.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/benchkit"
+)
+
+var nop = namespace.Register("benchcmp-nop", func(ctx context.Context, args []string) error { return nil })
+
+func main() {
+	namespace.Init()
+	// The modes in which benchcmp is a contender itself, started as a
+	// process: the work of nsrun done by a minimal program.
+	if len(os.Args) > 3 && os.Args[3] == "--" {
+		switch os.Args[1] {
+		case "-cmd-in":
+			os.Exit(miniCommand(os.Args[2], os.Args[4:]))
+		case "-exec-in":
+			os.Exit(miniDoExec(os.Args[2], os.Args[4:]))
+		}
+	}
+	rounds := flag.Int("rounds", 300, "rounds of the side-by-side latency comparison")
+	nsrun := flag.String("nsrun", defaultNsrun(), "path of nsrun (empty: leave it out)")
+	tput := flag.Duration("throughput", 3*time.Second, "duration of each throughput measurement (0: skip)")
+	rssRun := flag.String("rss-run", "", "internal: run one Run in the named set and print the child's peak RSS in KiB")
+	flag.Parse()
+
+	if *rssRun != "" {
+		os.Exit(printRunRSS(*rssRun))
+	}
+	if *nsrun != "" {
+		if _, err := os.Stat(*nsrun); err != nil {
+			fmt.Fprintf(os.Stderr, "benchcmp: nsrun not found at %s (run `make build`); leaving it out\n", *nsrun)
+			*nsrun = ""
+		}
+	}
+	printMachine()
+	failed := false
+	for _, s := range benchkit.ComparedSets() {
+		if err := compareLatency(effective(s), *rounds, *nsrun); err != nil {
+			fmt.Fprintf(os.Stderr, "benchcmp: %s: %v\n", s.Name, err)
+			failed = true
+		}
+	}
+	if err := comparePool(*rounds); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: pool: %v\n", err)
+		failed = true
+	}
+	if err := compareRSS(effective(benchkit.MntPIDProc), *nsrun); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: rss: %v\n", err)
+		failed = true
+	}
+	if *tput > 0 {
+		if err := compareThroughput(effective(benchkit.MntPIDProc), *nsrun, *tput); err != nil {
+			fmt.Fprintf(os.Stderr, "benchcmp: throughput: %v\n", err)
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func defaultNsrun() string {
+	if dir := os.Getenv("LINUXNS_BIN"); dir != "" {
+		return filepath.Join(dir, "nsrun")
+	}
+	p, _ := filepath.Abs(".bin/nsrun")
+	return p
+}
+
+// effective adds a user namespace when not root: nothing else can create
+// namespaces.
+func effective(s benchkit.Set) benchkit.Set {
+	if os.Geteuid() != 0 {
+		s.User = true
+	}
+	return s
+}
+
+func options(s benchkit.Set) []namespace.Option {
+	var o []namespace.Option
+	if s.User {
+		o = append(o, namespace.WithPrivateUser())
+	}
+	if s.Mount {
+		o = append(o, namespace.WithPrivateMount())
+	}
+	if s.PID {
+		o = append(o, namespace.WithPrivatePID())
+	}
+	if s.Tmp {
+		o = append(o, namespace.WithPrivateTmp())
+	}
+	if s.Net {
+		o = append(o, namespace.WithPrivateNet())
+	}
+	if s.IPC {
+		o = append(o, namespace.WithPrivateIPC())
+	}
+	if s.UTS {
+		o = append(o, namespace.WithHostname(benchkit.Hostname))
+	}
+	if s.Cgroup {
+		o = append(o, namespace.WithPrivateCgroup())
+	}
+	if s.Time {
+		o = append(o, namespace.WithPrivateTime(0, 0))
+	}
+	return o
+}
+
+func printMachine() {
+	model := "?"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	var u syscall.Utsname
+	_ = syscall.Uname(&u)
+	kernel := cString(u.Release[:])
+	who := "root"
+	if os.Geteuid() != 0 {
+		who = fmt.Sprintf("uid %d (every set adds a user namespace)", os.Geteuid())
+	}
+	fmt.Printf("# benchcmp %s\n", time.Now().Format("2006-01-02 15:04"))
+	fmt.Printf("machine: %d CPUs, %s; kernel %s; %s; as %s\n", runtime.NumCPU(), model, kernel, runtime.Version(), who)
+	for _, t := range []string{"unshare", "bwrap"} {
+		v := "not installed"
+		if p := benchkit.Tool(t); p != "" {
+			out, _ := exec.Command(p, "--version").Output()
+			v = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		}
+		fmt.Printf("%s: %s\n", t, v)
+	}
+	fmt.Println()
+}
+
+func cString(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+// contenders returns the ways of doing the work of s.
+func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
+	ctx := context.Background()
+	n := namespace.New(options(s)...)
+	cs := []benchkit.Contender{
+		{Name: "Run", Op: func() error { return n.Run(ctx, nop) }},
+		{Name: "Command", Op: func() error { return n.Command(ctx, "/bin/true").Run() }},
+	}
+	if nsrun != "" {
+		cs = append(cs, benchkit.Contender{Name: "nsrun", Op: benchkit.ExecOp(s.NsrunArgv(nsrun, "/bin/true"))})
+	}
+	if self, err := os.Executable(); err == nil {
+		cs = append(cs, benchkit.Contender{Name: "mini-cmd", Op: benchkit.ExecOp([]string{self, "-cmd-in", s.Name, "--", "/bin/true"})})
+		if doExecPossible(s) {
+			cs = append(cs, benchkit.Contender{Name: "mini-do", Op: benchkit.ExecOp([]string{self, "-exec-in", s.Name, "--", "/bin/true"})})
+		}
+	}
+	if benchkit.Tool("unshare") != "" {
+		argv, _ := s.UnshareArgv("/bin/true")
+		cs = append(cs, benchkit.Contender{Name: "unshare", Op: benchkit.ExecOp(argv)})
+	}
+	if argv, ok := s.BwrapArgv("/bin/true"); ok && benchkit.Tool("bwrap") != "" {
+		cs = append(cs, benchkit.Contender{Name: "bwrap", Op: benchkit.ExecOp(argv)})
+	}
+	return cs
+}
+
+func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
+	cs := contenders(s, nsrun)
+	// A few rounds to warm caches, not counted.
+	if _, err := benchkit.Alternate(5, cs); err != nil {
+		return err
+	}
+	lat, err := benchkit.Alternate(rounds, cs)
+	if err != nil {
+		return err
+	}
+	unshareArgv, _ := s.UnshareArgv("/bin/true")
+	fmt.Printf("## %s: latency, %d alternating rounds\n", s.Name, rounds)
+	fmt.Printf("unshare: %s\n\n", strings.Join(unshareArgv, " "))
+	p50 := map[string]float64{}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/unshare\t/bwrap\t")
+	for i, c := range cs {
+		p50[c.Name] = benchkit.Ms(lat[i].Percentile(50))
+	}
+	for i, c := range cs {
+		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%s\t%s\t\n", c.Name, p50[c.Name], benchkit.Ms(lat[i].Percentile(99)),
+			ratio(p50[c.Name], p50["unshare"]), ratio(p50[c.Name], p50["bwrap"]))
+	}
+	w.Flush()
+	fmt.Println()
+	return nil
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// comparePool alternates a cold Run with a Run on a pool of one prepared
+// child in mnt+pid+tmpfs, and with a Run on such a pool that does not catch
+// the terminating signals while it waits (WithTermChild(false)). Before
+// each pooled Run the pool is given time to refill (not timed), so that
+// the pooled Run finds its child ready; the cold Run gets the same pause.
+func comparePool(rounds int) error {
+	ctx := context.Background()
+	s := effective(benchkit.MntPIDTmp)
+	cold := namespace.New(options(s)...)
+	pooled := namespace.New(append(options(s), namespace.WithPrewarm(1))...)
+	defer pooled.Close()
+	quiet := namespace.New(append(options(s), namespace.WithPrewarm(1), namespace.WithTermChild(false))...)
+	defer quiet.Close()
+	for _, n := range []*namespace.Namespace{pooled, quiet} {
+		if err := n.Run(ctx, nop); err != nil { // starts the pool
+			return err
+		}
+	}
+	cs := []benchkit.Contender{
+		{Name: "Run cold", Op: func() error { return cold.Run(ctx, nop) }},
+		{Name: "Run pooled", Op: func() error { return pooled.Run(ctx, nop) }},
+		{Name: "Run pooled, WithTermChild(false)", Op: func() error { return quiet.Run(ctx, nop) }},
+	}
+	lat := make([]benchkit.Latencies, len(cs))
+	for r := 0; r < rounds; r++ {
+		for k := range cs {
+			i := (r + k) % len(cs)
+			time.Sleep(15 * time.Millisecond) // the refill
+			t0 := time.Now()
+			if err := cs[i].Op(); err != nil {
+				return fmt.Errorf("%s: %w", cs[i].Name, err)
+			}
+			lat[i] = append(lat[i], time.Since(t0))
+		}
+	}
+	fmt.Printf("## %s: Run on a prepared pool (WithPrewarm(1)), %d alternating rounds\n\n", s.Name, rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/cold\t")
+	c50 := benchkit.Ms(lat[0].Percentile(50))
+	for i, c := range cs {
+		p50 := benchkit.Ms(lat[i].Percentile(50))
+		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%s\t\n", c.Name, p50, benchkit.Ms(lat[i].Percentile(99)), ratio(p50, c50))
+	}
+	w.Flush()
+	fmt.Println()
+	return nil
+}
+
+// compareRSS prints the peak resident set of each contender's process
+// tree, as /usr/bin/time -v reports it (ru_maxrss of the waited process,
+// which the kernel makes the largest of the tree). For Run, a fresh
+// benchcmp runs one Run and reports its children's ru_maxrss: the child
+// alone, not the parent.
+func compareRSS(s benchkit.Set, nsrun string) error {
+	timeBin := "/usr/bin/time"
+	if _, err := os.Stat(timeBin); err != nil {
+		return fmt.Errorf("%s is not installed (Debian: time)", timeBin)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	type row struct {
+		name string
+		argv []string
+	}
+	rows := []row{{"Run (child only)", nil}}
+	if nsrun != "" {
+		rows = append(rows, row{"nsrun", s.NsrunArgv(nsrun, "/bin/true")})
+	}
+	if benchkit.Tool("unshare") != "" {
+		argv, _ := s.UnshareArgv("/bin/true")
+		rows = append(rows, row{"unshare", argv})
+	}
+	if argv, ok := s.BwrapArgv("/bin/true"); ok && benchkit.Tool("bwrap") != "" {
+		rows = append(rows, row{"bwrap", argv})
+	}
+	fmt.Printf("## %s: peak RSS of the process tree (median of 5)\n\n", s.Name)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "contender\tpeak RSS KiB\t")
+	for _, r := range rows {
+		var kib []float64
+		for range 5 {
+			var v float64
+			if r.argv == nil {
+				out, err := exec.Command(self, "-rss-run", s.Name).Output()
+				if err != nil {
+					return fmt.Errorf("rss of Run: %w", err)
+				}
+				v, err = strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+				if err != nil {
+					return err
+				}
+			} else {
+				out, err := exec.Command(timeBin, append([]string{"-v"}, r.argv...)...).CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("%s: %w: %s", r.name, err, out)
+				}
+				v = maxRSS(out)
+			}
+			kib = append(kib, v)
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t\n", r.name, median(kib))
+	}
+	w.Flush()
+	fmt.Println()
+	return nil
+}
+
+func maxRSS(timeOutput []byte) float64 {
+	sc := bufio.NewScanner(bytes.NewReader(timeOutput))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.Contains(k, "Maximum resident set size") {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func median(v []float64) float64 {
+	l := make(benchkit.Latencies, len(v))
+	for i, x := range v {
+		l[i] = time.Duration(x)
+	}
+	return float64(l.Percentile(50))
+}
+
+// findSet returns the set named name as it runs here (effective).
+func findSet(name string) (benchkit.Set, bool) {
+	for _, s := range append(benchkit.RunSets(), benchkit.ComparedSets()...) {
+		if s.Name == name {
+			return effective(s), true
+		}
+	}
+	return benchkit.Set{}, false
+}
+
+// miniCommand is the contender "mini-cmd": what nsrun does, in the least
+// code, with Command (a re-executed child that does the set-up and
+// executes argv). It returns the exit status.
+func miniCommand(name string, argv []string) int {
+	set, ok := findSet(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "benchcmp: unknown set %q\n", name)
+		return 2
+	}
+	cmd := namespace.New(options(set)...).Command(context.Background(), argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// doExecPossible reports whether the idea "mini-do" can do the work of s:
+// Do creates mount, UTS, IPC, network and cgroup namespaces on a thread,
+// with CAP_SYS_ADMIN; not PID, user or time namespaces.
+func doExecPossible(s benchkit.Set) bool {
+	return os.Geteuid() == 0 && !s.PID && !s.User && !s.Time
+}
+
+// miniDoExec is the contender "mini-do", an idea rather than an API: argv
+// started straight from the locked thread of Do, which has unshared the
+// namespaces and done the set-up (a child inherits its creating thread's
+// namespaces), so that no Go child is re-executed. It returns the exit
+// status.
+func miniDoExec(name string, argv []string) int {
+	set, ok := findSet(name)
+	if !ok || !doExecPossible(set) {
+		fmt.Fprintf(os.Stderr, "benchcmp: set %q cannot be made by Do here\n", name)
+		return 2
+	}
+	err := namespace.New(options(set)...).Do(func() error {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		return cmd.Run()
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// printRunRSS runs one Run in the set named name and prints the peak RSS
+// of this process's children (the Run child) in KiB.
+func printRunRSS(name string) int {
+	set, ok := findSet(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "benchcmp: unknown set %q\n", name)
+		return 2
+	}
+	if err := namespace.New(options(set)...).Run(context.Background(), nop); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v\n", err)
+		return 1
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: getrusage: %v\n", err)
+		return 1
+	}
+	fmt.Println(ru.Maxrss)
+	return 0
+}
+
+// compareThroughput runs each contender from 1 and 2 workers for d and
+// prints operations per second.
+func compareThroughput(s benchkit.Set, nsrun string, d time.Duration) error {
+	cs := contenders(s, nsrun)
+	fmt.Printf("## %s: throughput, %v per measurement\n\n", s.Name, d)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "contender\t1 worker /s\t2 workers /s\t1w /unshare\t2w /unshare\t")
+	rates := map[string][2]float64{}
+	for _, c := range cs {
+		var r [2]float64
+		for i, workers := range []int{1, 2} {
+			v, err := benchkit.Throughput(workers, d, c.Op)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+			r[i] = v
+		}
+		rates[c.Name] = r
+	}
+	u := rates["unshare"]
+	for _, c := range cs {
+		r := rates[c.Name]
+		// Higher is better: ours / theirs as a rate ratio.
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%s\t%s\t\n", c.Name, r[0], r[1], ratio(r[0], u[0]), ratio(r[1], u[1]))
+	}
+	w.Flush()
+	fmt.Println()
+	return nil
+}

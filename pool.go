@@ -1,0 +1,451 @@
+package namespace
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A prepared pool (WithPrewarm).
+//
+// A pool child is started like the child of Run, with the job role
+// "prewarm": it authenticates, performs the set-up in its fresh namespaces,
+// lets the program's initialisation run up to Init, reports "idle" and waits
+// there, with no time limit, for a second job frame carrying the function,
+// its arguments or input. So a Run on a pool only hands a job over and waits
+// for the function's result. Each child runs one job and exits, like any
+// Run child: namespaces are never reused.
+//
+// Every pool child is started from a goroutine locked to its OS thread
+// until the child has exited, so Pdeathsig kills it if the parent dies; it
+// also exits when its socket to the parent reaches end of file.
+
+// msgIdle is what a pool child reports once it waits in Init for its job.
+const msgIdle msgType = "idle"
+
+// WithPrewarm keeps n children ready for Run and Task.Run: started ahead, in
+// fresh namespaces of their own, with the set-up done and the program
+// initialised up to Init, so that a Run only hands the job over. Each
+// child runs one job and is replaced in the background by a new one; no
+// namespace is ever reused.
+//
+// A pooled Run whose function returned nil returns as soon as that result
+// arrives: the child's exit, which follows at once, and with it the end of
+// its namespaces (and of any process it left in a PID namespace) are
+// awaited in the background, not by Run; Close waits for them. Any other
+// outcome (an error, a panic, a signal) is reported once the child has
+// exited, with its exit status, as without a pool.
+//
+// The pool starts filling at the first Run (which runs cold, like a Run
+// without a pool, as does any Run that finds no child ready). If children
+// cannot be started, Runs run cold and report the error themselves, and the
+// pool tries again later.
+//
+// Call Close to end the pool: it kills the children that wait and waits for
+// Runs in flight on pooled children. Pool children also die with the
+// parent process (as every Run child does), and when an unreachable
+// Namespace is garbage collected. Each pool child holds an OS thread of the
+// parent while it lives. Command, Setup and Do do not use the pool. A
+// negative n is an error (ErrInvalid); 0 means no pool.
+func WithPrewarm(n int) Option {
+	return optionFunc(func(ns *Namespace) {
+		if n < 0 {
+			ns.optionErrs = append(ns.optionErrs, invalidf("WithPrewarm(%d): the pool size must not be negative", n))
+			return
+		}
+		if n == 0 {
+			ns.pool = nil
+			return
+		}
+		p := &pool{size: n, live: make(map[*pooledChild]struct{})}
+		ns.pool = p
+		// A pool never refers to its Namespace, so an unreachable
+		// Namespace can end its pool. (Cleanups share one goroutine:
+		// close, which waits, runs on its own.)
+		runtime.AddCleanup(ns, func(p *pool) { go p.close() }, p)
+	})
+}
+
+// Close ends the pool of WithPrewarm: children waiting for a job are killed
+// and reaped, and Close waits for Runs in flight on pooled children to end.
+// Afterwards Run and Task.Run still work, with a cold child each time; the
+// pool is not refilled. Close is safe to call more than once and
+// concurrently with Run; without WithPrewarm it does nothing. It returns
+// nil.
+func (n *Namespace) Close() error {
+	if n.pool != nil {
+		n.pool.close()
+	}
+	return nil
+}
+
+// pool holds the children of WithPrewarm.
+type pool struct {
+	size int
+
+	mu       sync.Mutex
+	closed   bool
+	idle     []*pooledChild            // waiting in Init, oldest first
+	live     map[*pooledChild]struct{} // started and not taken: idle or getting ready
+	starting int                       // spawns in progress
+	failures int                       // consecutive failed spawns
+	retryAt  time.Time                 // no spawn before this, after failures
+	wg       sync.WaitGroup            // spawns and child keepers
+}
+
+// pooledChild is one child of a pool.
+type pooledChild struct {
+	cmd   *exec.Cmd
+	sock  *os.File // the parent's end of the socket
+	token string
+	plan  plan
+
+	idle     chan struct{}                  // closed when the child reported idle
+	onResult atomic.Pointer[func(*message)] // set at hand-off; called when the result arrives
+	waited   chan struct{}                  // closed when the child has exited and was reaped
+	waitErr  error
+	reports  chan report // the child's messages, at its end of file
+	taken    bool        // handed to a Run (guarded by pool.mu)
+
+	// For a taken child: released is closed when its Run no longer uses
+	// it; detached (set before) means that the Run returned before the
+	// child exited, and keep cleans up after it.
+	released chan struct{}
+	detached bool
+
+	// Set before done is closed, for a child that was never taken.
+	rep  report
+	done chan struct{}
+}
+
+// Bounds of the delay between attempts to start pool children after a
+// failure.
+const (
+	poolRetryMin = 100 * time.Millisecond
+	poolRetryMax = 10 * time.Second
+)
+
+// run runs j on a pool child if one is ready, and reports false if none is
+// (then the caller starts a cold child).
+func (p *pool) run(ctx context.Context, n *Namespace, j *job) (json.RawMessage, bool, error) {
+	pc := p.take(n)
+	if pc == nil {
+		return nil, false, nil
+	}
+	out, retry, err := p.handOff(ctx, n, pc, j)
+	// Refill now, not while the job runs: a child starting takes CPU.
+	p.mu.Lock()
+	p.fillLocked(n)
+	p.mu.Unlock()
+	if retry {
+		return nil, false, nil
+	}
+	return out, true, err
+}
+
+// take removes a live idle child from the pool, or returns nil. If it finds
+// none, it starts children to fill the pool; otherwise run refills the pool
+// once the job is done.
+func (p *pool) take(n *Namespace) *pooledChild {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	var pc *pooledChild
+	for pc == nil && len(p.idle) > 0 {
+		c := p.idle[0]
+		p.idle = p.idle[1:]
+		select {
+		case <-c.waited:
+			continue // died while idle (killed from outside); its keeper cleans up
+		default:
+		}
+		c.taken = true
+		delete(p.live, c)
+		pc = c
+	}
+	if pc == nil {
+		p.fillLocked(n)
+	}
+	return pc
+}
+
+// fillLocked starts as many children as the pool lacks, unless starting
+// failed recently.
+func (p *pool) fillLocked(n *Namespace) {
+	if p.closed || time.Now().Before(p.retryAt) {
+		return
+	}
+	for p.starting+len(p.live) < p.size {
+		p.starting++
+		p.wg.Add(1)
+		go p.spawn(n)
+	}
+}
+
+// spawn starts one child and puts it in the pool once it is idle.
+func (p *pool) spawn(n *Namespace) {
+	defer p.wg.Done()
+	err := p.start(n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	if err == nil {
+		p.failures = 0
+		p.retryAt = time.Time{}
+		return
+	}
+	p.failures++
+	delay := poolRetryMin << min(p.failures-1, 10)
+	p.retryAt = time.Now().Add(min(delay, poolRetryMax))
+	n.log().Debug("pool: cannot start a child", "err", err, "retry in", min(delay, poolRetryMax))
+}
+
+// start starts a pool child and waits until it is idle or has exited.
+func (p *pool) start(n *Namespace) error {
+	token := newToken()
+	pl := n.plan()
+	parentEnd, childEnd, err := socketPair()
+	if err != nil {
+		return err
+	}
+	pc := &pooledChild{
+		cmd: &exec.Cmd{
+			Path:        selfExe,
+			Args:        os.Args,
+			Env:         childEnv(os.Environ(), token),
+			Stdin:       os.Stdin,
+			Stdout:      os.Stdout,
+			Stderr:      os.Stderr,
+			ExtraFiles:  []*os.File{childEnd},
+			SysProcAttr: n.sysProcAttr(),
+		},
+		sock:     parentEnd,
+		token:    token,
+		plan:     pl,
+		idle:     make(chan struct{}),
+		waited:   make(chan struct{}),
+		reports:  make(chan report, 1),
+		done:     make(chan struct{}),
+		released: make(chan struct{}),
+	}
+	started := make(chan error, 1)
+	p.wg.Add(1)
+	go p.keep(pc, childEnd, started)
+	if err := <-started; err != nil {
+		parentEnd.Close()
+		return n.startError(err)
+	}
+	n.log().Debug("pool: started child", "pid", pc.cmd.Process.Pid)
+	go func() {
+		idle := false
+		pc.reports <- readReport(parentEnd, func(m *message) {
+			switch {
+			case m.Type == msgIdle && !idle:
+				idle = true
+				close(pc.idle)
+			case m.Type == msgResult:
+				if f := pc.onResult.Load(); f != nil {
+					(*f)(m)
+				}
+			}
+		})
+	}()
+	if err := writeFrame(parentEnd, &job{Token: token, Role: rolePrewarm, Plan: pl}); err != nil &&
+		!errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		_ = pc.cmd.Process.Kill()
+		<-pc.done
+		return fmt.Errorf("namespace: send job to pool child: %w: %w", ErrProtocol, err)
+	}
+	select {
+	case <-pc.idle:
+	case <-pc.done:
+		return n.poolFailure(pc)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.live[pc]; ok && !p.closed {
+		p.idle = append(p.idle, pc)
+	}
+	return nil
+}
+
+// poolFailure explains why a pool child exited before it was idle.
+func (n *Namespace) poolFailure(pc *pooledChild) error {
+	j := &job{Role: rolePrewarm}
+	_, err := n.outcome(j, pc.cmd.ProcessState, pc.waitErr, pc.rep)
+	if err == nil {
+		err = fmt.Errorf("namespace: pool child exited with status 0 before it was ready: %w", ErrNoInit)
+	}
+	return err
+}
+
+// keep starts pc from a goroutine locked to its OS thread (Pdeathsig fires
+// when that thread exits) and reaps it. A child that was never taken is
+// cleaned up here, and so is a taken one whose Run returned before it
+// exited; otherwise its Run cleans up.
+func (p *pool) keep(pc *pooledChild, childEnd *os.File, started chan<- error) {
+	defer p.wg.Done()
+	runtime.LockOSThread()
+	err := pc.cmd.Start()
+	childEnd.Close()
+	if err != nil {
+		runtime.UnlockOSThread()
+		started <- err
+		return
+	}
+	p.mu.Lock()
+	closed := p.closed
+	if !closed {
+		p.live[pc] = struct{}{}
+	}
+	p.mu.Unlock()
+	if closed {
+		_ = pc.cmd.Process.Kill()
+	}
+	started <- nil
+	pc.waitErr = pc.cmd.Wait()
+	runtime.UnlockOSThread()
+	close(pc.waited)
+
+	p.mu.Lock()
+	delete(p.live, pc)
+	p.idle = slices.DeleteFunc(p.idle, func(c *pooledChild) bool { return c == pc })
+	taken := pc.taken
+	p.mu.Unlock()
+	if taken {
+		<-pc.released
+		if pc.detached {
+			_ = pc.sock.SetReadDeadline(time.Now().Add(socketDrainTimeout))
+			<-pc.reports
+			pc.sock.Close()
+		}
+		return
+	}
+	_ = pc.sock.SetReadDeadline(time.Now().Add(socketDrainTimeout))
+	pc.rep = <-pc.reports
+	pc.sock.Close()
+	close(pc.done)
+}
+
+// close kills the children that are not taken and waits for every child
+// of the pool to be reaped.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	victims := make([]*pooledChild, 0, len(p.live))
+	for pc := range p.live {
+		victims = append(victims, pc)
+	}
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range victims {
+		_ = pc.cmd.Process.Kill()
+	}
+	p.wg.Wait()
+}
+
+// handOff sends j to the pool child pc and waits for its outcome, as run
+// does for a cold child, with one difference: once the function has
+// returned nil (its result says so), Run returns at once, and the child's
+// exit, which follows, and the end of its namespaces are left to keep
+// (Close waits for them). Any other outcome waits for the child's exit, so
+// that the exit status is known.
+//
+// It reports retry if the child died before it took the job, killed from
+// outside (not by ctx or a signal to this process): then the function has
+// not run, and a cold child can run it.
+func (p *pool) handOff(ctx context.Context, n *Namespace, pc *pooledChild, j *job) (out json.RawMessage, retry bool, err error) {
+	defer close(pc.released)
+	log := n.log()
+	sup := n.supervise(ctx, log)
+	sup.attach(pc.cmd.Process)
+	succeeded := make(chan json.RawMessage, 1)
+	onResult := func(m *message) {
+		if m.OK && !m.Panic {
+			select {
+			case succeeded <- m.Output:
+			default: // a second result: the first counts
+			}
+		}
+		sup.stopSignals() // while Run wakes up, or the child exits
+	}
+	pc.onResult.Store(&onResult)
+	j.Token = pc.token
+	j.Plan = pc.plan
+	sup.waitArmed()
+	log.Debug("pool: handing job over", "pid", pc.cmd.Process.Pid, "func", j.Func)
+	if err := writeFrame(pc.sock, j); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		_ = pc.cmd.Process.Kill()
+		<-pc.waited
+		sup.finish()
+		pc.sock.Close()
+		<-pc.reports
+		return nil, false, fmt.Errorf("namespace: send job to pool child: %w: %w", ErrProtocol, err)
+	}
+	select {
+	case out := <-succeeded:
+		sup.finish()
+		pc.detached = true // before released is closed
+		log.Debug("pool: function returned nil; the child exits in the background", "pid", pc.cmd.Process.Pid)
+		return out, false, nil
+	case <-pc.waited:
+	}
+	_ = pc.sock.SetReadDeadline(time.Now().Add(socketDrainTimeout))
+	rep := <-pc.reports
+	pc.sock.Close()
+	cause := sup.finish()
+	log.Debug("pool: child exited", "pid", pc.cmd.Process.Pid, "state", pc.cmd.ProcessState.String())
+	if cause == nil && !rep.running && rep.result == nil && rep.failure == nil && !rep.noInit {
+		log.Debug("pool: child died before it took the job; running cold", "pid", pc.cmd.Process.Pid)
+		return nil, true, nil
+	}
+	out, err = n.outcome(j, pc.cmd.ProcessState, pc.waitErr, rep)
+	if cause != nil && err != nil {
+		err = fmt.Errorf("namespace: %w: %w", cause, err)
+	}
+	return out, false, err
+}
+
+// awaitPooledJob runs in a pool child, in Init: it reports idle and waits,
+// without a time limit, for the job to run. End of file on the socket means
+// the parent is gone: the child exits. (Signals are not caught while it
+// waits: SIGTERM, SIGINT and SIGHUP end it; see signalContext.)
+func awaitPooledJob(first *job) *job {
+	<-child.prepared // os/signal's threads and the reaper, before idle
+	if err := writeFrame(child.sock, message{Type: msgIdle}); err != nil {
+		os.Exit(128 + int(syscall.SIGKILL))
+	}
+	j := &job{}
+	if err := readFrame(child.sock, j); err != nil {
+		if errors.Is(err, io.EOF) {
+			child.log.Debug("pool: parent gone; exiting")
+			os.Exit(128 + int(syscall.SIGKILL))
+		}
+		childFail(child.sock, "read pooled job", err)
+	}
+	if !tokensEqual(j.Token, first.Token) {
+		childFail(child.sock, "read pooled job", fmt.Errorf("%w: the job's token does not match", ErrProtocol))
+	}
+	if j.Role != roleFunc || j.Func == "" {
+		childFail(child.sock, "read pooled job", fmt.Errorf("%w: a pool child runs a function, not role %q", ErrProtocol, j.Role))
+	}
+	// The set-up was done for the first job's plan.
+	j.Plan = first.Plan
+	// Nothing more comes on the socket but its end: watch for the parent's
+	// death from now on.
+	child.watching = true
+	go watchParent(child.sock)
+	return j
+}

@@ -1,0 +1,6 @@
+//go:build stress && race
+
+package stress
+
+// raceEnabled reports whether the suite runs under the race detector.
+const raceEnabled = true
