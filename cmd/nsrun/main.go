@@ -30,6 +30,8 @@ import (
 	"os/exec"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxns/namespace"
 )
 
@@ -99,7 +101,10 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	// foreground, as a shell would give a job: the terminal's signals
 	// (Ctrl-C, Ctrl-Z) go to it alone, and a shell inside finds its own
 	// process group, not one outside its PID namespace.
-	tty := foregroundTTY(stdin)
+	// Only when standard output is the terminal too: in a pipeline such as
+	// `nsrun … | less`, the other commands of the job must keep the
+	// terminal.
+	tty := foregroundTTY(stdin) && isTerminal(stdout)
 	if tty {
 		cmd.SysProcAttr.Setpgid = true
 		cmd.SysProcAttr.Foreground = true
@@ -129,6 +134,16 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return exitSignalsBase + int(ws.Signal())
 	}
 	return cmd.ProcessState.ExitCode()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func trimUsage(err error) string {
