@@ -24,7 +24,8 @@ all: build
 
 build:
 	@mkdir -p $(BINDIR)
-	$(GO) build -o $(BINDIR)/nsrun ./cmd/nsrun
+	# Static: a dynamically linked nsrun pays the loader on every start.
+	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/nsrun ./cmd/nsrun
 	for d in testdata/*/; do if [ -f $$d/main.go ]; then $(GO) build -o $(BINDIR)/$$(basename $$d) ./$$d || exit 1; fi; done
 	@chmod 0755 $(BINDIR) $(BINDIR)/*
 
