@@ -66,7 +66,7 @@ demo: build
 # alternates Run, Command, nsrun, unshare(1) and bwrap on the same sets and
 # prints ratios, the pool, peak RSS and throughput. Everything also goes to
 # bench.txt.
-BENCHTIME   ?= 100x
+BENCHTIME   ?= 200x
 BENCHROUNDS ?= 300
 bench: build
 	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "bwrap missing; its benchmarks are skipped"; fi; }

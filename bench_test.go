@@ -97,6 +97,13 @@ func reportLatency(b *testing.B, prefix string, lat benchkit.Latencies) {
 // and p50/p99 besides ns/op. It checks that nothing was left behind.
 func measure(b *testing.B, op func() error) benchkit.Latencies {
 	b.Helper()
+	return measureThen(b, op, nil)
+}
+
+// measureThen is measure with after (if not nil) called, untimed, after
+// each iteration.
+func measureThen(b *testing.B, op func() error, after func()) benchkit.Latencies {
+	b.Helper()
 	noLeftovers(b)
 	b.ReportAllocs()
 	var lat benchkit.Latencies
@@ -106,9 +113,30 @@ func measure(b *testing.B, op func() error) benchkit.Latencies {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
+		if after != nil {
+			b.StopTimer()
+			after()
+			b.StartTimer()
+		}
 	}
 	reportLatency(b, "", lat)
 	return lat
+}
+
+// adoptOrphans makes this process a child subreaper for the rest of the
+// benchmark, and returns the function that reaps the orphans that have
+// exited: bwrap --unshare-pid leaves its PID 1 to exit after bwrap, and
+// an init that reaps late would keep it a zombie (see benchkit.Subreaper).
+// Call it only between operations.
+func adoptOrphans(b *testing.B) func() {
+	b.Helper()
+	reap, restore, err := benchkit.Subreaper()
+	if err != nil {
+		b.Logf("orphans of the tools are left to init: %v", err)
+		return func() {}
+	}
+	b.Cleanup(restore)
+	return func() { reap() }
 }
 
 // benchMounts returns the host's mount table as comparable lines.
@@ -346,7 +374,7 @@ func BenchmarkBaseline(b *testing.B) {
 				b.Skip("bwrap is not installed (Debian: bubblewrap)")
 			}
 			argv, _ := s.BwrapArgv("/bin/true")
-			measure(b, benchkit.ExecOp(argv))
+			measureThen(b, benchkit.ExecOp(argv), adoptOrphans(b))
 		})
 	}
 }
@@ -378,6 +406,7 @@ func BenchmarkVersus(b *testing.B) {
 			if argv, ok := s.BwrapArgv("/bin/true"); ok && benchkit.Tool("bwrap") != "" {
 				cs = append(cs, benchkit.Contender{Name: "bwrap", Op: benchkit.ExecOp(argv)})
 			}
+			reap := adoptOrphans(b)
 			noLeftovers(b)
 			lat := make([]benchkit.Latencies, len(cs))
 			round := 0
@@ -392,6 +421,9 @@ func BenchmarkVersus(b *testing.B) {
 					}
 					lat[i] = append(lat[i], time.Since(t0))
 				}
+				b.StopTimer()
+				reap()
+				b.StartTimer()
 				round++
 			}
 			p50 := map[string]float64{}

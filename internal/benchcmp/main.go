@@ -64,6 +64,13 @@ func main() {
 		}
 	}
 	printMachine()
+	// bwrap leaves orphans (its PID 1 exits after it); adopt and reap them.
+	if reap, restore, err := benchkit.Subreaper(); err == nil {
+		reapOrphans = func() { reap() }
+		defer restore()
+	} else {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v; orphans of the tools are left to init\n", err)
+	}
 	failed := false
 	for _, s := range benchkit.ComparedSets() {
 		if err := compareLatency(effective(s), *rounds, *nsrun); err != nil {
@@ -85,10 +92,15 @@ func main() {
 			failed = true
 		}
 	}
+	reapOrphans()
 	if failed {
 		os.Exit(1)
 	}
 }
+
+// reapOrphans reaps the orphans that the tools left to this process (see
+// benchkit.Subreaper). Call it only between measurements.
+var reapOrphans = func() {}
 
 func defaultNsrun() string {
 	if dir := os.Getenv("LINUXNS_BIN"); dir != "" {
@@ -212,10 +224,10 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
 	cs := contenders(s, nsrun)
 	// A few rounds to warm caches, not counted.
-	if _, err := benchkit.Alternate(5, cs); err != nil {
+	if _, err := benchkit.Alternate(5, cs, reapOrphans); err != nil {
 		return err
 	}
-	lat, err := benchkit.Alternate(rounds, cs)
+	lat, err := benchkit.Alternate(rounds, cs, reapOrphans)
 	if err != nil {
 		return err
 	}
@@ -345,6 +357,7 @@ func compareRSS(s benchkit.Set, nsrun string) error {
 				v = maxRSS(out)
 			}
 			kib = append(kib, v)
+			reapOrphans()
 		}
 		fmt.Fprintf(w, "%s\t%.0f\t\n", r.name, median(kib))
 	}
@@ -464,6 +477,7 @@ func compareThroughput(s benchkit.Set, nsrun string, d time.Duration) error {
 		var r [2]float64
 		for i, workers := range []int{1, 2} {
 			v, err := benchkit.Throughput(workers, d, c.Op)
+			reapOrphans()
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Name, err)
 			}

@@ -18,9 +18,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Set is a combination of namespaces and in-namespace set-up.
@@ -264,10 +267,11 @@ type Contender struct {
 
 // Alternate runs every contender once per round, for rounds rounds, in an
 // order that rotates from round to round (A B C, B C A, C A B, …), so that
-// machine noise and warm caches fall on all of them alike. It returns the
+// machine noise and warm caches fall on all of them alike, and calls
+// between (if not nil), untimed, after each round. It returns the
 // latencies of each contender, in the order given, and stops at the first
 // error.
-func Alternate(rounds int, cs []Contender) ([]Latencies, error) {
+func Alternate(rounds int, cs []Contender, between func()) ([]Latencies, error) {
 	lat := make([]Latencies, len(cs))
 	for i := range lat {
 		lat[i] = make(Latencies, 0, rounds)
@@ -280,6 +284,9 @@ func Alternate(rounds int, cs []Contender) ([]Latencies, error) {
 				return lat, fmt.Errorf("%s: %w", cs[i].Name, err)
 			}
 			lat[i] = append(lat[i], time.Since(t0))
+		}
+		if between != nil {
+			between()
 		}
 	}
 	return lat, nil
@@ -331,4 +338,57 @@ func Throughput(workers int, d time.Duration, op func() error) (float64, error) 
 	}
 	wg.Wait()
 	return float64(count) / time.Since(start).Seconds(), first
+}
+
+// Subreaper makes the calling process a child subreaper
+// (PR_SET_CHILD_SUBREAPER) until restore is called, so that the processes
+// the measured tools orphan become its children instead of init's: bwrap
+// with --unshare-pid leaves its PID 1 to exit after bwrap itself, and on a
+// machine whose init reaps late those would stay zombies. reap waits (up to
+// OrphanWait each) for the orphans to exit, reaps them, and returns how
+// many it reaped. Call reap only while none of the process's own children
+// started by os/exec runs (between measurements): it takes every child for
+// an orphan.
+func Subreaper() (reap func() int, restore func(), err error) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, nil, fmt.Errorf("benchkit: become a subreaper: %w", err)
+	}
+	reap = func() int {
+		n := 0
+		for _, pid := range children() {
+			if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+				fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				_, _ = unix.Poll(fds, int(OrphanWait.Milliseconds()))
+				unix.Close(fd)
+			}
+			var ws unix.WaitStatus
+			if got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err == nil && got == pid {
+				n++
+			}
+		}
+		return n
+	}
+	restore = func() {
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+		reap()
+	}
+	return reap, restore, nil
+}
+
+// OrphanWait bounds how long Subreaper's reap waits for one orphan to exit.
+const OrphanWait = 2 * time.Second
+
+// children returns the pids of the calling process's children.
+func children() []int {
+	var pids []int
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }

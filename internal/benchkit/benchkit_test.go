@@ -68,3 +68,25 @@ func TestArgv(t *testing.T) {
 		t.Errorf("nsrun mnt+pid+proc = %q", got)
 	}
 }
+
+// An orphan of a command run by the caller is adopted and reaped, not left
+// to init.
+func TestSubreaperReapsOrphans(t *testing.T) {
+	reap, restore, err := Subreaper()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer restore()
+	if err := exec.Command("sh", "-c", "sleep 0.2 & exit 0").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if len(children()) != 1 {
+		t.Fatalf("children after the shell exited: %v; want the orphaned sleep", children())
+	}
+	if n := reap(); n != 1 {
+		t.Errorf("reaped %d orphans, want 1", n)
+	}
+	if c := children(); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
