@@ -39,6 +39,9 @@ type rawInitArgs struct {
 	parentFD  uintptr // a pidfd of the Go child that forks PID 1
 	failMount []byte
 	failFork  []byte
+	// takeTerminal: the command leads a process group of its own in the
+	// foreground of the terminal on fd 0 (see prepareRawInit).
+	takeTerminal bool
 }
 
 // siginfoSize is the size of siginfo_t.
@@ -59,6 +62,7 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		all    uint64 = ^uint64(0)
 		none   uint64
 		status int32
+		pgrp   int32
 		act    [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
 		old    [4]uintptr
 	)
@@ -102,6 +106,13 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 			if old[0] != 1 { // SIG_IGN
 				syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
 			}
+		}
+		if a.takeTerminal {
+			// SIGTTOU is still blocked, so a background group may do it.
+			me, _, _ := syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
+			pgrp = int32(me)
+			syscall.RawSyscall6(unix.SYS_SETPGID, 0, 0, 0, 0, 0, 0)
+			syscall.RawSyscall6(unix.SYS_IOCTL, 0, unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
 		}
 		syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
 		_, _, e := syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)), uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)), 0, 0, 0)
@@ -237,6 +248,15 @@ func prepareRawInit(j *job) (*rawInitArgs, error) {
 	}
 	unix.CloseOnExec(self)
 	a.parentFD = uintptr(self)
+	// A process that leads the foreground process group of the terminal on
+	// standard input was made a job by its parent (a shell, or Command with
+	// SysProcAttr Setpgid and Foreground): the command, PID 2, becomes that
+	// job in its place, so that the terminal's signals reach it alone and
+	// a shell finds its own process group (this one is not visible in the
+	// new PID namespace).
+	if fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && fg == os.Getpid() && unix.Getpgrp() == os.Getpid() {
+		a.takeTerminal = true
+	}
 	if a.procSrc, err = unix.BytePtrFromString("proc"); err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,28 +20,45 @@ type config struct {
 	net, ipc, uts, user, mapRoot        bool
 	mapCurrent, cgroup, timeNS, sysvsem bool
 	verbose, help, version              bool
-	tmpSize                             string
-	hostname                            string
-	monotonic, boottime                 string
-	killGrace                           time.Duration
-	argv                                []string
+
+	tmpSize             sizeValue
+	hostname            string
+	monotonic, boottime secondsValue
+	killGrace           time.Duration
+
+	// set records the value flags given on the command line, even with an
+	// empty value.
+	set map[string]bool
+
+	argv []string
 }
 
-// errUsage marks a command-line error: nsrun prints the usage hint and
-// exits 125.
+// defaultKillGrace is the TERM→KILL delay after a terminating signal.
+const defaultKillGrace = 2 * time.Second
+
+// errUsage marks a command-line error: nsrun prints it with a hint to
+// --help and exits 125.
 var errUsage = errors.New("usage")
 
-func newFlagSet(c *config, out io.Writer) *pflag.FlagSet {
+func usageErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// newFlagSet defines nsrun's flags on c. The help text is usageText; the
+// one-line descriptions here are what pflag would print, kept for tools
+// that list flags.
+func newFlagSet(c *config) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("nsrun", pflag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.SetInterspersed(false) // everything after COMMAND belongs to it
+	fs.SetOutput(io.Discard) // nsrun prints its own messages
+	fs.Usage = func() {}
+	fs.SetInterspersed(false) // everything from COMMAND on belongs to it
 	fs.SortFlags = false
 	fs.BoolVarP(&c.mount, "mount", "m", false, "private mount namespace (/ made rprivate)")
 	fs.BoolVar(&c.tmp, "tmp", false, "private tmpfs on /tmp (implies --mount)")
-	fs.StringVar(&c.tmpSize, "tmp-size", "", "size of the private /tmp, e.g. 64M (implies --tmp)")
+	fs.Var(&c.tmpSize, "tmp-size", "size of the private /tmp, e.g. 64M (implies --tmp)")
 	fs.BoolVarP(&c.pid, "pid", "p", false, "private PID namespace; COMMAND is PID 1; fresh /proc (implies --mount)")
 	fs.BoolVar(&c.noProc, "no-proc", false, "keep the host /proc")
-	fs.BoolVar(&c.init, "init", false, "a minimal init is PID 1 (reaps, forwards signals); COMMAND is PID 2 (implies --pid)")
+	fs.BoolVar(&c.init, "init", false, "a minimal init is PID 1; COMMAND is PID 2 (implies --pid)")
 	fs.BoolVarP(&c.net, "net", "n", false, "private network namespace, lo up")
 	fs.BoolVarP(&c.ipc, "ipc", "i", false, "private IPC namespace")
 	fs.BoolVarP(&c.uts, "uts", "u", false, "private UTS namespace")
@@ -52,74 +68,141 @@ func newFlagSet(c *config, out io.Writer) *pflag.FlagSet {
 	fs.BoolVarP(&c.mapCurrent, "map-current-user", "c", false, "map the caller to itself (implies --user)")
 	fs.BoolVarP(&c.cgroup, "cgroup", "C", false, "private cgroup namespace")
 	fs.BoolVarP(&c.timeNS, "time", "T", false, "private time namespace")
-	fs.StringVar(&c.monotonic, "monotonic", "", "CLOCK_MONOTONIC offset in seconds (implies --time)")
-	fs.StringVar(&c.boottime, "boottime", "", "CLOCK_BOOTTIME offset in seconds (implies --time)")
+	fs.Var(&c.monotonic, "monotonic", "CLOCK_MONOTONIC offset in seconds (implies --time)")
+	fs.Var(&c.boottime, "boottime", "CLOCK_BOOTTIME offset in seconds (implies --time)")
 	fs.BoolVar(&c.sysvsem, "sysvsem", false, "unshare System V semaphore undo lists")
-	fs.DurationVar(&c.killGrace, "kill-grace", 2*time.Second, "TERM->KILL delay after a terminating signal")
+	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
 	return fs
 }
 
-const usageHead = `Usage: nsrun [options] [--] COMMAND [ARG...]
+// usageText is the help of nsrun. TestUsageListsEveryFlag keeps it in step
+// with newFlagSet.
+const usageText = `Usage: nsrun [options] [--] COMMAND [ARG...]
 
-Run COMMAND (default: $SHELL, else /bin/sh) in new Linux namespaces.
+Run COMMAND in new Linux namespaces. Without COMMAND, run $SHELL, else
+/bin/sh. Options end at COMMAND: what follows it is COMMAND's.
 
-Options:
+Namespaces:
+  -m, --mount             private mount namespace (/ made rprivate)
+      --tmp               private tmpfs on /tmp (implies --mount)
+      --tmp-size SIZE     size of that tmpfs: bytes, or K, M, G (implies --tmp)
+  -p, --pid               private PID namespace: COMMAND is PID 1, with a
+                          fresh /proc (implies --mount)
+      --no-proc           keep the host's /proc with --pid
+      --init              a minimal init is PID 1 (reaps orphans, forwards
+                          signals); COMMAND is PID 2 (implies --pid)
+  -n, --net               private network namespace, with lo up
+  -i, --ipc               private IPC namespace
+  -u, --uts               private UTS namespace
+      --hostname NAME     set the hostname (implies --uts)
+  -U, --user              private user namespace (default map: you -> root)
+  -r, --map-root-user     map you to root (implies --user)
+  -c, --map-current-user  map you to your own uid and gid (implies --user)
+  -C, --cgroup            private cgroup namespace
+  -T, --time              private time namespace
+      --monotonic SECS    CLOCK_MONOTONIC offset (implies --time)
+      --boottime SECS     CLOCK_BOOTTIME offset (implies --time)
+      --sysvsem           own System V semaphore undo list
+
+Running:
+      --kill-grace DUR    after a terminating signal, SIGKILL COMMAND if it
+                          is still alive after DUR (default 2s)
+  -v, --verbose           log each step on standard error
+  -h, --help              show this help and exit
+  -V, --version           show the version and exit
+
+Signals sent to nsrun are forwarded to COMMAND.
+Exit status: COMMAND's; 128+N if signal N killed it; 125 if nsrun failed;
+126 if COMMAND cannot be executed; 127 if it was not found.
+Without root, add -r: a user namespace in which you are root.
 `
 
-const usageTail = `
-Exit status: COMMAND's own; 128+N if signal N killed it; 125 if nsrun
-failed; 126 if COMMAND is not executable; 127 if it was not found.
-Without root, add -r (a user namespace in which you are root).
-`
-
-func usage(fs *pflag.FlagSet) string {
-	return usageHead + fs.FlagUsages() + usageTail
-}
-
-// parseArgs parses the command line.
-func parseArgs(args []string, stderr io.Writer) (*config, *pflag.FlagSet, error) {
-	c := &config{}
-	fs := newFlagSet(c, io.Discard)
+// parseArgs parses the command line. Every error wraps errUsage.
+func parseArgs(args []string) (*config, error) {
+	c := &config{set: map[string]bool{}}
+	fs := newFlagSet(c)
 	if err := fs.Parse(args); err != nil {
-		return nil, fs, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, usageErrorf("%v", err)
 	}
+	fs.Visit(func(f *pflag.Flag) { c.set[f.Name] = true })
 	c.argv = fs.Args()
+	if c.help || c.version {
+		return c, nil
+	}
 	if c.killGrace < 0 {
-		return nil, fs, fmt.Errorf("%w: --kill-grace must not be negative", errUsage)
+		return nil, usageErrorf("--kill-grace %v is negative", c.killGrace)
 	}
 	if c.mapRoot && c.mapCurrent {
-		return nil, fs, fmt.Errorf("%w: -r and -c exclude each other", errUsage)
+		return nil, usageErrorf("-r (--map-root-user) and -c (--map-current-user) exclude each other")
 	}
-	return c, fs, nil
+	if c.set["hostname"] && c.hostname == "" {
+		return nil, usageErrorf("--hostname needs a name; use -u alone to keep the inherited one")
+	}
+	return c, nil
 }
 
-// options turns the configuration into namespace options.
-func (c *config) options() ([]namespace.Option, error) {
+// userNS reports whether a user namespace was asked for.
+func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
+
+// mountNS reports whether a mount namespace will be created.
+func (c *config) mountNS() bool {
+	return c.mount || c.tmp || c.set["tmp-size"] || ((c.pid || c.init) && !c.noProc)
+}
+
+// checkPrivileges rejects what cannot work for an unprivileged caller
+// (euid) before anything is created: with -c the caller keeps its uid
+// inside the new user namespace, and a process that is not root there
+// loses its capabilities when nsrun's helper is executed, so the set-up
+// steps that need them would fail half-way.
+func (c *config) checkPrivileges(euid int) error {
+	if !c.mapCurrent || euid == 0 {
+		return nil
+	}
+	var need []string
+	if c.mountNS() {
+		need = append(need, "mounts (-m, --tmp, -p)")
+	}
+	if c.init {
+		need = append(need, "the init's PID namespace (--init)")
+	}
+	if c.net {
+		need = append(need, "bringing lo up (-n)")
+	}
+	if c.set["hostname"] {
+		need = append(need, "setting the hostname (--hostname)")
+	}
+	if c.timeNS || c.set["monotonic"] || c.set["boottime"] {
+		need = append(need, "the time namespace (-T)")
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	return usageErrorf("with -c you keep uid %d inside the user namespace, where it has no privilege for %s; use -r (map you to root) instead",
+		euid, strings.Join(need, ", "))
+}
+
+// options turns the configuration into namespace options. uid and gid are
+// the caller's, for -c.
+func (c *config) options(uid, gid int) []namespace.Option {
 	var opts []namespace.Option
-	if c.user || c.mapRoot || c.mapCurrent {
-		if c.mapCurrent {
-			uid, gid := os.Geteuid(), os.Getegid()
-			opts = append(opts, namespace.WithPrivateUser(
-				namespace.IDMap{Kind: namespace.UIDs, Inside: uid, Outside: uid, Size: 1},
-				namespace.IDMap{Kind: namespace.GIDs, Inside: gid, Outside: gid, Size: 1}))
-		} else {
-			opts = append(opts, namespace.WithPrivateUser())
-		}
+	switch {
+	case c.mapCurrent:
+		opts = append(opts, namespace.WithPrivateUser(
+			namespace.IDMap{Kind: namespace.UIDs, Inside: uid, Outside: uid, Size: 1},
+			namespace.IDMap{Kind: namespace.GIDs, Inside: gid, Outside: gid, Size: 1}))
+	case c.user || c.mapRoot:
+		opts = append(opts, namespace.WithPrivateUser())
 	}
 	if c.mount {
 		opts = append(opts, namespace.WithPrivateMount())
 	}
-	if c.tmp || c.tmpSize != "" {
+	if c.tmp || c.set["tmp-size"] {
 		var tmpfs []namespace.TmpfsOption
-		if c.tmpSize != "" {
-			n, err := parseSize(c.tmpSize)
-			if err != nil {
-				return nil, fmt.Errorf("%w: --tmp-size: %v", errUsage, err)
-			}
-			tmpfs = append(tmpfs, namespace.TmpfsSize(n))
+		if c.set["tmp-size"] {
+			tmpfs = append(tmpfs, namespace.TmpfsSize(int64(c.tmpSize)))
 		}
 		opts = append(opts, namespace.WithPrivateTmp(tmpfs...))
 	}
@@ -141,35 +224,44 @@ func (c *config) options() ([]namespace.Option, error) {
 	if c.uts {
 		opts = append(opts, namespace.WithPrivateUTS())
 	}
-	if c.hostname != "" {
+	if c.set["hostname"] {
 		opts = append(opts, namespace.WithHostname(c.hostname))
 	}
 	if c.cgroup {
 		opts = append(opts, namespace.WithPrivateCgroup())
 	}
-	if c.timeNS || c.monotonic != "" || c.boottime != "" {
-		mono, err := parseSeconds(c.monotonic)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --monotonic: %v", errUsage, err)
-		}
-		boot, err := parseSeconds(c.boottime)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --boottime: %v", errUsage, err)
-		}
-		opts = append(opts, namespace.WithPrivateTime(mono, boot))
+	if c.timeNS || c.set["monotonic"] || c.set["boottime"] {
+		opts = append(opts, namespace.WithPrivateTime(time.Duration(c.monotonic), time.Duration(c.boottime)))
 	}
 	if c.sysvsem {
 		opts = append(opts, namespace.WithPrivateSysVSem())
 	}
-	return opts, nil
+	return opts
 }
 
-// parseSize parses a byte count with an optional binary suffix: 512, 64K,
-// 64M, 1G (also KiB, MiB, GiB, and lower case).
+// sizeValue is a byte count given as digits with an optional binary
+// suffix: 512, 64K, 64M, 1G (K, M, G, T, also as KiB… and in lower case).
+type sizeValue int64
+
+func (s *sizeValue) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+// Type names the value in pflag's messages.
+func (s *sizeValue) Type() string { return "size" }
+
+// Set parses a size.
+func (s *sizeValue) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeValue(n)
+	return nil
+}
+
 func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
+	digits := s
 	mult := int64(1)
-	lower := strings.ToLower(t)
+	lower := strings.ToLower(s)
 	for _, suf := range []struct {
 		s string
 		m int64
@@ -177,32 +269,63 @@ func parseSize(s string) (int64, error) {
 		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}} {
 		if strings.HasSuffix(lower, suf.s) {
 			mult = suf.m
-			t = t[:len(t)-len(suf.s)]
+			digits = s[:len(s)-len(suf.s)]
 			break
 		}
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive size such as 512, 64K, 64M or 1G", s)
+	bad := fmt.Errorf("%q is not a size: give bytes, or a whole number with K, M, G or T (binary), such as 64M", s)
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, bad
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return 0, bad
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("size %q is zero; omit --tmp-size for the kernel's default (half of the RAM)", s)
 	}
 	if n > math.MaxInt64/mult {
-		return 0, fmt.Errorf("%q is too large", s)
+		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return n * mult, nil
 }
 
-// parseSeconds parses a clock offset in seconds (integer or decimal, may be
-// negative). Empty means zero.
+// secondsValue is a clock offset given in seconds: an integer or a decimal
+// number, possibly negative.
+type secondsValue time.Duration
+
+func (s *secondsValue) String() string {
+	return strconv.FormatFloat(time.Duration(*s).Seconds(), 'f', -1, 64)
+}
+
+// Type names the value in pflag's messages.
+func (s *secondsValue) Type() string { return "seconds" }
+
+// Set parses a number of seconds.
+func (s *secondsValue) Set(v string) error {
+	d, err := parseSeconds(v)
+	if err != nil {
+		return err
+	}
+	*s = secondsValue(d)
+	return nil
+}
+
+// maxOffsetSeconds bounds clock offsets to what a time.Duration holds.
+const maxOffsetSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 func parseSeconds(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
+	// ParseFloat also takes "inf", "nan", hex and underscores; a number of
+	// seconds is plain digits, a sign and a decimal point.
+	if s == "" || strings.TrimLeft(s, "+-0123456789.") != "" {
+		return 0, fmt.Errorf("%q is not a number of seconds such as 3600, -10 or 0.5", s)
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q is not a number of seconds", s)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number of seconds such as 3600, -10 or 0.5", s)
 	}
-	if math.Abs(f) > float64(math.MaxInt64)/float64(time.Second) {
-		return 0, fmt.Errorf("%q seconds is out of range", s)
+	if math.Abs(f) > maxOffsetSeconds {
+		return 0, fmt.Errorf("%q seconds is out of range (at most %.0f either way)", s, maxOffsetSeconds)
 	}
-	return time.Duration(f * float64(time.Second)), nil
+	return time.Duration(math.Round(f * float64(time.Second))), nil
 }

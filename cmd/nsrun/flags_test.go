@@ -2,59 +2,206 @@ package main
 
 import (
 	"errors"
-	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/linuxns/namespace"
 )
 
 func TestParseSize(t *testing.T) {
-	good := map[string]int64{"512": 512, "64K": 64 << 10, "64M": 64 << 20, "1G": 1 << 30, "2m": 2 << 20, "3MiB": 3 << 20}
+	good := map[string]int64{
+		"512": 512, "64K": 64 << 10, "64k": 64 << 10, "64M": 64 << 20, "1G": 1 << 30,
+		"2m": 2 << 20, "3MiB": 3 << 20, "1T": 1 << 40, "007": 7,
+	}
 	for in, want := range good {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "0", "-1", "M", "12X", "1.5G", "99999999999999T"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) succeeded", in)
+	for _, in := range []string{"", "0", "0M", "-1", "+1", "M", "12X", "1.5G", " 1M", "1M ", "1e6", "0x10", "1_000", "99999999999999T", "9223372036854775808"} {
+		if n, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, n)
 		}
 	}
 }
 
 func TestParseSeconds(t *testing.T) {
-	good := map[string]time.Duration{"": 0, "10": 10 * time.Second, "-2.5": -2500 * time.Millisecond}
+	good := map[string]time.Duration{
+		"10": 10 * time.Second, "-2.5": -2500 * time.Millisecond, "0": 0, "+3": 3 * time.Second,
+		"0.000000001": time.Nanosecond, ".5": 500 * time.Millisecond, "86400": 24 * time.Hour,
+	}
 	for in, want := range good {
 		if got, err := parseSeconds(in); err != nil || got != want {
 			t.Errorf("parseSeconds(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"x", "NaN", "Inf", "1e300"} {
-		if _, err := parseSeconds(in); err == nil {
-			t.Errorf("parseSeconds(%q) succeeded", in)
+	for _, in := range []string{"", "x", "NaN", "Inf", "-inf", "1e3", "1e300", "0x10", "1_0", "1s", "--1", "1.2.3", "9999999999999"} {
+		if d, err := parseSeconds(in); err == nil {
+			t.Errorf("parseSeconds(%q) = %v, want an error", in, d)
 		}
 	}
 }
 
 func TestParseArgs(t *testing.T) {
-	c, _, err := parseArgs([]string{"-mpnu", "--tmp-size", "1M", "--", "sh", "-c", "x"}, io.Discard)
+	c, err := parseArgs([]string{"-mpnu", "--tmp-size", "1M", "--", "sh", "-c", "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.mount || !c.pid || !c.net || !c.uts || c.tmpSize != "1M" || len(c.argv) != 3 || c.argv[1] != "-c" {
+	if !c.mount || !c.pid || !c.net || !c.uts || c.tmpSize != 1<<20 || !slices.Equal(c.argv, []string{"sh", "-c", "x"}) {
 		t.Errorf("combined flags parsed as %+v", c)
 	}
-	// Flags after COMMAND belong to it.
-	c, _, err = parseArgs([]string{"-m", "ls", "-l"}, io.Discard)
-	if err != nil || len(c.argv) != 2 || c.argv[1] != "-l" {
+	if c.killGrace != defaultKillGrace {
+		t.Errorf("default kill grace %v, want %v", c.killGrace, defaultKillGrace)
+	}
+
+	// Options end at COMMAND: what follows is COMMAND's.
+	c, err = parseArgs([]string{"-m", "ls", "-l", "--", "-p"})
+	if err != nil || !slices.Equal(c.argv, []string{"ls", "-l", "--", "-p"}) || c.pid {
 		t.Errorf("args after COMMAND: %+v, %v", c, err)
 	}
-	for _, bad := range [][]string{{"-x"}, {"--nope"}, {"--kill-grace", "soon"}, {"--kill-grace=-1s"}, {"-r", "-c"}, {"--hostname"}} {
-		if _, _, err := parseArgs(bad, io.Discard); !errors.Is(err, errUsage) {
-			t.Errorf("parseArgs(%q) = %v, want a usage error", bad, err)
+
+	c, err = parseArgs([]string{"-Ucr", "--hostname=h", "--monotonic", "-1.5", "--boottime=2", "--kill-grace=150ms", "-CTiv", "--init", "--no-proc", "--sysvsem", "true"})
+	if err == nil {
+		t.Errorf("-r with -c accepted: %+v", c)
+	}
+	c, err = parseArgs([]string{"-U", "--hostname=h", "--monotonic", "-1.5", "--boottime=2", "--kill-grace=150ms", "-CTiv", "--init", "--no-proc", "--sysvsem", "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.user || c.hostname != "h" || time.Duration(c.monotonic) != -1500*time.Millisecond ||
+		time.Duration(c.boottime) != 2*time.Second || c.killGrace != 150*time.Millisecond ||
+		!c.cgroup || !c.timeNS || !c.ipc || !c.verbose || !c.init || !c.noProc || !c.sysvsem {
+		t.Errorf("long flags parsed as %+v", c)
+	}
+
+	for _, bad := range [][]string{
+		{"-x"}, {"--nope"}, {"-m", "--pid=maybe"}, {"--kill-grace", "soon"}, {"--kill-grace=-1s"},
+		{"-r", "-c"}, {"--hostname"}, {"--hostname="}, {"--tmp-size="}, {"--tmp-size", "huge"},
+		{"--tmp-size=0"}, {"--monotonic"}, {"--monotonic=abc"}, {"--boottime="}, {"-mX"},
+	} {
+		if c, err := parseArgs(bad); !errors.Is(err, errUsage) {
+			t.Errorf("parseArgs(%q) = %+v, %v; want a usage error", bad, c, err)
 		}
 	}
-	c, _, _ = parseArgs([]string{"--tmp-size", "lots"}, io.Discard)
-	if _, err := c.options(); !errors.Is(err, errUsage) {
-		t.Errorf("bad --tmp-size: %v", err)
+	if c, err := parseArgs([]string{"-h"}); err != nil || !c.help {
+		t.Errorf("-h: %+v, %v", c, err)
+	}
+	if c, err := parseArgs([]string{"--version"}); err != nil || !c.version {
+		t.Errorf("--version: %+v, %v", c, err)
+	}
+}
+
+// TestUsageListsEveryFlag keeps the hand-written help in step with the
+// flags nsrun defines.
+func TestUsageListsEveryFlag(t *testing.T) {
+	fs := newFlagSet(&config{})
+	n := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		n++
+		want := "--" + f.Name
+		if f.Shorthand != "" {
+			want = "-" + f.Shorthand + ", --" + f.Name
+		}
+		if !strings.Contains(usageText, "  "+want+" ") {
+			t.Errorf("usage lacks %q", want)
+		}
+	})
+	if got := strings.Count(usageText, "  --") + strings.Count(usageText, ", --"); got != n {
+		t.Errorf("usage lists %d flags, nsrun defines %d", got, n)
+	}
+}
+
+// TestOptions checks the namespaces each flag asks of the library.
+func TestOptions(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string // Namespace.String
+	}{
+		{[]string{"-m"}, "namespace{mnt}"},
+		{[]string{"--tmp"}, "namespace{mnt}"},
+		{[]string{"--tmp-size=1M"}, "namespace{mnt}"},
+		{[]string{"-p"}, "namespace{mnt,pid}"},
+		{[]string{"-p", "--no-proc"}, "namespace{pid}"},
+		{[]string{"--init"}, "namespace{mnt,pid}"},
+		{[]string{"-n"}, "namespace{net}"},
+		{[]string{"-i"}, "namespace{ipc}"},
+		{[]string{"-u"}, "namespace{uts}"},
+		{[]string{"--hostname=box"}, "namespace{uts}"},
+		{[]string{"-U"}, "namespace{user}"},
+		{[]string{"-r"}, "namespace{user}"},
+		{[]string{"-c"}, "namespace{user}"},
+		{[]string{"-C"}, "namespace{cgroup}"},
+		{[]string{"-T"}, "namespace{time}"},
+		{[]string{"--monotonic=5"}, "namespace{time}"},
+		{[]string{"--boottime=5"}, "namespace{time}"},
+		{[]string{"--sysvsem"}, "namespace{}"},
+		{[]string{}, "namespace{}"},
+	}
+	for _, tc := range cases {
+		c, err := parseArgs(tc.args)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		ns := namespace.New(c.options(1000, 1000)...)
+		// The order of kinds in String is the library's; compare sets.
+		got, want := kindSet(ns.String()), kindSet(tc.want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%q: %s, want %s", tc.args, ns, tc.want)
+		}
+		if err := ns.Validate(); err != nil && !strings.Contains(strings.Join(tc.args, " "), "-c") {
+			t.Errorf("%q: Validate: %v", tc.args, err)
+		}
+	}
+	c, _ := parseArgs([]string{"--sysvsem"})
+	if ns := namespace.New(c.options(0, 0)...); ns.Flags() == 0 {
+		t.Error("--sysvsem adds no CLONE_SYSVSEM")
+	}
+}
+
+func kindSet(s string) []string {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "namespace{"), "}")
+	if s == "" {
+		return nil
+	}
+	k := strings.Split(s, ",")
+	slices.Sort(k)
+	return k
+}
+
+func TestCheckPrivileges(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		euid int
+		ok   bool
+	}{
+		{[]string{"-c", "-m"}, 0, true}, // root inside stays root
+		{[]string{"-c", "-u", "-i", "-C", "--sysvsem"}, 65534, true},
+		{[]string{"-c", "-p", "--no-proc"}, 65534, true},
+		{[]string{"-r", "-m", "-p", "-n", "--tmp", "--hostname=h", "-T"}, 65534, true},
+		{[]string{"-m", "-n"}, 65534, true}, // no user namespace: the kernel says no, with a hint
+		{[]string{"-c", "-m"}, 65534, false},
+		{[]string{"-c", "--tmp"}, 65534, false},
+		{[]string{"-c", "-p"}, 65534, false},
+		{[]string{"-c", "-p", "--no-proc", "--init"}, 65534, false},
+		{[]string{"-c", "-n"}, 65534, false},
+		{[]string{"-c", "--hostname=h"}, 65534, false},
+		{[]string{"-c", "--boottime=1"}, 65534, false},
+	} {
+		c, err := parseArgs(tc.args)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		err = c.checkPrivileges(tc.euid)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q as uid %d: %v, want ok=%v", tc.args, tc.euid, err, tc.ok)
+		}
+		if err != nil && (!errors.Is(err, errUsage) || !strings.Contains(err.Error(), "use -r")) {
+			t.Errorf("%q: %v does not suggest -r", tc.args, err)
+		}
 	}
 }

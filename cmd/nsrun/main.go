@@ -4,19 +4,21 @@
 //
 // Its flags follow util-linux unshare(1): -m (mount), -p (PID), -n
 // (network), -i (IPC), -u (UTS), -U (user), -C (cgroup), -T (time), -r (map
-// the caller to root), and more. It is built on the Command method of
-// github.com/linuxns/namespace, so it behaves like the library: / is made
-// recursively private before anything is mounted, --tmp mounts a fresh
-// tmpfs on /tmp, -p mounts a fresh /proc, -n brings lo up, and nothing leaks
-// to the host.
+// the caller to root), and more; short flags combine (-mpnu). It is built
+// on the Command method of github.com/linuxns/namespace and behaves like
+// the library: / is made recursively private before anything is mounted,
+// --tmp mounts a fresh tmpfs on /tmp, -p mounts a fresh /proc, -n brings lo
+// up, and nothing leaks to the host. Without root, -r makes every flag
+// work in a user namespace in which the caller is root.
 //
 // Exit status: COMMAND's own; 128+N if signal N killed it; 125 if nsrun
 // itself failed (the message on standard error says what and how to fix
-// it); 126 if COMMAND is not executable; 127 if it was not found.
+// it); 126 if COMMAND cannot be executed; 127 if it was not found.
 //
 // Signals sent to nsrun are forwarded to COMMAND; after a terminating one
 // (SIGTERM, SIGHUP, SIGINT, SIGQUIT) COMMAND is killed if it is still alive
-// after --kill-grace. See docs/cli.md for the details, including job control.
+// after --kill-grace. On a terminal COMMAND runs in the foreground as a job
+// of its own, so interactive shells and job control work. See docs/cli.md.
 package main
 
 import (
@@ -28,21 +30,23 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "devel"
+// version is set at build time with -ldflags "-X main.version=…"; when it is
+// empty, the module version or VCS revision recorded in the binary is used.
+var version string
 
+// Exit statuses of nsrun's own failures, as env(1) and podman use them.
 const (
-	exitFailed      = 125
-	exitNotExec     = 126
-	exitNotFound    = 127
-	exitSignalsBase = 128
+	exitFailed      = 125 // nsrun failed
+	exitNotExec     = 126 // COMMAND cannot be executed
+	exitNotFound    = 127 // COMMAND was not found
+	exitSignalsBase = 128 // 128+N: COMMAND was killed by signal N
 )
 
 func main() {
@@ -51,35 +55,37 @@ func main() {
 
 // run is nsrun with its arguments and standard files; it returns the exit
 // status.
-func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
-	c, flags, err := parseArgs(args, stderr)
+func run(args []string, stdin, stdout, stderr *os.File) int {
+	c, err := parseArgs(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "nsrun: %v\nTry 'nsrun --help' for more information.\n", trimUsage(err))
-		return exitFailed
+		return usageError(stderr, err)
 	}
 	if c.help {
-		fmt.Fprint(stdout, usage(flags))
+		fmt.Fprint(stdout, usageText)
 		return 0
 	}
 	if c.version {
-		fmt.Fprintf(stdout, "nsrun %s\n", version)
+		fmt.Fprintf(stdout, "nsrun %s\n", versionString())
 		return 0
 	}
-	opts, err := c.options()
-	if err != nil {
-		fmt.Fprintf(stderr, "nsrun: %v\nTry 'nsrun --help' for more information.\n", trimUsage(err))
-		return exitFailed
+	if err := c.checkPrivileges(os.Geteuid()); err != nil {
+		return usageError(stderr, err)
 	}
+
+	log := slog.New(slog.DiscardHandler)
 	if c.verbose {
 		h := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
-		opts = append(opts, namespace.WithLogger(slog.New(h).With("prog", "nsrun")))
+		log = slog.New(h).With("prog", "nsrun")
 	}
-	// nsrun forwards signals itself (below); the library must not catch
-	// them too.
-	opts = append(opts, namespace.WithTermChild(false))
+	opts := c.options(os.Geteuid(), os.Getegid())
+	// nsrun forwards signals itself (signals.go): the library must not
+	// catch them too.
+	opts = append(opts, namespace.WithTermChild(false), namespace.WithLogger(log))
 	ns := namespace.New(opts...)
 	if err := ns.Validate(); err != nil {
-		fmt.Fprintf(stderr, "nsrun: %v\n", err)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "nsrun: %s\n", line)
+		}
 		return exitFailed
 	}
 
@@ -92,100 +98,139 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		argv = []string{sh}
 	}
 	cmd := ns.Command(context.Background(), argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if cmd.Err != nil {
 		return reportLookup(stderr, argv[0], cmd.Err)
 	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 
-	// On a terminal, COMMAND gets a process group of its own in the
-	// foreground, as a shell would give a job: the terminal's signals
-	// (Ctrl-C, Ctrl-Z) go to it alone, and a shell inside finds its own
-	// process group, not one outside its PID namespace.
-	// Only when standard output is the terminal too: in a pipeline such as
-	// `nsrun … | less`, the other commands of the job must keep the
-	// terminal.
-	tty := foregroundTTY(stdin) && isTerminal(stdout)
-	if tty {
+	term := openTerminal(stdin)
+	defer term.close()
+	if term.ownGroup() {
+		// A job of its own in the terminal's foreground (signals.go).
 		cmd.SysProcAttr.Setpgid = true
 		cmd.SysProcAttr.Foreground = true
 		cmd.SysProcAttr.Ctty = 0
 	}
-	fwd := startForwarding(c.killGrace)
+	fwd := startForwarding(term, c.killGrace, log)
 	defer fwd.stop()
+	log.Debug("starting", "namespaces", ns.String(), "argv", argv, "own-process-group", term.ownGroup())
 	if err := cmd.Start(); err != nil {
-		if tty {
-			reclaimTerminal(stdin)
-		}
-		return reportStart(stderr, c, err)
+		term.reclaim(0)
+		return reportStart(stderr, c, ns, err)
 	}
+	pid := cmd.Process.Pid
+	log.Debug("started", "pid", pid)
 	fwd.attach(cmd.Process)
-	if tty {
-		go followStops(stdin, cmd.Process.Pid)
+	if term.ownGroup() {
+		go term.followStops(pid, log)
 	}
 	err = cmd.Wait()
-	if tty {
-		reclaimTerminal(stdin)
-	}
+	term.reclaim(pid)
 	if cmd.ProcessState == nil {
-		fmt.Fprintf(stderr, "nsrun: wait: %v\n", err)
+		fmt.Fprintf(stderr, "nsrun: wait for %s: %v\n", argv[0], err)
 		return exitFailed
 	}
+	log.Debug("exited", "pid", pid, "state", cmd.ProcessState.String())
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return exitSignalsBase + int(ws.Signal())
 	}
 	return cmd.ProcessState.ExitCode()
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// usageError prints a command-line error with a hint and returns 125.
+func usageError(stderr io.Writer, err error) int {
+	msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+	fmt.Fprintf(stderr, "nsrun: %s\nTry 'nsrun --help' for more information.\n", msg)
+	return exitFailed
+}
+
+// versionString returns the version set at build time, else the module
+// version or VCS revision recorded by the Go toolchain, else "devel".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return false
+		return "devel"
 	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		return "devel-" + rev + dirty
+	}
+	return "devel"
 }
 
-func trimUsage(err error) string {
-	s := err.Error()
-	if p := errUsage.Error() + ": "; len(s) > len(p) && s[:len(p)] == p {
-		return s[len(p):]
-	}
-	return s
-}
-
-// reportLookup explains a COMMAND that cannot be run and returns 126 or 127.
+// reportLookup explains a COMMAND that cannot be run and returns 126 or
+// 127 (125 for anything else).
 func reportLookup(stderr io.Writer, name string, err error) int {
 	switch {
 	case errors.Is(err, exec.ErrNotFound):
-		fmt.Fprintf(stderr, "nsrun: %s: command not found\n", name)
+		fmt.Fprintf(stderr, "nsrun: %s: command not found (check the name and $PATH)\n", name)
 		return exitNotFound
+	case errors.Is(err, exec.ErrDot):
+		fmt.Fprintf(stderr, "nsrun: %s: found only in the current directory through $PATH; run ./%s to mean it\n", name, name)
+		return exitNotExec
 	case errors.Is(err, fs.ErrPermission):
 		fmt.Fprintf(stderr, "nsrun: %s: permission denied (not executable)\n", name)
 		return exitNotExec
-	case errors.Is(err, namespace.ErrInvalid):
-		fmt.Fprintf(stderr, "nsrun: %v\n", err)
-		return exitFailed
 	}
 	fmt.Fprintf(stderr, "nsrun: %s: %v\n", name, err)
 	return exitFailed
 }
 
-// reportStart explains a failure to create the namespaces.
-func reportStart(stderr io.Writer, c *config, err error) int {
-	userNS := c.user || c.mapRoot || c.mapCurrent
-	// Start's error comes straight from os/exec: EPERM from clone(2) or
-	// from writing the id maps.
+// reportStart explains a failure to create the namespaces and returns 125.
+// Start's error comes from clone(2) or from writing the id maps, as a
+// *os.PathError about nsrun's helper (/proc/self/exe) wrapping the errno.
+func reportStart(stderr io.Writer, c *config, ns *namespace.Namespace, err error) int {
+	var errno syscall.Errno
+	var cause error = err
+	if errors.As(err, &errno) {
+		cause = errno
+	}
+	var kinds []string
+	for _, t := range ns.Types() {
+		kinds = append(kinds, t.String())
+	}
+	if len(kinds) > 0 {
+		fmt.Fprintf(stderr, "nsrun: cannot create the namespaces (%s): %v\n", strings.Join(kinds, ", "), cause)
+	} else {
+		fmt.Fprintf(stderr, "nsrun: cannot start: %v\n", err)
+	}
 	denied := errors.Is(err, namespace.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
+	var hint string
 	switch {
-	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EUSERS):
-		fmt.Fprintf(stderr, "nsrun: %v\nnsrun: a namespace limit was reached: see /proc/sys/user/max_*_namespaces\n", err)
-	case denied && !userNS:
-		fmt.Fprintf(stderr, "nsrun: %v\nnsrun: creating namespaces needs CAP_SYS_ADMIN: run as root, or add -r (a user namespace in which you are root)\n", err)
+	case denied && !c.userNS():
+		hint = "creating namespaces needs CAP_SYS_ADMIN: run as root, or add -r (a user namespace in which you are root)"
 	case denied:
-		fmt.Fprintf(stderr, "nsrun: %v\nnsrun: the kernel refused a user namespace: check that unprivileged user namespaces are enabled\n", err)
-	default:
-		fmt.Fprintf(stderr, "nsrun: %v\n", err)
+		hint = "the kernel refused the user namespace: unprivileged user namespaces may be disabled; see /proc/sys/user/max_user_namespaces, /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/kernel/apparmor_restrict_unprivileged_userns"
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EUSERS):
+		hint = "a namespace limit was reached: see /proc/sys/user/max_*_namespaces"
+	case errors.Is(err, syscall.EINVAL):
+		hint = "the kernel does not support one of these namespace kinds"
+	case errors.Is(err, syscall.EAGAIN):
+		hint = "a process limit was reached: RLIMIT_NPROC (ulimit -u), the pids cgroup, or kernel.pid_max"
+	case errors.Is(err, syscall.ENOMEM):
+		hint = "out of memory"
+	}
+	if hint != "" {
+		fmt.Fprintf(stderr, "nsrun: %s\n", hint)
 	}
 	return exitFailed
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,314 +9,290 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// nsrunBinary returns the nsrun binary: $LINUXNS_BIN/nsrun (make builds
-// it), or one built now.
-func nsrunBinary(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("LINUXNS_BIN"); dir != "" {
-		p := filepath.Join(dir, "nsrun")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("nsrun is not built and an unprivileged user cannot build it here: run `make build` (sets LINUXNS_BIN)")
-	}
-	out := filepath.Join(t.TempDir(), "nsrun")
-	if b, err := exec.Command("go", "build", "-o", out, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build nsrun: %v\n%s", err, b)
-	}
-	return out
-}
-
-// nsrunCmd returns an nsrun command; unprivileged, -r comes first.
-func nsrunCmd(t *testing.T, args ...string) *exec.Cmd {
-	t.Helper()
-	if os.Geteuid() != 0 && len(args) > 0 && args[0] != "-c" && args[0] != "-U" {
-		args = append([]string{"-r"}, args...)
-	}
-	return exec.Command(nsrunBinary(t), args...)
-}
-
-// sh runs nsrun with args and then `sh -c script`, returning the output and
-// the exit status.
-func sh(t *testing.T, script string, args ...string) (string, int) {
-	t.Helper()
-	cmd := nsrunCmd(t, append(args, "--", "sh", "-c", script)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("nsrun: %v", err)
-	}
-	return out.String(), cmd.ProcessState.ExitCode()
-}
-
+// TestEachFlagCreatesItsNamespace compares the namespace ids seen from
+// inside with the test's own: exactly the kinds each flag asks for differ.
 func TestEachFlagCreatesItsNamespace(t *testing.T) {
-	kinds := []string{"mnt", "uts", "ipc", "net", "pid", "user", "cgroup", "time"}
-	own := map[string]string{}
-	for _, k := range kinds {
-		own[k], _ = os.Readlink("/proc/self/ns/" + k)
-	}
-	cases := map[string][]string{
-		"-m": {"mnt"}, "-u": {"uts"}, "-i": {"ipc"}, "-n": {"net"}, "-p": {"pid", "mnt"},
-		"-C": {"cgroup"}, "-T": {"time"}, "-U": {"user"}, "-mpnu": {"mnt", "pid", "net", "uts"},
-		"--tmp": {"mnt"}, "--hostname=h": {"uts"}, "-c": {"user"},
-	}
+	own := ownNamespaces(t)
 	var script strings.Builder
-	for _, k := range kinds {
+	for _, k := range nsKinds {
 		fmt.Fprintf(&script, "echo %s=$(readlink /proc/self/ns/%s);", k, k)
 	}
-	for flag, want := range cases {
-		t.Run(flag, func(t *testing.T) {
-			out, code := sh(t, script.String(), flag)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, out)
-			}
+	cases := []struct {
+		flags  []string
+		differ []string
+	}{
+		{[]string{"-m"}, []string{"mnt"}},
+		{[]string{"--mount"}, []string{"mnt"}},
+		{[]string{"--tmp"}, []string{"mnt"}},
+		{[]string{"--tmp-size", "1M"}, []string{"mnt"}},
+		{[]string{"-p"}, []string{"pid", "mnt"}},
+		{[]string{"--pid", "--no-proc"}, []string{"pid"}},
+		{[]string{"--init"}, []string{"pid", "mnt"}},
+		{[]string{"-n"}, []string{"net"}},
+		{[]string{"-i"}, []string{"ipc"}},
+		{[]string{"-u"}, []string{"uts"}},
+		{[]string{"--hostname=h"}, []string{"uts"}},
+		{[]string{"-U"}, []string{"user"}},
+		{[]string{"-r"}, []string{"user"}},
+		{[]string{"-c"}, []string{"user"}},
+		{[]string{"-C"}, []string{"cgroup"}},
+		{[]string{"-T"}, []string{"time"}},
+		{[]string{"--monotonic", "5"}, []string{"time"}},
+		{[]string{"--sysvsem"}, nil}, // no namespace; a new process has its own undo list anyway
+		{nil, nil},
+		{[]string{"-mpnu"}, []string{"mnt", "pid", "net", "uts"}},
+		{[]string{"-mpnuiCT"}, []string{"mnt", "pid", "net", "uts", "ipc", "cgroup", "time"}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
+			kv := keyValues(mustShell(t, script.String(), tc.flags...))
 			differ := map[string]bool{}
-			for _, k := range want {
+			for _, k := range tc.differ {
 				differ[k] = true
 			}
-			if os.Geteuid() != 0 || flag == "-U" || flag == "-c" {
-				differ["user"] = true
+			if rootless() {
+				differ["user"] = true // -r was added
 			}
-			for _, k := range kinds {
+			for _, k := range nsKinds {
 				if own[k] == "" {
-					continue
+					continue // not supported by this kernel
 				}
-				got := strings.Contains(out, k+"="+own[k]+"\n")
-				if got == differ[k] {
-					t.Errorf("%s: %s namespace differs=%v, want %v\n%s", flag, k, !got, differ[k], out)
+				if got := kv[k] != own[k]; got != differ[k] {
+					t.Errorf("%s namespace differs=%v, want %v (inside %q, test %q)", k, got, differ[k], kv[k], own[k])
 				}
 			}
 		})
 	}
 }
 
-func TestInsideEffects(t *testing.T) {
-	out, code := sh(t, `echo pid=$$; set -- /proc/[0-9]*; echo procs=$#; echo tmp=$(ls -A /tmp | wc -l);
-echo host=$(cat /proc/sys/kernel/hostname); ip -o link show lo; echo links=$(ip -o link | wc -l); echo uid=$(id -u)`,
-		"-p", "--tmp", "-n", "--hostname", "inside")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, out)
-	}
-	for _, want := range []string{"pid=1\n", "procs=1\n", "tmp=0\n", "host=inside\n", "LOOPBACK,UP", "links=1\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
+func TestPIDNamespace(t *testing.T) {
+	t.Run("-p", func(t *testing.T) {
+		// The glob counts /proc's process directories without a new process.
+		kv := keyValues(mustShell(t, `echo pid=$$; set -- /proc/[0-9]*; echo procs=$#; echo self=$(readlink /proc/self)`, "-p"))
+		if kv["pid"] != "1" || kv["procs"] != "1" {
+			t.Errorf("COMMAND is pid %s and sees %s processes; want PID 1 alone", kv["pid"], kv["procs"])
 		}
+		if kv["self"] == "" || kv["self"] == strconv.Itoa(os.Getpid()) {
+			t.Errorf("readlink /proc/self = %q inside: not a fresh /proc", kv["self"])
+		}
+	})
+	t.Run("--init", func(t *testing.T) {
+		kv := keyValues(mustShell(t, `echo pid=$$; echo ppid=$PPID; echo init=$(tr '\0' ' ' </proc/1/cmdline)`, "--init"))
+		if kv["pid"] != "2" || kv["ppid"] != "1" {
+			t.Errorf("with --init COMMAND is pid %s, child of %s; want 2, child of 1", kv["pid"], kv["ppid"])
+		}
+		if kv["init"] == "" {
+			t.Error("no PID 1 in /proc")
+		}
+	})
+	t.Run("--no-proc", func(t *testing.T) {
+		kv := keyValues(mustShell(t, `echo pid=$$; echo self=$(readlink /proc/self)`, "-p", "--no-proc"))
+		if kv["pid"] != "1" {
+			t.Errorf("COMMAND is pid %s, want 1", kv["pid"])
+		}
+		// The host's /proc names COMMAND by its pid outside.
+		if kv["self"] == "" || kv["self"] == "1" {
+			t.Errorf("readlink /proc/self = %q: /proc was replaced despite --no-proc", kv["self"])
+		}
+	})
+}
+
+func TestPrivateTmp(t *testing.T) {
+	marker := fmt.Sprintf("nsrun-test-%d", os.Getpid())
+	t.Cleanup(func() { os.Remove("/tmp/" + marker) })
+	kv := keyValues(mustShell(t, `echo entries=$(ls -A /tmp | wc -l); echo type=$(stat -f -c %T /tmp);
+echo mode=$(stat -c %a /tmp); touch /tmp/`+marker+` && echo wrote=yes`, "--tmp"))
+	if kv["entries"] != "0" || kv["type"] != "tmpfs" || kv["mode"] != "1777" || kv["wrote"] != "yes" {
+		t.Errorf("inside: /tmp has %s entries, is %s, mode %s, writable %s; want 0, tmpfs, 1777, yes", kv["entries"], kv["type"], kv["mode"], kv["wrote"])
 	}
-	if os.Geteuid() != 0 && !strings.Contains(out, "uid=0\n") {
-		t.Errorf("-r did not map the caller to root:\n%s", out)
+	if _, err := os.Stat("/tmp/" + marker); !os.IsNotExist(err) {
+		t.Errorf("the file written in the private /tmp is on the host: %v", err)
+	}
+
+	kv = keyValues(mustShell(t, `echo bytes=$(($(stat -f -c '%b * %S' /tmp)))`, "--tmp-size", "4M"))
+	if kv["bytes"] != strconv.Itoa(4<<20) {
+		t.Errorf("--tmp-size 4M: /tmp holds %s bytes, want %d", kv["bytes"], 4<<20)
 	}
 }
 
-func TestMapUsers(t *testing.T) {
-	out, code := sh(t, "id -u", "-r")
-	if code != 0 || strings.TrimSpace(out) != "0" {
-		t.Errorf("-r: id -u = %q (exit %d), want 0", out, code)
-	}
-	cmd := exec.Command(nsrunBinary(t), "-c", "--", "id", "-u")
-	b, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(os.Geteuid()) {
-		t.Errorf("-c: id -u = %q, %v; want %d", b, err, os.Geteuid())
-	}
-}
-
-func TestTimeOffsets(t *testing.T) {
-	out, code := sh(t, "cut -d' ' -f1 /proc/uptime", "--boottime", "86400")
-	up, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
-	if code != 0 || err != nil || up < 86400 {
-		t.Errorf("uptime inside with --boottime 86400 = %q (exit %d)", out, code)
-	}
-}
-
-func TestExitStatuses(t *testing.T) {
-	if _, code := sh(t, "exit 7", "-m"); code != 7 {
-		t.Errorf("exit 7: got %d", code)
-	}
-	if _, code := sh(t, "kill -TERM $$; sleep 5", "-p", "--init"); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("killed by SIGTERM: got %d, want %d", code, 128+int(syscall.SIGTERM))
-	}
-	run := func(args ...string) (string, int) {
-		cmd := nsrunCmd(t, args...)
-		b, _ := cmd.CombinedOutput()
-		return string(b), cmd.ProcessState.ExitCode()
-	}
-	if out, code := run("-m", "--", "no-such-command-nsrun"); code != 127 || !strings.Contains(out, "not found") {
-		t.Errorf("missing command: %d %q", code, out)
-	}
-	notExec := filepath.Join(t.TempDir(), "plain")
-	if err := os.WriteFile(notExec, []byte("data"), 0o644); err != nil {
+func TestHostname(t *testing.T) {
+	host, err := os.ReadFile("/proc/sys/kernel/hostname")
+	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(filepath.Dir(notExec), 0o755)
-	if out, code := run("-m", "--", notExec); code != 126 {
-		t.Errorf("not executable: %d %q", code, out)
+	kv := keyValues(mustShell(t, `echo name=$(cat /proc/sys/kernel/hostname)`, "--hostname", "nsrun-box"))
+	if kv["name"] != "nsrun-box" {
+		t.Errorf("hostname inside = %q, want nsrun-box", kv["name"])
 	}
-	for _, bad := range [][]string{{"-x", "true"}, {"--tmp-size", "huge", "true"}, {"--kill-grace", "x", "true"}, {"--hostname", "bad_name!", "true"}} {
-		if out, code := run(bad...); code != 125 || !strings.Contains(out, "nsrun:") {
+	// -u alone keeps the name, and a change stays inside.
+	if _, err := exec.LookPath("hostname"); err != nil {
+		t.Skip("hostname(1) is not installed; it changes the name inside")
+	}
+	kv = keyValues(mustShell(t, `echo before=$(cat /proc/sys/kernel/hostname); hostname changed && echo after=$(cat /proc/sys/kernel/hostname)`, "-u"))
+	if kv["before"] != strings.TrimSpace(string(host)) || kv["after"] != "changed" {
+		t.Errorf("-u: hostname %q then %q; want %q then changed", kv["before"], kv["after"], strings.TrimSpace(string(host)))
+	}
+	if now, _ := os.ReadFile("/proc/sys/kernel/hostname"); string(now) != string(host) {
+		t.Errorf("host's hostname changed from %q to %q", host, now)
+	}
+}
+
+func TestNetwork(t *testing.T) {
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip(8) (iproute2) is not installed; it shows the interfaces from inside")
+	}
+	out := mustShell(t, `ip -o link show; echo links=$(ip -o link show | wc -l)`, "-n")
+	if !strings.Contains(out, "1: lo: <LOOPBACK,UP") || keyValues(out)["links"] != "1" {
+		t.Errorf("-n: want lo alone, up:\n%s", out)
+	}
+}
+
+func TestUserNamespace(t *testing.T) {
+	uid, gid := os.Geteuid(), os.Getegid()
+	for _, flag := range []string{"-r", "-U", "--map-root-user"} {
+		kv := keyValues(mustShell(t, `echo uid=$(id -u); echo gid=$(id -g); echo map=$(cat /proc/self/uid_map)`, flag))
+		kv["map"] = strings.Join(strings.Fields(kv["map"]), " ")
+		if kv["uid"] != "0" || kv["gid"] != "0" || kv["map"] != fmt.Sprintf("0 %d 1", uid) {
+			t.Errorf("%s: uid %s gid %s map %q; want 0, 0, \"0 %d 1\"", flag, kv["uid"], kv["gid"], kv["map"], uid)
+		}
+	}
+	kv := keyValues(mustShell(t, `echo uid=$(id -u); echo gid=$(id -g); echo map=$(cat /proc/self/uid_map)`, "-c"))
+	kv["map"] = strings.Join(strings.Fields(kv["map"]), " ")
+	if kv["uid"] != strconv.Itoa(uid) || kv["gid"] != strconv.Itoa(gid) || kv["map"] != fmt.Sprintf("%d %d 1", uid, uid) {
+		t.Errorf("-c: uid %s gid %s map %q; want %d %d and the same uid inside and out", kv["uid"], kv["gid"], kv["map"], uid, gid)
+	}
+}
+
+func TestTimeNamespace(t *testing.T) {
+	out := mustShell(t, `cat /proc/self/timens_offsets; echo uptime=$(cut -d' ' -f1 /proc/uptime)`, "--monotonic", "3600", "--boottime", "-1.5")
+	fields := strings.Fields(out)
+	want := []string{"monotonic", "3600", "0", "boottime", "-2", "500000000"}
+	if len(fields) < len(want) || strings.Join(fields[:len(want)], " ") != strings.Join(want, " ") {
+		t.Errorf("offsets inside:\n%s\nwant %v", out, want)
+	}
+	up, err := strconv.ParseFloat(keyValues(mustShell(t, `echo uptime=$(cut -d' ' -f1 /proc/uptime)`, "--boottime", "864000"))["uptime"], 64)
+	if err != nil || up < 864000 {
+		t.Errorf("uptime with --boottime 864000 = %v (%v), want at least 864000", up, err)
+	}
+}
+
+func TestCgroupNamespace(t *testing.T) {
+	// In a new cgroup namespace the current cgroup is the root of every
+	// hierarchy.
+	out := mustShell(t, `cat /proc/self/cgroup`, "-C")
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("-C: cgroup line %q is not the root", l)
+		}
+	}
+}
+
+func TestVerbose(t *testing.T) {
+	out, code := shell(t, "true", "-v", "-m")
+	if code != 0 || !strings.Contains(out, "prog=nsrun") || !strings.Contains(out, "side=child") || !strings.Contains(out, "level=DEBUG") {
+		t.Errorf("-v: exit %d, want debug lines from nsrun and the child:\n%s", code, out)
+	}
+	if out, _ := shell(t, "true", "-m"); out != "" {
+		t.Errorf("without -v nsrun printed %q", out)
+	}
+}
+
+func TestDefaultCommandIsShell(t *testing.T) {
+	for _, shellVar := range []string{"/bin/sh", ""} {
+		cmd := nsrun(t, "-p")
+		cmd.Env = append(os.Environ(), "SHELL="+shellVar)
+		cmd.Stdin = strings.NewReader("echo shell-pid=$$\n")
+		out, code := result(t, cmd)
+		if code != 0 || !strings.Contains(out, "shell-pid=1") {
+			t.Errorf("SHELL=%q, no COMMAND: exit %d, output %q; want a shell as PID 1", shellVar, code, out)
+		}
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	if _, code := shell(t, "exit 7", "-m"); code != 7 {
+		t.Errorf("exit 7: nsrun exited %d", code)
+	}
+	if _, code := shell(t, "true"); code != 0 {
+		t.Errorf("true: nsrun exited %d", code)
+	}
+	sigterm := 128 + int(syscall.SIGTERM)
+	for _, flags := range [][]string{{"-m"}, {"--init"}} {
+		if out, code := shell(t, "kill -TERM $$; sleep 10", flags...); code != sigterm {
+			t.Errorf("%v, COMMAND killed by SIGTERM: nsrun exited %d, want %d\n%s", flags, code, sigterm, out)
+		}
+	}
+
+	if out, code := result(t, nsrun(t, "-m", "--", "no-such-command-for-nsrun")); code != 127 || !strings.Contains(out, "not found") {
+		t.Errorf("missing command: exit %d, %q; want 127", code, out)
+	}
+	if out, code := result(t, nsrun(t, "-m", "--", "/no/such/dir/cmd")); code != 127 {
+		t.Errorf("missing path: exit %d, %q; want 127", code, out)
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\necho ran\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := result(t, nsrun(t, "-m", "--", plain)); code != 126 || strings.Contains(out, "ran") {
+		t.Errorf("not executable: exit %d, %q; want 126", code, out)
+	}
+	if out, code := result(t, nsrun(t, "-m", "--", t.TempDir())); code != 126 {
+		t.Errorf("a directory as COMMAND: exit %d, %q; want 126", code, out)
+	}
+}
+
+// TestUsageErrors: unknown flags and bad values exit 125 with a message,
+// never a panic, and run nothing.
+func TestUsageErrors(t *testing.T) {
+	for _, bad := range [][]string{
+		{"-x", "true"}, {"--nope", "true"}, {"-mZ", "true"}, {"--tmp-size", "huge", "true"},
+		{"--tmp-size=", "true"}, {"--tmp-size=-1", "true"}, {"--kill-grace", "soon", "true"},
+		{"--kill-grace=-1s", "true"}, {"--hostname", "bad_name!", "true"}, {"--hostname=", "true"},
+		{"--hostname", strings.Repeat("a", 65), "true"}, {"-r", "-c", "true"}, {"--monotonic", "abc", "true"},
+		{"--boottime=1e400", "true"}, {"--monotonic=-999999999999", "true"}, {"--pid=perhaps", "true"},
+		{"--tmp-size"}, {"--", "touch", "/dev/null/x"},
+	} {
+		out, code := result(t, nsrun(t, bad...))
+		if bad[0] == "--" {
+			// COMMAND's own failure is COMMAND's status, not 125.
+			if code != 1 || strings.Contains(out, "nsrun:") {
+				t.Errorf("nsrun -- touch /dev/null/x: exit %d, %q; want touch's 1", code, out)
+			}
+			continue
+		}
+		if code != 125 || !strings.Contains(out, "nsrun: ") || strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
 			t.Errorf("nsrun %q: exit %d, output %q; want 125 with a message", bad, code, out)
 		}
 	}
-	if out, code := run("--help"); code != 0 || !strings.Contains(out, "--map-root-user") {
-		t.Errorf("--help: %d %q", code, out)
+	if out, code := result(t, command(t, "--help")); code != 0 || !strings.Contains(out, "--map-root-user") || !strings.HasPrefix(out, "Usage: nsrun") {
+		t.Errorf("--help: exit %d, %q", code, out)
 	}
-	if out, code := run("-V"); code != 0 || !strings.HasPrefix(out, "nsrun ") {
-		t.Errorf("-V: %d %q", code, out)
-	}
-}
-
-func TestPrivilegedFlagSuggestsR(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root may create namespaces without -r; this is the unprivileged case (uid 65534)")
-	}
-	cmd := exec.Command(nsrunBinary(t), "-m", "true")
-	out, _ := cmd.CombinedOutput()
-	if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "add -r") {
-		t.Errorf("exit %d, %q; want 125 and a suggestion of -r", cmd.ProcessState.ExitCode(), out)
+	if out, code := result(t, command(t, "-V")); code != 0 || !strings.HasPrefix(out, "nsrun ") {
+		t.Errorf("-V: exit %d, %q", code, out)
 	}
 }
 
-func TestNoCommandRunsShell(t *testing.T) {
-	cmd := nsrunCmd(t, "-p")
-	cmd.Env = append(os.Environ(), "SHELL=/bin/sh")
-	cmd.Stdin = strings.NewReader("echo shell-pid=$$\n")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "shell-pid=1") {
-		t.Errorf("nsrun without COMMAND: %v %q", err, out)
+// TestUnprivileged: as an unprivileged user, a namespace flag without -r
+// fails with 125 and a message suggesting -r; with -r, everything works.
+func TestUnprivileged(t *testing.T) {
+	if !rootless() {
+		t.Skip("root may create namespaces without -r; run as uid 65534 (go test -exec scripts/as-nobody) for this case")
 	}
-}
-
-// startReady starts cmd and waits until it prints "ready".
-func startReady(t *testing.T, cmd *exec.Cmd) *bufio.Reader {
-	t.Helper()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(stdout)
-	line, err := r.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("command did not get ready: %q %v", line, err)
-	}
-	return r
-}
-
-func TestSignalsAreForwarded(t *testing.T) {
-	for _, flags := range [][]string{{"-m"}, {"-p", "--init"}} {
-		t.Run(strings.Join(flags, " "), func(t *testing.T) {
-			cmd := nsrunCmd(t, append(flags, "--", "sh", "-c", `trap 'echo got-usr1' USR1; trap 'echo got-term; exit 4' TERM; echo ready; while :; do sleep 0.05; done`)...)
-			r := startReady(t, cmd)
-			cmd.Process.Signal(syscall.SIGUSR1)
-			if line, _ := r.ReadString('\n'); strings.TrimSpace(line) != "got-usr1" {
-				t.Errorf("USR1 not forwarded: %q", line)
-			}
-			cmd.Process.Signal(syscall.SIGTERM)
-			line, _ := r.ReadString('\n')
-			err := cmd.Wait()
-			var ee *exec.ExitError
-			if strings.TrimSpace(line) != "got-term" || !errors.As(err, &ee) || ee.ExitCode() != 4 {
-				t.Errorf("TERM: line %q, %v; want got-term and exit 4", line, err)
-			}
-		})
-	}
-}
-
-func TestIgnoredTermIsKilledAfterGrace(t *testing.T) {
-	cmd := nsrunCmd(t, "--kill-grace", "200ms", "-m", "--", "sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.05; done`)
-	startReady(t, cmd)
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("COMMAND ignoring SIGTERM was never killed")
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGKILL) {
-		t.Errorf("exit status %d, want %d (killed)", code, 128+int(syscall.SIGKILL))
-	}
-}
-
-// openPty returns a new pseudo-terminal pair.
-func openPty(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	return m, s
-}
-
-func TestInteractiveShellOnPty(t *testing.T) {
-	master, slave := openPty(t)
-	defer master.Close()
-	cmd := nsrunCmd(t, "-p", "--", "sh", "-i")
-	cmd.Env = append(os.Environ(), "PS1=$ ", "ENV=")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	defer cmd.Process.Kill()
-
-	outc := make(chan string, 1)
-	go func() {
-		var all bytes.Buffer
-		buf := make([]byte, 1024)
-		for {
-			n, err := master.Read(buf)
-			all.Write(buf[:n])
-			if err != nil {
-				outc <- all.String()
-				return
-			}
+	for _, flags := range [][]string{{"-m"}, {"-p"}, {"-n"}, {"--tmp"}, {"-u"}} {
+		out, code := result(t, command(t, append(flags, "--", "true")...))
+		if code != 125 || !strings.Contains(out, "add -r") {
+			t.Errorf("nsrun %v true: exit %d, %q; want 125 and a suggestion of -r", flags, code, out)
 		}
-	}()
-	fmt.Fprint(master, "echo pid=$$ tty=$(tty >/dev/null && echo yes)\n")
-	fmt.Fprint(master, "exit 3\n")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("interactive shell did not exit")
 	}
-	master.Close()
-	var out string
-	select {
-	case out = <-outc:
-	case <-time.After(5 * time.Second):
+	out, code := result(t, command(t, "-c", "-m", "--", "true"))
+	if code != 125 || !strings.Contains(out, "use -r") {
+		t.Errorf("nsrun -c -m: exit %d, %q; want 125 and a suggestion of -r", code, out)
 	}
-	if !strings.Contains(out, "pid=1 tty=yes") {
-		t.Errorf("shell output %q; want pid=1 on a terminal", out)
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 3 {
-		t.Errorf("exit status %d, want 3; output %q", code, out)
+	// The issue's rootless line, all of it.
+	kv := keyValues(mustShell(t, `echo pid=$$; echo tmp=$(ls -A /tmp | wc -l); echo uid=$(id -u)`, "-r", "-m", "--tmp", "-p", "-n"))
+	if kv["pid"] != "1" || kv["tmp"] != "0" || kv["uid"] != "0" {
+		t.Errorf("nsrun -r -m --tmp -p -n: %v", kv)
 	}
 }

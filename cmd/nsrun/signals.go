@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -10,27 +15,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Signal forwarding.
+// Signals and the terminal.
 //
 // Every signal in forwarded that nsrun receives is sent on to COMMAND
-// (through its pidfd, so a reused pid is never hit). After a terminating
-// signal, COMMAND gets SIGKILL if it is still alive after the kill grace.
+// through its pidfd (os.Process.Signal), so a reused pid is never hit.
+// After a terminating signal (HUP, INT, QUIT, TERM), COMMAND gets SIGKILL
+// if it is still alive after the kill grace.
 //
-// Job control: when standard input is a terminal in whose foreground nsrun
-// runs, COMMAND gets its own process group, in the foreground, so the
-// terminal's SIGINT, SIGQUIT and SIGTSTP (Ctrl-C, Ctrl-\, Ctrl-Z) reach it
-// alone; whatever nsrun receives was sent to nsrun on purpose and is
-// forwarded. When COMMAND stops (Ctrl-Z), nsrun takes the terminal back and
-// stops itself, so the calling shell sees the job stopped; when the shell
-// continues nsrun (fg, bg), nsrun continues COMMAND's process group, giving
-// it the terminal again in the foreground case. SIGTSTP, SIGTTIN and SIGTTOU
-// sent to nsrun itself are not caught: they stop nsrun.
+// The terminal sends SIGINT, SIGQUIT, SIGTSTP and SIGWINCH to its whole
+// foreground process group. Forwarding what the terminal already delivered
+// would deliver it twice, so:
+//
+//   - If standard input is a terminal in whose foreground nsrun runs (an
+//     interactive use), COMMAND gets a process group of its own and the
+//     terminal's foreground, as a shell gives a job. The terminal's signals
+//     reach COMMAND alone, so whatever nsrun receives was sent to nsrun on
+//     purpose and is forwarded. A shell inside (nsrun -p -- bash) finds
+//     itself leader of its process group and has job control. When COMMAND
+//     stops (Ctrl-Z), nsrun takes the terminal back and stops itself, so the
+//     calling shell sees the job stopped; when continued (fg, bg), it gives
+//     the terminal back if it is in the foreground and continues COMMAND.
+//   - Otherwise COMMAND shares nsrun's process group. If nsrun's group is in
+//     the foreground of its controlling terminal when SIGINT, SIGQUIT or
+//     SIGWINCH arrives, the terminal sent it to COMMAND too: it is not
+//     forwarded (a terminating one still arms the kill grace).
+//
+// SIGTSTP, SIGTTIN and SIGTTOU are not caught: sent to nsrun, they stop it.
+
+// forwarded are the signals nsrun catches and passes on.
 var forwarded = []os.Signal{
 	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT,
-	syscall.SIGALRM, syscall.SIGPIPE,
+	syscall.SIGALRM,
 }
 
+// terminating reports whether s is one after which COMMAND is killed if it
+// outlives the kill grace.
 func terminating(s os.Signal) bool {
 	switch s {
 	case syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM:
@@ -39,109 +59,275 @@ func terminating(s os.Signal) bool {
 	return false
 }
 
-type forwarder struct {
-	sigc  chan os.Signal
-	procc chan *os.Process
-	done  chan struct{}
-	wg    sync.WaitGroup
+// fromTerminal reports whether the terminal sends s to its foreground
+// process group.
+func fromTerminal(s os.Signal) bool {
+	switch s {
+	case syscall.SIGINT, syscall.SIGQUIT, syscall.SIGWINCH:
+		return true
+	}
+	return false
 }
 
-// startForwarding catches the forwarded signals from now on (before COMMAND
-// starts, so that none is lost).
-func startForwarding(grace time.Duration) *forwarder {
-	f := &forwarder{sigc: make(chan os.Signal, 16), procc: make(chan *os.Process, 1), done: make(chan struct{})}
-	signal.Notify(f.sigc, forwarded...)
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		var proc *os.Process
-		var pending []os.Signal
-		var kill <-chan time.Time
-		for {
-			select {
-			case <-f.done:
-				return
-			case proc = <-f.procc:
-				for _, s := range pending {
-					_ = proc.Signal(s)
-				}
-				if len(pending) > 0 {
-					kill = time.After(grace)
-				}
-				pending = nil
-			case s := <-f.sigc:
-				if proc == nil {
-					pending = append(pending, s)
-					continue
-				}
-				_ = proc.Signal(s)
-				if terminating(s) && kill == nil {
-					kill = time.After(grace)
-				}
-			case <-kill:
-				if proc != nil {
-					_ = proc.Kill()
-				}
-			}
-		}
-	}()
-	return f
+// terminal is nsrun's relation to its terminal.
+type terminal struct {
+	// tty is standard input when it is a terminal in whose foreground nsrun
+	// runs: COMMAND gets its own process group, in the foreground.
+	tty *os.File
+	// ctty is the controlling terminal when nsrun shares its process group
+	// with COMMAND, or nil.
+	ctty *os.File
 }
 
-func (f *forwarder) attach(p *os.Process) { f.procc <- p }
-
-func (f *forwarder) stop() {
-	close(f.done)
-	f.wg.Wait()
-	signal.Stop(f.sigc)
+// openTerminal finds out how nsrun relates to a terminal.
+func openTerminal(stdin *os.File) *terminal {
+	t := &terminal{}
+	if isForeground(stdin) {
+		t.tty = stdin
+		return t
+	}
+	if f, err := os.OpenFile("/dev/tty", os.O_RDWR|unix.O_NOCTTY, 0); err == nil {
+		t.ctty = f
+	}
+	return t
 }
 
-// foregroundTTY reports whether f is a terminal whose foreground process
-// group is this process's group.
-func foregroundTTY(f *os.File) bool {
+func (t *terminal) close() {
+	if t.ctty != nil {
+		t.ctty.Close()
+	}
+}
+
+// ownGroup reports whether COMMAND gets a process group of its own.
+func (t *terminal) ownGroup() bool { return t.tty != nil }
+
+// delivered reports whether the terminal delivered s to COMMAND already:
+// COMMAND shares nsrun's process group, which is the terminal's foreground.
+func (t *terminal) delivered(s os.Signal) bool {
+	return t.ctty != nil && fromTerminal(s) && isForeground(t.ctty)
+}
+
+// isForeground reports whether f is a terminal whose foreground process
+// group is nsrun's.
+func isForeground(f *os.File) bool {
 	if f == nil {
 		return false
 	}
 	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
-	if err != nil {
-		return false
-	}
-	return pgrp == unix.Getpgrp()
+	return err == nil && pgrp == unix.Getpgrp()
 }
 
-// reclaimTerminal makes nsrun's process group the terminal's foreground
-// group again (SIGTTOU, which a background group gets for that, is ignored
-// meanwhile).
-func reclaimTerminal(tty *os.File) {
+// setForeground makes pgrp the foreground process group of tty. SIGTTOU,
+// which a background process gets for it, is ignored meanwhile.
+func setForeground(tty *os.File, pgrp int) error {
 	signal.Ignore(syscall.SIGTTOU)
 	defer signal.Reset(syscall.SIGTTOU)
-	_ = unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, unix.Getpgrp())
+	return unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, pgrp)
 }
 
+// reclaim gives the terminal back to nsrun's process group after COMMAND
+// (process group pgid) ended, unless someone else holds it: the calling
+// shell, when it has put nsrun in the background.
+func (t *terminal) reclaim(pgid int) {
+	if t.tty == nil {
+		return
+	}
+	fg, err := unix.IoctlGetInt(int(t.tty.Fd()), unix.TIOCGPGRP)
+	if err != nil || fg == unix.Getpgrp() {
+		return
+	}
+	// COMMAND's group, or a group that has no process left (one that a
+	// shell inside made for itself or a job).
+	if fg == pgid || (fg > 0 && errors.Is(unix.Kill(-fg, 0), unix.ESRCH)) {
+		_ = setForeground(t.tty, unix.Getpgrp())
+	}
+}
+
+// cldStopped is CLD_STOPPED, the siginfo code of a child that stopped.
+const cldStopped = 5
+
 // followStops mirrors COMMAND's job-control stops on nsrun: when COMMAND
-// (process group pgid) stops, nsrun takes the terminal back and stops
-// itself; when continued, it hands the terminal back and continues COMMAND.
-// It returns when COMMAND has exited.
-func followStops(tty *os.File, pgid int) {
+// (process group leader pgid) stops, nsrun takes the terminal back and stops
+// its own process group; when continued, it gives the terminal back if it is
+// in the foreground and continues COMMAND's group. If no shell could continue
+// nsrun (its process group is orphaned), COMMAND is continued at once, as
+// the kernel does not stop an orphaned group for SIGTSTP either. It returns
+// when COMMAND is gone.
+func (t *terminal) followStops(pgid int, log *slog.Logger) {
+	// SIGCONT tells when nsrun has been continued: SIGSTOP sent to the
+	// process group wakes one thread, and the one that sent it may run on
+	// for a moment before the whole process stops.
+	contc := make(chan os.Signal, 1)
+	signal.Notify(contc, syscall.SIGCONT)
+	defer signal.Stop(contc)
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_PID, pgid, &info, unix.WSTOPPED|unix.WNOWAIT, nil)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || info.Code != 5 /* CLD_STOPPED */ {
+		if err != nil || info.Code != cldStopped {
 			return
 		}
-		// Consume this stop report, then stop like COMMAND.
-		_ = unix.Waitid(unix.P_PID, pgid, &info, unix.WSTOPPED, nil)
-		reclaimTerminal(tty)
-		_ = unix.Kill(0, syscall.SIGSTOP) // nsrun's own group: the caller's job
-		// Continued by the calling shell.
-		signal.Ignore(syscall.SIGTTOU)
-		if foregroundTTY(tty) {
-			_ = unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, pgid)
+		// Consume this report of the stop.
+		_ = unix.Waitid(unix.P_PID, pgid, &info, unix.WSTOPPED|unix.WNOHANG, nil)
+		if orphaned() {
+			log.Debug("COMMAND stopped; no job-control shell above nsrun, continuing it", "pgid", pgid)
+			_ = unix.Kill(-pgid, unix.SIGCONT)
+			continue
 		}
-		signal.Reset(syscall.SIGTTOU)
-		_ = unix.Kill(-pgid, syscall.SIGCONT)
+		log.Debug("COMMAND stopped; stopping nsrun", "pgid", pgid)
+		_ = setForeground(t.tty, unix.Getpgrp())
+		select {
+		case <-contc: // an old one
+		default:
+		}
+		_ = unix.Kill(0, unix.SIGSTOP) // nsrun's own group: the caller's job
+		<-contc                        // continued by the calling shell (fg, bg)
+		fg := isForeground(t.tty)
+		if fg {
+			if err := setForeground(t.tty, pgid); err != nil {
+				log.Debug("cannot give COMMAND the terminal", "err", err)
+			}
+		}
+		log.Debug("nsrun continued; continuing COMMAND", "pgid", pgid, "foreground", fg)
+		_ = unix.Kill(-pgid, unix.SIGCONT)
 	}
+}
+
+// orphaned reports whether nsrun's process group looks orphaned: no
+// ancestor outside the group but in the same session (a job-control shell)
+// could continue it after a stop.
+func orphaned() bool {
+	pgrp := unix.Getpgrp()
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		return true
+	}
+	pid := unix.Getppid()
+	for range 64 {
+		if pid <= 1 {
+			return true
+		}
+		g, err1 := unix.Getpgid(pid)
+		s, err2 := unix.Getsid(pid)
+		if err1 != nil || err2 != nil || s != sid {
+			return true
+		}
+		if g != pgrp {
+			return false
+		}
+		if pid, err = parentPid(pid); err != nil {
+			return true
+		}
+	}
+	return true
+}
+
+// parentPid returns the parent of process pid, from /proc/PID/stat.
+func parentPid(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	return strconv.Atoi(f[1])
+}
+
+// forwarder catches signals and passes them on to COMMAND.
+type forwarder struct {
+	log   *slog.Logger
+	term  *terminal
+	grace time.Duration
+	sigc  chan os.Signal
+	procc chan *os.Process
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startForwarding catches the forwarded signals from now on, before COMMAND
+// starts, so that none is lost: those that arrive before attach are passed
+// on then.
+func startForwarding(term *terminal, grace time.Duration, log *slog.Logger) *forwarder {
+	f := &forwarder{
+		log:   log,
+		term:  term,
+		grace: grace,
+		sigc:  make(chan os.Signal, 16),
+		procc: make(chan *os.Process, 1),
+		done:  make(chan struct{}),
+	}
+	signal.Notify(f.sigc, forwarded...)
+	f.wg.Add(1)
+	go f.loop()
+	return f
+}
+
+func (f *forwarder) loop() {
+	defer f.wg.Done()
+	var (
+		proc    *os.Process
+		pending []os.Signal
+		kill    <-chan time.Time
+		armed   bool
+	)
+	send := func(s os.Signal) {
+		switch {
+		case f.term.ownGroup() && s == syscall.SIGCONT:
+			// followStops continues COMMAND's group once it has the
+			// terminal again.
+			f.log.Debug("signal left to job control", "signal", s)
+		case f.term.delivered(s):
+			f.log.Debug("signal not forwarded: the terminal delivered it to COMMAND too", "signal", s)
+		default:
+			f.log.Debug("forwarding signal", "signal", s, "pid", proc.Pid)
+			if err := proc.Signal(s); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				f.log.Debug("forwarding failed", "signal", s, "err", err)
+			}
+		}
+		if terminating(s) && !armed {
+			armed = true
+			kill = time.After(f.grace)
+			f.log.Debug("SIGKILL armed", "after", f.grace)
+		}
+	}
+	for {
+		select {
+		case <-f.done:
+			return
+		case proc = <-f.procc:
+			for _, s := range pending {
+				send(s)
+			}
+			pending = nil
+		case s := <-f.sigc:
+			if proc == nil {
+				pending = append(pending, s)
+				continue
+			}
+			send(s)
+		case <-kill:
+			kill = nil
+			f.log.Debug("kill grace over; killing COMMAND", "pid", proc.Pid)
+			_ = proc.Kill()
+		}
+	}
+}
+
+// attach starts forwarding to p.
+func (f *forwarder) attach(p *os.Process) { f.procc <- p }
+
+// stop ends forwarding; the signals are no longer caught.
+func (f *forwarder) stop() {
+	close(f.done)
+	f.wg.Wait()
+	signal.Stop(f.sigc)
 }
