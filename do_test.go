@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,16 +23,17 @@ import (
 	"github.com/linuxns/namespace/syscalls"
 )
 
-// doTest runs body where Do can work: directly as root, and unprivileged
-// in a child test process that is root of its own user namespace.
+// doTest runs body where Do can work: directly as root ("host"), and, as
+// root or not, in a child test process that is root of its own user
+// namespace ("userns"; as uid 65534 the only way Do can work).
 func doTest(t *testing.T, body func(t *testing.T)) {
 	t.Helper()
-	// In the child, root of its user namespace, nstest.Run runs the body.
 	if os.Geteuid() == 0 && !nstest.Inside() {
-		body(t)
-		return
+		t.Run("host", body)
 	}
-	nstest.Run(t, namespace.New(namespace.WithPrivateUser()), body)
+	t.Run("userns", func(t *testing.T) {
+		nstest.Run(t, namespace.New(namespace.WithPrivateUser()), body)
+	})
 }
 
 // taskNS returns the namespace links of every thread of the process.
@@ -49,19 +51,63 @@ func taskNS(t *testing.T, kinds ...string) map[string]string {
 	return out
 }
 
+// threadIDs returns the calling thread's namespaces of the given kinds.
+func threadIDs(t *testing.T, kinds []syscalls.Type) map[syscalls.Type]syscalls.ID {
+	t.Helper()
+	ids := map[syscalls.Type]syscalls.ID{}
+	for _, k := range kinds {
+		id, err := syscalls.ThreadID(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[k] = id
+	}
+	return ids
+}
+
+// Only Do's thread enters the namespaces: while fn runs, the caller's
+// thread and every other thread of the process stay in the process's
+// namespaces, and so does a goroutine that fn starts; fn has a private
+// /tmp, its hostname, and lo up; afterwards the thread is gone and nothing
+// of the host changed.
 func TestDoIsolatesOneThread(t *testing.T) {
 	doTest(t, func(t *testing.T) {
-		kinds := []syscalls.Type{syscalls.Mount, syscalls.UTS, syscalls.Net, syscalls.IPC}
-		before := taskNS(t, "mnt", "uts", "net", "ipc")
+		kinds := []syscalls.Type{syscalls.Mount, syscalls.UTS, syscalls.Net, syscalls.IPC, syscalls.Cgroup}
+		names := []string{"mnt", "uts", "net", "ipc", "cgroup"}
+		before := taskNS(t, names...)
 		mountsBefore, err := proctest.Mounts()
 		if err != nil {
 			t.Fatal(err)
 		}
 		hostHostname, _ := os.Hostname()
+		// The caller's own thread, pinned, before, during and after Do.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		callerTID := unix.Gettid()
+		callerBefore := threadIDs(t, kinds)
 		var doTID int
 		err = namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet(), namespace.WithPrivateIPC(),
-			namespace.WithHostname("do-thread")).Do(func() error {
+			namespace.WithPrivateCgroup(), namespace.WithHostname("do-thread")).Do(func() error {
 			doTID = unix.Gettid()
+			if doTID == callerTID || doTID == unix.Getpid() {
+				t.Errorf("fn runs on thread %d: the caller's (%d) or the main thread", doTID, callerTID)
+			}
+			// Every other thread, the caller's among them, is in the
+			// process's namespaces while fn runs.
+			others := 0
+			for task, l := range taskNS(t, names...) {
+				tid, kind, _ := strings.Cut(task, "/")
+				if tid == strconv.Itoa(doTID) {
+					continue
+				}
+				others++
+				if self, _ := os.Readlink("/proc/self/ns/" + kind); l != self {
+					t.Errorf("while Do runs, thread %s is in %s, not in the process's %s", tid, l, self)
+				}
+			}
+			if _, ok := taskNS(t, names...)[strconv.Itoa(callerTID)+"/mnt"]; !ok || others == 0 {
+				t.Errorf("the caller's thread %d is not among the %d other threads seen", callerTID, others)
+			}
 			for _, k := range kinds {
 				thread, err := syscalls.ThreadID(k)
 				if err != nil {
@@ -122,22 +168,23 @@ func TestDoIsolatesOneThread(t *testing.T) {
 		if mountsAfter, err := proctest.Mounts(); err != nil || mountsAfter != mountsBefore {
 			t.Errorf("the host's mount table changed (%v):\nbefore:\n%s\nafter:\n%s", err, mountsBefore, mountsAfter)
 		}
+		if now := threadIDs(t, kinds); unix.Gettid() != callerTID || fmt.Sprint(now) != fmt.Sprint(callerBefore) {
+			t.Errorf("the caller's thread moved: %v, was %v", now, callerBefore)
+		}
 		// Do returns after its thread is gone.
 		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", doTID)); doTID == 0 || !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Do's thread %d is still there after Do (%v)", doTID, err)
 		}
-		after := taskNS(t, "mnt", "uts", "net", "ipc")
+		after := taskNS(t, names...)
 		for task, l := range after {
 			if b, ok := before[task]; ok && b != l {
 				t.Errorf("thread %s moved from %s to %s", task, b, l)
 			}
 		}
 		for task, l := range after {
-			if !strings.HasSuffix(task, "/mnt") {
-				continue
-			}
-			if self, _ := os.Readlink("/proc/self/ns/mnt"); l != self {
-				t.Errorf("thread %s is in mount namespace %s after Do; the process is in %s", task, l, self)
+			_, kind, _ := strings.Cut(task, "/")
+			if self, _ := os.Readlink("/proc/self/ns/" + kind); l != self {
+				t.Errorf("thread %s is in %s after Do; the process is in %s", task, l, self)
 			}
 		}
 	})

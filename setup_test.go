@@ -120,8 +120,8 @@ func TestSetupFailureChangesNothing(t *testing.T) {
 	}
 	before := hostMounts(t)
 	out, code := runCmd(t, cmd)
-	if code != 3 || !strings.Contains(out, "setup failed") || !strings.Contains(out, "WithPrivateUser") {
-		t.Errorf("exit %d; want the error returned in the original process (exit 3) naming WithPrivateUser:\n%s", code, out)
+	if code != 3 || !strings.Contains(out, "setup failed (ErrPermission true)") || !strings.Contains(out, "WithPrivateUser") {
+		t.Errorf("exit %d; want ErrPermission returned in the original process (exit 3), naming WithPrivateUser:\n%s", code, out)
 	}
 	if strings.Count(out, "before setup") != 1 || strings.Contains(out, "inside,") {
 		t.Errorf("the program ran again although Setup failed:\n%s", out)
@@ -228,6 +228,20 @@ func TestSetupSignalStatus(t *testing.T) {
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGKILL) {
 		t.Errorf("exit status %d, want %d", code, 128+int(syscall.SIGKILL))
+	}
+}
+
+// A program that dies of a signal inside (here without a PID namespace, so
+// that it can kill itself) makes the original process exit with 128+N.
+func TestSetupKilledBySignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		out, code := runSetupdemo(t, "kill", strconv.Itoa(int(sig)))
+		if code != 128+int(sig) {
+			t.Errorf("killed by %v inside: exit status %d, want %d:\n%s", sig, code, 128+int(sig), out)
+		}
+		if !strings.Contains(out, "uid 0, 0 entries in /tmp") || strings.Contains(out, "inside, pid 1,") {
+			t.Errorf("want the program inside with a private /tmp and no PID namespace:\n%s", out)
+		}
 	}
 }
 

@@ -28,11 +28,18 @@
 // recurses; Run cannot be nested in a body (the nested call is skipped).
 //
 // The package works with go test's -run, -v, -count, -race, -short,
-// -timeout, -failfast, parallel tests and t.TempDir: in a private /tmp,
-// TMPDIR is reset to /tmp when the inherited one is not visible, and the
-// body's temporary directories live in the private /tmp. Coverage and
-// profiling flags are not passed to the child (it would overwrite the
-// parent's files), so the body's code counts for no coverage.
+// -timeout, -failfast, parallel tests and t.TempDir: when the body has a
+// private /tmp, TMPDIR is set to /tmp in the child, so that t.TempDir and
+// os.CreateTemp use the private /tmp and nothing reaches the host (also when
+// the inherited TMPDIR lies under the host's /tmp, which the body cannot
+// see). Coverage and profiling flags are not passed to the child (it would
+// overwrite the parent's files), so the body's code counts for no coverage.
+//
+// The child test process is killed (SIGKILL) if the parent test process
+// dies, by a timeout of go test, say. Processes that the body starts end
+// with it only in a PID namespace (namespace.WithPrivatePID); without one, a
+// process that outlives the body and keeps its output open is reported in
+// the test's log and its later output is lost.
 package nstest
 
 import (
@@ -61,6 +68,10 @@ import (
 // the nonce by which the child tells the parent that the body started.
 const envInside = "NSTEST_INSIDE"
 
+// envHostTmp carries the identity of the parent's /tmp to the child test
+// process, which thereby knows whether its /tmp is private.
+const envHostTmp = "NSTEST_HOST_TMP"
+
 // startedPrefix begins the line by which a child tells its parent that the
 // body started; the parent consumes it.
 const startedPrefix = "nstest: body started "
@@ -75,10 +86,25 @@ type marker struct {
 // inside is set in a child test process started by Run.
 var inside = parseMarker(os.Getenv(envInside))
 
+// hostTmp is the identity of the parent's /tmp (tmpID), in a child test
+// process.
+var hostTmp = os.Getenv(envHostTmp)
+
 func init() {
 	// Programs that the body starts (the test binary again, say) must not
 	// take themselves for this child.
 	os.Unsetenv(envInside)
+	os.Unsetenv(envHostTmp)
+}
+
+// tmpID identifies the directory /tmp ("device:inode"), or is empty if it
+// cannot be examined.
+func tmpID() string {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/tmp", &st); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
 
 func parseMarker(v string) *marker {
@@ -130,6 +156,12 @@ func nextCall(t *testing.T) int {
 // immediately, with t.Fatal). It is skipped if the body calls t.Skip.
 // Options that need privileges need root, or namespace.WithPrivateUser()
 // (the child is then root of a user namespace; see WithPrivateTmp).
+//
+// In the child, body's t is the test's own t, the one Run was called
+// with: to make the test parallel, call t.Parallel in the test function
+// before Run, not in the body (there it does not make the parent test
+// parallel, and after the test function's own call it panics); subtests
+// that the body starts with t.Run may call it as usual.
 func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 	t.Helper()
 	call := nextCall(t)
@@ -152,10 +184,23 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 		t.Fatalf("nstest: %s: %v", t.Name(), cmd.Err)
 	}
 	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%s:%s", envInside, m.call, m.nonce, m.name))
+	if id := tmpID(); id != "" {
+		cmd.Env = append(cmd.Env, envHostTmp+"="+id)
+	}
 	out := &stream{t: t, m: m}
 	cmd.Stdout, cmd.Stderr = out, out
+	// The child's parent-death signal follows the OS thread that starts
+	// it: keep this thread until the child is gone.
+	runtime.LockOSThread()
 	err := cmd.Run()
+	runtime.UnlockOSThread()
 	out.close()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The child test process exited with status 0, but a process that
+		// the body started still holds its output.
+		t.Logf("nstest: a process started by the body of %s outlived it and kept its output open; what it writes now is lost (namespace.WithPrivatePID ends such processes with the body)", t.Name())
+		err = nil
+	}
 
 	var ee *exec.ExitError
 	switch {
@@ -188,9 +233,9 @@ func runInside(t *testing.T, call int, body func(t *testing.T)) {
 	t.Helper()
 	switch {
 	case t.Name() == inside.name && call == inside.call:
-		if _, err := os.Stat(os.TempDir()); err != nil {
-			// The inherited TMPDIR lies under a /tmp that the namespace
-			// replaced.
+		if _, err := os.Stat(os.TempDir()); err != nil || (hostTmp != "" && tmpID() != hostTmp) {
+			// A private /tmp: temporary files go there, not to the host,
+			// and an inherited TMPDIR under the host's /tmp is hidden.
 			os.Setenv("TMPDIR", "/tmp")
 		}
 		fmt.Fprintf(os.Stdout, "%s%s\n", startedPrefix, inside.nonce)
@@ -375,9 +420,14 @@ func (s *stream) line(l string) {
 	if s.closed {
 		return
 	}
-	if l == startedPrefix+s.m.nonce {
+	if rest, ok := strings.CutSuffix(l, startedPrefix+s.m.nonce); ok {
+		// The line may begin with what the test function printed without
+		// a newline before Run.
 		s.started = true
-		return
+		if rest == "" {
+			return
+		}
+		l = rest
 	}
 	if coverageLine.MatchString(l) {
 		return

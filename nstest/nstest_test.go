@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,31 +94,62 @@ func TestPrivateTmpPerTest(t *testing.T) {
 	}
 }
 
-// t.TempDir works inside and lies in the private /tmp, also when TMPDIR
-// names a directory of the host's /tmp, which the body cannot see (as
-// `go test -exec scripts/as-nobody` sets it).
+// t.TempDir works inside and lies in the private /tmp, whatever TMPDIR the
+// parent has: a directory of the host's /tmp, which the body cannot see (as
+// `go test -exec scripts/as-nobody` sets it), or a directory outside /tmp,
+// which the body could see but must not write to.
 func TestTempDirInside(t *testing.T) {
 	hostFile(t)
-	if !nstest.Inside() {
-		t.Setenv("TMPDIR", t.TempDir())
+	for _, where := range []string{"hidden", "visible"} {
+		t.Run(where, func(t *testing.T) {
+			if !nstest.Inside() {
+				dir := t.TempDir()
+				if where == "visible" {
+					dir = dirOutsideTmp(t)
+				}
+				t.Setenv("TMPDIR", dir)
+			}
+			nstest.WithPrivateTmp(t, func(t *testing.T) {
+				isPrivateTmp(t)
+				if d := os.TempDir(); d != "/tmp" {
+					t.Errorf("os.TempDir() = %s; want the private /tmp", d)
+				}
+				dir := t.TempDir()
+				if !strings.HasPrefix(dir, "/tmp/") {
+					t.Errorf("t.TempDir() = %s; want it in the private /tmp", dir)
+				}
+				var tmp, st unix.Stat_t
+				if err := unix.Stat("/tmp", &tmp); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Stat(dir, &st); err != nil || st.Dev != tmp.Dev {
+					t.Errorf("t.TempDir() %s is not on the private /tmp (%v)", dir, err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if !nstest.Inside() {
+				if entries, err := os.ReadDir(os.Getenv("TMPDIR")); err != nil || len(entries) != 0 {
+					t.Errorf("the body wrote to the parent's TMPDIR: %v %v", entries, err)
+				}
+			}
+		})
 	}
-	nstest.WithPrivateTmp(t, func(t *testing.T) {
-		isPrivateTmp(t)
-		dir := t.TempDir()
-		if !strings.HasPrefix(dir, "/tmp/") {
-			t.Errorf("t.TempDir() = %s; want it in the private /tmp", dir)
+}
+
+// dirOutsideTmp returns a new empty directory outside /tmp that the test
+// user can write to, removed at the end of the test, or skips the test.
+func dirOutsideTmp(t *testing.T) string {
+	t.Helper()
+	for _, parent := range []string{"/var/tmp", "/dev/shm"} {
+		if dir, err := os.MkdirTemp(parent, "nstest-tmpdir-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
 		}
-		var tmp, st unix.Stat_t
-		if err := unix.Stat("/tmp", &tmp); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Stat(dir, &st); err != nil || st.Dev != tmp.Dev {
-			t.Errorf("t.TempDir() %s is not on the private /tmp (%v)", dir, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	})
+	}
+	t.Skip("no directory outside /tmp is writable (/var/tmp, /dev/shm)")
+	return ""
 }
 
 func TestRunsAsPID1(t *testing.T) {
@@ -206,6 +238,26 @@ func TestHelper(t *testing.T) {
 			t.Run("nested", func(t *testing.T) {
 				nstest.Run(t, ns, func(t *testing.T) { t.Error("nested body ran") })
 			})
+		})
+	case "unreached":
+		// The child runs the test function, which does not call Run there.
+		if !nstest.Inside() {
+			nstest.Run(t, ns, func(t *testing.T) { t.Error("the body ran") })
+		}
+	case "prefix":
+		// The start line of the body follows this text on the same line.
+		fmt.Print("no newline before Run: ")
+		nstest.Run(t, ns, func(t *testing.T) { t.Log("the body passed") })
+	case "linger":
+		// A process that outlives the body and holds its output; no PID
+		// namespace ends it. The test that runs this mode kills it.
+		nstest.Run(t, ns, func(t *testing.T) {
+			cmd := exec.Command("sleep", "60")
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("lingering pid %d\n", cmd.Process.Pid)
 		})
 	case "subtests":
 		nstest.Run(t, ns, func(t *testing.T) {
@@ -401,5 +453,53 @@ func TestRunFlagReachesBody(t *testing.T) {
 	out, code = selfTest(t, "subtests", false, "-test.v")
 	if code != 0 || !strings.Contains(out, "subtest two ran") || !strings.Contains(out, "subtest one ran") {
 		t.Errorf("-run TestHelper: exit %d; want both subtests to run in the child:\n%s", code, out)
+	}
+}
+
+// A child test process that does not reach the Run call (zero tests run
+// there, or the test function took another path) fails the parent test:
+// the body ran nowhere.
+func TestUnreachedBodyFails(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	out, code := selfTest(t, "unreached", false)
+	if code != 1 || !strings.Contains(out, "did not reach this Run call of TestHelper") {
+		t.Errorf("exit status %d; want the parent to fail, saying the child did not reach Run:\n%s", code, out)
+	}
+	if strings.Contains(out, "the body ran") {
+		t.Errorf("the body ran:\n%s", out)
+	}
+	// Output without a newline before Run does not hide the body's start.
+	out, code = selfTest(t, "prefix", false, "-test.v")
+	if code != 0 || !strings.Contains(out, "[ns] no newline before Run: ") || !strings.Contains(out, "the body passed") {
+		t.Errorf("text before the start line: exit %d; want the body to pass and the text to be kept:\n%s", code, out)
+	}
+}
+
+// A process that the body leaves running with its output open does not
+// hang the parent test or fail it: the parent stops reading, and says so.
+func TestLingeringProcess(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skip("sleep(1) is not installed")
+	}
+	out, code := selfTest(t, "linger", false, "-test.v")
+	for _, l := range strings.Split(out, "\n") {
+		if _, p, ok := strings.Cut(l, "lingering pid "); ok {
+			if pid, err := strconv.Atoi(strings.TrimSpace(p)); err == nil && pid > 1 {
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Errorf("kill the lingering process %d: %v", pid, err)
+				}
+			}
+		}
+	}
+	if !strings.Contains(out, "lingering pid ") {
+		t.Errorf("the body did not start its process:\n%s", out)
+	}
+	if code != 0 || !strings.Contains(out, "outlived it and kept its output open") || !strings.Contains(out, "--- PASS: TestHelper ") {
+		t.Errorf("exit status %d; want the parent test to pass with a note on the lingering process:\n%s", code, out)
 	}
 }

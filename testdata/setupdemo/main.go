@@ -2,11 +2,15 @@
 // into a private /tmp and PID namespace (and a user namespace when not root)
 // and reports what it sees.
 //
-//	setupdemo [exit N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser]
+//	setupdemo [exit N | kill N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser]
+//
+// "kill N" leaves out the PID namespace (PID 1 cannot die of its own
+// signal) and kills the program inside with signal N.
 package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -30,7 +34,10 @@ func main() {
 	if len(os.Args) > 2 {
 		arg, _ = strconv.Atoi(os.Args[2])
 	}
-	opts := []namespace.Option{namespace.WithPrivateTmp(), namespace.WithPrivatePID()}
+	opts := []namespace.Option{namespace.WithPrivateTmp()}
+	if mode != "kill" {
+		opts = append(opts, namespace.WithPrivatePID())
+	}
 	if os.Geteuid() != 0 && mode != "nouser" {
 		opts = append(opts, namespace.WithPrivateUser())
 	}
@@ -55,7 +62,7 @@ func main() {
 	}
 	ns := namespace.New(opts...)
 	if err := ns.Setup(); err != nil {
-		fmt.Printf("setup failed: %v\n", err)
+		fmt.Printf("setup failed (ErrPermission %v): %v\n", errors.Is(err, namespace.ErrPermission), err)
 		os.Exit(3)
 	}
 	entries, _ := os.ReadDir("/tmp")
@@ -63,6 +70,13 @@ func main() {
 	switch mode {
 	case "exit":
 		os.Exit(arg)
+	case "kill":
+		if err := syscall.Kill(os.Getpid(), syscall.Signal(arg)); err != nil {
+			fmt.Printf("kill: %v\n", err)
+			os.Exit(4)
+		}
+		time.Sleep(time.Minute) // the signal arrives meanwhile
+		os.Exit(5)
 	case "sleep":
 		// Killed from outside (PID 1 cannot kill itself).
 		fmt.Println("ready")
