@@ -322,6 +322,13 @@ func watchParent(sock *os.File) {
 	var b [512]byte
 	for {
 		if _, err := sock.Read(b[:]); err != nil {
+			if errors.Is(err, syscall.EBADF) {
+				// The function closed the socket itself: that is not the
+				// parent's death (Pdeathsig still covers that); its exit
+				// status is its own.
+				child.log.Debug("job socket closed by the function; no longer watching", "err", err)
+				return
+			}
 			child.log.Debug("parent gone; exiting", "err", err)
 			os.Exit(128 + int(syscall.SIGKILL))
 		}

@@ -167,7 +167,8 @@ func WithHostname(name string) Option {
 // Without maps, the caller's effective uid and gid become 0 inside (also when
 // the caller is an unprivileged user). An unprivileged caller can map only
 // its own uid and gid, one each; root can map any ranges. setgroups(2) is
-// denied inside unless the caller is root.
+// denied inside unless the caller is root in a user namespace that allows it
+// (one made by an unprivileged user denies it, and so do all nested in it).
 func WithPrivateUser(maps ...IDMap) Option {
 	return optionFunc(func(n *Namespace) {
 		n.user = true
@@ -193,7 +194,8 @@ func WithPrivateCgroup() Option {
 // WithPrivateTime creates a new time namespace whose CLOCK_MONOTONIC and
 // CLOCK_BOOTTIME are shifted by the given offsets (zero for none); the
 // wall clock is not affected. A negative offset must not make a clock
-// negative. Do cannot create a time namespace. Run and Task need one extra
+// negative, nor a positive one take it past the kernel's limit (about 146
+// years). Do cannot create a time namespace. Run and Task need one extra
 // re-execution of the child for it (the offsets can only be set before the
 // first process enters the namespace).
 func WithPrivateTime(monotonic, boottime time.Duration) Option {

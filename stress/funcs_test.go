@@ -60,6 +60,7 @@ var fault = namespace.Register("stress-fault", func(ctx context.Context, args []
 		return nil
 	case "close-socket-exit":
 		unix.Close(3)
+		time.Sleep(20 * time.Millisecond) // the library's goroutines notice
 		os.Exit(7)
 	case "garbage-socket":
 		// The function's own code writes to the job socket: a frame
