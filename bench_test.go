@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -320,20 +321,23 @@ func BenchmarkDo(b *testing.B) {
 	}
 }
 
-// BenchmarkIdeaDoExec measures an idea, not an API: a command started from
-// the locked thread of Do, which has unshared the mount or network
-// namespace and done the set-up, lands in those namespaces (a child
-// inherits its creating thread's), with no re-executed Go child. It needs
-// CAP_SYS_ADMIN and cannot make a PID or user namespace.
-func BenchmarkIdeaDoExec(b *testing.B) {
-	if !asRoot() {
-		b.Skip("Do needs CAP_SYS_ADMIN in the caller's user namespace: run as root")
-	}
-	for _, s := range []benchkit.Set{benchkit.MntTmpfs, benchkit.NetLo} {
+// BenchmarkStartProcess starts /bin/true with StartProcess (one process
+// cloned into the namespaces, no re-executed child) and waits for it, in
+// every compared set.
+func BenchmarkStartProcess(b *testing.B) {
+	for _, s := range benchkit.ComparedSets() {
 		b.Run(s.Name, func(b *testing.B) {
-			n := New(setOptions(s)...)
+			n := New(setOptions(effective(s))...)
 			measure(b, func() error {
-				return n.Do(func() error { return exec.Command("/bin/true").Run() })
+				p, err := n.StartProcess("/bin/true", nil, nil)
+				if err != nil {
+					return err
+				}
+				st, err := p.Wait()
+				if err == nil && !st.Success() {
+					err = errors.New(st.String())
+				}
+				return err
 			})
 		})
 	}

@@ -1,8 +1,8 @@
 package namespace
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
+	"golang.org/x/sys/unix"
+
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -96,16 +96,35 @@ type message struct {
 	Pid    int             `json:"pid,omitempty"`
 }
 
+// newToken returns 16 random bytes from the kernel (getrandom(2), as
+// crypto/rand reads them), in hex. The package does not import crypto/rand:
+// its initialisation would add to every child's start-up.
 func newToken() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("namespace: no randomness for the child token: " + err.Error())
+	for got := 0; got < len(b); {
+		m, err := unix.Getrandom(b[got:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			panic("namespace: no randomness for the child token: " + err.Error())
+		}
+		got += m
 	}
 	return hex.EncodeToString(b[:])
 }
 
+// tokensEqual compares a received token with the expected one in time that
+// does not depend on where they differ.
 func tokensEqual(a, b string) bool {
-	return len(a) == 32 && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+	if len(a) != 32 || len(b) != 32 {
+		return false
+	}
+	var diff byte
+	for i := range 32 {
+		diff |= a[i] ^ b[i]
+	}
+	return diff == 0
 }
 
 func writeFrame(w io.Writer, v any) error {

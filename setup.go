@@ -242,7 +242,7 @@ func (n *Namespace) Do(fn func() error) error {
 		value    any
 	}
 	res := make(chan outcome, 1)
-	gone := make(chan func(), 1) // waits until the thread has exited
+	gone := make(chan exitWaiter, 1) // waits until the thread has exited
 	onThrowawayThread(func() {
 		gone <- threadExitWaiter()
 		returned := false
@@ -271,22 +271,39 @@ func (n *Namespace) Do(fn func() error) error {
 		returned = true
 		res <- outcome{err: err}
 	})
-	o := <-res
 	// The thread that left the host's namespaces is gone before Do returns.
-	(<-gone)()
+	// With a thread pidfd, its exit is the one wake-up Do waits for: the
+	// outcome was sent before it.
+	wait := <-gone
+	var o outcome
+	if wait.exact {
+		wait.wait()
+		o = <-res
+	} else {
+		o = <-res
+		wait.wait()
+	}
 	if o.panicked {
 		panic(o.value)
 	}
 	return o.err
 }
 
-// threadExitWaiter returns a function that waits until the calling OS
-// thread has exited: through a thread pidfd (Linux 6.9), or else by watching
-// /proc/self/task for a bounded time.
-func threadExitWaiter() func() {
+// exitWaiter waits until an OS thread has exited.
+type exitWaiter struct {
+	wait func()
+	// exact: wait returns when the thread is gone, not after a bounded
+	// time.
+	exact bool
+}
+
+// threadExitWaiter returns a waiter for the exit of the calling OS thread:
+// through a thread pidfd (Linux 6.9), or else by watching /proc/self/task
+// for a bounded time.
+func threadExitWaiter() exitWaiter {
 	tid := unix.Gettid()
 	if fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD); err == nil {
-		return func() {
+		return exitWaiter{exact: true, wait: func() {
 			defer unix.Close(fd)
 			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 			for {
@@ -294,16 +311,16 @@ func threadExitWaiter() func() {
 					return
 				}
 			}
-		}
+		}}
 	}
-	return func() {
+	return exitWaiter{wait: func() {
 		path := fmt.Sprintf("/proc/self/task/%d", tid)
 		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Microsecond) {
 			if _, err := os.Stat(path); err != nil {
 				return
 			}
 		}
-	}
+	}}
 }
 
 // onThrowawayThread runs body on a new goroutine locked to an OS thread

@@ -5,7 +5,8 @@
 // Its flags follow util-linux unshare(1): -m (mount), -p (PID), -n
 // (network), -i (IPC), -u (UTS), -U (user), -C (cgroup), -T (time), -r (map
 // the caller to root), and more; short flags combine (-mpnu). It is built
-// on the Command method of github.com/linuxns/namespace and behaves like
+// on the StartProcess method of github.com/linuxns/namespace (Command under
+// --init) and behaves like
 // the library: / is made recursively private before anything is mounted,
 // --tmp mounts a fresh tmpfs on /tmp, -p mounts a fresh /proc, -n brings lo
 // up, and nothing leaks to the host. Without root, -r makes every flag
@@ -50,12 +51,13 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	sigs := catchSignals()
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sigs))
 }
 
-// run is nsrun with its arguments and standard files; it returns the exit
-// status.
-func run(args []string, stdin, stdout, stderr *os.File) int {
+// run is nsrun with its arguments, standard files and the signals it
+// catches; it returns the exit status.
+func run(args []string, stdin, stdout, stderr *os.File, sigs *caught) int {
 	c, err := parseArgs(args)
 	if err != nil {
 		return usageError(stderr, err)
@@ -97,44 +99,74 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 		}
 		argv = []string{sh}
 	}
-	cmd := ns.Command(context.Background(), argv[0], argv[1:]...)
-	if cmd.Err != nil {
-		return reportLookup(stderr, argv[0], cmd.Err)
+	path := argv[0]
+	if !strings.Contains(path, "/") {
+		var err error
+		if path, err = exec.LookPath(argv[0]); err != nil {
+			return reportLookup(stderr, argv[0], err)
+		}
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 
 	term := openTerminal(stdin)
 	defer term.close()
+	sys := &syscall.SysProcAttr{}
 	if term.ownGroup() {
 		// A job of its own in the terminal's foreground (signals.go).
-		cmd.SysProcAttr.Setpgid = true
-		cmd.SysProcAttr.Foreground = true
-		cmd.SysProcAttr.Ctty = 0
+		sys.Setpgid, sys.Foreground, sys.Ctty = true, true, 0
 	}
-	fwd := startForwarding(term, c.killGrace, log)
+	fwd := startForwarding(sigs, term, c.killGrace, log)
 	defer fwd.stop()
 	log.Debug("starting", "namespaces", ns.String(), "argv", argv, "own-process-group", term.ownGroup())
-	if err := cmd.Start(); err != nil {
+	proc, wait, err := start(ns, c.init, path, argv, sys, stdin, stdout, stderr)
+	if err != nil {
 		term.reclaim(0)
-		return reportStart(stderr, c, ns, err)
+		return reportStart(stderr, c, ns, path, err)
 	}
-	pid := cmd.Process.Pid
+	pid := proc.Pid
 	log.Debug("started", "pid", pid)
-	fwd.attach(cmd.Process)
+	fwd.attach(proc)
 	if term.ownGroup() {
 		go term.followStops(pid, log)
 	}
-	err = cmd.Wait()
+	state, err := wait()
 	term.reclaim(pid)
-	if cmd.ProcessState == nil {
+	if state == nil {
 		fmt.Fprintf(stderr, "nsrun: wait for %s: %v\n", argv[0], err)
 		return exitFailed
 	}
-	log.Debug("exited", "pid", pid, "state", cmd.ProcessState.String())
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	log.Debug("exited", "pid", pid, "state", state.String())
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return exitSignalsBase + int(ws.Signal())
 	}
-	return cmd.ProcessState.ExitCode()
+	return state.ExitCode()
+}
+
+// start starts COMMAND in the namespaces of ns. It is executed straight
+// from a process cloned into them (StartProcess), except under --init,
+// whose PID 1 is a child of its own (Command).
+func start(ns *namespace.Namespace, init bool, path string, argv []string, sys *syscall.SysProcAttr, stdin, stdout, stderr *os.File) (*os.Process, func() (*os.ProcessState, error), error) {
+	if !init {
+		p, err := ns.StartProcess(path, argv, &os.ProcAttr{Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Wait, nil
+	}
+	cmd := ns.Command(context.Background(), path, argv[1:]...)
+	if cmd.Err != nil {
+		return nil, nil, cmd.Err
+	}
+	cmd.Args[0] = argv[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = sys.Setpgid, sys.Foreground, sys.Ctty
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	wait := func() (*os.ProcessState, error) {
+		err := cmd.Wait()
+		return cmd.ProcessState, err
+	}
+	return cmd.Process, wait, nil
 }
 
 // usageError prints a command-line error with a hint and returns 125.
@@ -195,10 +227,33 @@ func reportLookup(stderr io.Writer, name string, err error) int {
 	return exitFailed
 }
 
-// reportStart explains a failure to create the namespaces and returns 125.
-// Start's error comes from clone(2) or from writing the id maps, as a
-// *os.PathError about nsrun's helper (/proc/self/exe) wrapping the errno.
-func reportStart(stderr io.Writer, c *config, ns *namespace.Namespace, err error) int {
+// reportStart explains a failure to start COMMAND and returns its exit
+// status: 127 or 126 if COMMAND could not be executed, else 125. The error
+// is a *namespace.SetupError naming the failed step, a *os.PathError about
+// executing COMMAND, or (under --init) an error of clone(2) or of writing
+// the id maps.
+func reportStart(stderr io.Writer, c *config, ns *namespace.Namespace, path string, err error) int {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Op == "exec" {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(stderr, "nsrun: %s: no such file or directory\n", path)
+			return exitNotFound
+		case errors.Is(err, fs.ErrPermission):
+			fmt.Fprintf(stderr, "nsrun: %s: permission denied (not executable, or on a noexec mount)\n", path)
+		default:
+			fmt.Fprintf(stderr, "nsrun: cannot execute %s: %v\n", path, pe.Err)
+		}
+		return exitNotExec
+	}
+	var se *namespace.SetupError
+	if errors.As(err, &se) && !strings.HasPrefix(se.Step, "create namespaces") {
+		fmt.Fprintf(stderr, "nsrun: %s: %v\n", se.Step, se.Err)
+		if se.Hint != "" {
+			fmt.Fprintf(stderr, "nsrun: %s\n", se.Hint)
+		}
+		return exitFailed
+	}
 	var errno syscall.Errno
 	var cause error = err
 	if errors.As(err, &errno) {

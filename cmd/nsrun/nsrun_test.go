@@ -191,8 +191,13 @@ func TestCgroupNamespace(t *testing.T) {
 
 func TestVerbose(t *testing.T) {
 	out, code := shell(t, "true", "-v", "-m")
-	if code != 0 || !strings.Contains(out, "prog=nsrun") || !strings.Contains(out, "side=child") || !strings.Contains(out, "level=DEBUG") {
-		t.Errorf("-v: exit %d, want debug lines from nsrun and the child:\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "prog=nsrun") || !strings.Contains(out, "msg=\"set up and executed\"") || !strings.Contains(out, "level=DEBUG") {
+		t.Errorf("-v: exit %d, want debug lines from nsrun and the library:\n%s", code, out)
+	}
+	// Under --init the library's child logs too.
+	out, code = shell(t, "true", "-v", "--init")
+	if code != 0 || !strings.Contains(out, "side=child") {
+		t.Errorf("-v --init: exit %d, want debug lines from the child:\n%s", code, out)
 	}
 	if out, _ := shell(t, "true", "-m"); out != "" {
 		t.Errorf("without -v nsrun printed %q", out)

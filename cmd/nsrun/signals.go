@@ -253,19 +253,39 @@ type forwarder struct {
 	wg    sync.WaitGroup
 }
 
-// startForwarding catches the forwarded signals from now on, before COMMAND
-// starts, so that none is lost: those that arrive before attach are passed
-// on then.
-func startForwarding(term *terminal, grace time.Duration, log *slog.Logger) *forwarder {
+// caught is the channel of the forwarded signals, and whether catching
+// them has taken effect.
+type caught struct {
+	c     chan os.Signal
+	armed chan struct{}
+}
+
+// catchSignals starts catching the forwarded signals, in the background:
+// it costs the Go runtime a round trip to a thread of its own per signal,
+// about half a millisecond in all, which overlaps with nsrun's other work
+// until startForwarding waits for it.
+func catchSignals() *caught {
+	c := &caught{c: make(chan os.Signal, 16), armed: make(chan struct{})}
+	go func() {
+		signal.Notify(c.c, forwarded...)
+		close(c.armed)
+	}()
+	return c
+}
+
+// startForwarding passes the caught signals on once attach names COMMAND;
+// those that arrive before attach are passed on then. It returns once the
+// signals are caught, so that none sent from then on is lost.
+func startForwarding(sigs *caught, term *terminal, grace time.Duration, log *slog.Logger) *forwarder {
 	f := &forwarder{
 		log:   log,
 		term:  term,
 		grace: grace,
-		sigc:  make(chan os.Signal, 16),
+		sigc:  sigs.c,
 		procc: make(chan *os.Process, 1),
 		done:  make(chan struct{}),
 	}
-	signal.Notify(f.sigc, forwarded...)
+	<-sigs.armed
 	f.wg.Add(1)
 	go f.loop()
 	return f
@@ -325,9 +345,10 @@ func (f *forwarder) loop() {
 // attach starts forwarding to p.
 func (f *forwarder) attach(p *os.Process) { f.procc <- p }
 
-// stop ends forwarding; the signals are no longer caught.
+// stop ends forwarding. The signals stay caught, and are dropped, until
+// nsrun exits, which it does next: releasing them would cost the runtime
+// another round trip per signal.
 func (f *forwarder) stop() {
 	close(f.done)
 	f.wg.Wait()
-	signal.Stop(f.sigc)
 }

@@ -7,9 +7,9 @@
 // For each set of namespaces and set-up it alternates the contenders round
 // by round (each round starts with the next one, so that noise and warm
 // caches fall on all alike): Run of a registered function in this small
-// program, Command of /bin/true, nsrun, unshare and bwrap, all running
-// /bin/true or nothing. It then compares a cold Run with a Run on a
-// prepared pool (WithPrewarm), prints the peak RSS of each contender's
+// program, Command and StartProcess of /bin/true, nsrun, unshare and bwrap,
+// all running /bin/true or nothing. It then compares a cold Run with a Run
+// on a prepared pool (WithPrewarm), prints the peak RSS of each contender's
 // process tree (/usr/bin/time -v; for Run, the child's, from getrusage),
 // and the throughput of 1 and 2 workers.
 package main
@@ -44,8 +44,8 @@ func main() {
 		switch os.Args[1] {
 		case "-cmd-in":
 			os.Exit(miniCommand(os.Args[2], os.Args[4:]))
-		case "-exec-in":
-			os.Exit(miniDoExec(os.Args[2], os.Args[4:]))
+		case "-start-in":
+			os.Exit(miniStart(os.Args[2], os.Args[4:]))
 		}
 	}
 	rounds := flag.Int("rounds", 300, "rounds of the side-by-side latency comparison")
@@ -201,15 +201,24 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 	cs := []benchkit.Contender{
 		{Name: "Run", Op: func() error { return n.Run(ctx, nop) }},
 		{Name: "Command", Op: func() error { return n.Command(ctx, "/bin/true").Run() }},
+		{Name: "StartProcess", Op: func() error {
+			p, err := n.StartProcess("/bin/true", nil, nil)
+			if err != nil {
+				return err
+			}
+			st, err := p.Wait()
+			if err == nil && !st.Success() {
+				err = fmt.Errorf("/bin/true: %v", st)
+			}
+			return err
+		}},
 	}
 	if nsrun != "" {
 		cs = append(cs, benchkit.Contender{Name: "nsrun", Op: benchkit.ExecOp(s.NsrunArgv(nsrun, "/bin/true"))})
 	}
 	if self, err := os.Executable(); err == nil {
 		cs = append(cs, benchkit.Contender{Name: "mini-cmd", Op: benchkit.ExecOp([]string{self, "-cmd-in", s.Name, "--", "/bin/true"})})
-		if doExecPossible(s) {
-			cs = append(cs, benchkit.Contender{Name: "mini-do", Op: benchkit.ExecOp([]string{self, "-exec-in", s.Name, "--", "/bin/true"})})
-		}
+		cs = append(cs, benchkit.Contender{Name: "mini-start", Op: benchkit.ExecOp([]string{self, "-start-in", s.Name, "--", "/bin/true"})})
 	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
@@ -413,32 +422,23 @@ func miniCommand(name string, argv []string) int {
 	return 0
 }
 
-// doExecPossible reports whether the idea "mini-do" can do the work of s:
-// Do creates mount, UTS, IPC, network and cgroup namespaces on a thread,
-// with CAP_SYS_ADMIN; not PID, user or time namespaces.
-func doExecPossible(s benchkit.Set) bool {
-	return os.Geteuid() == 0 && !s.PID && !s.User && !s.Time
-}
-
-// miniDoExec is the contender "mini-do", an idea rather than an API: argv
-// started straight from the locked thread of Do, which has unshared the
-// namespaces and done the set-up (a child inherits its creating thread's
-// namespaces), so that no Go child is re-executed. It returns the exit
-// status.
-func miniDoExec(name string, argv []string) int {
+// miniStart is the contender "mini-start": what nsrun does, in the least
+// code, with StartProcess (no re-executed child, no flags, no signal
+// forwarding): the floor of nsrun's design. It returns the exit status.
+func miniStart(name string, argv []string) int {
 	set, ok := findSet(name)
-	if !ok || !doExecPossible(set) {
-		fmt.Fprintf(os.Stderr, "benchcmp: set %q cannot be made by Do here\n", name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "benchcmp: unknown set %q\n", name)
 		return 2
 	}
-	err := namespace.New(options(set)...).Do(func() error {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		return cmd.Run()
-	})
+	p, err := namespace.New(options(set)...).StartProcess(argv[0], argv, &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: %v\n", err)
+		return 1
+	}
+	st, err := p.Wait()
+	if err != nil || !st.Success() {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v %v\n", st, err)
 		return 1
 	}
 	return 0

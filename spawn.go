@@ -1,0 +1,700 @@
+package namespace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// StartProcess starts the program at path in new namespaces with their
+// set-up, like os.StartProcess: argv, attr.Dir, attr.Env (nil for the
+// calling process's environment) and attr.Files (descriptor i of the program
+// is attr.Files[i]; a nil entry leaves it closed) have the same meaning, and
+// path is not looked up in $PATH (use exec.LookPath). Descriptors that the
+// calling process has without close-on-exec are inherited, as with os/exec.
+//
+// Unlike Command, StartProcess re-executes nothing: one process is cloned
+// straight into the namespaces, performs the set-up with raw system calls
+// (the same steps, in the same order, with the same errors) and executes
+// the program, which in a new PID namespace is PID 1. It returns once the
+// program has been executed: a failed step, or a program that cannot be
+// executed, is reported by StartProcess itself and leaves no process behind.
+// The process is the caller's child; wait for it with Process.Wait. It gets
+// SIGKILL if the OS thread that started it exits (see Command), and if the
+// calling process dies.
+//
+// attr.Sys may ask for Setsid, Setpgid (with Pgid), Foreground (with Ctty)
+// and Setctty (with Ctty); any other field is refused with ErrUnsupported,
+// as are WithInit and Pdeathsig other than SIGKILL. Do not set Cloneflags
+// or id maps: the Namespace's options decide them.
+//
+// The cloned process is a copy of the caller, not a vfork: its cost grows
+// with the caller's memory mappings. The program inherits the calling
+// process's resource limits as they are; note that the Go runtime raises
+// the soft RLIMIT_NOFILE to the hard limit at start-up (os/exec restores the
+// original for its children, which StartProcess cannot see).
+func (n *Namespace) StartProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	guardChild()
+	if attr == nil {
+		attr = &os.ProcAttr{}
+	}
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	if n.initProc {
+		return nil, fmt.Errorf("namespace: StartProcess: %w: WithInit needs a child that stays PID 1; use Command", ErrUnsupported)
+	}
+	a, keep, err := n.prepareSpawn(path, argv, attr)
+	if err != nil {
+		return nil, err
+	}
+	defer runtime.KeepAlive(keep)
+	defer runtime.KeepAlive(a)
+
+	errPipe, err := pipe2()
+	if err != nil {
+		return nil, classify("create a pipe", err, n)
+	}
+	defer unix.Close(errPipe[0])
+	a.errFD = uintptr(errPipe[1])
+	var gate [2]int
+	if n.user {
+		if gate, err = pipe2(); err != nil {
+			unix.Close(errPipe[1])
+			return nil, classify("create a pipe", err, n)
+		}
+		defer unix.Close(gate[1])
+		a.gateR, a.gateW = uintptr(gate[0]), uintptr(gate[1])
+	}
+	self, err := selfPidfd()
+	if err != nil {
+		unix.Close(errPipe[1])
+		if n.user {
+			unix.Close(gate[0])
+		}
+		return nil, classify("open a pidfd of this process", err, n)
+	}
+	a.parentFD = uintptr(self)
+	// The os package checks once per process, with a process of its own,
+	// that pidfds work (FindProcess below needs it): let it do so while the
+	// child starts.
+	pidfdCheck.Do(func() {
+		go func() {
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				p.Release()
+			}
+		}()
+	})
+
+	pid, errno := spawn(a)
+	unix.Close(errPipe[1])
+	if n.user {
+		unix.Close(gate[0])
+	}
+	if errno != 0 {
+		return nil, n.startError(os.NewSyscallError("clone", errno))
+	}
+	if n.debugEnabled() {
+		n.log().Debug("cloned", "side", "parent", "pid", pid, "flags", fmt.Sprintf("%#x", a.cloneFlags))
+	}
+	// From here the child exists: every failure reaps it.
+	fail := func(err error) (*os.Process, error) {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		return nil, err
+	}
+	if n.user {
+		if err := n.writeIDMaps(pid); err != nil {
+			return fail(err)
+		}
+		if _, err := unix.Write(gate[1], []byte{0}); err != nil {
+			return fail(classify("release the child", os.NewSyscallError("write", err), n))
+		}
+	}
+	var rep [8]byte
+	got, err := readFull(errPipe[0], rep[:])
+	if err != nil {
+		return fail(classify("read the child's report", err, n))
+	}
+	if got == len(rep) {
+		st := binary.NativeEndian.Uint32(rep[:4])
+		e := syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
+		if st == spawnExec {
+			return fail(&os.PathError{Op: "exec", Path: path, Err: e})
+		}
+		return fail(classify(spawnStepName(st, n), os.NewSyscallError(spawnStepCall(st), e), n))
+	}
+	if got != 0 {
+		return fail(fmt.Errorf("namespace: StartProcess: %w: short report from the child", ErrProtocol))
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return fail(err)
+	}
+	if n.debugEnabled() {
+		n.log().Debug("set up and executed", "side", "parent", "pid", pid, "namespaces", n.String(), "path", path)
+	}
+	return p, nil
+}
+
+var (
+	pidfdCheck sync.Once
+	selfPidfd  = sync.OnceValues(func() (int, error) {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		return fd, os.NewSyscallError("pidfd_open", err)
+	})
+)
+
+// pipe2 returns a close-on-exec pipe.
+func pipe2() ([2]int, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return p, os.NewSyscallError("pipe2", err)
+	}
+	return p, nil
+}
+
+// readFull reads into b until it is full or the writer closes.
+func readFull(fd int, b []byte) (int, error) {
+	got := 0
+	for got < len(b) {
+		m, err := unix.Read(fd, b[got:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return got, os.NewSyscallError("read", err)
+		}
+		if m == 0 {
+			break
+		}
+		got += m
+	}
+	return got, nil
+}
+
+// writeIDMaps writes the id maps of the child pid, in its new user
+// namespace, from this (the parent) user namespace.
+func (n *Namespace) writeIDMaps(pid int) error {
+	uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	write := func(file, data string) error {
+		if err := os.WriteFile(dir+file, []byte(data), 0); err != nil {
+			return classify("write "+file, err, n)
+		}
+		return nil
+	}
+	if err := write("uid_map", formatIDMap(uids)); err != nil {
+		return err
+	}
+	if !(os.Geteuid() == 0 && setgroupsAllowed()) {
+		if err := write("setgroups", "deny"); err != nil {
+			return err
+		}
+	}
+	return write("gid_map", formatIDMap(gids))
+}
+
+func formatIDMap(maps []IDMap) string {
+	var b strings.Builder
+	for _, m := range maps {
+		fmt.Fprintf(&b, "%d %d %d\n", m.Inside, m.Outside, m.Size)
+	}
+	return b.String()
+}
+
+// The steps of a spawned child, as it reports them.
+const (
+	spawnWaitMaps uint32 = iota + 1
+	spawnTimeNS
+	spawnTimeOffsets
+	spawnRPrivate
+	spawnTmpfs
+	spawnProc
+	spawnHostname
+	spawnLoopback
+	spawnDir
+	spawnFiles
+	spawnSetsid
+	spawnSetpgid
+	spawnForeground
+	spawnSetctty
+	spawnExec
+)
+
+// spawnStepName names step st as Run's child does.
+func spawnStepName(st uint32, n *Namespace) string {
+	switch st {
+	case spawnWaitMaps:
+		return "wait for the id maps"
+	case spawnTimeNS:
+		return "create time namespace"
+	case spawnTimeOffsets:
+		return "set time offsets"
+	case spawnRPrivate:
+		return "make / recursively private"
+	case spawnTmpfs:
+		return "mount tmpfs on /tmp (" + n.tmp.data() + ")"
+	case spawnProc:
+		return "mount proc on /proc"
+	case spawnHostname:
+		return "set hostname"
+	case spawnLoopback:
+		return "bring lo up"
+	case spawnDir:
+		return "change directory"
+	case spawnFiles:
+		return "set up descriptors"
+	case spawnSetsid:
+		return "create a session"
+	case spawnSetpgid:
+		return "set the process group"
+	case spawnForeground:
+		return "take the terminal's foreground"
+	case spawnSetctty:
+		return "set the controlling terminal"
+	}
+	return "step " + strconv.Itoa(int(st))
+}
+
+// spawnStepCall names the system call of step st.
+func spawnStepCall(st uint32) string {
+	switch st {
+	case spawnWaitMaps:
+		return "read"
+	case spawnTimeNS:
+		return "unshare"
+	case spawnTimeOffsets:
+		return "write timens_offsets"
+	case spawnRPrivate, spawnTmpfs, spawnProc:
+		return "mount"
+	case spawnHostname:
+		return "sethostname"
+	case spawnLoopback:
+		return "ioctl SIOCSIFFLAGS"
+	case spawnDir:
+		return "chdir"
+	case spawnFiles:
+		return "dup3"
+	case spawnSetsid:
+		return "setsid"
+	case spawnSetpgid:
+		return "setpgid"
+	case spawnForeground:
+		return "ioctl TIOCSPGRP"
+	case spawnSetctty:
+		return "ioctl TIOCSCTTY"
+	}
+	return "execve"
+}
+
+// spawnMount is one mount(2) of the set-up.
+type spawnMount struct {
+	src, dst, fstype, data *byte
+	flags                  uintptr
+	step                   uint32
+}
+
+// ifreqFlags is struct ifreq with the flags member of its union.
+type ifreqFlags struct {
+	name  [unix.IFNAMSIZ]byte
+	flags uint16
+	_     [22]byte
+}
+
+// spawnArgs is everything the spawned child needs, prepared before the
+// clone: it runs no Go code that allocates.
+type spawnArgs struct {
+	cloneFlags   uintptr
+	parentFD     uintptr // a pidfd of the calling process
+	errFD        uintptr // write end of the report pipe (close-on-exec)
+	gateR, gateW uintptr // the id-map gate, or 0
+
+	timeNS     bool
+	timensPath *byte
+	timensData []byte
+	mounts     []spawnMount
+	hostname   []byte
+	loopback   bool
+	ifr        ifreqFlags
+	dir        *byte
+	fds        []int // descriptor i of the program is fds[i]; -1: closed
+	nextFD     int   // free descriptors start here (above every fds[i] and i)
+	setsid     bool
+	setpgid    bool
+	pgid       int
+	foreground bool
+	setctty    bool
+	ctty       int
+	path       *byte
+	argv, envv **byte
+	report     [8]byte
+	// resetSignals has bit N-1 set for each signal N that the Go runtime
+	// handles and the program must get with its default action.
+	resetSignals uint64
+}
+
+// prepareSpawn builds the child's arguments. keep holds what the child's
+// pointers refer to.
+func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*spawnArgs, []any, error) {
+	a := &spawnArgs{
+		cloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | uintptr(syscall.SIGCHLD),
+	}
+	var keep []any
+	cstr := func(s string) (*byte, error) {
+		p, err := unix.BytePtrFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("namespace: StartProcess: %w: %q contains a NUL byte", ErrInvalid, s)
+		}
+		keep = append(keep, p)
+		return p, nil
+	}
+	var err error
+	if a.path, err = cstr(path); err != nil {
+		return nil, nil, err
+	}
+	if len(argv) == 0 {
+		argv = []string{path}
+	}
+	av, err := cStrings(argv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespace: StartProcess: %w: an argument contains a NUL byte", ErrInvalid)
+	}
+	env := attr.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	ev, err := cStrings(env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespace: StartProcess: %w: the environment contains a NUL byte", ErrInvalid)
+	}
+	keep = append(keep, av, ev)
+	a.argv, a.envv = &av[0], &ev[0]
+	if attr.Dir != "" {
+		if a.dir, err = cstr(attr.Dir); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	if sys := attr.Sys; sys != nil {
+		rest := *sys
+		a.setsid, a.setpgid, a.pgid = sys.Setsid, sys.Setpgid, sys.Pgid
+		a.foreground, a.setctty, a.ctty = sys.Foreground, sys.Setctty, sys.Ctty
+		rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
+		rest.Foreground, rest.Setctty, rest.Ctty = false, false, 0
+		if rest.Pdeathsig == syscall.SIGKILL {
+			rest.Pdeathsig = 0
+		}
+		if !onlyZero(&rest) {
+			return nil, nil, fmt.Errorf("namespace: StartProcess: %w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
+		}
+	}
+
+	for sig := 1; sig < 65; sig++ {
+		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
+			continue
+		}
+		a.resetSignals |= 1 << (sig - 1)
+	}
+
+	a.nextFD = len(attr.Files)
+	for _, f := range attr.Files {
+		fd := -1
+		if f != nil {
+			fd = int(f.Fd())
+			keep = append(keep, f)
+		}
+		a.fds = append(a.fds, fd)
+		if fd >= a.nextFD {
+			a.nextFD = fd + 1
+		}
+	}
+
+	if n.time {
+		a.timeNS = true
+		if a.timensPath, err = cstr("/proc/self/timens_offsets"); err != nil {
+			return nil, nil, err
+		}
+		a.timensData = []byte(timensOffsets(n.monotonic, n.boottime))
+	}
+	empty, _ := cstr("")
+	if n.needsMountNS() {
+		root, _ := cstr("/")
+		a.mounts = append(a.mounts, spawnMount{src: empty, dst: root, fstype: empty, data: empty, flags: unix.MS_REC | unix.MS_PRIVATE, step: spawnRPrivate})
+	}
+	if n.tmp != nil {
+		src, _ := cstr("tmpfs")
+		dst, _ := cstr("/tmp")
+		data, err := cstr(n.tmp.data())
+		if err != nil {
+			return nil, nil, err
+		}
+		a.mounts = append(a.mounts, spawnMount{src: src, dst: dst, fstype: src, data: data, flags: unix.MS_NOSUID | unix.MS_NODEV, step: spawnTmpfs})
+	}
+	if n.mountsProc() {
+		src, _ := cstr("proc")
+		dst, _ := cstr("/proc")
+		a.mounts = append(a.mounts, spawnMount{src: src, dst: dst, fstype: src, data: empty, flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, step: spawnProc})
+	}
+	if n.hostname != nil && *n.hostname != "" {
+		a.hostname = []byte(*n.hostname)
+	}
+	if n.net {
+		a.loopback = true
+		copy(a.ifr.name[:], "lo")
+	}
+	return a, keep, nil
+}
+
+// onlyZero reports whether every field of attr is zero (or nil).
+func onlyZero(attr *syscall.SysProcAttr) bool {
+	var zero syscall.SysProcAttr
+	return attr.Chroot == zero.Chroot && attr.Credential == nil && !attr.Ptrace &&
+		!attr.Noctty && attr.Pdeathsig == 0 && attr.Cloneflags == 0 &&
+		attr.Unshareflags == 0 && attr.UidMappings == nil && attr.GidMappings == nil &&
+		!attr.GidMappingsEnableSetgroups && attr.AmbientCaps == nil &&
+		!attr.UseCgroupFD && attr.CgroupFD == 0 && attr.PidFD == nil
+}
+
+// spawn clones the child with every signal blocked on a locked thread, and
+// with syscall.ForkLock held, as os/exec does, so that no descriptor that
+// another goroutine is creating leaks into it.
+func spawn(a *spawnArgs) (int, syscall.Errno) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		return 0, err.(syscall.Errno)
+	}
+	pid, errno := forkSpawn(a)
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return pid, errno
+}
+
+// forkSpawn clones the child and, in it, performs the set-up and executes
+// the program. It returns the child's pid in the parent.
+//
+// The child side never returns and must not call anything that can grow the
+// stack, allocate or take a lock: only syscall.RawSyscall6 (nosplit) and
+// arithmetic, as the standard library's code between fork and exec.
+//
+//go:norace
+//go:nocheckptr
+//go:noinline
+func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
+	var (
+		st     uint32
+		e      syscall.Errno
+		r1     uintptr
+		none   uint64
+		act    [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
+		b      [1]byte
+		pfd    [2]int32 // struct pollfd: fd, events|revents<<16
+		zero   [2]int64 // struct timespec
+		pgrp   int32
+		fd, sk uintptr
+	)
+	r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, a.cloneFlags, 0, 0, 0, 0, 0)
+	if e != 0 || r1 != 0 {
+		return int(r1), e
+	}
+
+	// The child. Die with the thread that cloned us; if the calling process
+	// is already gone (it died before the death signal was armed), go now.
+	syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	pfd[0] = int32(a.parentFD)
+	pfd[1] = unix.POLLIN
+	if r1, _, _ = syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&zero[0])), 0, 0, 0); r1 != 0 {
+		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+	}
+	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
+
+	if a.gateR != 0 {
+		// Wait until the parent has written the id maps; nothing (EOF)
+		// means it gave up.
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.gateW, 0, 0, 0, 0, 0)
+		r1, _, e = syscall.RawSyscall6(unix.SYS_READ, a.gateR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0)
+		if r1 != 1 {
+			st = spawnWaitMaps
+			goto fail
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.gateR, 0, 0, 0, 0, 0)
+	}
+
+	if a.timeNS {
+		// The offsets can be set until a process enters the namespace,
+		// which execve below does.
+		if _, _, e = syscall.RawSyscall6(unix.SYS_UNSHARE, uintptr(syscalls.CLONE_NEWTIME), 0, 0, 0, 0, 0); e != 0 {
+			st = spawnTimeNS
+			goto fail
+		}
+		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.timensPath)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			st = spawnTimeOffsets
+			goto fail
+		}
+		if _, _, e = syscall.RawSyscall6(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&a.timensData[0])), uintptr(len(a.timensData)), 0, 0, 0); e != 0 {
+			st = spawnTimeOffsets
+			goto fail
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+	}
+
+	for i := range a.mounts {
+		m := &a.mounts[i]
+		if _, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.src)), uintptr(unsafe.Pointer(m.dst)),
+			uintptr(unsafe.Pointer(m.fstype)), m.flags, uintptr(unsafe.Pointer(m.data)), 0); e != 0 {
+			st = m.step
+			goto fail
+		}
+	}
+	if len(a.hostname) > 0 {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_SETHOSTNAME, uintptr(unsafe.Pointer(&a.hostname[0])), uintptr(len(a.hostname)), 0, 0, 0, 0); e != 0 {
+			st = spawnHostname
+			goto fail
+		}
+	}
+	if a.loopback {
+		st = spawnLoopback
+		sk, _, e = syscall.RawSyscall6(unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, 0, 0, 0)
+		if e != 0 {
+			goto fail
+		}
+		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, sk, unix.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&a.ifr)), 0, 0, 0); e != 0 {
+			goto fail
+		}
+		if a.ifr.flags&unix.IFF_UP == 0 {
+			a.ifr.flags |= unix.IFF_UP | unix.IFF_RUNNING
+			if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, sk, unix.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&a.ifr)), 0, 0, 0); e != 0 {
+				goto fail
+			}
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, sk, 0, 0, 0, 0, 0)
+	}
+
+	// The process as os/exec makes it: session, group, terminal,
+	// directory, descriptors.
+	if a.setsid {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_SETSID, 0, 0, 0, 0, 0, 0); e != 0 {
+			st = spawnSetsid
+			goto fail
+		}
+	}
+	if a.setpgid || a.foreground {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_SETPGID, 0, uintptr(a.pgid), 0, 0, 0, 0); e != 0 {
+			st = spawnSetpgid
+			goto fail
+		}
+	}
+	if a.foreground {
+		pgrp = int32(a.pgid)
+		if pgrp == 0 {
+			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
+			pgrp = int32(r1)
+		}
+		// Every signal is blocked, so a background group may do it.
+		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.ctty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0); e != 0 {
+			st = spawnForeground
+			goto fail
+		}
+	}
+	if a.dir != nil {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.dir)), 0, 0, 0, 0, 0); e != 0 {
+			st = spawnDir
+			goto fail
+		}
+	}
+	st = spawnFiles
+	if a.errFD < uintptr(len(a.fds)) {
+		// The report pipe would be overwritten: move it up.
+		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.errFD, unix.F_DUPFD_CLOEXEC, uintptr(a.nextFD), 0, 0, 0)
+		if e != 0 {
+			goto fail
+		}
+		a.errFD = r1
+		a.nextFD = int(r1) + 1
+	}
+	// First move every source that a lower descriptor would overwrite out
+	// of the way, then put each in place.
+	for i := range a.fds {
+		if a.fds[i] >= 0 && a.fds[i] < i {
+			r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(a.fds[i]), unix.F_DUPFD_CLOEXEC, uintptr(a.nextFD), 0, 0, 0)
+			if e != 0 {
+				goto fail
+			}
+			a.fds[i] = int(r1)
+			a.nextFD = int(r1) + 1
+		}
+	}
+	for i := range a.fds {
+		switch {
+		case a.fds[i] < 0:
+			syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(i), 0, 0, 0, 0, 0)
+		case a.fds[i] == i:
+			_, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0, 0, 0, 0)
+		default:
+			_, _, e = syscall.RawSyscall6(unix.SYS_DUP3, uintptr(a.fds[i]), uintptr(i), 0, 0, 0, 0)
+		}
+		if e != 0 {
+			goto fail
+		}
+	}
+	if a.setctty {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.ctty), unix.TIOCSCTTY, 1, 0, 0, 0); e != 0 {
+			st = spawnSetctty
+			goto fail
+		}
+	}
+
+	// Default dispositions for the signals the Go runtime handles (ignored
+	// ones stay ignored, as across execve), then the program with an empty
+	// signal mask.
+	for sig := uintptr(1); sig < 65; sig++ {
+		if a.resetSignals&(1<<(sig-1)) != 0 {
+			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
+		}
+	}
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
+	_, _, e = syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)), uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)), 0, 0, 0)
+	st = spawnExec
+
+fail:
+	// Report the step and errno (the parent reaps us), and exit as a
+	// shell would.
+	*(*uint32)(unsafe.Pointer(&a.report[0])) = st
+	*(*uint32)(unsafe.Pointer(&a.report[4])) = uint32(e)
+	syscall.RawSyscall6(unix.SYS_WRITE, a.errFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)
+	r1 = 125
+	if st == spawnExec {
+		r1 = 126
+		if e == syscall.ENOENT {
+			r1 = 127
+		}
+	}
+	syscall.RawSyscall6(unix.SYS_EXIT_GROUP, r1, 0, 0, 0, 0, 0)
+	return 0, 0
+}
+
+// atFDCWD is AT_FDCWD as a system call argument.
+var atFDCWD = ^uintptr(0) - 99

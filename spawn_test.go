@@ -1,0 +1,266 @@
+package namespace
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/linuxns/namespace/internal/proctest"
+)
+
+// startOutput runs sh -c script with StartProcess in n and returns its
+// standard output and exit status.
+func startOutput(t *testing.T, n *Namespace, script string, sys *syscall.SysProcAttr) (string, int) {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := n.StartProcess(sh, []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}, Sys: sys})
+	w.Close()
+	if err != nil {
+		t.Fatalf("StartProcess: %v", err)
+	}
+	out, _ := io.ReadAll(r)
+	st, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	return string(out), st.ExitCode()
+}
+
+func TestStartProcessSetUp(t *testing.T) {
+	before := hostMounts(t)
+	hostName, _ := os.Hostname()
+	n := testNS(WithPrivatePID(), WithPrivateTmp(TmpfsSize(1<<20)), WithPrivateNet(), WithHostname("spawned"), WithPrivateIPC())
+	out, code := startOutput(t, n, `echo "pid=$$"; echo "tmp=$(ls -A /tmp | wc -l)"; grep ' /tmp ' /proc/self/mounts; echo "host=$(hostname)"; echo "init=$(cat /proc/1/comm)"; echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"; ip -o link show lo 2>/dev/null | grep -o '<[^>]*>'; exit 7`, nil)
+	if code != 7 {
+		t.Errorf("exit status %d, want 7\n%s", code, out)
+	}
+	for _, want := range []string{"pid=1\n", "tmp=0\n", "tmpfs /tmp tmpfs rw,nosuid,nodev", "size=1024k", "host=spawned\n", "init=sh\n", "ifaces=lo \n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := exec.LookPath("ip"); err == nil && !strings.Contains(out, ",UP") {
+		t.Errorf("lo is not up:\n%s", out)
+	}
+	if h, _ := os.Hostname(); h != hostName {
+		t.Errorf("host name changed to %q", h)
+	}
+	checkMountsUnchanged(t, before)
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
+
+func TestStartProcessUserAndTime(t *testing.T) {
+	n := New(WithPrivateUser(), WithPrivateMount(), WithPrivateTime(time.Hour, 0))
+	out, code := startOutput(t, n, `id -u; id -g; cat /proc/self/uid_map; cat /proc/self/timens_offsets; cat /proc/self/setgroups`, nil)
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, out)
+	}
+	f := strings.Fields(out)
+	if len(f) < 2 || f[0] != "0" || f[1] != "0" {
+		t.Errorf("uid and gid inside: %q, want 0 0", out)
+	}
+	if want := "0 " + strconv.Itoa(os.Geteuid()) + " 1"; !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+		t.Errorf("uid_map lacks %q:\n%s", want, out)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), "monotonic 3600 0") {
+		t.Errorf("time offsets not set:\n%s", out)
+	}
+	if wantDeny := !(asRoot() && setgroupsAllowed()); wantDeny != strings.Contains(out, "deny") {
+		t.Errorf("setgroups: want deny %v:\n%s", wantDeny, out)
+	}
+}
+
+func TestStartProcessEnvDirAndFiles(t *testing.T) {
+	n := testNS(WithPrivateMount())
+	sh, _ := exec.LookPath("sh")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	extra, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	// The pipe's write end goes to descriptors 1 and 3, and descriptor 4
+	// is left closed, whatever numbers the caller's files have.
+	p, err := n.StartProcess(sh, []string{"sh", "-c", `echo "$SPAWN_VAR $(pwd)"; echo three >&3; [ -e /proc/$$/fd/4 ] && echo fd4-open; true`},
+		&os.ProcAttr{Dir: "/usr", Env: []string{"SPAWN_VAR=set", "PATH=/usr/bin:/bin"}, Files: []*os.File{extra, w, os.Stderr, w, nil}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if st, err := p.Wait(); err != nil || !st.Success() {
+		t.Fatalf("%v %v\n%s", st, err, out)
+	}
+	got := string(out)
+	if got != "set /usr\nthree\n" {
+		t.Errorf("output %q, want the variable, the directory and fd 3 (and fd 4 closed)", got)
+	}
+}
+
+func TestStartProcessErrors(t *testing.T) {
+	before := hostMounts(t)
+	n := testNS(WithPrivateMount(), WithPrivateTmp())
+	files := []*os.File{nil, nil, nil}
+
+	_, err := n.StartProcess("/no/such/program", nil, &os.ProcAttr{Files: files})
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Op != "exec" || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing program: %v, want an exec *os.PathError wrapping ENOENT", err)
+	}
+	notExec := t.TempDir() + "/not-executable"
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = testNS(WithPrivateMount()).StartProcess(notExec, nil, &os.ProcAttr{Files: files})
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("not executable: %v, want EACCES", err)
+	}
+	// A directory that does not exist inside is a failed step.
+	_, err = n.StartProcess("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir", Files: files})
+	var se *SetupError
+	if !errors.As(err, &se) || se.Step != "change directory" || !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("bad directory: %v, want a *SetupError of step \"change directory\" wrapping ENOENT", err)
+	}
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left after failures: %v", c)
+	}
+	if _, err := n.StartProcess("/bin/true", nil, &os.ProcAttr{Sys: &syscall.SysProcAttr{Chroot: "/"}}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Chroot: %v, want ErrUnsupported", err)
+	}
+	if _, err := testNS(WithPrivatePID(), WithInit()).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("WithInit: %v, want ErrUnsupported", err)
+	}
+	if _, err := testNS(WithHostname(strings.Repeat("x", HostNameMax+1))).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("host name too long: %v, want ErrInvalid", err)
+	}
+	checkMountsUnchanged(t, before)
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left after failures: %v", c)
+	}
+}
+
+func TestStartProcessDenied(t *testing.T) {
+	if asRoot() {
+		t.Skip("root may create namespaces: nothing is denied")
+	}
+	_, err := New(WithPrivateMount()).StartProcess("/bin/true", nil, nil)
+	if !errors.Is(err, ErrPermission) {
+		t.Errorf("mount namespace without privilege: %v, want ErrPermission", err)
+	}
+}
+
+func TestStartProcessProcessGroup(t *testing.T) {
+	n := testNS(WithPrivateMount())
+	out, code := startOutput(t, n, `ps -o pgid= -p $$ 2>/dev/null || cut -d' ' -f5 /proc/$$/stat; echo $$`, &syscall.SysProcAttr{Setpgid: true})
+	f := strings.Fields(out)
+	if code != 0 || len(f) != 2 || f[0] != f[1] {
+		t.Errorf("Setpgid: process group and pid %q (exit %d), want equal", out, code)
+	}
+}
+
+// TestStartProcessConcurrent starts processes from several goroutines while
+// others open descriptors: every child gets its own namespaces and none
+// inherits another's pipe (each would then wait for the other's exit).
+func TestStartProcessConcurrent(t *testing.T) {
+	before := hostMounts(t)
+	n := testNS(WithPrivatePID(), WithPrivateTmp())
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", `[ $$ = 1 ] && [ -z "$(ls -A /tmp)" ] && touch /tmp/mine`}, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				st, err := p.Wait()
+				if err == nil && !st.Success() {
+					err = errors.New(st.String())
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	checkMountsUnchanged(t, before)
+	if z := proctest.Zombies(); len(z) != 0 {
+		t.Errorf("zombies: %v", z)
+	}
+}
+
+// TestStartProcessDiesWithParent: a process started with StartProcess gets
+// SIGKILL when the program that started it dies.
+func TestStartProcessDiesWithParent(t *testing.T) {
+	if os.Getenv("LINUXNS_SPAWN_PARENT") == "1" {
+		n := testNS(WithPrivatePID())
+		p, err := n.StartProcess("/bin/sleep", []string{"sleep", "60"}, nil)
+		if err != nil {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString(strconv.Itoa(p.Pid) + "\n")
+		time.Sleep(time.Minute)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartProcessDiesWithParent$")
+	cmd.Env = append(os.Environ(), "LINUXNS_SPAWN_PARENT=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var b [32]byte
+	m, _ := out.Read(b[:])
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:m])))
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("no pid from the parent: %q", b[:m])
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(b), "sleep") {
+			return // gone (or the pid reused by something else)
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the started process %d outlived its parent", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
