@@ -185,6 +185,15 @@ func closeInheritedFds() {
 	}
 }
 
+// stepCause returns the error of a failed step without the step's name.
+func stepCause(err error) error {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.err
+	}
+	return err
+}
+
 func stepName(err error) string {
 	var se *stepError
 	if errors.As(err, &se) {

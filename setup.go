@@ -263,7 +263,7 @@ func (n *Namespace) Do(fn func() error) error {
 		}
 		if err := applyMounts(&p, log); err != nil {
 			returned = true
-			res <- outcome{err: classify(stepName(err), err, n)}
+			res <- outcome{err: classify(stepName(err), stepCause(err), n)}
 			return
 		}
 		log.Debug("do: namespaces ready", "flags", fmt.Sprintf("%#x", p.Flags), "took", time.Since(start))

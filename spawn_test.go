@@ -264,3 +264,14 @@ func TestStartProcessDiesWithParent(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStepNamedOnce: the error of a failed set-up step, as Do and the
+// children report it, names the step once.
+func TestStepNamedOnce(t *testing.T) {
+	failed := step("mount tmpfs on /tmp (mode=1777)", os.NewSyscallError("mount", syscall.EPERM))
+	err := classify(stepName(failed), stepCause(failed), nil)
+	var se *SetupError
+	if !errors.As(err, &se) || strings.Count(err.Error(), "mount tmpfs") != 1 || !errors.Is(err, ErrPermission) {
+		t.Errorf("got %v, want a *SetupError wrapping ErrPermission that names the step once", err)
+	}
+}

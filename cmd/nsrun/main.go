@@ -107,7 +107,7 @@ func run(args []string, stdin, stdout, stderr *os.File, sigs *caught) int {
 		}
 	}
 
-	term := openTerminal(stdin)
+	term := openTerminal(stdin, stdout)
 	defer term.close()
 	sys := &syscall.SysProcAttr{}
 	if term.ownGroup() {

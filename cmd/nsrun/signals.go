@@ -26,9 +26,12 @@ import (
 // foreground process group. Forwarding what the terminal already delivered
 // would deliver it twice, so:
 //
-//   - If standard input is a terminal in whose foreground nsrun runs (an
-//     interactive use), COMMAND gets a process group of its own and the
-//     terminal's foreground, as a shell gives a job. The terminal's signals
+//   - If standard input is a terminal in whose foreground nsrun runs and
+//     standard output is a terminal too (an interactive use), COMMAND gets a
+//     process group of its own and the terminal's foreground, as a shell
+//     gives a job. (With standard output a pipe, nsrun is part of a
+//     pipeline such as `nsrun … | less`, whose other commands share its
+//     process group and may read the terminal: they keep the foreground.) The terminal's signals
 //     reach COMMAND alone, so whatever nsrun receives was sent to nsrun on
 //     purpose and is forwarded. A shell inside (nsrun -p -- bash) finds
 //     itself leader of its process group and has job control. When COMMAND
@@ -80,9 +83,9 @@ type terminal struct {
 }
 
 // openTerminal finds out how nsrun relates to a terminal.
-func openTerminal(stdin *os.File) *terminal {
+func openTerminal(stdin, stdout *os.File) *terminal {
 	t := &terminal{}
-	if isForeground(stdin) {
+	if isForeground(stdin) && isTerminal(stdout) {
 		t.tty = stdin
 		return t
 	}
@@ -105,6 +108,12 @@ func (t *terminal) ownGroup() bool { return t.tty != nil }
 // COMMAND shares nsrun's process group, which is the terminal's foreground.
 func (t *terminal) delivered(s os.Signal) bool {
 	return t.ctty != nil && fromTerminal(s) && isForeground(t.ctty)
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // isForeground reports whether f is a terminal whose foreground process

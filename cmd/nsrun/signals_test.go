@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -153,6 +154,48 @@ echo ready; while :; do sleep 0.05; done`)
 			}
 			if !onStdin && !skipped {
 				t.Errorf("nsrun did not log that it left the terminal's SIGINT alone:\n%s", log)
+			}
+		})
+	}
+}
+
+// TestTerminalHandover: COMMAND gets a process group of its own on a
+// terminal only if standard output is the terminal too; in a pipeline
+// (nsrun … | less) it stays in nsrun's group, which the pipeline's other
+// commands share, so that they keep the terminal.
+func TestTerminalHandover(t *testing.T) {
+	for _, stdoutTTY := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stdout terminal %v", stdoutTTY), func(t *testing.T) {
+			p, slave := openPty(t)
+			cmd := nsrun(t, "-m", "--", "sh", "-c", `echo "pgrps $(cut -d' ' -f5 /proc/$$/stat) $(cut -d' ' -f5 /proc/$PPID/stat) end"`)
+			var out bytes.Buffer
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, slave
+			if stdoutTTY {
+				cmd.Stdout = slave
+			}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { killSession(t, cmd) })
+			if err := wait(t, cmd, "nsrun"); err != nil {
+				t.Fatalf("nsrun: %v; terminal:\n%s", err, p.output())
+			}
+			text := out.String()
+			if stdoutTTY {
+				p.expect(t, "end")
+				text = p.output()
+			}
+			var cmdGroup, nsrunGroup int
+			i := strings.Index(text, "pgrps ")
+			if i < 0 {
+				t.Fatalf("no process groups printed: %q", text)
+			}
+			if _, err := fmt.Sscanf(text[i:], "pgrps %d %d end", &cmdGroup, &nsrunGroup); err != nil {
+				t.Fatalf("output %q: %v", text, err)
+			}
+			if own := cmdGroup != nsrunGroup; own != stdoutTTY {
+				t.Errorf("COMMAND's process group %d, nsrun's %d: own group %v, want %v", cmdGroup, nsrunGroup, own, stdoutTTY)
 			}
 		})
 	}
