@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"strings"
 
 	"github.com/linuxns/namespace"
@@ -81,6 +82,27 @@ func ExampleNamespace_Command() {
 	}
 	fmt.Print(string(out))
 	// Output: pid 1 on box
+}
+
+func ExampleNamespace_StartProcess() {
+	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithHostname("box"))...)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := ns.StartProcess(sh, []string{"sh", "-c", `echo "pid $$ on $(hostname), $(ls -A /tmp | wc -l) entries in /tmp"; exit 3`},
+		&os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+	if err != nil {
+		log.Fatal(err) // a *namespace.SetupError, or an *os.PathError of exec
+	}
+	state, err := p.Wait()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("exit status", state.ExitCode())
+	// Output:
+	// pid 1 on box, 0 entries in /tmp
+	// exit status 3
 }
 
 func ExampleNamespace_Flags() {

@@ -9,6 +9,9 @@
 //     child performs the in-namespace set-up (a private mount table, a fresh
 //     /tmp and /proc, a hostname, the loopback interface) and then runs a
 //     registered Go function or executes a command.
+//   - StartProcess starts a program with no Go child: one process is cloned
+//     into the namespaces, does the same set-up with raw system calls and
+//     executes the program (the fastest way to run a command inside).
 //   - Setup moves the rest of the whole program into the namespaces, by the
 //     same re-execution at start-up.
 //   - Do runs a function on one throw-away OS thread that unshares the
@@ -40,7 +43,7 @@
 //		}
 //	}
 //
-// Command and Setup work without Init.
+// Command, StartProcess and Setup work without Init.
 //
 // # Guarantees
 //

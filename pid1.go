@@ -65,6 +65,8 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		pgrp   int32
 		act    [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
 		old    [4]uintptr
+		pfd    [2]int32 // struct pollfd: fd, events|revents<<16
+		zero   [2]int64 // struct timespec
 	)
 	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 	if e != 0 || r1 != 0 {
@@ -74,7 +76,12 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	// PID 1. Die with the Go child that forked us; if it is already gone
 	// (it died before the death signal was armed), go now.
 	syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
-	if _, _, e := syscall.RawSyscall6(unix.SYS_PIDFD_SEND_SIGNAL, a.parentFD, 0, 0, 0, 0, 0); e == syscall.ESRCH {
+	// (A pidfd polls readable once its process has exited. Signal 0
+	// through it would not tell: from inside the new PID namespace the
+	// kernel refuses a process outside it with EINVAL, dead or alive.)
+	pfd[0] = int32(a.parentFD)
+	pfd[1] = unix.POLLIN
+	if r, _, _ := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&zero[0])), 0, 0, 0); r != 0 {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
