@@ -146,6 +146,60 @@ func TestParentKilledMidRun(t *testing.T) {
 	}
 }
 
+// TestParentKilledMidStartProcess SIGKILLs a process while it starts
+// programs with StartProcess one after the other: every program already
+// started, and one caught between its clone and its parent-death signal,
+// must be gone within 1 s.
+func TestParentKilledMidStartProcess(t *testing.T) {
+	for _, opts := range []string{"pid", "nopid"} {
+		t.Run(opts, func(t *testing.T) {
+			before := mounts(t)
+			self, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for round := range 5 {
+				arg := marker()
+				cmd := exec.Command(self, "-test.run=^$", arg)
+				cmd.Env = append(os.Environ(), envHelper+"=spawner", envHelperOpts+"="+opts)
+				stdout, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd.Stderr = os.Stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				line, _ := bufio.NewReader(stdout).ReadString('\n')
+				if strings.TrimSpace(line) != "started" {
+					cmd.Process.Kill()
+					cmd.Wait()
+					killAll(arg)
+					t.Fatalf("helper: %q", line)
+				}
+				// At a different point of the loop each round.
+				time.Sleep(time.Duration(round) * 2 * time.Millisecond)
+				started := len(withArg(arg)) - 1 // less the helper
+				if err := exec.Command("kill", "-KILL", strconv.Itoa(cmd.Process.Pid)).Run(); err != nil {
+					t.Fatal(err)
+				}
+				cmd.Wait()
+				if started < 1 {
+					t.Errorf("round %d: no started program found before the kill", round)
+				}
+				if !goneWithin(arg, time.Second) {
+					t.Errorf("round %d: processes outlived their SIGKILLed parent by more than 1 s: %v", round, withArg(arg))
+					killAll(arg)
+				}
+				t.Logf("round %d: %d programs running at the kill, all gone after it", round, started)
+			}
+			if after := mounts(t); after != before {
+				t.Errorf("host mount table changed:\n%s\n---\n%s", before, after)
+			}
+		})
+	}
+}
+
 // helperNamespace returns the Namespace the "parent" helper runs, by name.
 func helperNamespace(opts string) *namespace.Namespace {
 	switch opts {

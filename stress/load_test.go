@@ -198,3 +198,53 @@ func TestLoadConcurrent(t *testing.T) {
 	}
 	checkStable(t, fmt.Sprintf("concurrent (%d at a time)", workers), first, half, snap(t, g), elapsed, n)
 }
+
+// TestLoadStartProcess: 1,000 programs started with StartProcess, 4 at a
+// time, leave no zombie, descriptor, goroutine, memory or mount behind.
+func TestLoadStartProcess(t *testing.T) {
+	const n, workers = 1000, 4
+	ns := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
+	start1 := func() error {
+		p, err := ns.StartProcess("/bin/true", nil, nil)
+		if err != nil {
+			return err
+		}
+		st, err := p.Wait()
+		if err == nil && !st.Success() {
+			err = fmt.Errorf("/bin/true: %v", st)
+		}
+		return err
+	}
+	if err := start1(); err != nil { // warm up
+		t.Fatal(err)
+	}
+	g := runtime.NumGoroutine()
+	first := snap(t, g)
+	batch := func(count int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, count)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < count; i += workers {
+					if err := start1(); err != nil {
+						errs <- fmt.Errorf("StartProcess %d: %w", i, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	batch(n / 2)
+	half := snap(t, g)
+	batch(n - n/2)
+	elapsed := time.Since(start)
+	checkStable(t, fmt.Sprintf("StartProcess (%d at a time)", workers), first, half, snap(t, g), elapsed, n)
+}

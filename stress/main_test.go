@@ -35,6 +35,22 @@ func TestMain(m *testing.M) {
 		err := helperNamespace(opts).Run(context.Background(), blocker, args...)
 		fmt.Println("Run returned:", err)
 		os.Exit(1)
+	case "spawner":
+		// The "parent" of TestParentKilledMidStartProcess: it starts
+		// shells with StartProcess, one after the other, and never waits
+		// for them, until it is killed from outside.
+		marker := os.Args[len(os.Args)-1]
+		ns := helperNamespace(os.Getenv(envHelperOpts))
+		for i := 0; i < 40; i++ {
+			if _, err := ns.StartProcess("/bin/sh", []string{"sh", "-c", "while :; do sleep 1; done", marker}, nil); err != nil {
+				fmt.Println("StartProcess:", err)
+				os.Exit(1)
+			}
+			if i == 0 {
+				fmt.Println("started")
+			}
+		}
+		select {}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(envHelper))
 		os.Exit(2)
