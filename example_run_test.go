@@ -117,3 +117,26 @@ func ExampleNamespace_Validate() {
 	fmt.Println(strings.Contains(err.Error(), "hostname"), err != nil)
 	// Output: true true
 }
+
+func ExampleNamespace_Prepare() {
+	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())...)
+	p, err := ns.Prepare("/bin/sh", []string{"sh", "-c", `echo "pid $$: $(cat /tmp/config)"`},
+		&os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The namespaces exist, the program has not run: work on them from
+	// outside, here through the process's root directory.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/tmp/config", p.Pid), []byte("from outside"), 0o644); err != nil {
+		_ = p.Abort()
+		log.Fatal(err)
+	}
+	proc, err := p.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := proc.Wait(); err != nil {
+		log.Fatal(err)
+	}
+	// Output: pid 1: from outside
+}

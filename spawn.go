@@ -39,12 +39,52 @@ import (
 // as are WithInit and Pdeathsig other than SIGKILL. Do not set Cloneflags
 // or id maps: the Namespace's options decide them.
 //
+// Prepare does the same in two steps, so that the namespaces can be worked
+// on from outside before the program runs.
+//
 // The cloned process is a copy of the caller, not a vfork: its cost grows
 // with the caller's memory mappings. The program inherits the calling
 // process's resource limits as they are; note that the Go runtime raises
 // the soft RLIMIT_NOFILE to the hard limit at start-up (os/exec restores the
 // original for its children, which StartProcess cannot see).
 func (n *Namespace) StartProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	p, err := n.prepare("StartProcess", path, argv, attr, false)
+	if err != nil {
+		return nil, err
+	}
+	return p.Start()
+}
+
+// A Prepared is a process that Prepare cloned into new namespaces and set
+// up, held just before it executes its program: its namespaces exist and
+// can be worked on from outside by its Pid (a network interface moved into
+// its network namespace, a cgroup, a /proc/PID/ns/* file opened), and the
+// program starts only when Start is called. Call Start or Abort exactly
+// once; until then the process is a child of the caller that does nothing.
+type Prepared struct {
+	// Pid is the process's id, as seen from the caller's PID namespace.
+	Pid int
+
+	n     *Namespace
+	path  string
+	errR  int // the report pipe
+	holdW int // the hold pipe: a byte starts the program, EOF ends it
+	mu    sync.Mutex
+	done  bool
+}
+
+// Prepare is StartProcess in two steps: it returns once the process is
+// cloned into the namespaces and every set-up step has succeeded (or with
+// the same errors as StartProcess), and the program is executed by Start.
+// Between the two, signals sent to the process stay pending; SIGKILL, the
+// death of the calling thread or process, and Abort end it.
+func (n *Namespace) Prepare(path string, argv []string, attr *os.ProcAttr) (*Prepared, error) {
+	return n.prepare("Prepare", path, argv, attr, true)
+}
+
+// prepare clones the child. With hold, it waits until the child has done
+// the set-up and holds before execve; else the child goes straight on.
+func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr, hold bool) (*Prepared, error) {
 	guardChild()
 	if attr == nil {
 		attr = &os.ProcAttr{}
@@ -53,42 +93,59 @@ func (n *Namespace) StartProcess(path string, argv []string, attr *os.ProcAttr) 
 		return nil, err
 	}
 	if n.initProc {
-		return nil, fmt.Errorf("namespace: StartProcess: %w: WithInit needs a child that stays PID 1; use Command", ErrUnsupported)
+		return nil, fmt.Errorf("namespace: %s: %w: WithInit needs a child that stays PID 1; use Command", name, ErrUnsupported)
 	}
 	a, keep, err := n.prepareSpawn(path, argv, attr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("namespace: %s: %w", name, err)
 	}
 	defer runtime.KeepAlive(keep)
 	defer runtime.KeepAlive(a)
 
-	errPipe, err := pipe2()
-	if err != nil {
-		return nil, classify("create a pipe", err, n)
-	}
-	defer unix.Close(errPipe[0])
-	a.errFD = uintptr(errPipe[1])
-	var gate [2]int
-	if n.user {
-		if gate, err = pipe2(); err != nil {
-			unix.Close(errPipe[1])
-			return nil, classify("create a pipe", err, n)
+	// The pipes: report (child to parent), id-map gate and hold (parent to
+	// child). closeAll closes the ends still open in the parent.
+	var fds []int
+	closeAll := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
-		defer unix.Close(gate[1])
+	}
+	newPipe := func() ([2]int, error) {
+		p, err := pipe2()
+		if err != nil {
+			closeAll()
+			return p, classify("create a pipe", err, n)
+		}
+		fds = append(fds, p[0], p[1])
+		return p, nil
+	}
+	errPipe, err := newPipe()
+	if err != nil {
+		return nil, err
+	}
+	a.errFD = uintptr(errPipe[1])
+	var gate, holdPipe [2]int
+	if n.user {
+		if gate, err = newPipe(); err != nil {
+			return nil, err
+		}
 		a.gateR, a.gateW = uintptr(gate[0]), uintptr(gate[1])
+	}
+	if hold {
+		if holdPipe, err = newPipe(); err != nil {
+			return nil, err
+		}
+		a.holdR, a.holdW = uintptr(holdPipe[0]), uintptr(holdPipe[1])
 	}
 	self, err := selfPidfd()
 	if err != nil {
-		unix.Close(errPipe[1])
-		if n.user {
-			unix.Close(gate[0])
-		}
+		closeAll()
 		return nil, classify("open a pidfd of this process", err, n)
 	}
 	a.parentFD = uintptr(self)
 	// The os package checks once per process, with a process of its own,
-	// that pidfds work (FindProcess below needs it): let it do so while the
-	// child starts.
+	// that pidfds work (Start's FindProcess needs it): let it do so while
+	// the child starts.
 	pidfdCheck.Do(func() {
 		go func() {
 			if p, err := os.FindProcess(os.Getpid()); err == nil {
@@ -98,59 +155,157 @@ func (n *Namespace) StartProcess(path string, argv []string, attr *os.ProcAttr) 
 	})
 
 	pid, errno := spawn(a)
+	// The parent keeps the report's read end, the gate's and the hold's
+	// write ends.
 	unix.Close(errPipe[1])
 	if n.user {
 		unix.Close(gate[0])
 	}
+	if hold {
+		unix.Close(holdPipe[0])
+	}
+	p := &Prepared{Pid: pid, n: n, path: path, errR: errPipe[0], holdW: -1}
+	if hold {
+		p.holdW = holdPipe[1]
+	}
 	if errno != 0 {
+		p.closePipes()
+		if n.user {
+			unix.Close(gate[1])
+		}
 		return nil, n.startError(os.NewSyscallError("clone", errno))
 	}
 	if n.debugEnabled() {
 		n.log().Debug("cloned", "side", "parent", "pid", pid, "flags", fmt.Sprintf("%#x", a.cloneFlags))
 	}
-	// From here the child exists: every failure reaps it.
-	fail := func(err error) (*os.Process, error) {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		for {
-			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
-				break
+	if n.user {
+		err := n.writeIDMaps(pid)
+		if err == nil {
+			if _, werr := unix.Write(gate[1], []byte{0}); werr != nil {
+				err = classify("release the child", os.NewSyscallError("write", werr), n)
 			}
 		}
-		return nil, err
-	}
-	if n.user {
-		if err := n.writeIDMaps(pid); err != nil {
-			return fail(err)
-		}
-		if _, err := unix.Write(gate[1], []byte{0}); err != nil {
-			return fail(classify("release the child", os.NewSyscallError("write", err), n))
+		unix.Close(gate[1])
+		if err != nil {
+			return nil, p.fail(err)
 		}
 	}
-	var rep [8]byte
-	got, err := readFull(errPipe[0], rep[:])
-	if err != nil {
-		return fail(classify("read the child's report", err, n))
-	}
-	if got == len(rep) {
-		st := binary.NativeEndian.Uint32(rep[:4])
-		e := syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
-		if st == spawnExec {
-			return fail(&os.PathError{Op: "exec", Path: path, Err: e})
+	if hold {
+		// The child reports that it is set up and holds, or a failed step.
+		st, e, got, err := p.readReport()
+		switch {
+		case err != nil:
+			return nil, p.fail(err)
+		case got == 0:
+			return nil, p.fail(fmt.Errorf("namespace: %s: %w: the child ended without a report", name, ErrProtocol))
+		case st != spawnHeld:
+			return nil, p.fail(p.stepError(st, e))
 		}
-		return fail(classify(spawnStepName(st, n), os.NewSyscallError(spawnStepCall(st), e), n))
-	}
-	if got != 0 {
-		return fail(fmt.Errorf("namespace: StartProcess: %w: short report from the child", ErrProtocol))
-	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return fail(err)
-	}
-	if n.debugEnabled() {
-		n.log().Debug("set up and executed", "side", "parent", "pid", pid, "namespaces", n.String(), "path", path)
+		if n.debugEnabled() {
+			n.log().Debug("set up; held before execve", "side", "parent", "pid", pid, "namespaces", n.String())
+		}
 	}
 	return p, nil
+}
+
+// Start executes the program of a prepared process and returns it, or the
+// error of executing it (an *os.PathError); then no process is left.
+func (p *Prepared) Start() (*os.Process, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil, fmt.Errorf("namespace: Prepared.Start: %w: Start or Abort was called already", ErrInvalid)
+	}
+	p.done = true
+	if p.holdW >= 0 {
+		_, err := unix.Write(p.holdW, []byte{0})
+		unix.Close(p.holdW)
+		p.holdW = -1
+		if err != nil {
+			return nil, p.fail(classify("release the child", os.NewSyscallError("write", err), p.n))
+		}
+	}
+	st, e, got, err := p.readReport()
+	switch {
+	case err != nil:
+		return nil, p.fail(err)
+	case got != 0:
+		return nil, p.fail(p.stepError(st, e))
+	}
+	unix.Close(p.errR)
+	p.errR = -1
+	proc, err := os.FindProcess(p.Pid)
+	if err != nil {
+		return nil, p.fail(err)
+	}
+	if p.n.debugEnabled() {
+		p.n.log().Debug("set up and executed", "side", "parent", "pid", p.Pid, "namespaces", p.n.String(), "path", p.path)
+	}
+	return proc, nil
+}
+
+// Abort ends a prepared process (SIGKILL) and reaps it; its namespaces go
+// with it.
+func (p *Prepared) Abort() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return fmt.Errorf("namespace: Prepared.Abort: %w: Start or Abort was called already", ErrInvalid)
+	}
+	p.done = true
+	_ = p.fail(nil)
+	return nil
+}
+
+// readReport reads the child's next report: a step and its errno (got 8),
+// or end of file (got 0).
+func (p *Prepared) readReport() (st uint32, e syscall.Errno, got int, err error) {
+	var rep [8]byte
+	got, err = readFull(p.errR, rep[:])
+	if err != nil {
+		return 0, 0, got, classify("read the child's report", err, p.n)
+	}
+	if got != 0 && got != len(rep) {
+		return 0, 0, got, fmt.Errorf("namespace: %w: short report from the child", ErrProtocol)
+	}
+	if got == len(rep) {
+		st = binary.NativeEndian.Uint32(rep[:4])
+		e = syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
+	}
+	return st, e, got, nil
+}
+
+// stepError turns a failed step's report into the error Run's children
+// give, or an *os.PathError for execve.
+func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
+	if st == spawnExec {
+		return &os.PathError{Op: "exec", Path: p.path, Err: e}
+	}
+	return classify(spawnStepName(st, p.n), os.NewSyscallError(spawnStepCall(st), e), p.n)
+}
+
+// fail kills and reaps the child, closes the pipes, and returns err.
+func (p *Prepared) fail(err error) error {
+	_ = unix.Kill(p.Pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	for {
+		if _, werr := unix.Wait4(p.Pid, &ws, 0, nil); werr != unix.EINTR {
+			break
+		}
+	}
+	p.closePipes()
+	return err
+}
+
+func (p *Prepared) closePipes() {
+	if p.errR >= 0 {
+		unix.Close(p.errR)
+		p.errR = -1
+	}
+	if p.holdW >= 0 {
+		unix.Close(p.holdW)
+		p.holdW = -1
+	}
 }
 
 var (
@@ -236,6 +391,8 @@ const (
 	spawnForeground
 	spawnSetctty
 	spawnExec
+	// spawnHeld is not a failure: the child is set up and holds (Prepare).
+	spawnHeld
 )
 
 // spawnStepName names step st as Run's child does.
@@ -325,6 +482,7 @@ type spawnArgs struct {
 	parentFD     uintptr // a pidfd of the calling process
 	errFD        uintptr // write end of the report pipe (close-on-exec)
 	gateR, gateW uintptr // the id-map gate, or 0
+	holdR, holdW uintptr // the hold before execve (Prepare), or 0
 
 	timeNS     bool
 	timensPath *byte
@@ -529,6 +687,10 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
+	if a.holdW != 0 {
+		// Only the parent may hold the write end: its closing is Abort.
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdW, 0, 0, 0, 0, 0)
+	}
 
 	if a.gateR != 0 {
 		// Wait until the parent has written the id maps; nothing (EOF)
@@ -635,6 +797,14 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		a.errFD = r1
 		a.nextFD = int(r1) + 1
 	}
+	if a.holdR != 0 && a.holdR < uintptr(len(a.fds)) {
+		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.holdR, unix.F_DUPFD_CLOEXEC, uintptr(a.nextFD), 0, 0, 0)
+		if e != 0 {
+			goto fail
+		}
+		a.holdR = r1
+		a.nextFD = int(r1) + 1
+	}
 	// First move every source that a lower descriptor would overwrite out
 	// of the way, then put each in place.
 	for i := range a.fds {
@@ -665,6 +835,18 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 			st = spawnSetctty
 			goto fail
 		}
+	}
+
+	if a.holdR != 0 {
+		// Prepare: report that the set-up is done, and hold until Start
+		// (a byte) or Abort (end of file, then SIGKILL).
+		*(*uint32)(unsafe.Pointer(&a.report[0])) = spawnHeld
+		*(*uint32)(unsafe.Pointer(&a.report[4])) = 0
+		syscall.RawSyscall6(unix.SYS_WRITE, a.errFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)
+		if r1, _, _ = syscall.RawSyscall6(unix.SYS_READ, a.holdR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0); r1 != 1 {
+			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdR, 0, 0, 0, 0, 0)
 	}
 
 	// Default dispositions for the signals the Go runtime handles (ignored

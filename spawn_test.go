@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace/internal/proctest"
 )
@@ -273,5 +276,147 @@ func TestStepNamedOnce(t *testing.T) {
 	var se *SetupError
 	if !errors.As(err, &se) || strings.Count(err.Error(), "mount tmpfs") != 1 || !errors.Is(err, ErrPermission) {
 		t.Errorf("got %v, want a *SetupError wrapping ErrPermission that names the step once", err)
+	}
+}
+
+func TestPrepareStartAndAbort(t *testing.T) {
+	before := hostMounts(t)
+	n := testNS(WithPrivateNet(), WithPrivateTmp(), WithPrivatePID())
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := n.Prepare("/bin/sh", []string{"sh", "-c", `echo "pid $$"; ls -A /tmp`}, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held: the namespaces and the set-up exist, the program has not run.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", p.Pid))
+	if err != nil || theirs == self {
+		t.Errorf("held process's network namespace %q (%v), ours %q: want a new one", theirs, err, self)
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.Pid))
+	if me, _ := os.Executable(); exe != me {
+		t.Errorf("held process executes %q already, want still %q", exe, me)
+	}
+	mi, _ := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", p.Pid))
+	if !strings.Contains(string(mi), " /tmp ") {
+		t.Errorf("held process has no /tmp mount yet:\n%s", mi)
+	}
+	// Something placed in its /tmp from outside is there for the program.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/tmp/from-outside", p.Pid), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := p.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if st, err := proc.Wait(); err != nil || !st.Success() {
+		t.Fatalf("%v %v", st, err)
+	}
+	if string(out) != "pid 1\nfrom-outside\n" {
+		t.Errorf("output %q, want pid 1 and the file put in from outside", out)
+	}
+	if _, err := p.Start(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("second Start: %v, want ErrInvalid", err)
+	}
+
+	p, err = n.Prepare("/bin/true", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(p.Pid, 0); err != unix.ESRCH {
+		t.Errorf("aborted process %d: kill 0 gives %v, want ESRCH (gone and reaped)", p.Pid, err)
+	}
+	if _, err := p.Start(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Start after Abort: %v, want ErrInvalid", err)
+	}
+	checkMountsUnchanged(t, before)
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
+
+func TestPrepareErrors(t *testing.T) {
+	n := testNS(WithPrivateMount())
+	_, err := n.Prepare("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir"})
+	var se *SetupError
+	if !errors.As(err, &se) || se.Step != "change directory" {
+		t.Errorf("bad directory: %v, want a *SetupError of step \"change directory\"", err)
+	}
+	p, err := n.Prepare("/no/such/program", nil, nil)
+	if err != nil {
+		t.Fatalf("Prepare does not execute: %v", err)
+	}
+	if _, err := p.Start(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Start of a missing program: %v, want ENOENT", err)
+	}
+	// A signal sent while held is delivered when Start lets it run.
+	p, err = n.Prepare("/bin/sleep", []string{"sleep", "10"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(p.Pid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if err := unix.Kill(p.Pid, 0); err != nil {
+		t.Errorf("held process died of a blocked signal: %v", err)
+	}
+	proc, err := p.Start()
+	if err == nil {
+		st, _ := proc.Wait()
+		if ws, ok := st.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("after Start: %v, want killed by the pending SIGTERM", st)
+		}
+	}
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
+
+// TestSpawnManyFiles: descriptors mapped above the numbers of the pipes that
+// the child uses internally (report, id-map gate, hold) do not clobber them.
+func TestSpawnManyFiles(t *testing.T) {
+	n := testNS(WithPrivateMount())
+	const script = `readlink /proc/$$/fd/39`
+	for _, hold := range []bool{false, true} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		zero, err := os.Open("/dev/zero")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := make([]*os.File, 40)
+		files[1], files[2], files[39] = w, os.Stderr, zero
+		var proc *os.Process
+		if hold {
+			var p *Prepared
+			if p, err = n.Prepare("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: files}); err == nil {
+				proc, err = p.Start()
+			}
+		} else {
+			proc, err = n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: files})
+		}
+		w.Close()
+		zero.Close()
+		if err != nil {
+			r.Close()
+			t.Fatalf("hold %v: %v", hold, err)
+		}
+		out, _ := io.ReadAll(r)
+		r.Close()
+		if st, err := proc.Wait(); err != nil || !st.Success() || string(out) != "/dev/zero\n" {
+			t.Errorf("hold %v: %v %v, output %q", hold, st, err, out)
+		}
 	}
 }
