@@ -7,9 +7,11 @@
 // For each set of namespaces and set-up it alternates the contenders round
 // by round (each round starts with the next one, so that noise and warm
 // caches fall on all alike): Run of a registered function in this small
-// program, Command and StartProcess of /bin/true, nsrun, unshare and bwrap,
-// all running /bin/true or nothing. It then compares a cold Run with a Run
-// on a prepared pool (WithPrewarm), prints the peak RSS of each contender's
+// program, Command and StartProcess of /bin/true, nsrun, unshare, bwrap,
+// and (as root, where it applies) the Perl original's run() in core Perl
+// (perl-run.pl), all running /bin/true or nothing. It then compares a cold
+// Run with a Run on a prepared pool (WithPrewarm), times the Perl run()
+// with its default term_child, prints the peak RSS of each contender's
 // process tree (/usr/bin/time -v; for Run, the child's, from getrusage),
 // and the throughput of 1 and 2 workers.
 package main
@@ -18,8 +20,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +84,10 @@ func main() {
 	}
 	if err := comparePool(*rounds); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: pool: %v\n", err)
+		failed = true
+	}
+	if err := comparePerlTermChild(20); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: perl: %v\n", err)
 		failed = true
 	}
 	if err := compareRSS(effective(benchkit.MntPIDProc), *nsrun); err != nil {
@@ -232,6 +240,14 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 
 func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
 	cs := contenders(s, nsrun)
+	// The Perl original's method, without term_child (with it, every run
+	// takes 200 ms more: comparePerlTermChild).
+	if perl, err := startPerlRun(s, false); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: the Perl baseline is left out: %v\n", err)
+	} else if perl != nil {
+		defer perl.close()
+		cs = append(cs, benchkit.Contender{Name: "perl run()*", Op: perl.op})
+	}
 	// A few rounds to warm caches, not counted.
 	if _, err := benchkit.Alternate(5, cs, reapOrphans); err != nil {
 		return err
@@ -256,6 +272,101 @@ func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
 	w.Flush()
 	fmt.Println()
 	return nil
+}
+
+// comparePerlTermChild times the Perl original's run() with its default
+// term_child, whose handler for every signal (SIGCHLD too) sleeps 0.2 s
+// when the child exits, against Run, in a few alternating rounds.
+func comparePerlTermChild(rounds int) error {
+	s := effective(benchkit.MntPIDTmp)
+	perl, err := startPerlRun(s, true)
+	if err != nil || perl == nil {
+		return err
+	}
+	defer perl.close()
+	n := namespace.New(options(s)...)
+	cs := []benchkit.Contender{
+		{Name: "Run", Op: func() error { return n.Run(context.Background(), nop) }},
+		{Name: "perl run(), term_child", Op: perl.op},
+	}
+	lat, err := benchkit.Alternate(rounds, cs, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("## %s: the Perl original's run() with term_child (its default), %d alternating rounds\n\n", s.Name, rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/perl\t")
+	perl50 := benchkit.Ms(lat[1].Percentile(50))
+	for i, c := range cs {
+		p50 := benchkit.Ms(lat[i].Percentile(50))
+		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%s\t\n", c.Name, p50, benchkit.Ms(lat[i].Percentile(99)), ratio(p50, perl50))
+	}
+	w.Flush()
+	fmt.Println()
+	return nil
+}
+
+//go:embed perl-run.pl
+var perlRunScript string
+
+// perlRun is a perl process that does the work of Sys::Linux::Namespace's
+// run() once per request (see perl-run.pl): the Perl original's method,
+// timed from here including a pipe round trip (tens of µs).
+type perlRun struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+// startPerlRun starts the Perl baseline for s, or returns nil if it does
+// not apply: not root (the module needs CAP_SYS_ADMIN and maps no ids), a
+// set the module cannot make (network), or no perl, or not x86_64 (the
+// script's system call numbers).
+func startPerlRun(s benchkit.Set, termChild bool) (*perlRun, error) {
+	if os.Geteuid() != 0 || s.Net || s.User || s.IPC || s.UTS || s.Cgroup || s.Time || !s.Mount || runtime.GOARCH != "amd64" {
+		return nil, nil
+	}
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		return nil, nil
+	}
+	tc := "0"
+	if termChild {
+		tc = "1"
+	}
+	cmd := exec.Command(perl, "-e", perlRunScript, s.Name, tc)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &perlRun{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+}
+
+func (p *perlRun) op() error {
+	if _, err := io.WriteString(p.in, "\n"); err != nil {
+		return err
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("perl: %w", err)
+	}
+	if line != "ok\n" {
+		return fmt.Errorf("perl: %s", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+func (p *perlRun) close() {
+	p.in.Close()
+	_ = p.cmd.Wait()
 }
 
 func ratio(a, b float64) string {
