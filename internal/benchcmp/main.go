@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,7 +71,7 @@ func main() {
 	printMachine()
 	// bwrap leaves orphans (its PID 1 exits after it); adopt and reap them.
 	if reap, restore, err := benchkit.Subreaper(); err == nil {
-		reapOrphans = func() { reap() }
+		reapOrphans = func() { reap(keptChildren...) }
 		defer restore()
 	} else {
 		fmt.Fprintf(os.Stderr, "benchcmp: %v; orphans of the tools are left to init\n", err)
@@ -107,8 +108,13 @@ func main() {
 }
 
 // reapOrphans reaps the orphans that the tools left to this process (see
-// benchkit.Subreaper). Call it only between measurements.
-var reapOrphans = func() {}
+// benchkit.Subreaper), but not the children in keptChildren (the Perl
+// baseline's processes, which live through a comparison). Call it only
+// between measurements.
+var (
+	reapOrphans  = func() {}
+	keptChildren []int
+)
 
 func defaultNsrun() string {
 	if dir := os.Getenv("LINUXNS_BIN"); dir != "" {
@@ -347,6 +353,7 @@ func startPerlRun(s benchkit.Set, termChild bool) (*perlRun, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	keptChildren = append(keptChildren, cmd.Process.Pid)
 	return &perlRun{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
 }
 
@@ -367,6 +374,7 @@ func (p *perlRun) op() error {
 func (p *perlRun) close() {
 	p.in.Close()
 	_ = p.cmd.Wait()
+	keptChildren = slices.DeleteFunc(keptChildren, func(pid int) bool { return pid == p.cmd.Process.Pid })
 }
 
 func ratio(a, b float64) string {

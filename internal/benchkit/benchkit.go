@@ -348,14 +348,18 @@ func Throughput(workers int, d time.Duration, op func() error) (float64, error) 
 // OrphanWait each) for the orphans to exit, reaps them, and returns how
 // many it reaped. Call reap only while none of the process's own children
 // started by os/exec runs (between measurements): it takes every child for
-// an orphan.
-func Subreaper() (reap func() int, restore func(), err error) {
+// an orphan, except the pids in keep (children that live through the
+// measurements on purpose).
+func Subreaper() (reap func(keep ...int) int, restore func(), err error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, nil, fmt.Errorf("benchkit: become a subreaper: %w", err)
 	}
-	reap = func() int {
+	reap = func(keep ...int) int {
 		n := 0
 		for _, pid := range children() {
+			if slices.Contains(keep, pid) {
+				continue
+			}
 			if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 				fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 				_, _ = unix.Poll(fds, int(OrphanWait.Milliseconds()))
