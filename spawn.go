@@ -518,7 +518,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	cstr := func(s string) (*byte, error) {
 		p, err := unix.BytePtrFromString(s)
 		if err != nil {
-			return nil, fmt.Errorf("namespace: StartProcess: %w: %q contains a NUL byte", ErrInvalid, s)
+			return nil, fmt.Errorf("%w: %q contains a NUL byte", ErrInvalid, s)
 		}
 		keep = append(keep, p)
 		return p, nil
@@ -532,7 +532,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	av, err := cStrings(argv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("namespace: StartProcess: %w: an argument contains a NUL byte", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: an argument contains a NUL byte", ErrInvalid)
 	}
 	env := attr.Env
 	if env == nil {
@@ -540,7 +540,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	ev, err := cStrings(env)
 	if err != nil {
-		return nil, nil, fmt.Errorf("namespace: StartProcess: %w: the environment contains a NUL byte", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: the environment contains a NUL byte", ErrInvalid)
 	}
 	keep = append(keep, av, ev)
 	a.argv, a.envv = &av[0], &ev[0]
@@ -560,7 +560,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 			rest.Pdeathsig = 0
 		}
 		if !onlyZero(&rest) {
-			return nil, nil, fmt.Errorf("namespace: StartProcess: %w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
+			return nil, nil, fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
 		}
 	}
 

@@ -420,3 +420,30 @@ func TestSpawnManyFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestSpawnBadArguments: arguments that cannot be passed to execve are
+// refused before anything is started, with one prefix in the message.
+func TestSpawnBadArguments(t *testing.T) {
+	n := testNS(WithPrivateMount())
+	for _, c := range []struct {
+		name string
+		argv []string
+		attr *os.ProcAttr
+	}{
+		{"NUL in an argument", []string{"true", "a\x00b"}, nil},
+		{"NUL in the environment", nil, &os.ProcAttr{Env: []string{"A=\x00"}}},
+		{"Chroot", nil, &os.ProcAttr{Sys: &syscall.SysProcAttr{Chroot: "/"}}},
+	} {
+		_, err := n.StartProcess("/bin/true", c.argv, c.attr)
+		if err == nil || strings.Count(err.Error(), "namespace:") != 1 {
+			t.Errorf("%s: %v, want an error with one prefix", c.name, err)
+		}
+		_, err = n.Prepare("/bin/true", c.argv, c.attr)
+		if !strings.HasPrefix(fmt.Sprint(err), "namespace: Prepare: ") {
+			t.Errorf("%s: Prepare: %v, want it named", c.name, err)
+		}
+	}
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
