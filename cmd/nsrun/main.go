@@ -6,11 +6,11 @@
 // (network), -i (IPC), -u (UTS), -U (user), -C (cgroup), -T (time), -r (map
 // the caller to root), and more; short flags combine (-mpnu). It is built
 // on the StartProcess method of github.com/linuxns/namespace (Command under
-// --init) and behaves like
-// the library: / is made recursively private before anything is mounted,
-// --tmp mounts a fresh tmpfs on /tmp, -p mounts a fresh /proc, -n brings lo
-// up, and nothing leaks to the host. Without root, -r makes every flag
-// work in a user namespace in which the caller is root.
+// --init) and behaves like the library: / is made recursively private
+// before anything is mounted, --tmp mounts a fresh tmpfs on /tmp, -p mounts
+// a fresh /proc, -n brings lo up, and nothing leaks to the host. Without
+// root, -r makes every flag work in a user namespace in which the caller is
+// root.
 //
 // Exit status: COMMAND's own; 128+N if signal N killed it; 125 if nsrun
 // itself failed (the message on standard error says what and how to fix
