@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -312,4 +314,80 @@ func TestDoUnprivilegedSaysWhy(t *testing.T) {
 	if !errors.Is(err, namespace.ErrPermission) {
 		t.Errorf("Do as an unprivileged user = %v, want ErrPermission", err)
 	}
+	err = namespace.New(namespace.WithPrivateMount()).Exec("/bin/true", nil, nil)
+	var se *namespace.SetupError
+	if !errors.Is(err, namespace.ErrPermission) || !errors.As(err, &se) {
+		t.Errorf("Exec as an unprivileged user = %v, want a *SetupError with ErrPermission", err)
+	}
+}
+
+// Exec: the command replaces the process (same pid) in new namespaces, with
+// the set-up made, and nothing of it reaches the host. If execve fails,
+// Exec returns the error and the caller goes on in its own namespaces.
+func TestExec(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		before, err := proctest.Mounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := map[string]string{}
+		for _, k := range []string{"mnt", "net", "uts"} {
+			own[k], _ = os.Readlink("/proc/self/ns/" + k)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		const script = `echo pid=$$; for k in mnt net uts; do echo $k=$(readlink /proc/self/ns/$k); done
+echo host=$(cat /proc/sys/kernel/hostname); echo tmp=$(stat -f -c %T /tmp); echo files=$(ls -A /tmp | wc -l)
+echo lo=$(cat /sys/class/net/lo/flags); echo mark=$LINUXNS_TEST_MARK`
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), namespace.ExecInPlaceEnv+"="+script, "LINUXNS_TEST_MARK=inherited")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("helper: %v\n%s", err, stderr.String())
+		}
+		kv := map[string]string{}
+		for _, l := range strings.Split(string(out), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				kv[k] = v
+			}
+		}
+		if kv["pid"] != strconv.Itoa(cmd.Process.Pid) {
+			t.Errorf("sh has pid %s, the helper had %d: it did not take the helper's place", kv["pid"], cmd.Process.Pid)
+		}
+		for k, id := range own {
+			if kv[k] == "" || kv[k] == id {
+				t.Errorf("sh's %s namespace %q, the test's %q: want a new one", k, kv[k], id)
+			}
+		}
+		if kv["host"] != "in-place" || kv["tmp"] != "tmpfs" || kv["files"] != "0" || kv["lo"] != "0x9" {
+			t.Errorf("set-up not made before exec: %v (want hostname in-place, an empty tmpfs on /tmp, lo flags 0x9)", kv)
+		}
+		if kv["mark"] != "inherited" {
+			t.Errorf("sh's environment lacks the caller's (nil envv): mark=%q", kv["mark"])
+		}
+
+		err = namespace.New(namespace.WithPrivateTmp()).Exec("/nonexistent/program", nil, nil)
+		var pe *os.PathError
+		if !errors.As(err, &pe) || pe.Op != "exec" || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Exec of a missing program = %v, want an *os.PathError (exec) wrapping ErrNotExist", err)
+		}
+		err = namespace.New(namespace.WithPrivateTmp(namespace.TmpfsSize(-1))).Exec("/bin/true", nil, nil)
+		if !errors.Is(err, namespace.ErrInvalid) {
+			t.Errorf("Exec with an invalid option = %v, want ErrInvalid", err)
+		}
+		err = namespace.New(namespace.WithPrivatePID()).Exec("/bin/true", nil, nil)
+		if !errors.Is(err, namespace.ErrUnsupported) || !strings.Contains(err.Error(), "StartProcess") {
+			t.Errorf("Exec in a PID namespace = %v, want ErrUnsupported naming StartProcess", err)
+		}
+		if now, _ := os.Readlink("/proc/self/ns/mnt"); now != own["mnt"] {
+			t.Errorf("after the failed exec the process's mount namespace is %s, was %s", now, own["mnt"])
+		}
+		if after, err := proctest.Mounts(); err != nil || after != before {
+			t.Errorf("mount table changed (%v):\nbefore:\n%s\nafter:\n%s", err, before, after)
+		}
+	})
 }

@@ -36,3 +36,12 @@ func ExampleNamespace_Do() {
 		log.Fatal(err)
 	}
 }
+
+// A command takes the program's place in new namespaces, as with unshare(1)
+// without --fork. Exec returns only if that fails. (Not run here: it would
+// replace the test.)
+func ExampleNamespace_Exec() {
+	ns := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet())
+	err := ns.Exec("/bin/sh", []string{"sh", "-c", "ls -A /tmp; ip -o link"}, nil)
+	log.Fatalf("cannot run sh: %v", err)
+}

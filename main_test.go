@@ -1,11 +1,23 @@
 package namespace
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
 
+// ExecInPlaceEnv makes the test binary the helper of TestExec: it executes
+// sh with the script in this variable in its own place (Exec), in new mount
+// (private /tmp), network and UTS namespaces.
+const ExecInPlaceEnv = "LINUXNS_TEST_EXEC_IN_PLACE"
+
 func TestMain(m *testing.M) {
 	Init()
+	if script, ok := os.LookupEnv(ExecInPlaceEnv); ok {
+		os.Unsetenv(ExecInPlaceEnv)
+		err := New(WithPrivateTmp(), WithPrivateNet(), WithHostname("in-place")).Exec("/bin/sh", []string{"sh", "-c", script}, nil)
+		fmt.Fprintf(os.Stderr, "exec in place: %v\n", err)
+		os.Exit(3)
+	}
 	os.Exit(m.Run())
 }

@@ -226,13 +226,8 @@ func (n *Namespace) Do(fn func() error) error {
 	if err := n.Validate(); err != nil {
 		return err
 	}
-	for _, t := range n.Types() {
-		if why, refused := doRefused[t]; refused {
-			return fmt.Errorf("namespace: Do cannot create a %s namespace (%s): %w; use Run, Command or Setup", t, why, ErrUnsupported)
-		}
-	}
-	if n.initProc {
-		return fmt.Errorf("namespace: Do: %w: WithInit needs a PID namespace", ErrUnsupported)
+	if err := n.checkThreadKinds("Do", "Run, Command or Setup"); err != nil {
+		return err
 	}
 	p := n.plan()
 	log := n.log()
@@ -243,6 +238,12 @@ func (n *Namespace) Do(fn func() error) error {
 	}
 	res := make(chan outcome, 1)
 	gone := make(chan exitWaiter, 1) // waits until the thread has exited
+	// The caller keeps its thread while it waits, so fn's goroutine starts
+	// on another one at once: left free, the caller's thread would take it
+	// first, and if that is the main thread, fn's goroutine would have to
+	// move again.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	onThrowawayThread(func() {
 		gone <- threadExitWaiter()
 		returned := false
@@ -287,6 +288,89 @@ func (n *Namespace) Do(fn func() error) error {
 		panic(o.value)
 	}
 	return o.err
+}
+
+// checkThreadKinds refuses, for method, what cannot be created on one
+// thread, and names the alternatives.
+func (n *Namespace) checkThreadKinds(method, instead string) error {
+	for _, t := range n.Types() {
+		if why, refused := doRefused[t]; refused {
+			return fmt.Errorf("namespace: %s cannot create a %s namespace (%s): %w; use %s", method, t, why, ErrUnsupported, instead)
+		}
+	}
+	if n.initProc {
+		return fmt.Errorf("namespace: %s: %w: WithInit needs a PID namespace", method, ErrUnsupported)
+	}
+	return nil
+}
+
+// Exec executes the program at path in place of the calling program, in
+// new namespaces with the set-up made, as syscall.Exec does and as
+// unshare(1) does without --fork: a fresh OS thread creates the mount, UTS,
+// IPC, network and cgroup namespaces, makes the set-up (a recursively
+// private /, a private /tmp, a hostname, lo up) and calls execve(2). The
+// kernel then ends every other thread, and the program is the process, with
+// its pid, its parent and its process group; its namespaces end with it.
+// Nothing of the calling program runs any more: use it at the end of a
+// command such as nsrun, where StartProcess would leave a parent waiting
+// for nothing.
+//
+// argv is the program's argument list (nil means just path); envv its
+// environment (nil means the current one). Descriptors without
+// close-on-exec stay open. Signals that the program ignores (signal.Ignore,
+// or SIGHUP and SIGINT ignored when it started) stay ignored and the others
+// get their default action, as in os/exec's children; the soft
+// RLIMIT_NOFILE that the Go runtime raised is restored.
+//
+// Exec returns only if it fails: with a *SetupError if the namespaces or
+// the set-up could not be made (ErrPermission without CAP_SYS_ADMIN), or an
+// *os.PathError with Op "exec" if execve failed (fs.ErrNotExist,
+// fs.ErrPermission, ...). The thread is then discarded and the caller goes
+// on in its own namespaces, as after Do. Like Do, Exec refuses PID, user
+// and time namespaces and WithInit (ErrUnsupported): they need a new
+// process; use StartProcess.
+func (n *Namespace) Exec(path string, argv, envv []string) error {
+	guardChild()
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	if err := n.checkThreadKinds("Exec", "StartProcess"); err != nil {
+		return err
+	}
+	if argv == nil {
+		argv = []string{path}
+	}
+	if envv == nil {
+		envv = os.Environ()
+	}
+	p := n.plan()
+	log := n.log()
+	type failure struct {
+		err  error
+		gone exitWaiter
+	}
+	failed := make(chan failure, 1)
+	// The caller keeps its thread, so the new goroutine starts elsewhere
+	// at once (see Do).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	onThrowawayThread(func() {
+		gone := threadExitWaiter()
+		if err := syscalls.Unshare(p.Flags); err != nil {
+			failed <- failure{n.startError(err), gone}
+			return
+		}
+		if err := applyMounts(&p, log); err != nil {
+			failed <- failure{classify(stepName(err), stepCause(err), n), gone}
+			return
+		}
+		log.Debug("exec: namespaces ready", "path", path)
+		err := syscall.Exec(path, argv, envv)
+		failed <- failure{&os.PathError{Op: "exec", Path: path, Err: err}, gone}
+	})
+	f := <-failed
+	f.gone.wait()
+	return f.err
 }
 
 // exitWaiter waits until an OS thread has exited.

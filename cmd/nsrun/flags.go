@@ -19,7 +19,7 @@ type config struct {
 	mount, tmp, pid, noProc, init       bool
 	net, ipc, uts, user, mapRoot        bool
 	mapCurrent, cgroup, timeNS, sysvsem bool
-	verbose, help, version              bool
+	fork, verbose, help, version        bool
 
 	tmpSize             sizeValue
 	hostname            string
@@ -71,7 +71,8 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Var(&c.monotonic, "monotonic", "CLOCK_MONOTONIC offset in seconds (implies --time)")
 	fs.Var(&c.boottime, "boottime", "CLOCK_BOOTTIME offset in seconds (implies --time)")
 	fs.BoolVar(&c.sysvsem, "sysvsem", false, "unshare System V semaphore undo lists")
-	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal")
+	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, -U, -T, --kill-grace)")
+	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal (implies --fork)")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
@@ -108,15 +109,20 @@ Namespaces:
       --sysvsem           own System V semaphore undo list
 
 Running:
+  -f, --fork              run COMMAND as a child of nsrun, which forwards
+                          signals to it (implied by --init and --kill-grace
+                          and by -p, -U, -r, -c, -T); otherwise COMMAND
+                          replaces nsrun, as unshare(1) does without -f
       --kill-grace DUR    after a terminating signal, SIGKILL COMMAND if it
-                          is still alive after DUR (default 2s)
+                          is still alive after DUR (default 2s; implies -f)
   -v, --verbose           log each step on standard error
   -h, --help              show this help and exit
   -V, --version           show the version and exit
 
-Signals sent to nsrun are forwarded to COMMAND.
-Exit status: COMMAND's; 128+N if signal N killed it; 125 if nsrun failed;
-126 if COMMAND cannot be executed; 127 if it was not found.
+Signals sent to nsrun reach COMMAND: forwarded with --fork, else COMMAND
+is nsrun. Exit status: COMMAND's (with --fork, 128+N if signal N killed
+it); 125 if nsrun failed; 126 if COMMAND cannot be executed; 127 if it was
+not found.
 Without root, add -r: a user namespace in which you are root.
 `
 
@@ -146,6 +152,15 @@ func parseArgs(args []string) (*config, error) {
 
 // userNS reports whether a user namespace was asked for.
 func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
+
+// needsParent reports whether nsrun stays as COMMAND's parent: asked for
+// (--fork, --kill-grace), or needed because the namespaces apply only to a
+// new process (PID, time), need a single-threaded one (user), or --init.
+// Otherwise COMMAND replaces nsrun.
+func (c *config) needsParent() bool {
+	return c.fork || c.set["kill-grace"] || c.pid || c.init || c.userNS() ||
+		c.timeNS || c.set["monotonic"] || c.set["boottime"]
+}
 
 // mountNS reports whether a mount namespace will be created.
 func (c *config) mountNS() bool {

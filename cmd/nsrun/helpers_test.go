@@ -95,6 +95,14 @@ func withUser(args []string) []string {
 	return append([]string{"-r"}, args...)
 }
 
+// execsInPlace reports whether nsrun with flags (and -r when unprivileged,
+// as nsrun adds it) executes COMMAND in its own place rather than as a
+// child.
+func execsInPlace(flags []string) bool {
+	c, err := parseArgs(append(withUser(flags), "--", "true"))
+	return err == nil && !c.needsParent()
+}
+
 // command returns nsrun with args exactly as given, in a session of its own
 // (no controlling terminal, so that terminal rules play no part), killed
 // if the test outlives testTimeout.

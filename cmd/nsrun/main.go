@@ -5,21 +5,29 @@
 // Its flags follow util-linux unshare(1): -m (mount), -p (PID), -n
 // (network), -i (IPC), -u (UTS), -U (user), -C (cgroup), -T (time), -r (map
 // the caller to root), and more; short flags combine (-mpnu). It is built
-// on the StartProcess method of github.com/linuxns/namespace (Command under
-// --init) and behaves like the library: / is made recursively private
-// before anything is mounted, --tmp mounts a fresh tmpfs on /tmp, -p mounts
-// a fresh /proc, -n brings lo up, and nothing leaks to the host. Without
-// root, -r makes every flag work in a user namespace in which the caller is
-// root.
+// on github.com/linuxns/namespace and behaves like the library: / is made
+// recursively private before anything is mounted, --tmp mounts a fresh
+// tmpfs on /tmp, -p mounts a fresh /proc, -n brings lo up, and nothing
+// leaks to the host. Without root, -r makes every flag work in a user
+// namespace in which the caller is root.
 //
-// Exit status: COMMAND's own; 128+N if signal N killed it; 125 if nsrun
-// itself failed (the message on standard error says what and how to fix
-// it); 126 if COMMAND cannot be executed; 127 if it was not found.
+// Where no new process is needed (mount, network, IPC, UTS and cgroup
+// namespaces), COMMAND takes nsrun's place, as with unshare(1) without
+// --fork: a thread of nsrun creates the namespaces and makes the set-up,
+// then executes COMMAND (Namespace.Exec). With -p, --init, -U, -r, -c, -T,
+// --fork or --kill-grace, nsrun stays as COMMAND's parent
+// (Namespace.StartProcess; Command under --init).
 //
-// Signals sent to nsrun are forwarded to COMMAND; after a terminating one
-// (SIGTERM, SIGHUP, SIGINT, SIGQUIT) COMMAND is killed if it is still alive
-// after --kill-grace. On a terminal COMMAND runs in the foreground as a job
-// of its own, so interactive shells and job control work. See docs/cli.md.
+// Exit status: COMMAND's own (as nsrun's child, 128+N if signal N killed
+// it); 125 if nsrun itself failed (the message on standard error says what
+// and how to fix it); 126 if COMMAND cannot be executed; 127 if it was not
+// found.
+//
+// As COMMAND's parent, nsrun forwards the signals it receives to COMMAND;
+// after a terminating one (SIGTERM, SIGHUP, SIGINT, SIGQUIT) COMMAND is
+// killed if it is still alive after --kill-grace. On a terminal COMMAND
+// runs in the foreground as a job of its own, so interactive shells and job
+// control work. See docs/cli.md.
 package main
 
 import (
@@ -51,16 +59,22 @@ const (
 )
 
 func main() {
-	sigs := catchSignals()
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sigs))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run is nsrun with its arguments, standard files and the signals it
-// catches; it returns the exit status.
-func run(args []string, stdin, stdout, stderr *os.File, sigs *caught) int {
+// run is nsrun with its arguments and standard files; it returns the exit
+// status, unless COMMAND replaces nsrun.
+func run(args []string, stdin, stdout, stderr *os.File) int {
 	c, err := parseArgs(args)
 	if err != nil {
 		return usageError(stderr, err)
+	}
+	var sigs *caught
+	if c.needsParent() {
+		// Catching signals costs the Go runtime a round trip per signal:
+		// start it now, in the background, and wait for it just before
+		// COMMAND starts.
+		sigs = catchSignals()
 	}
 	if c.help {
 		fmt.Fprint(stdout, usageText)
@@ -107,6 +121,10 @@ func run(args []string, stdin, stdout, stderr *os.File, sigs *caught) int {
 		}
 	}
 
+	if !c.needsParent() {
+		return execInPlace(c, ns, path, argv, stderr, log)
+	}
+
 	term := openTerminal(stdin, stdout)
 	defer term.close()
 	sys := &syscall.SysProcAttr{}
@@ -139,6 +157,14 @@ func run(args []string, stdin, stdout, stderr *os.File, sigs *caught) int {
 		return exitSignalsBase + int(ws.Signal())
 	}
 	return state.ExitCode()
+}
+
+// execInPlace executes COMMAND in place of nsrun, as unshare(1) does
+// without --fork (Namespace.Exec). It returns only if that fails, with
+// nsrun's exit status.
+func execInPlace(c *config, ns *namespace.Namespace, path string, argv []string, stderr io.Writer, log *slog.Logger) int {
+	log.Debug("executing in place", "namespaces", ns.String(), "argv", argv)
+	return reportStart(stderr, c, ns, path, ns.Exec(path, argv, nil))
 }
 
 // start starts COMMAND in the namespaces of ns. It is executed straight

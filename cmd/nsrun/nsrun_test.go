@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,9 +191,14 @@ func TestCgroupNamespace(t *testing.T) {
 }
 
 func TestVerbose(t *testing.T) {
-	out, code := shell(t, "true", "-v", "-m")
+	out, code := shell(t, "true", "-v", "-f", "-m")
 	if code != 0 || !strings.Contains(out, "prog=nsrun") || !strings.Contains(out, "msg=\"set up and executed\"") || !strings.Contains(out, "level=DEBUG") {
-		t.Errorf("-v: exit %d, want debug lines from nsrun and the library:\n%s", code, out)
+		t.Errorf("-v -f: exit %d, want debug lines from nsrun and the library:\n%s", code, out)
+	}
+	if !execsInPlace([]string{"-m"}) {
+		t.Log("as uid 65534 -m gets a user namespace, which needs nsrun as parent: the in-place log is checked as root")
+	} else if out, code := shell(t, "true", "-v", "-m"); code != 0 || !strings.Contains(out, `msg="executing in place"`) || !strings.Contains(out, `msg="made / rprivate"`) {
+		t.Errorf("-v -m: exit %d, want nsrun's and the library's debug lines before COMMAND replaces nsrun:\n%s", code, out)
 	}
 	// Under --init the library's child logs too.
 	out, code = shell(t, "true", "-v", "--init")
@@ -224,9 +230,18 @@ func TestExitStatus(t *testing.T) {
 		t.Errorf("true: nsrun exited %d", code)
 	}
 	sigterm := 128 + int(syscall.SIGTERM)
-	for _, flags := range [][]string{{"-m"}, {"--init"}} {
-		if out, code := shell(t, "kill -TERM $$; sleep 10", flags...); code != sigterm {
-			t.Errorf("%v, COMMAND killed by SIGTERM: nsrun exited %d, want %d\n%s", flags, code, sigterm, out)
+	for _, flags := range [][]string{{"-m"}, {"-f", "-m"}, {"--init"}} {
+		cmd := nsrun(t, append(flags, "--", "sh", "-c", "kill -TERM $$; sleep 10")...)
+		out, err := cmd.CombinedOutput()
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		switch {
+		case execsInPlace(flags):
+			// COMMAND was nsrun's process: the caller sees it killed.
+			if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+				t.Errorf("%v, COMMAND killed by SIGTERM in nsrun's place: %v, want killed by SIGTERM\n%s", flags, err, out)
+			}
+		case ws.Signaled() || ws.ExitStatus() != sigterm:
+			t.Errorf("%v, COMMAND killed by SIGTERM: nsrun ended with %v, want exit status %d\n%s", flags, err, sigterm, out)
 		}
 	}
 
@@ -299,5 +314,49 @@ func TestUnprivileged(t *testing.T) {
 	kv := keyValues(mustShell(t, `echo pid=$$; echo tmp=$(ls -A /tmp | wc -l); echo uid=$(id -u)`, "-r", "-m", "--tmp", "-p", "-n"))
 	if kv["pid"] != "1" || kv["tmp"] != "0" || kv["uid"] != "0" {
 		t.Errorf("nsrun -r -m --tmp -p -n: %v", kv)
+	}
+}
+
+// TestExecInPlace: without a namespace that needs a new process (PID, time)
+// or a single-threaded one (user), and without --fork or --kill-grace,
+// COMMAND replaces nsrun, as with unshare(1) without --fork: it has nsrun's
+// pid, and the set-up is made all the same. --fork and --kill-grace keep
+// nsrun as COMMAND's parent.
+func TestExecInPlace(t *testing.T) {
+	if rootless() {
+		t.Skip("as uid 65534 a namespace needs -r, a user namespace, which needs nsrun as COMMAND's parent: run as root for this case")
+	}
+	own := ownNamespaces(t)
+	const script = `echo pid=$$; echo mnt=$(readlink /proc/self/ns/mnt); echo net=$(readlink /proc/self/ns/net)
+echo tmp=$(stat -f -c %T /tmp); echo files=$(ls -A /tmp | wc -l); echo lo=$(cat /sys/class/net/lo/flags)`
+	for _, tc := range []struct {
+		flags   []string
+		inPlace bool
+	}{
+		{[]string{"-m", "--tmp", "-n"}, true},
+		{[]string{"-f", "-m", "--tmp", "-n"}, false},
+		{[]string{"--fork", "-n"}, false},
+		{[]string{"--kill-grace", "1s", "--tmp", "-n"}, false},
+	} {
+		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
+			if got := execsInPlace(tc.flags); got != tc.inPlace {
+				t.Fatalf("needsParent disagrees: in place %v, want %v", got, tc.inPlace)
+			}
+			cmd := nsrun(t, append(tc.flags, "--", "sh", "-c", script)...)
+			out, code := result(t, cmd)
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s", code, out)
+			}
+			kv := keyValues(out)
+			if inPlace := kv["pid"] == strconv.Itoa(cmd.Process.Pid); inPlace != tc.inPlace {
+				t.Errorf("COMMAND's pid %s, nsrun's %d: in place %v, want %v", kv["pid"], cmd.Process.Pid, inPlace, tc.inPlace)
+			}
+			if kv["net"] == own["net"] || kv["lo"] != "0x9" {
+				t.Errorf("network namespace %s (host %s), lo flags %s (want 0x9: up)", kv["net"], own["net"], kv["lo"])
+			}
+			if slices.Contains(tc.flags, "--tmp") && (kv["mnt"] == own["mnt"] || kv["tmp"] != "tmpfs" || kv["files"] != "0") {
+				t.Errorf("mount namespace %s (host %s), /tmp %s with %s entries; want a new one and an empty tmpfs", kv["mnt"], own["mnt"], kv["tmp"], kv["files"])
+			}
+		})
 	}
 }

@@ -46,10 +46,12 @@ func readLine(t *testing.T, r *bufio.Reader) string {
 const trapScript = `trap 'echo got-usr1' USR1; trap 'echo got-hup' HUP; trap 'echo got-int' INT
 trap 'echo got-term; exit 4' TERM; echo ready; while :; do sleep 0.05; done`
 
-// TestSignalsAreForwarded: the signals sent to nsrun reach COMMAND, as
-// itself, as PID 1 (which has handlers for them) and under --init.
+// TestSignalsAreForwarded: the signals sent to nsrun reach COMMAND: when
+// COMMAND replaced nsrun (-m as root), forwarded by nsrun (--fork, and -m
+// as uid 65534, which adds a user namespace), as PID 1 (which has handlers
+// for them) and under --init.
 func TestSignalsAreForwarded(t *testing.T) {
-	for _, flags := range [][]string{{"-m"}, {"-p"}, {"-p", "--init"}} {
+	for _, flags := range [][]string{{"-m"}, {"-f", "-m"}, {"-p"}, {"-p", "--init"}} {
 		t.Run(strings.Join(flags, " "), func(t *testing.T) {
 			cmd := nsrun(t, append(flags, "--", "sh", "-c", trapScript)...)
 			r := startReady(t, cmd)
@@ -116,7 +118,7 @@ func TestTerminalSignals(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p, slave := openPty(t)
-			cmd := nsrun(t, "-v", "-m", "--", "sh", "-c", `trap 'echo got-int' INT; trap 'echo got-term; exit 4' TERM
+			cmd := nsrun(t, "-v", "-f", "-m", "--", "sh", "-c", `trap 'echo got-int' INT; trap 'echo got-term; exit 4' TERM
 echo ready; while :; do sleep 0.05; done`)
 			var logs bytes.Buffer
 			cmd.Stdout, cmd.Stderr = slave, &logs
@@ -167,7 +169,7 @@ func TestTerminalHandover(t *testing.T) {
 	for _, stdoutTTY := range []bool{true, false} {
 		t.Run(fmt.Sprintf("stdout terminal %v", stdoutTTY), func(t *testing.T) {
 			p, slave := openPty(t)
-			cmd := nsrun(t, "-m", "--", "sh", "-c", `echo "pgrps $(cut -d' ' -f5 /proc/$$/stat) $(cut -d' ' -f5 /proc/$PPID/stat) end"`)
+			cmd := nsrun(t, "-f", "-m", "--", "sh", "-c", `echo "pgrps $(cut -d' ' -f5 /proc/$$/stat) $(cut -d' ' -f5 /proc/$PPID/stat) end"`)
 			var out bytes.Buffer
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, slave
 			if stdoutTTY {
@@ -239,14 +241,23 @@ func TestInteractiveShell(t *testing.T) {
 
 // TestJobControl runs nsrun from an interactive bash on a pseudo-terminal:
 // Ctrl-Z stops COMMAND and the job, fg continues both, and Ctrl-C then ends
-// COMMAND, whose status (130) bash reports.
+// COMMAND, whose status (130) bash reports; with nsrun as COMMAND's parent
+// (--fork) and with COMMAND in nsrun's place (-m as root).
 func TestJobControl(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("bash is not installed; it plays the calling shell")
 	}
+	for _, flags := range [][]string{{"-m"}, {"-f", "-m"}} {
+		t.Run(strings.Join(flags, " "), func(t *testing.T) {
+			jobControl(t, bash, withUser(flags))
+		})
+	}
+}
+
+func jobControl(t *testing.T, bash string, flags []string) {
 	p, slave := openPty(t)
-	nsrunArgs := strings.Join(withUser([]string{"-m"}), " ")
+	nsrunArgs := strings.Join(flags, " ")
 	cmd := exec.CommandContext(t.Context(), bash, "--norc", "--noprofile", "-i")
 	cmd.Env = append(os.Environ(), "PS1=$ ", "NSRUN="+nsrunBinary(t))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave

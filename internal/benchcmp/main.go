@@ -7,8 +7,9 @@
 // For each set of namespaces and set-up it alternates the contenders round
 // by round (each round starts with the next one, so that noise and warm
 // caches fall on all alike): Run of a registered function in this small
-// program, Command and StartProcess of /bin/true, nsrun, unshare, bwrap,
-// and (as root, where it applies) the Perl original's run() in core Perl
+// program, Command and StartProcess of /bin/true, nsrun (in its own place
+// and, as "nsrun -f", as the parent, where the set allows both), minimal
+// programs that do nsrun's work, unshare, bwrap, and (as root, where it applies) the Perl original's run() in core Perl
 // (perl-run.pl), all running /bin/true or nothing. It then compares a cold
 // Run with a Run on a prepared pool (WithPrewarm), times the Perl run()
 // with its default term_child, prints the peak RSS of each contender's
@@ -51,6 +52,8 @@ func main() {
 			os.Exit(miniCommand(os.Args[2], os.Args[4:]))
 		case "-start-in":
 			os.Exit(miniStart(os.Args[2], os.Args[4:]))
+		case "-exec-in":
+			os.Exit(miniExec(os.Args[2], os.Args[4:]))
 		}
 	}
 	rounds := flag.Int("rounds", 300, "rounds of the side-by-side latency comparison")
@@ -227,12 +230,23 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 			return err
 		}},
 	}
+	// Where no new process is needed, nsrun executes /bin/true in its own
+	// place; "nsrun -f" is nsrun as its parent, as with -p.
+	inPlace := !s.PID && !s.User && !s.Time
 	if nsrun != "" {
 		cs = append(cs, benchkit.Contender{Name: "nsrun", Op: benchkit.ExecOp(s.NsrunArgv(nsrun, "/bin/true"))})
+		if inPlace {
+			argv := s.NsrunArgv(nsrun, "/bin/true")
+			argv = append([]string{argv[0], "--fork"}, argv[1:]...)
+			cs = append(cs, benchkit.Contender{Name: "nsrun -f", Op: benchkit.ExecOp(argv)})
+		}
 	}
 	if self, err := os.Executable(); err == nil {
 		cs = append(cs, benchkit.Contender{Name: "mini-cmd", Op: benchkit.ExecOp([]string{self, "-cmd-in", s.Name, "--", "/bin/true"})})
 		cs = append(cs, benchkit.Contender{Name: "mini-start", Op: benchkit.ExecOp([]string{self, "-start-in", s.Name, "--", "/bin/true"})})
+		if inPlace {
+			cs = append(cs, benchkit.Contender{Name: "mini-exec", Op: benchkit.ExecOp([]string{self, "-exec-in", s.Name, "--", "/bin/true"})})
+		}
 	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
@@ -561,6 +575,22 @@ func miniStart(name string, argv []string) int {
 		return 1
 	}
 	return 0
+}
+
+// miniExec is the contender "mini-exec": what nsrun does where COMMAND
+// takes its place, in the least code: Do creates the namespaces and makes
+// the set-up, and fn executes argv there.
+func miniExec(name string, argv []string) int {
+	set, ok := findSet(name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "benchcmp: unknown set %q\n", name)
+		return 2
+	}
+	err := namespace.New(options(set)...).Do(func() error {
+		return syscall.Exec(argv[0], argv, os.Environ())
+	})
+	fmt.Fprintf(os.Stderr, "benchcmp: %v\n", err)
+	return 1
 }
 
 // printRunRSS runs one Run in the set named name and prints the peak RSS
