@@ -238,12 +238,6 @@ func (n *Namespace) Do(fn func() error) error {
 	}
 	res := make(chan outcome, 1)
 	gone := make(chan exitWaiter, 1) // waits until the thread has exited
-	// The caller keeps its thread while it waits, so fn's goroutine starts
-	// on another one at once: left free, the caller's thread would take it
-	// first, and if that is the main thread, fn's goroutine would have to
-	// move again.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	onThrowawayThread(func() {
 		gone <- threadExitWaiter()
 		returned := false
@@ -350,10 +344,6 @@ func (n *Namespace) Exec(path string, argv, envv []string) error {
 		gone exitWaiter
 	}
 	failed := make(chan failure, 1)
-	// The caller keeps its thread, so the new goroutine starts elsewhere
-	// at once (see Do).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	onThrowawayThread(func() {
 		gone := threadExitWaiter()
 		if err := syscalls.Unshare(p.Flags); err != nil {
