@@ -4,7 +4,9 @@ package stress
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/linuxns/namespace"
 	"github.com/linuxns/namespace/internal/proctest"
+	"github.com/linuxns/namespace/nstest"
 )
 
 // figures collects the numbers the suite reports at the end.
@@ -247,4 +250,69 @@ func TestLoadStartProcess(t *testing.T) {
 	batch(n - n/2)
 	elapsed := time.Since(start)
 	checkStable(t, fmt.Sprintf("StartProcess (%d at a time)", workers), first, half, snap(t, g), elapsed, n)
+}
+
+// TestLoadFailedExec: 1,000 Execs whose program cannot be executed, 4 at a
+// time, each in fresh mount and network namespaces with a tmpfs on /tmp:
+// every one returns the error, and the throw-away threads leave no
+// descriptor, goroutine, memory, mount or thread behind. Exec needs
+// CAP_SYS_ADMIN where it runs: as uid 65534 the test runs inside a user
+// namespace of its own (nstest).
+func TestLoadFailedExec(t *testing.T) {
+	if os.Geteuid() == 0 && !nstest.Inside() {
+		loadFailedExec(t)
+		return
+	}
+	nstest.Run(t, namespace.New(namespace.WithPrivateUser()), loadFailedExec)
+}
+
+func loadFailedExec(t *testing.T) {
+	const n, workers = 1000, 4
+	ns := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet())
+	exec1 := func() error {
+		err := ns.Exec("/nonexistent/program", nil, nil)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("Exec = %v, want an error wrapping fs.ErrNotExist", err)
+		}
+		return nil
+	}
+	if err := exec1(); err != nil { // warm up
+		t.Fatal(err)
+	}
+	g := runtime.NumGoroutine()
+	first, threads0 := snap(t, g), proctest.Threads()
+	batch := func(count int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, count)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < count; i += workers {
+					if err := exec1(); err != nil {
+						errs <- fmt.Errorf("Exec %d: %w", i, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	batch(n / 2)
+	half, threads1 := snap(t, g), proctest.Threads()
+	batch(n - n/2)
+	elapsed := time.Since(start)
+	threads2 := proctest.Threads()
+	checkStable(t, fmt.Sprintf("failed Exec (%d at a time)", workers), first, half, snap(t, g), elapsed, n)
+	report("failed Exec: threads %d→%d→%d", threads0, threads1, threads2)
+	// The runtime keeps idle threads and starts new ones as it needs them;
+	// a thread left behind per Exec would grow with the count.
+	if threads2 > threads1+workers {
+		t.Errorf("threads grew from %d to %d over the second half", threads1, threads2)
+	}
 }

@@ -1,6 +1,7 @@
 // Package proctest inspects processes and mounts for the tests of this
 // module: which processes carry a marker argument, which children and
-// zombies a process has, and the mount table as comparable text.
+// zombies a process has, how many threads it has, and the mount table as
+// comparable text.
 package proctest
 
 import (
@@ -62,6 +63,12 @@ func Zombies() []int {
 		}
 	}
 	return z
+}
+
+// Threads returns the number of threads of the calling process.
+func Threads() int {
+	tasks, _ := filepath.Glob("/proc/self/task/[0-9]*")
+	return len(tasks)
 }
 
 // Mounts returns the calling process's mount table, one line per mount

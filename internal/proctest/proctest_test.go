@@ -1,7 +1,9 @@
 package proctest
 
 import (
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +35,29 @@ func TestWithArgChildrenZombies(t *testing.T) {
 	if len(WithArg(arg)) != 0 || len(Zombies()) != 0 {
 		t.Error("still listed after Wait")
 	}
+}
+
+// Threads agrees with the kernel's own count (the Threads line of
+// /proc/self/status), read right after it; the runtime may start a thread in
+// between, so a few tries are allowed.
+func TestThreads(t *testing.T) {
+	var got, want int
+	for range 10 {
+		got = Threads()
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+				want, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if got == want && got > 0 {
+			return
+		}
+	}
+	t.Errorf("Threads = %d, /proc/self/status says %d", got, want)
 }
 
 func TestMounts(t *testing.T) {
