@@ -307,7 +307,9 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 // its pid, its parent and its process group; its namespaces end with it.
 // Nothing of the calling program runs any more: use it at the end of a
 // command such as nsrun, where StartProcess would leave a parent waiting
-// for nothing.
+// for nothing. As with syscall.Exec, children that the program started
+// with a parent-death signal from another thread get it when the kernel
+// ends that thread.
 //
 // argv is the program's argument list (nil means just path); envv its
 // environment (nil means the current one). Descriptors without
