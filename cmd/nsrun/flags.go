@@ -71,7 +71,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Var(&c.monotonic, "monotonic", "CLOCK_MONOTONIC offset in seconds (implies --time)")
 	fs.Var(&c.boottime, "boottime", "CLOCK_BOOTTIME offset in seconds (implies --time)")
 	fs.BoolVar(&c.sysvsem, "sysvsem", false, "unshare System V semaphore undo lists")
-	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, -U, -T, --kill-grace)")
+	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, --init, -U, -r, -c, -T, --kill-grace)")
 	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal (implies --fork)")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
