@@ -438,7 +438,23 @@ func throwaway(body func(), found chan<- struct{}) {
 
 // threadHasChildren reports whether the calling OS thread has child
 // processes (false if /proc cannot tell).
+//
+// It reads with raw system calls: os.ReadFile would register the file with
+// the runtime's network poller, and in a program that has not used it yet
+// (nsrun executing COMMAND in its place) starting the poller costs more
+// than the rest of Exec's bookkeeping.
 func threadHasChildren() bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/children", unix.Gettid()))
-	return err == nil && len(b) > 0 // "PID PID ...", or empty
+	fd, err := unix.Open("/proc/thread-self/children", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var b [1]byte
+	for {
+		n, err := unix.Read(fd, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0 // "PID PID ...", or empty
+	}
 }
