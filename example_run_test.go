@@ -105,6 +105,30 @@ func ExampleNamespace_StartProcess() {
 	// exit status 3
 }
 
+// With WithInit, the process StartProcess returns is a minimal init, PID 1,
+// and the program is PID 2: the init reaps the program's orphans, sends on
+// the signals it gets, and exits with the program's status.
+func ExampleWithInit() {
+	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithInit())...)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := ns.StartProcess(sh, []string{"sh", "-c", `echo "pid $$, parent $PPID"; exit 4`},
+		&os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	state, err := p.Wait()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("exit status", state.ExitCode())
+	// Output:
+	// pid 2, parent 1
+	// exit status 4
+}
+
 func ExampleNamespace_Flags() {
 	ns := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivatePID())
 	fmt.Printf("%#x %v\n", ns.Flags(), ns)

@@ -231,13 +231,13 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(n *Namespace) { n.logger = l })
 }
 
-// WithInit makes Command run a minimal init as PID 1 of the new PID
-// namespace: the command is PID 2; the init forwards every signal it gets to
-// the command, reaps orphans, and exits with the command's status (128+N if
-// signal N killed it). Use it for commands that do not expect to be PID 1
-// (most shells and programs do not reap orphans or handle SIGTERM as PID 1).
-// It needs WithPrivatePID and affects only Command (Run's child is an init
-// already).
+// WithInit makes Command and StartProcess run a minimal init as PID 1 of
+// the new PID namespace: the command is PID 2; the init forwards every
+// signal it gets to the command, reaps orphans, and exits with the
+// command's status (128+N if signal N killed it). Use it for commands that
+// do not expect to be PID 1 (most shells and programs do not reap orphans
+// or handle SIGTERM as PID 1). It needs WithPrivatePID; Run's child is an
+// init already, and Do and Exec refuse it.
 func WithInit() Option {
 	return optionFunc(func(n *Namespace) { n.initProc = true })
 }

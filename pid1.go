@@ -58,15 +58,12 @@ const siginfoSize = 128
 //go:noinline
 func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	var (
-		info   [siginfoSize]byte
-		all    uint64 = ^uint64(0)
-		none   uint64
-		status int32
-		pgrp   int32
-		act    [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
-		old    [4]uintptr
-		pfd    [2]int32 // struct pollfd: fd, events|revents<<16
-		zero   [2]int64 // struct timespec
+		none uint64
+		pgrp int32
+		act  [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
+		old  [4]uintptr
+		pfd  [2]int32 // struct pollfd: fd, events|revents<<16
+		zero [2]int64 // struct timespec
 	)
 	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 	if e != 0 || r1 != 0 {
@@ -130,13 +127,43 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, code, 0, 0, 0, 0, 0)
 	}
 
-	// PID 1's loop: every signal is blocked and taken here.
+	initLoop(cmd, !a.takeTerminal)
+	return 0, 0
+}
+
+// initLoop is PID 1's loop once it has forked the command, cmd: every
+// signal is blocked and taken here; each one but SIGCHLD is sent on to the
+// command, every child is reaped, and when the command has ended PID 1
+// exits with its status (128+N if signal N killed it). It never returns.
+//
+// sameGroup says that the command shares PID 1's process group: then a
+// SIGINT, SIGQUIT, SIGTSTP or SIGWINCH that the kernel sent (si_code
+// SI_KERNEL) came from the terminal to its foreground process group, which
+// the command is in too, and is not sent again.
+//
+// It runs in a raw child (forkInit, forkSpawn): it must not grow the stack
+// or allocate.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func initLoop(cmd uintptr, sameGroup bool) {
+	var (
+		info   [siginfoSize]byte
+		all    uint64 = ^uint64(0)
+		status int32
+	)
 	for {
 		sig, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&info[0])), 0, 8, 0, 0)
 		if e != 0 {
 			continue
 		}
 		if sig != uintptr(syscall.SIGCHLD) {
+			// siginfo_t: si_signo, si_errno, si_code.
+			if sameGroup && *(*int32)(unsafe.Pointer(&info[8])) == siKernel &&
+				(sig == uintptr(syscall.SIGINT) || sig == uintptr(syscall.SIGQUIT) || sig == uintptr(syscall.SIGTSTP) || sig == uintptr(syscall.SIGWINCH)) {
+				continue
+			}
 			syscall.RawSyscall6(unix.SYS_KILL, cmd, sig, 0, 0, 0, 0)
 			continue
 		}
@@ -155,6 +182,9 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		}
 	}
 }
+
+// siKernel is SI_KERNEL, the si_code of a signal that the kernel sent.
+const siKernel = 0x80
 
 // runRawInit runs the command of j under a minimal PID 1 in a new PID
 // namespace, and exits with its status. It runs during package

@@ -34,10 +34,22 @@ import (
 // SIGKILL if the OS thread that started it exits (see Command), and if the
 // calling process dies.
 //
+// With WithInit, the cloned process does not execute the program: it stays
+// as a minimal init, PID 1, that forks the program as PID 2 (StartProcess
+// returns once the program has been executed, or with the error of
+// executing it), sends on every signal it receives, reaps orphans, keeps no
+// descriptor open, and exits with the program's status, 128+N if signal N
+// killed it; its end ends the namespace. The returned process is the init.
+// If attr.Sys asks for Foreground, the program takes the terminal's
+// foreground in a process group of its own, so that the terminal's signals
+// reach it alone. Otherwise the program shares the init's process group,
+// and the init does not send on the SIGINT, SIGQUIT, SIGTSTP and SIGWINCH
+// that the terminal sent to that group, which the program got already.
+//
 // attr.Sys may ask for Setsid, Setpgid (with Pgid), Foreground (with Ctty)
 // and Setctty (with Ctty); any other field is refused with ErrUnsupported,
-// as are WithInit and Pdeathsig other than SIGKILL. Do not set Cloneflags
-// or id maps: the Namespace's options decide them.
+// as is Pdeathsig other than SIGKILL. Do not set Cloneflags or id maps: the
+// Namespace's options decide them.
 //
 // Prepare does the same in two steps, so that the namespaces can be worked
 // on from outside before the program runs.
@@ -91,9 +103,6 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	}
 	if err := n.Validate(); err != nil {
 		return nil, err
-	}
-	if n.initProc {
-		return nil, fmt.Errorf("namespace: %s: %w: WithInit needs a child that stays PID 1; use Command", name, ErrUnsupported)
 	}
 	a, keep, err := n.prepareSpawn(path, argv, attr)
 	if err != nil {
@@ -391,6 +400,7 @@ const (
 	spawnForeground
 	spawnSetctty
 	spawnExec
+	spawnForkCommand
 	// spawnHeld is not a failure: the child is set up and holds (Prepare).
 	spawnHeld
 )
@@ -426,6 +436,8 @@ func spawnStepName(st uint32, n *Namespace) string {
 		return "take the terminal's foreground"
 	case spawnSetctty:
 		return "set the controlling terminal"
+	case spawnForkCommand:
+		return "fork the command (PID 2)"
 	}
 	return "step " + strconv.Itoa(int(st))
 }
@@ -457,6 +469,8 @@ func spawnStepCall(st uint32) string {
 		return "ioctl TIOCSPGRP"
 	case spawnSetctty:
 		return "ioctl TIOCSCTTY"
+	case spawnForkCommand:
+		return "clone"
 	}
 	return "execve"
 }
@@ -500,9 +514,14 @@ type spawnArgs struct {
 	foreground bool
 	setctty    bool
 	ctty       int
-	path       *byte
-	argv, envv **byte
-	report     [8]byte
+	// init (WithInit): the cloned process stays PID 1 and forks the
+	// program as PID 2, which leads a process group of its own in the
+	// terminal's foreground if initTakesTerminal.
+	init              bool
+	initTakesTerminal bool
+	path              *byte
+	argv, envv        **byte
+	report            [8]byte
 	// resetSignals has bit N-1 set for each signal N that the Go runtime
 	// handles and the program must get with its default action.
 	resetSignals uint64
@@ -612,6 +631,10 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	if n.hostname != nil && *n.hostname != "" {
 		a.hostname = []byte(*n.hostname)
+	}
+	if n.initProc {
+		a.init = true
+		a.initTakesTerminal = a.foreground
 	}
 	if n.net {
 		a.loopback = true
@@ -847,6 +870,31 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 		}
 		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdR, 0, 0, 0, 0, 0)
+	}
+
+	if a.init {
+		// WithInit: PID 1 forks the program as PID 2 and stays. vfork:
+		// PID 1 goes on once PID 2 has executed the program or reported
+		// why it could not, and then closes the report pipe, which tells
+		// the parent that the program runs. PID 1 keeps no descriptor.
+		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if e != 0 {
+			st = spawnForkCommand
+			goto fail
+		}
+		if r1 != 0 {
+			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
+			syscall.RawSyscall6(unix.SYS_CLOSE, a.errFD, 0, 0, 0, 0, 0)
+			initLoop(r1, !a.initTakesTerminal)
+		}
+		// PID 2. Every signal is still blocked, so a background group may
+		// take the terminal.
+		if a.initTakesTerminal {
+			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
+			pgrp = int32(r1)
+			syscall.RawSyscall6(unix.SYS_SETPGID, 0, 0, 0, 0, 0, 0)
+			syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.ctty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
+		}
 	}
 
 	// Default dispositions for the signals the Go runtime handles (ignored

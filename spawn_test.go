@@ -152,8 +152,8 @@ func TestStartProcessErrors(t *testing.T) {
 	if _, err := n.StartProcess("/bin/true", nil, &os.ProcAttr{Sys: &syscall.SysProcAttr{Chroot: "/"}}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("Chroot: %v, want ErrUnsupported", err)
 	}
-	if _, err := testNS(WithPrivatePID(), WithInit()).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("WithInit: %v, want ErrUnsupported", err)
+	if _, err := testNS(WithInit()).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("WithInit without a PID namespace: %v, want ErrInvalid", err)
 	}
 	if _, err := testNS(WithHostname(strings.Repeat("x", HostNameMax+1))).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("host name too long: %v, want ErrInvalid", err)
@@ -180,6 +180,111 @@ func TestStartProcessProcessGroup(t *testing.T) {
 	f := strings.Fields(out)
 	if code != 0 || len(f) != 2 || f[0] != f[1] {
 		t.Errorf("Setpgid: process group and pid %q (exit %d), want equal", out, code)
+	}
+}
+
+// TestStartProcessWithInit: under WithInit the program is PID 2, a child of
+// the init, which holds no descriptor and exits with the program's status.
+func TestStartProcessWithInit(t *testing.T) {
+	before := hostMounts(t)
+	n := testNS(WithPrivatePID(), WithPrivateTmp(), WithInit())
+	out, code := startOutput(t, n, `echo "pid=$$ ppid=$PPID"; echo "init-fds=$(ls /proc/1/fd | wc -l)"; echo "init-group=$(cut -d' ' -f5 /proc/1/stat) mine=$(cut -d' ' -f5 /proc/$$/stat)"; exit 5`, nil)
+	if code != 5 {
+		t.Errorf("exit status %d, want the program's 5\n%s", code, out)
+	}
+	for _, want := range []string{"pid=2 ppid=1\n", "init-fds=0\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	var initGroup, group int
+	if i := strings.Index(out, "init-group="); i < 0 {
+		t.Errorf("no process groups in %q", out)
+	} else if _, err := fmt.Sscanf(out[i:], "init-group=%d mine=%d", &initGroup, &group); err != nil || initGroup != group {
+		t.Errorf("process groups %q (%v): want the program in the init's group", out[i:], err)
+	}
+
+	// Killed by a signal: the init exits with 128+N.
+	if _, code := startOutput(t, n, `kill -KILL $$`, nil); code != 128+int(syscall.SIGKILL) {
+		t.Errorf("program killed by SIGKILL: init exited %d, want %d", code, 128+int(syscall.SIGKILL))
+	}
+
+	// The program cannot be executed: the error is StartProcess's, and
+	// neither the init nor the program is left.
+	_, err := n.StartProcess("/no/such/program", nil, &os.ProcAttr{Files: []*os.File{nil, nil, nil}})
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Op != "exec" || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing program under the init: %v, want an exec *os.PathError wrapping ENOENT", err)
+	}
+
+	// Prepare holds the init before it forks the program.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := n.Prepare("/bin/sh", []string{"sh", "-c", `echo "pid=$$"`}, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}})
+	w.Close()
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if c := proctest.Children(); len(c) != 1 {
+		t.Errorf("children of the caller while held: %v, want the init alone", c)
+	}
+	proc, err := p.Start()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	got, _ := io.ReadAll(r)
+	if st, err := proc.Wait(); err != nil || !st.Success() || string(got) != "pid=2\n" {
+		t.Errorf("prepared init: %v %v, output %q; want success and pid=2", st, err, got)
+	}
+	checkMountsUnchanged(t, before)
+	if c := proctest.Children(); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
+
+// TestStartProcessInitForwardsAndReaps: the init of StartProcess reaps an
+// orphan while the program runs and sends the program the SIGTERM it gets.
+func TestStartProcessInitForwardsAndReaps(t *testing.T) {
+	script := `trap 'echo got-term; exit 9' TERM
+(sleep 0.1 &)
+sleep 0.5
+echo "zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | grep -c ') Z ')"
+echo ready
+while :; do sleep 0.05; done`
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := testNS(WithPrivatePID(), WithInit()).StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	var out strings.Builder
+	buf := make([]byte, 256)
+	for !strings.Contains(out.String(), "ready") {
+		n, err := r.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(out.String(), "zombies=0") {
+		t.Errorf("orphan not reaped by the init: %q", out.String())
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(r)
+	out.Write(rest)
+	st, err := p.Wait()
+	if err != nil || st.ExitCode() != 9 || !strings.Contains(out.String(), "got-term") {
+		t.Errorf("SIGTERM not sent on by the init: %v %v, output %q", st, err, out.String())
 	}
 }
 

@@ -149,9 +149,9 @@ func TestParentKilledMidRun(t *testing.T) {
 // TestParentKilledMidStartProcess SIGKILLs a process while it starts
 // programs with StartProcess one after the other: every program already
 // started, and one caught between its clone and its parent-death signal,
-// must be gone within 1 s.
+// must be gone within 1 s (with WithInit, the inits and their programs).
 func TestParentKilledMidStartProcess(t *testing.T) {
-	for _, opts := range []string{"pid", "nopid"} {
+	for _, opts := range []string{"pid", "nopid", "init"} {
 		t.Run(opts, func(t *testing.T) {
 			before := mounts(t)
 			self, err := os.Executable()
@@ -207,6 +207,8 @@ func helperNamespace(opts string) *namespace.Namespace {
 		return rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithPrivateNet(), namespace.WithHostname("stress"))
 	case "nopid":
 		return rootless(namespace.WithPrivateTmp())
+	case "init":
+		return rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithInit())
 	}
 	return rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
 }

@@ -203,10 +203,19 @@ func TestLoadConcurrent(t *testing.T) {
 }
 
 // TestLoadStartProcess: 1,000 programs started with StartProcess, 4 at a
-// time, leave no zombie, descriptor, goroutine, memory or mount behind.
+// time, leave no zombie, descriptor, goroutine, memory or mount behind; and
+// as many under an init (WithInit).
 func TestLoadStartProcess(t *testing.T) {
+	t.Run("pid", func(t *testing.T) {
+		loadStartProcess(t, "StartProcess", rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp()))
+	})
+	t.Run("pid+init", func(t *testing.T) {
+		loadStartProcess(t, "StartProcess WithInit", rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithInit()))
+	})
+}
+
+func loadStartProcess(t *testing.T, name string, ns *namespace.Namespace) {
 	const n, workers = 1000, 4
-	ns := rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
 	start1 := func() error {
 		p, err := ns.StartProcess("/bin/true", nil, nil)
 		if err != nil {
@@ -249,7 +258,7 @@ func TestLoadStartProcess(t *testing.T) {
 	half := snap(t, g)
 	batch(n - n/2)
 	elapsed := time.Since(start)
-	checkStable(t, fmt.Sprintf("StartProcess (%d at a time)", workers), first, half, snap(t, g), elapsed, n)
+	checkStable(t, fmt.Sprintf("%s (%d at a time)", name, workers), first, half, snap(t, g), elapsed, n)
 }
 
 // TestLoadFailedExec: 1,000 Execs whose program cannot be executed, 4 at a

@@ -16,7 +16,7 @@
 // --fork: a thread of nsrun creates the namespaces and makes the set-up,
 // then executes COMMAND (Namespace.Exec). With -p, --init, -U, -r, -c, -T,
 // --fork or --kill-grace, nsrun stays as COMMAND's parent
-// (Namespace.StartProcess; Command under --init).
+// (Namespace.StartProcess; under --init, the parent of its init).
 //
 // Exit status: COMMAND's own (as nsrun's child, 128+N if signal N killed
 // it); 125 if nsrun itself failed (the message on standard error says what
@@ -31,7 +31,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -135,7 +134,7 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	fwd := startForwarding(sigs, term, c.killGrace, log)
 	defer fwd.stop()
 	log.Debug("starting", "namespaces", ns.String(), "argv", argv, "own-process-group", term.ownGroup())
-	proc, wait, err := start(ns, c.init, path, argv, sys, stdin, stdout, stderr)
+	proc, err := ns.StartProcess(path, argv, &os.ProcAttr{Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
 	if err != nil {
 		term.reclaim(0)
 		return reportStart(stderr, c, ns, path, err)
@@ -146,7 +145,7 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	if term.ownGroup() {
 		go term.followStops(pid, log)
 	}
-	state, err := wait()
+	state, err := proc.Wait()
 	term.reclaim(pid)
 	if state == nil {
 		fmt.Fprintf(stderr, "nsrun: wait for %s: %v\n", argv[0], err)
@@ -165,34 +164,6 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 func execInPlace(c *config, ns *namespace.Namespace, path string, argv []string, stderr io.Writer, log *slog.Logger) int {
 	log.Debug("executing in place", "namespaces", ns.String(), "argv", argv)
 	return reportStart(stderr, c, ns, path, ns.Exec(path, argv, nil))
-}
-
-// start starts COMMAND in the namespaces of ns. It is executed straight
-// from a process cloned into them (StartProcess), except under --init,
-// whose PID 1 is a child of its own (Command).
-func start(ns *namespace.Namespace, init bool, path string, argv []string, sys *syscall.SysProcAttr, stdin, stdout, stderr *os.File) (*os.Process, func() (*os.ProcessState, error), error) {
-	if !init {
-		p, err := ns.StartProcess(path, argv, &os.ProcAttr{Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
-		if err != nil {
-			return nil, nil, err
-		}
-		return p, p.Wait, nil
-	}
-	cmd := ns.Command(context.Background(), path, argv[1:]...)
-	if cmd.Err != nil {
-		return nil, nil, cmd.Err
-	}
-	cmd.Args[0] = argv[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = sys.Setpgid, sys.Foreground, sys.Ctty
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	wait := func() (*os.ProcessState, error) {
-		err := cmd.Wait()
-		return cmd.ProcessState, err
-	}
-	return cmd.Process, wait, nil
 }
 
 // usageError prints a command-line error with a hint and returns 125.
@@ -255,9 +226,8 @@ func reportLookup(stderr io.Writer, name string, err error) int {
 
 // reportStart explains a failure to start COMMAND and returns its exit
 // status: 127 or 126 if COMMAND could not be executed, else 125. The error
-// is a *namespace.SetupError naming the failed step, a *os.PathError about
-// executing COMMAND, or (under --init) an error of clone(2) or of writing
-// the id maps.
+// is a *namespace.SetupError naming the failed step or a *os.PathError about
+// executing COMMAND.
 func reportStart(stderr io.Writer, c *config, ns *namespace.Namespace, path string, err error) int {
 	var pe *os.PathError
 	if errors.As(err, &pe) && pe.Op == "exec" {

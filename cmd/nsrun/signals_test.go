@@ -110,16 +110,25 @@ func TestKilledAfterGrace(t *testing.T) {
 // and nsrun does not see the signal at all; with the terminal only as the
 // controlling terminal, both get it and nsrun does not forward it (its -v
 // log says so). SIGTERM sent to nsrun afterwards is forwarded in both cases.
+//
+// Under --init, COMMAND (PID 2) takes the terminal from the init in the
+// first case and shares the init's process group in the second, where the
+// init does not send the terminal's SIGINT on either.
 func TestTerminalSignals(t *testing.T) {
-	for _, onStdin := range []bool{true, false} {
+	for _, tc := range []struct {
+		onStdin bool
+		flags   []string
+	}{{true, []string{"-f", "-m"}}, {false, []string{"-f", "-m"}}, {true, []string{"--init"}}, {false, []string{"--init"}}} {
+		onStdin := tc.onStdin
 		name := "controlling terminal only"
 		if onStdin {
 			name = "terminal on stdin"
 		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(name+" "+strings.Join(tc.flags, " "), func(t *testing.T) {
 			p, slave := openPty(t)
-			cmd := nsrun(t, "-v", "-f", "-m", "--", "sh", "-c", `trap 'echo got-int' INT; trap 'echo got-term; exit 4' TERM
+			args := append(append([]string{"-v"}, tc.flags...), "--", "sh", "-c", `trap 'echo got-int' INT; trap 'echo got-term; exit 4' TERM
 echo ready; while :; do sleep 0.05; done`)
+			cmd := nsrun(t, args...)
 			var logs bytes.Buffer
 			cmd.Stdout, cmd.Stderr = slave, &logs
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1}

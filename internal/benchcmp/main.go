@@ -8,7 +8,8 @@
 // by round (each round starts with the next one, so that noise and warm
 // caches fall on all alike): Run of a registered function in this small
 // program, Command and StartProcess of /bin/true, nsrun (in its own place
-// and, as "nsrun -f", as the parent, where the set allows both), minimal
+// and, as "nsrun -f", as the parent, where the set allows both; with a PID
+// namespace also as "nsrun --init", whose PID 1 is an init), minimal
 // programs that do nsrun's work, unshare, bwrap, and (as root, where it applies) the Perl original's run() in core Perl
 // (perl-run.pl), all running /bin/true or nothing. It then compares a cold
 // Run with a Run on a prepared pool (WithPrewarm), times the Perl run()
@@ -239,6 +240,12 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 			argv := s.NsrunArgv(nsrun, "/bin/true")
 			argv = append([]string{argv[0], "--fork"}, argv[1:]...)
 			cs = append(cs, benchkit.Contender{Name: "nsrun -f", Op: benchkit.ExecOp(argv)})
+		}
+		if s.PID {
+			// With an init as PID 1, as bwrap keeps one of its own.
+			argv := s.NsrunArgv(nsrun, "/bin/true")
+			argv = append([]string{argv[0], "--init"}, argv[1:]...)
+			cs = append(cs, benchkit.Contender{Name: "nsrun --init", Op: benchkit.ExecOp(argv)})
 		}
 	}
 	if self, err := os.Executable(); err == nil {
