@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -83,6 +84,28 @@ func TestCommandContextTerminates(t *testing.T) {
 	}
 	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Errorf("status %v, want killed by SIGKILL", ee)
+	}
+}
+
+// TestCommandDenied: without CAP_SYS_ADMIN, Start returns a *SetupError
+// wrapping ErrPermission with a hint, not os/exec's bare EPERM, and starts
+// nothing.
+func TestCommandDenied(t *testing.T) {
+	if asRoot() {
+		t.Skip("root has CAP_SYS_ADMIN: nothing is denied; this is the uid 65534 case")
+	}
+	cmd := New(WithPrivateMount(), WithPrivatePID()).Command(context.Background(), "true")
+	err := cmd.Start()
+	var se *SetupError
+	if !errors.As(err, &se) || !errors.Is(err, ErrPermission) || !errors.Is(err, fs.ErrPermission) || !strings.Contains(se.Hint, "WithPrivateUser") {
+		t.Errorf("Start without privilege: %v, want a *SetupError wrapping ErrPermission with a hint to add WithPrivateUser", err)
+	}
+	if cmd.Process != nil {
+		t.Errorf("a process was started: %d", cmd.Process.Pid)
+	}
+	// With a user namespace the same command runs.
+	if err := New(WithPrivateUser(), WithPrivateMount(), WithPrivatePID()).Command(context.Background(), "true").Run(); err != nil {
+		t.Errorf("with WithPrivateUser: %v", err)
 	}
 }
 

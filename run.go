@@ -252,6 +252,26 @@ func socketPair() (parent, childEnd *os.File, err error) {
 
 // startError turns an error of starting the child into a *SetupError that
 // names the namespaces and what to do.
+// checkPrivilege returns the error that creating the namespaces would give
+// for want of CAP_SYS_ADMIN, before anything is started: Command's Start
+// would otherwise report os/exec's bare "operation not permitted". Without
+// a new user namespace, every kind of namespace needs CAP_SYS_ADMIN in the
+// caller's user namespace, in its effective set.
+func (n *Namespace) checkPrivilege() error {
+	if n.user || n.Flags() == 0 {
+		return nil
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil // cannot tell: let clone(2) decide
+	}
+	if data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0 {
+		return nil
+	}
+	return n.startError(fmt.Errorf("%w: the process lacks CAP_SYS_ADMIN", syscall.EPERM))
+}
+
 func (n *Namespace) startError(err error) error {
 	kinds := make([]string, 0, 8)
 	for _, t := range n.Types() {
@@ -489,7 +509,10 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // command; Cmd.Args is name and args. Errors of the set-up are printed on
 // the child's standard error, and the command exits with status 125 (set-up
 // failed), 126 (not executable) or 127 (not found). A validation error is
-// returned by Start (Cmd.Err).
+// returned by Start (Cmd.Err), and so is a *SetupError wrapping
+// ErrPermission if the process lacks CAP_SYS_ADMIN for namespaces other
+// than a user namespace (without WithPrivateUser); other failures of Start
+// are os/exec's own.
 //
 // The child is killed if the parent dies: it gets SIGKILL as its
 // parent-death signal (SysProcAttr.Pdeathsig), which the kernel sends when
@@ -505,6 +528,10 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 		return cmd
 	}
 	if err := n.Validate(); err != nil {
+		cmd.Err = err
+		return cmd
+	}
+	if err := n.checkPrivilege(); err != nil {
 		cmd.Err = err
 		return cmd
 	}

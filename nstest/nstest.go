@@ -180,6 +180,9 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 	// /proc/self/exe, not the binary's path: a private /tmp may hide the
 	// directory that go test built the binary in.
 	cmd := ns.Command(ctx, "/proc/self/exe", childArgs(t)...)
+	if errors.Is(cmd.Err, namespace.ErrPermission) {
+		t.Fatalf("nstest: cannot create the namespaces for %s: %v", t.Name(), cmd.Err)
+	}
 	if cmd.Err != nil {
 		t.Fatalf("nstest: %s: %v", t.Name(), cmd.Err)
 	}
