@@ -3,6 +3,7 @@ package namespace
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,7 +28,9 @@ import (
 //     (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
 //     SIGCONT, SIGALRM, SIGPIPE), and exits with its status (128+N if
 //     signal N killed it). If the namespaces cannot be created or set up,
-//     Setup returns the error there and nothing of the host has changed.
+//     Setup returns the error there and nothing of the host has changed;
+//     a signal among those that arrived while Setup waited is sent to the
+//     process again as Setup returns, and takes its usual course then.
 //   - In the re-executed program the set-up is already done when main runs,
 //     and Setup returns nil: the program carries on inside, as PID 1 of a new
 //     PID namespace or as root of a new user namespace if asked.
@@ -87,7 +90,7 @@ func (n *Namespace) Setup() error {
 	err = cmd.Start()
 	childEnd.Close()
 	if err != nil {
-		signal.Stop(sigc)
+		releaseSignals(sigc, log)
 		runtime.UnlockOSThread()
 		parentEnd.Close()
 		return n.startError(err)
@@ -96,7 +99,7 @@ func (n *Namespace) Setup() error {
 	if err := writeFrame(parentEnd, j); err != nil && !errors.Is(err, syscall.EPIPE) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		signal.Stop(sigc)
+		releaseSignals(sigc, log)
 		runtime.UnlockOSThread()
 		return fmt.Errorf("namespace: send job to child: %w: %w", ErrProtocol, err)
 	}
@@ -138,7 +141,7 @@ func (n *Namespace) Setup() error {
 		if !exited {
 			<-waitc
 		}
-		signal.Stop(sigc)
+		releaseSignals(sigc, log)
 		runtime.UnlockOSThread()
 		parentEnd.Close()
 		return readyErr
@@ -162,6 +165,29 @@ func (n *Namespace) Setup() error {
 	}
 	os.Exit(exitStatus(cmd.ProcessState))
 	return nil
+}
+
+// releaseSignals stops catching setupSignals after Setup failed, and sends
+// this process again each one that was caught meanwhile: it now takes the
+// course it would have taken had Setup not caught it (SIGTERM ends the
+// program, a handler of its own gets it), instead of being lost. A program
+// that caught the signal itself before calling Setup got it already then,
+// and gets it twice.
+//
+// The signal goes to the calling thread, which is locked to its goroutine:
+// the kernel delivers it as the system call returns, so that a SIGTERM ends
+// the program here and not after Setup has returned its error.
+func releaseSignals(sigc chan os.Signal, log *slog.Logger) {
+	signal.Stop(sigc)
+	for {
+		select {
+		case s := <-sigc:
+			log.Debug("setup failed: sending this process again a signal caught meanwhile", "signal", s)
+			_ = unix.Tgkill(unix.Getpid(), unix.Gettid(), s.(syscall.Signal))
+		default:
+			return
+		}
+	}
 }
 
 // setupSignals are the signals that Setup's original process forwards to

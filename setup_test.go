@@ -387,3 +387,124 @@ func TestSetupUnhandledSignalAsPID1(t *testing.T) {
 		t.Errorf("exit status %d, want 2", code)
 	}
 }
+
+// TestSetupFailureResendsSignals: a SIGTERM that reaches the original
+// process while Setup waits for its child is not lost when Setup then
+// fails: the program dies of it, as it would have without Setup.
+//
+// The fixture runs in a user and mount namespace of the test's own (made by
+// unshare -Urm) in which /proc/sys is covered by a tmpfs that it cannot
+// remove (mounted in the namespaces around it, and so locked), so that the
+// kernel refuses the child a fresh /proc and Setup fails. The test stops the child
+// as soon as it exists, sends SIGTERM to the original process, waits until
+// a thread of it has taken the signal, and lets the child go on and fail.
+// An attempt in which the child was gone before it could be stopped is
+// repeated.
+func TestSetupFailureResendsSignals(t *testing.T) {
+	bin := testBinary(t, "setupdemo")
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1) (util-linux) to make the fixture's set-up fail")
+	}
+	for attempt := 1; attempt <= 50; attempt++ {
+		cmd := exec.Command(unshare, "-Urm", "sh", "-c", `mount -t tmpfs none /proc/sys && exec unshare -Urm "$0" exit 0`, bin)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		exited := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
+		pid := cmd.Process.Pid // unshare, sh, unshare, then the fixture
+		stopped := false
+		for child := 0; child == 0 && !exited(); {
+			if !isSetupdemo(pid) {
+				continue // still unshare or sh (which runs mount)
+			}
+			if child = firstChildOf(pid); child == 0 {
+				continue
+			}
+			_ = syscall.Kill(child, syscall.SIGSTOP)
+			st := procState(child)
+			for ; st != 'T' && st != 'Z' && st != 0; st = procState(child) {
+			}
+			if st != 'T' {
+				break // gone before it stopped: another attempt
+			}
+			stopped = true
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			for sigtermPending(pid) && !exited() {
+			}
+			_ = syscall.Kill(child, syscall.SIGCONT)
+		}
+		<-done
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		text := out.String()
+		if !stopped {
+			continue
+		}
+		if !strings.Contains(text, "mount proc on /proc") {
+			t.Fatalf("attempt %d: the fixture's Setup did not fail on /proc as arranged (%v):\n%s", attempt, ws, text)
+		}
+		if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Fatalf("attempt %d: Setup failed and the program went on (%v), losing the SIGTERM that arrived meanwhile:\n%s", attempt, ws, text)
+		}
+		t.Logf("attempt %d: Setup failed and the program died of the SIGTERM it got meanwhile", attempt)
+		return
+	}
+	t.Fatal("in 50 attempts the child was never stopped before it was gone")
+}
+
+// isSetupdemo reports whether process pid runs the setupdemo fixture.
+func isSetupdemo(pid int) bool {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b)) == "setupdemo"
+}
+
+// firstChildOf returns a child of process pid, or 0.
+func firstChildOf(pid int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
+		}
+	}
+	return 0
+}
+
+// procState returns the state letter of process pid, or 0 if it is gone.
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(b), ')')
+	if err != nil || i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
+}
+
+// sigtermPending reports whether SIGTERM is pending for process pid as a
+// whole (no thread has taken it yet).
+func sigtermPending(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<(syscall.SIGTERM-1)) != 0
+		}
+	}
+	return false
+}
