@@ -204,6 +204,13 @@ func TestStartProcessWithInit(t *testing.T) {
 		t.Errorf("process groups %q (%v): want the program in the init's group", out[i:], err)
 	}
 
+	// The program, forked by the init, is in the user and time namespaces
+	// too.
+	out, code = startOutput(t, New(WithPrivateUser(), WithPrivatePID(), WithInit(), WithPrivateTime(time.Hour, 0)), `echo "pid=$$ uid=$(id -u)"; grep monotonic /proc/self/timens_offsets`, nil)
+	if code != 0 || !strings.Contains(out, "pid=2 uid=0\n") || !strings.Contains(strings.Join(strings.Fields(out), " "), "monotonic 3600 0") {
+		t.Errorf("user and time namespaces under the init: exit %d, output %q; want pid 2, uid 0 and a monotonic offset of 3600 s", code, out)
+	}
+
 	// Killed by a signal: the init exits with 128+N.
 	if _, code := startOutput(t, n, `kill -KILL $$`, nil); code != 128+int(syscall.SIGKILL) {
 		t.Errorf("program killed by SIGKILL: init exited %d, want %d", code, 128+int(syscall.SIGKILL))
