@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // runSetupdemo runs the Setup fixture and returns its output and status.
@@ -211,17 +213,11 @@ func TestSetupForwardsSignals(t *testing.T) {
 func TestSetupSignalStatus(t *testing.T) {
 	cmd, _ := startSetupdemo(t, "sleep")
 	// The re-executed program, ready, is the original process's only child.
-	var child int
-	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task/*/children")
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		if fields := strings.Fields(string(b)); len(fields) > 0 {
-			child, _ = strconv.Atoi(fields[0])
-		}
+	kids := proctest.ChildrenOf(cmd.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("children of the original process %v; want the re-executed program alone", kids)
 	}
-	if child == 0 {
-		t.Fatal("no re-executed child found")
-	}
+	child := kids[0]
 	if err := syscall.Kill(child, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +251,10 @@ func TestSetupOnTerminal(t *testing.T) {
 	if err != nil {
 		t.Skip("bash (a shell with job control) is not installed")
 	}
-	master, slave := openPty(t)
+	master, slave, err := proctest.OpenPty()
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
 	defer master.Close()
 	script := `set -m; "$0" tty; echo "shell: job status $?"; fg; echo "shell: fg status $?"`
 	cmd := exec.Command(bash, "-c", script, testBinary(t, "setupdemo"))
@@ -269,7 +268,7 @@ func TestSetupOnTerminal(t *testing.T) {
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		unix.Kill(-cmd.Process.Pid, unix.SIGKILL) // the shell's own group
-		for _, pid := range childrenOf(cmd.Process.Pid) {
+		for _, pid := range proctest.ChildrenOf(cmd.Process.Pid) {
 			unix.Kill(-pid, unix.SIGKILL) // the job's group
 		}
 		<-exited
@@ -305,7 +304,7 @@ func TestSetupOnTerminal(t *testing.T) {
 		t.Errorf("inside: %q; want the program in the terminal's foreground process group", l)
 	}
 	expect("ready")
-	kids := childrenOf(cmd.Process.Pid)
+	kids := proctest.ChildrenOf(cmd.Process.Pid)
 	if len(kids) != 1 {
 		t.Fatalf("the shell has children %v; want the original process alone", kids)
 	}
@@ -334,44 +333,6 @@ func TestSetupOnTerminal(t *testing.T) {
 	if l := expect("shell: fg status"); !strings.HasSuffix(l, "status 0") {
 		t.Errorf("the shell saw %q; want the job to exit 0", l)
 	}
-}
-
-// childrenOf returns the children of process pid.
-func childrenOf(pid int) []int {
-	var pids []int
-	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		for _, p := range strings.Fields(string(b)) {
-			n, _ := strconv.Atoi(p)
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
-
-// openPty returns a new pseudo-terminal pair.
-func openPty(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	return m, s
 }
 
 // As PID 1, the program cannot die of a signal it does not handle: a
@@ -430,12 +391,14 @@ func TestSetupFailureResendsSignals(t *testing.T) {
 			if !isSetupdemo(pid) {
 				continue // still unshare or sh (which runs mount)
 			}
-			if child = firstChildOf(pid); child == 0 {
+			kids := proctest.ChildrenOf(pid)
+			if len(kids) == 0 {
 				continue
 			}
+			child = kids[0]
 			_ = syscall.Kill(child, syscall.SIGSTOP)
-			st := procState(child)
-			for ; st != 'T' && st != 'Z' && st != 0; st = procState(child) {
+			st := proctest.State(child)
+			for ; st != 'T' && st != 'Z' && st != 0; st = proctest.State(child) {
 			}
 			if st != 'T' {
 				break // gone before it stopped: another attempt
@@ -468,29 +431,6 @@ func TestSetupFailureResendsSignals(t *testing.T) {
 func isSetupdemo(pid int) bool {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return strings.TrimSpace(string(b)) == "setupdemo"
-}
-
-// firstChildOf returns a child of process pid, or 0.
-func firstChildOf(pid int) int {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, task := range tasks {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			n, _ := strconv.Atoi(f[0])
-			return n
-		}
-	}
-	return 0
-}
-
-// procState returns the state letter of process pid, or 0 if it is gone.
-func procState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	i := strings.LastIndexByte(string(b), ')')
-	if err != nil || i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
 }
 
 // sigtermPending reports whether SIGTERM is pending for process pid as a

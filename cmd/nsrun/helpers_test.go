@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // The tests run the built nsrun binary and observe its effects from inside,
@@ -196,22 +198,11 @@ type pty struct {
 // (both closed at the end of the test).
 func openPty(t *testing.T) (*pty, *os.File) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	m, s, err := proctest.OpenPty()
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("pty number: %v", err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open pty slave: %v", err)
-	}
 	t.Cleanup(func() { s.Close() })
 	p := &pty{master: m, more: make(chan struct{}, 1), closed: make(chan struct{})}
 	go p.collect()

@@ -18,12 +18,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // Set is a combination of namespaces and in-namespace set-up.
@@ -356,7 +357,7 @@ func Subreaper() (reap func(keep ...int) int, restore func(), err error) {
 	}
 	reap = func(keep ...int) int {
 		n := 0
-		for _, pid := range children() {
+		for _, pid := range proctest.Children() {
 			if slices.Contains(keep, pid) {
 				continue
 			}
@@ -381,18 +382,3 @@ func Subreaper() (reap func(keep ...int) int, restore func(), err error) {
 
 // OrphanWait bounds how long Subreaper's reap waits for one orphan to exit.
 const OrphanWait = 2 * time.Second
-
-// children returns the pids of the calling process's children.
-func children() []int {
-	var pids []int
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		for _, field := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(field); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 func TestStaticTrueExitsZero(t *testing.T) {
@@ -80,13 +82,13 @@ func TestSubreaperReapsOrphans(t *testing.T) {
 	if err := exec.Command("sh", "-c", "sleep 0.2 & exit 0").Run(); err != nil {
 		t.Fatal(err)
 	}
-	if len(children()) != 1 {
-		t.Fatalf("children after the shell exited: %v; want the orphaned sleep", children())
+	if len(proctest.Children()) != 1 {
+		t.Fatalf("children after the shell exited: %v; want the orphaned sleep", proctest.Children())
 	}
 	if n := reap(); n != 1 {
 		t.Errorf("reaped %d orphans, want 1", n)
 	}
-	if c := children(); len(c) != 0 {
+	if c := proctest.Children(); len(c) != 0 {
 		t.Errorf("children left: %v", c)
 	}
 }

@@ -1,7 +1,8 @@
 // Package proctest inspects processes and mounts for the tests of this
 // module: which processes carry a marker argument, which children and
-// zombies a process has, how many threads it has, and the mount table as
-// comparable text.
+// zombies a process has, what state a process is in, how many threads it
+// has, and the mount table as comparable text; and it opens
+// pseudo-terminals.
 package proctest
 
 import (
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 // WithArg returns the pids (as the caller's /proc shows them) of the
@@ -36,9 +38,15 @@ func WithArg(arg string) []int {
 }
 
 // Children returns the pids of the calling process's children.
-func Children() []int {
+func Children() []int { return childrenIn("/proc/self") }
+
+// ChildrenOf returns the pids of the children of process pid (as the
+// caller's /proc shows them), zombies included.
+func ChildrenOf(pid int) []int { return childrenIn("/proc/" + strconv.Itoa(pid)) }
+
+func childrenIn(dir string) []int {
 	var pids []int
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	tasks, _ := filepath.Glob(dir + "/task/*/children")
 	for _, f := range tasks {
 		b, _ := os.ReadFile(f)
 		for _, p := range strings.Fields(string(b)) {
@@ -49,16 +57,22 @@ func Children() []int {
 	return pids
 }
 
+// State returns the state letter of process pid ('R', 'S', 'T', 'Z'...,
+// the third field of /proc/PID/stat), or 0 if there is no such process.
+func State(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	i := strings.LastIndexByte(string(b), ')')
+	if err != nil || i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
+}
+
 // Zombies returns the children of the calling process that are zombies.
 func Zombies() []int {
 	var z []int
 	for _, pid := range Children() {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i > 0 && strings.HasPrefix(s[i+1:], " Z") {
+		if State(pid) == 'Z' {
 			z = append(z, pid)
 		}
 	}
@@ -83,4 +97,28 @@ func Mounts() (string, error) {
 		fmt.Fprintln(&b, m.Mountpoint, m.FSType, m.Source, m.Options, m.Optional)
 	}
 	return b.String(), nil
+}
+
+// OpenPty opens a new pseudo-terminal and returns its master and its slave,
+// neither of which becomes the caller's controlling terminal.
+func OpenPty() (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("unlock the pseudo-terminal: %w", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("pseudo-terminal number: %w", err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, s, nil
 }

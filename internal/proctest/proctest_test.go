@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -22,9 +23,22 @@ func TestWithArgChildrenZombies(t *testing.T) {
 	if kids := Children(); len(kids) != 1 || kids[0] != cmd.Process.Pid {
 		t.Errorf("Children = %v", kids)
 	}
+	if kids := ChildrenOf(os.Getpid()); len(kids) != 1 || kids[0] != cmd.Process.Pid {
+		t.Errorf("ChildrenOf(self) = %v", kids)
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for State(cmd.Process.Pid) != 'T' && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := State(cmd.Process.Pid); st != 'T' {
+		t.Errorf("State of a stopped process = %q, want 'T'", st)
+	}
 	cmd.Process.Kill()
 	// Not yet waited for: a zombie.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for len(Zombies()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -34,6 +48,28 @@ func TestWithArgChildrenZombies(t *testing.T) {
 	cmd.Wait()
 	if len(WithArg(arg)) != 0 || len(Zombies()) != 0 {
 		t.Error("still listed after Wait")
+	}
+	if st := State(cmd.Process.Pid); st != 0 {
+		t.Errorf("State of a reaped process = %q, want 0", st)
+	}
+}
+
+// OpenPty's two ends are connected: what is written on the slave is read
+// on the master.
+func TestOpenPty(t *testing.T) {
+	m, s, err := OpenPty()
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer m.Close()
+	defer s.Close()
+	if _, err := s.WriteString("hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := m.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "hello") {
+		t.Errorf("read %q, %v from the master; want hello", buf[:n], err)
 	}
 }
 
