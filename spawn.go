@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +43,8 @@ import (
 // killed it; its end ends the namespace. The returned process is the init.
 // If attr.Sys asks for Foreground, the program takes the terminal's
 // foreground in a process group of its own, so that the terminal's signals
-// reach it alone. Otherwise the program shares the init's process group,
+// reach it alone (Ctty must then stay open for the program: one of
+// attr.Files, or a descriptor that attr.Files leaves alone). Otherwise the program shares the init's process group,
 // and the init does not send on the SIGINT, SIGQUIT, SIGTSTP and SIGWINCH
 // that the terminal sent to that group, which the program got already.
 //
@@ -519,6 +521,7 @@ type spawnArgs struct {
 	// terminal's foreground if initTakesTerminal.
 	init              bool
 	initTakesTerminal bool
+	initCtty          int // the terminal, among the program's descriptors
 	path              *byte
 	argv, envv        **byte
 	report            [8]byte
@@ -634,7 +637,20 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	if n.initProc {
 		a.init = true
-		a.initTakesTerminal = a.foreground
+		if a.foreground {
+			// PID 2 takes the terminal after the descriptors are in place:
+			// find Ctty's descriptor there.
+			a.initTakesTerminal = true
+			a.initCtty = -1
+			if a.ctty >= len(a.fds) || a.fds[a.ctty] == a.ctty {
+				a.initCtty = a.ctty
+			} else if i := slices.Index(a.fds, a.ctty); i >= 0 {
+				a.initCtty = i
+			}
+			if a.initCtty < 0 {
+				return nil, nil, fmt.Errorf("%w: with WithInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.ctty)
+			}
+		}
 	}
 	if n.net {
 		a.loopback = true
@@ -893,7 +909,7 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
 			pgrp = int32(r1)
 			syscall.RawSyscall6(unix.SYS_SETPGID, 0, 0, 0, 0, 0, 0)
-			syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.ctty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
+			syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.initCtty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
 		}
 	}
 

@@ -155,6 +155,15 @@ func TestStartProcessErrors(t *testing.T) {
 	if _, err := testNS(WithInit()).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("WithInit without a PID namespace: %v, want ErrInvalid", err)
 	}
+	// Under an init the program takes the terminal once its descriptors
+	// are in place: a Ctty that they close is refused.
+	_, err = testNS(WithPrivatePID(), WithInit()).StartProcess("/bin/true", nil, &os.ProcAttr{
+		Files: []*os.File{nil, nil, nil, nil, nil, nil},
+		Sys:   &syscall.SysProcAttr{Foreground: true, Ctty: 5},
+	})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Ctty") {
+		t.Errorf("WithInit, Foreground and a Ctty closed for the program: %v, want ErrUnsupported naming Ctty", err)
+	}
 	if _, err := testNS(WithHostname(strings.Repeat("x", HostNameMax+1))).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("host name too long: %v, want ErrInvalid", err)
 	}
