@@ -103,6 +103,10 @@ func TestCommandDenied(t *testing.T) {
 	if cmd.Process != nil {
 		t.Errorf("a process was started: %d", cmd.Process.Pid)
 	}
+	// CLONE_SYSVSEM alone creates no namespace and needs no privilege.
+	if err := New(WithPrivateSysVSem()).Command(context.Background(), "true").Run(); err != nil {
+		t.Errorf("WithPrivateSysVSem alone, unprivileged: %v", err)
+	}
 	// With a user namespace the same command runs.
 	if err := New(WithPrivateUser(), WithPrivateMount(), WithPrivatePID()).Command(context.Background(), "true").Run(); err != nil {
 		t.Errorf("with WithPrivateUser: %v", err)

@@ -258,8 +258,8 @@ func socketPair() (parent, childEnd *os.File, err error) {
 // a new user namespace, every kind of namespace needs CAP_SYS_ADMIN in the
 // caller's user namespace, in its effective set.
 func (n *Namespace) checkPrivilege() error {
-	if n.user || n.Flags() == 0 {
-		return nil
+	if n.user || n.Flags()&^syscalls.CLONE_SYSVSEM == 0 {
+		return nil // no namespace, or a user namespace first
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
