@@ -67,8 +67,9 @@ demo: build
 # Benchmarks (docs/benchmarks.md): installs bubblewrap and time(1) if
 # missing (as root, from Debian), then runs the go test benchmarks as root
 # and the Run benchmarks as uid 65534, then internal/benchcmp, which
-# alternates Run, Command, nsrun, unshare(1) and bwrap on the same sets and
-# prints ratios, the pool, peak RSS and throughput. Everything also goes to
+# alternates Run, Command, nsrun, unshare(1), bwrap and (if a C compiler
+# with a static libc is installed) a static C program doing the same work on
+# the same sets and prints ratios, the pool, peak RSS and throughput. Everything also goes to
 # bench.txt.
 BENCHTIME   ?= 200x
 BENCHROUNDS ?= 300
@@ -76,6 +77,8 @@ bench: build
 	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "bwrap missing; its benchmarks are skipped"; fi; }
 	@[ -x /usr/bin/time ] || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq time; else echo "/usr/bin/time missing; RSS is skipped"; fi; }
 	$(GO) build -o $(BINDIR)/benchcmp ./internal/benchcmp
+	@if command -v cc >/dev/null 2>&1 && cc -O2 -static -o $(BINDIR)/cfloor internal/benchcmp/testdata/cfloor.c 2>/dev/null; then :; \
+	  else rm -f $(BINDIR)/cfloor; echo "no C compiler with a static libc: the C floor is left out"; fi
 	@rm -f $(BINDIR)/bench.failed
 	@{ echo "## go test -bench, as $$(id -un)"; \
 	  $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 . || touch $(BINDIR)/bench.failed; \

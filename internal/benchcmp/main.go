@@ -10,7 +10,8 @@
 // program, Command and StartProcess of /bin/true, nsrun (in its own place
 // and, as "nsrun -f", as the parent, where the set allows both; with a PID
 // namespace also as "nsrun --init", whose PID 1 is an init), minimal
-// programs that do nsrun's work, unshare, bwrap, and (as root, where it applies) the Perl original's run() in core Perl
+// programs that do nsrun's work, a static C program that does it (as root,
+// if built: testdata/cfloor.c), unshare, bwrap, and (as root, where it applies) the Perl original's run() in core Perl
 // (perl-run.pl), all running /bin/true or nothing. It then compares a cold
 // Run with a Run on a prepared pool (WithPrewarm), times the Perl run()
 // with its default term_child, prints the peak RSS of each contender's
@@ -61,6 +62,7 @@ func main() {
 	nsrun := flag.String("nsrun", defaultNsrun(), "path of nsrun (empty: leave it out)")
 	tput := flag.Duration("throughput", 3*time.Second, "duration of each throughput measurement (0: skip)")
 	rssRun := flag.String("rss-run", "", "internal: run one Run in the named set and print the child's peak RSS in KiB")
+	flag.StringVar(&cFloor, "cfloor", defaultCFloor(), "path of the C floor program built from testdata/cfloor.c (empty: leave it out)")
 	flag.Parse()
 
 	if *rssRun != "" {
@@ -70,6 +72,12 @@ func main() {
 		if _, err := os.Stat(*nsrun); err != nil {
 			fmt.Fprintf(os.Stderr, "benchcmp: nsrun not found at %s (run `make build`); leaving it out\n", *nsrun)
 			*nsrun = ""
+		}
+	}
+	if cFloor != "" {
+		if _, err := os.Stat(cFloor); err != nil {
+			fmt.Fprintf(os.Stderr, "benchcmp: the C floor is not built at %s (make bench builds it when a C compiler is installed); leaving it out\n", cFloor)
+			cFloor = ""
 		}
 	}
 	printMachine()
@@ -119,6 +127,17 @@ var (
 	reapOrphans  = func() {}
 	keptChildren []int
 )
+
+// cFloor is the path of the C floor program (testdata/cfloor.c), or empty.
+var cFloor string
+
+func defaultCFloor() string {
+	if dir := os.Getenv("LINUXNS_BIN"); dir != "" {
+		return filepath.Join(dir, "cfloor")
+	}
+	p, _ := filepath.Abs(".bin/cfloor")
+	return p
+}
 
 func defaultNsrun() string {
 	if dir := os.Getenv("LINUXNS_BIN"); dir != "" {
@@ -254,6 +273,11 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 		if inPlace {
 			cs = append(cs, benchkit.Contender{Name: "mini-exec", Op: benchkit.ExecOp([]string{self, "-exec-in", s.Name, "--", "/bin/true"})})
 		}
+	}
+	if cFloor != "" && !s.User {
+		// The least a static C program does for the same work: a floor
+		// that the Go runtime's start-up alone exceeds.
+		cs = append(cs, benchkit.Contender{Name: "C floor", Op: benchkit.ExecOp([]string{cFloor, s.Name, "/bin/true"})})
 	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
