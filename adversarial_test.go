@@ -18,7 +18,7 @@ import (
 // garbageReport writes a malformed frame to its job socket (fd 3), then
 // returns n bytes of output, far more than the socket buffer holds.
 var garbageReport = NewTask("adv-garbage-report", func(ctx context.Context, n int) (string, error) {
-	if _, err := unix.Write(childFD, []byte("\x00\x00\x00\x02xx")); err != nil {
+	if _, err := unix.Write(int(child.sock.Fd()), []byte("\x00\x00\x00\x02xx")); err != nil {
 		return "", err
 	}
 	return strings.Repeat("x", n), nil
@@ -26,7 +26,7 @@ var garbageReport = NewTask("adv-garbage-report", func(ctx context.Context, n in
 
 // garbageThenNil writes a malformed frame to its job socket and returns nil.
 var garbageThenNil = Register("adv-garbage-nil", func(ctx context.Context, args []string) error {
-	_, err := unix.Write(childFD, []byte("\xff\xff\xff\xff"))
+	_, err := unix.Write(int(child.sock.Fd()), []byte("\xff\xff\xff\xff"))
 	return err
 })
 

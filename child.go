@@ -11,11 +11,14 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
 )
 
 // The child side of the protocol. A re-executed child is recognised in this
@@ -48,11 +51,11 @@ var child struct {
 const jobReadTimeout = 30 * time.Second
 
 func init() {
-	token, ok := os.LookupEnv(envChild)
+	v, ok := os.LookupEnv(envChild)
 	if !ok {
 		return
 	}
-	childStart(token)
+	childStart(v)
 }
 
 // childFail reports a failure to the parent (if it listens) and to standard
@@ -74,27 +77,42 @@ func childFail(sock *os.File, stepName string, err error) {
 	os.Exit(125)
 }
 
-func childStart(token string) {
-	stage2 := os.Getenv(envStage) == "2"
-	// The marker and token never reach user code or an executed program.
+// childRefuse says on standard error why a job is refused and exits with
+// status 125: nothing of the job runs.
+func childRefuse(err error) {
+	fmt.Fprintf(os.Stderr, "namespace: refused the job on this process's descriptors: %v. Nothing of it was run. (The program was started with %s in its environment; only this package's own parent process may set it.)\n", err, envChild)
+	os.Exit(125)
+}
+
+func childStart(marker string) {
+	stageFD := -1
+	if v, ok := strings.CutPrefix(os.Getenv(envStage), "2:"); ok {
+		if fd, err := strconv.Atoi(v); err == nil && fd >= 3 {
+			stageFD = fd
+		}
+	}
+	// The marker never reaches user code or an executed program.
 	os.Unsetenv(envChild)
 	os.Unsetenv(envStage)
 
-	var st unix.Stat_t
-	if token == "" || unix.Fstat(childFD, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		fmt.Fprintf(os.Stderr, "namespace: this program was started with %s set but without its job socket; it runs nothing. Unset %s to run it normally.\n", envChild, envChild)
-		os.Exit(125)
+	fd, token, ok := parseMarker(marker)
+	if !ok || !isUnixStream(fd) {
+		// A marker without its job socket (inherited by accident, or set
+		// by hand): not a child. The program runs as usual.
+		return
 	}
-	unix.CloseOnExec(childFD)
-	_ = unix.SetNonblock(childFD, true)
-	sock := os.NewFile(childFD, "namespace-job")
+	parent, err := verifyParent(fd)
+	if err != nil {
+		childRefuse(err)
+	}
+	defer unix.Close(parent.dir)
+	unix.CloseOnExec(fd)
+	_ = unix.SetNonblock(fd, true)
+	sock := os.NewFile(uintptr(fd), "namespace-job")
 
-	var (
-		j   *job
-		err error
-	)
-	if stage2 {
-		jf := os.NewFile(jobFD, "namespace-job-memfd")
+	var j *job
+	if stageFD >= 0 {
+		jf := os.NewFile(uintptr(stageFD), "namespace-job-memfd")
 		j, err = decodeJob(jf, token)
 		jf.Close()
 	} else {
@@ -105,7 +123,20 @@ func childStart(token string) {
 	if err != nil {
 		childFail(sock, "read job", err)
 	}
-	if !stage2 {
+	// The namespaces the clone made (a time namespace is made by this
+	// process, and entered at the re-execution; with WithInit, the pid
+	// namespace is made for PID 1 later).
+	made := j.Plan.Flags &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM)
+	if j.Plan.Init {
+		made &^= syscalls.CLONE_NEWPID
+	}
+	if stageFD >= 0 {
+		made |= j.Plan.Flags & syscalls.CLONE_NEWTIME
+	}
+	if err := checkNamespacesDiffer(parent.dir, made, j.Plan.ParentNS); err != nil {
+		childFail(sock, "check namespaces", err)
+	}
+	if stageFD < 0 {
 		if err := writeFrame(sock, message{Type: msgAck, Pid: os.Getpid()}); err != nil && j.Role != roleExec {
 			childFail(nil, "acknowledge job", err)
 		}
@@ -121,11 +152,11 @@ func childStart(token string) {
 	// A time namespace is entered at execve. A function or Setup child
 	// re-executes itself once to be inside; a command enters it when it is
 	// executed, below.
-	if j.Plan.Time && !stage2 && j.Role != roleExec {
+	if j.Plan.Time && stageFD < 0 && j.Role != roleExec {
 		if err := enterTimeNamespace(&j.Plan, log); err != nil {
 			childFail(sock, stepName(err), err)
 		}
-		reexecStage2(sock, token, j)
+		reexecStage2(sock, fd, token, j)
 	}
 
 	if j.Role == roleFunc || j.Role == rolePrewarm {
@@ -153,7 +184,7 @@ func childStart(token string) {
 
 	switch j.Role {
 	case roleExec:
-		execJob(j, log)
+		execJob(j, parent.dir, log)
 	case roleSetup:
 		child.setup = true
 		startChildServices(j.Plan)
@@ -163,7 +194,7 @@ func childStart(token string) {
 	}
 }
 
-// closeInheritedFds closes the descriptors above the job socket that the
+// closeInheritedFds closes the descriptors other than the job socket that the
 // child inherited without close-on-exec: descriptors the parent itself had
 // inherited and passed on unknowingly. A function child gets standard input,
 // output and error, and the job socket only. (Go opens its own files
@@ -175,7 +206,7 @@ func closeInheritedFds() {
 	}
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= childFD {
+		if err != nil || fd <= 2 || fd == int(child.sock.Fd()) {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
@@ -211,8 +242,9 @@ func childLogger(debugOn bool) *slog.Logger {
 }
 
 // reexecStage2 executes the program again, now inside the time namespace,
-// handing the job over in a memfd. It does not return.
-func reexecStage2(sock *os.File, token string, j *job) {
+// handing the job over in a memfd. It does not return. The re-executed
+// program checks its parent again before it reads the memfd.
+func reexecStage2(sock *os.File, sockFD int, token string, j *job) {
 	var buf bytes.Buffer
 	if err := writeFrame(&buf, j); err != nil {
 		childFail(sock, "re-execute into time namespace", err)
@@ -224,17 +256,13 @@ func reexecStage2(sock *os.File, token string, j *job) {
 	if err == nil {
 		_, err = unix.Seek(fd, 0, io.SeekStart)
 	}
-	if err == nil && fd != jobFD {
-		err = unix.Dup2(fd, jobFD)
-		unix.Close(fd)
-	}
 	if err == nil {
-		_, err = unix.FcntlInt(uintptr(childFD), unix.F_SETFD, 0)
+		_, err = unix.FcntlInt(uintptr(sockFD), unix.F_SETFD, 0)
 	}
 	if err != nil {
 		childFail(sock, "re-execute into time namespace", err)
 	}
-	env := append(os.Environ(), envChild+"="+token, envStage+"=2")
+	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), envStage+"=2:"+strconv.Itoa(fd))
 	err = syscall.Exec("/proc/self/exe", os.Args, env)
 	childFail(sock, "re-execute into time namespace", err)
 }
@@ -439,7 +467,9 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 }
 
 // execJob executes the command of a Command child. It does not return.
-func execJob(j *job, log *slog.Logger) {
+// parentDir is the parent's /proc directory, for the check of the time
+// namespace.
+func execJob(j *job, parentDir int, log *slog.Logger) {
 	if j.Plan.Init {
 		runRawInit(j, log)
 	}
@@ -448,6 +478,9 @@ func execJob(j *job, log *slog.Logger) {
 		// for children execve enters.
 		if err := enterTimeNamespace(&j.Plan, log); err != nil {
 			childFail(nil, stepName(err), err)
+		}
+		if err := checkNamespacesDiffer(parentDir, syscalls.CLONE_NEWTIME, j.Plan.ParentNS); err != nil {
+			childFail(nil, "check namespaces", err)
 		}
 	}
 	log.Debug("executing", "path", j.Path, "argv", j.Argv)

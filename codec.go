@@ -77,6 +77,10 @@ func appendPlan(b []byte, p *plan) []byte {
 	b = appendBoolField(b, "init", p.Init)
 	b = appendIntField(b, "grace", int64(p.KillGraceNS))
 	b = appendBoolField(b, "debug", p.Debug)
+	if len(p.ParentNS) > 0 {
+		b = append(b, `,"parentns":`...)
+		b = appendJSONStrings(b, p.ParentNS)
+	}
 	return append(b, '}')
 }
 
@@ -658,6 +662,8 @@ func (d *jsonDecoder) planField(p *plan, key string) error {
 		p.KillGraceNS = time.Duration(v)
 	case "debug":
 		p.Debug, err = d.boolean()
+	case "parentns":
+		p.ParentNS, err = d.strs()
 	default:
 		err = d.skip(0)
 	}

@@ -171,14 +171,29 @@ func TestForgedChildRunsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Marker without the socket.
-	cmd := exec.Command(self, "-test.run=^TestNothing$")
-	cmd.Env = append(os.Environ(), envChild+"=0123456789abcdef0123456789abcdef")
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), "runs nothing") {
-		t.Errorf("marker without socket: %v\n%s", err, out)
+	// A marker without its socket (inherited by accident, or set by hand)
+	// is not a child: the program runs as usual, without the marker.
+	for _, marker := range []string{"0123456789abcdef0123456789abcdef", "3:0123456789abcdef0123456789abcdef", "0:0123456789abcdef0123456789abcdef"} {
+		cmd := exec.Command(self, "-test.run=^TestMarkerNotVisible$")
+		cmd.Env = append(os.Environ(), envChild+"="+marker, "LINUXNS_TEST_MARKER_PROBE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "PASS") {
+			t.Errorf("marker %q without socket: the program did not run as usual: %v\n%s", marker, err, out)
+		}
 	}
+	// A descriptor that is not a Unix stream socket: likewise.
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(self, "-test.run=^TestMarkerNotVisible$")
+	cmd.Env = append(os.Environ(), envChild+"=3:0123456789abcdef0123456789abcdef", "LINUXNS_TEST_MARKER_PROBE=1")
+	cmd.ExtraFiles = []*os.File{f}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+		t.Errorf("marker naming a file: the program did not run as usual: %v\n%s", err, out)
+	}
+	var ee *exec.ExitError
 
 	for name, payload := range map[string][]byte{
 		"wrong token": frameBytes(t, job{Token: "ffffffffffffffffffffffffffffffff", Role: roleFunc, Func: "test-failing", Args: []string{"ok"}}),
@@ -193,7 +208,7 @@ func TestForgedChildRunsNothing(t *testing.T) {
 			}
 			defer parent.Close()
 			cmd := exec.Command(self, "-test.run=^TestNothing$")
-			cmd.Env = append(os.Environ(), envChild+"=0123456789abcdef0123456789abcdef")
+			cmd.Env = append(os.Environ(), envChild+"=3:0123456789abcdef0123456789abcdef")
 			cmd.ExtraFiles = []*os.File{childEnd}
 			var buf bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -215,6 +230,17 @@ func TestForgedChildRunsNothing(t *testing.T) {
 }
 
 func TestNothing(t *testing.T) {}
+
+// TestMarkerNotVisible is run by TestForgedChildRunsNothing: the program
+// runs as usual, and the marker is gone from its environment.
+func TestMarkerNotVisible(t *testing.T) {
+	if os.Getenv("LINUXNS_TEST_MARKER_PROBE") == "" {
+		t.Skip("helper of TestForgedChildRunsNothing")
+	}
+	if v, ok := os.LookupEnv(envChild); ok {
+		t.Fatalf("the marker reached the program: %q", v)
+	}
+}
 
 func frameBytes(t *testing.T, v any) []byte {
 	t.Helper()

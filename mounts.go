@@ -26,6 +26,7 @@ func (n *Namespace) plan() plan {
 		Init:        n.initProc,
 		KillGraceNS: n.killGrace,
 		Debug:       n.debugEnabled(),
+		ParentNS:    parentNamespaces(n.Flags()),
 	}
 	if n.tmp != nil {
 		d := n.tmp.data()

@@ -221,16 +221,7 @@ func (p *pool) start(n *Namespace) error {
 		return err
 	}
 	pc := &pooledChild{
-		cmd: &exec.Cmd{
-			Path:        selfExe,
-			Args:        os.Args,
-			Env:         childEnv(os.Environ(), token),
-			Stdin:       os.Stdin,
-			Stdout:      os.Stdout,
-			Stderr:      os.Stderr,
-			ExtraFiles:  []*os.File{childEnd},
-			SysProcAttr: n.sysProcAttr(),
-		},
+		cmd:      n.childCmd(token, childEnd),
 		sock:     parentEnd,
 		token:    token,
 		plan:     pl,

@@ -13,18 +13,19 @@ import (
 
 // The child protocol.
 //
-// The parent starts the child with envChild set to a fresh random token and
-// the child's end of a socket pair as file descriptor childFD. It sends one
-// job frame on the socket; the child reads it, checks that the job carries
-// the same token as its environment, removes envChild from its environment
-// and answers with message frames (ack, ready, running, result, error).
-// A frame is a 4-byte big-endian length and a JSON document.
+// The parent starts the child with envChild set to "FD:TOKEN": the number
+// of the descriptor at which the child finds its end of a socket pair (the
+// first one after those the caller passes: 3 for Run, Setup and pools,
+// 3+len(ExtraFiles) for Command), and a fresh random token. The child
+// removes envChild from its environment, checks that the socket comes from
+// its parent running the same program with the same credentials
+// (trust.go), reads one job frame, checks that the job carries the same
+// token, and answers with message frames (ack, ready, running, result,
+// error). A frame is a 4-byte big-endian length and a body (codec.go).
 
 const (
-	envChild = "_LINUXNS_CHILD" // token; its presence marks a child
-	envStage = "_LINUXNS_STAGE" // "2": re-executed to enter a time namespace; job on jobFD
-	childFD  = 3                // the socket to the parent
-	jobFD    = 4                // stage 2 only: a memfd holding the job
+	envChild = "_LINUXNS_CHILD" // "FD:TOKEN"; its presence marks a child
+	envStage = "_LINUXNS_STAGE" // "2:FD": re-executed to enter a time namespace; job in the memfd at FD
 
 	// maxFrame bounds a frame, so that a garbage length cannot make the
 	// reader allocate without limit.
@@ -70,6 +71,9 @@ type plan struct {
 	Init        bool          `json:"init,omitempty"`
 	KillGraceNS time.Duration `json:"grace,omitempty"`
 	Debug       bool          `json:"debug,omitempty"`
+	// ParentNS identifies the parent's namespaces of the kinds the child
+	// must not share: "name:dev:ino" (see parentNamespaces).
+	ParentNS []string `json:"parentns,omitempty"`
 }
 
 type msgType string

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -222,9 +223,25 @@ func setgroupsAllowed() bool {
 	return err != nil || strings.TrimSpace(string(b)) != "deny"
 }
 
+// childCmd returns the *exec.Cmd that re-executes the program as a child
+// of n with the job socket childEnd at descriptor 3 and the standard
+// descriptors of the process.
+func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
+	return &exec.Cmd{
+		Path:        selfExe,
+		Args:        os.Args,
+		Env:         childEnv(os.Environ(), markerValue(3, token)),
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{childEnd},
+		SysProcAttr: n.sysProcAttr(),
+	}
+}
+
 // childEnv returns the environment of a child: env without any marker, plus
-// the marker with token.
-func childEnv(env []string, token string) []string {
+// the marker with its value.
+func childEnv(env []string, marker string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
 		if strings.HasPrefix(kv, envChild+"=") || strings.HasPrefix(kv, envStage+"=") {
@@ -232,7 +249,7 @@ func childEnv(env []string, token string) []string {
 		}
 		out = append(out, kv)
 	}
-	return append(out, envChild+"="+token)
+	return append(out, envChild+"="+marker)
 }
 
 // socketPair returns the parent's end (pollable, close-on-exec) and the
@@ -372,16 +389,7 @@ func (n *Namespace) run(ctx context.Context, j *job) (json.RawMessage, error) {
 		return nil, err
 	}
 	defer parentEnd.Close()
-	cmd := &exec.Cmd{
-		Path:        selfExe,
-		Args:        os.Args,
-		Env:         childEnv(os.Environ(), j.Token),
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{childEnd},
-		SysProcAttr: n.sysProcAttr(),
-	}
+	cmd := n.childCmd(j.Token, childEnd)
 	sup := n.supervise(ctx, log)
 
 	// The child is started from a goroutine locked to its OS thread until
@@ -499,20 +507,34 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // or with SIGKILL at once if WithTermChild(false).
 //
 // Start creates the namespaces; in the child the same set-up as for Run is
-// performed and then the program is executed with its own argv. Stdin,
-// Stdout, Stderr, Dir and ExtraFiles behave as usual. Env is set to the
-// current environment plus a private marker: to change the environment,
-// append to Env (or use Cmd.Environ) rather than replacing it. The program
-// that calls Command need not call Init.
+// performed and then the program is executed with its own argv. Every field
+// of exec.Cmd behaves as with os/exec: Args, Env (nil for the current
+// environment, or a slice of the caller's own), Dir, Stdin, Stdout,
+// Stderr, ExtraFiles (entry i is descriptor 3+i in the program), Cancel,
+// WaitDelay, and the fields of SysProcAttr that do not make namespaces
+// (Setsid, Setpgid, Setctty, Foreground, Credential, Pdeathsig...; a zero
+// Pdeathsig is SIGKILL). Cloneflags, Unshareflags, UidMappings,
+// GidMappings, GidMappingsEnableSetgroups and Chroot conflict with the
+// namespaces and make Start return an error wrapping ErrInvalid that
+// names the field. The program that calls Command need not call Init.
 //
-// Cmd.Path is the running program (/proc/self/exe), which executes the
-// command; Cmd.Args is name and args. Errors of the set-up are printed on
-// the child's standard error, and the command exits with status 125 (set-up
-// failed), 126 (not executable) or 127 (not found). A validation error is
-// returned by Start (Cmd.Err), and so is a *SetupError wrapping
-// ErrPermission if the process lacks CAP_SYS_ADMIN for namespaces other
-// than a user namespace (without WithPrivateUser); other failures of Start
-// are os/exec's own.
+// Nothing is created before Start. Start runs the program itself
+// (/proc/self/exe, which is Cmd.Path) with a job socket at the first
+// descriptor after ExtraFiles and a private marker in its environment;
+// that process executes the command, which gets neither. The library adds
+// them while Start runs (exec.Cmd.Start consults the command's context
+// first, and the library's context does the work then) and restores Env,
+// ExtraFiles and SysProcAttr once the process has started, unless the
+// caller set both Cancel and WaitDelay to their zero values, in which case
+// Start has no second look at the context and the fields keep the
+// additions.
+//
+// Errors of the set-up are printed on the child's standard error, and the
+// command exits with status 125 (set-up failed), 126 (not executable) or
+// 127 (not found). A validation error is returned by Start (Cmd.Err), and
+// so is a *SetupError wrapping ErrPermission if the process lacks
+// CAP_SYS_ADMIN for namespaces other than a user namespace (without
+// WithPrivateUser); other failures of Start are os/exec's own.
 //
 // The child is killed if the parent dies: it gets SIGKILL as its
 // parent-death signal (SysProcAttr.Pdeathsig), which the kernel sends when
@@ -523,7 +545,11 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // returns if the program has any.
 func (n *Namespace) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	guardChild()
-	cmd := exec.CommandContext(ctx, name, args...)
+	if ctx == nil {
+		panic("namespace: Command with a nil Context")
+	}
+	cc := &commandContext{Context: ctx}
+	cmd := exec.CommandContext(cc, name, args...)
 	if cmd.Err != nil {
 		return cmd
 	}
@@ -535,60 +561,174 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 		cmd.Err = err
 		return cmd
 	}
-	j := &job{Token: newToken(), Role: roleExec, Plan: n.plan(), Path: cmd.Path, Argv: cmd.Args}
-	parentEnd, childEnd, err := socketPair()
-	if err == nil {
-		err = writeFrame(parentEnd, j)
-		if err != nil {
-			parentEnd.Close()
-			childEnd.Close()
-		}
-	}
-	if err != nil {
-		cmd.Err = fmt.Errorf("namespace: prepare job: %w", err)
-		return cmd
-	}
+	program := cmd.Path
 	cmd.Path = selfExe
-	cmd.Env = childEnv(os.Environ(), j.Token)
-	cmd.ExtraFiles = []*os.File{childEnd}
-	cmd.SysProcAttr = n.sysProcAttr()
+	cc.start = func() (func(), error) { return n.startCommand(ctx, cmd, program) }
 	if n.termChild {
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		cmd.WaitDelay = n.killGrace
 	}
-	releaseAfterAck(ctx, cmd, parentEnd, childEnd)
 	return cmd
 }
 
-// releaseAfterAck releases the parent's copies of the socket once the child
-// has read its job (it acknowledges), or when ctx is done. The parent's end
-// is closed then. The child's end belongs to cmd.ExtraFiles, which Start
-// reads, so it is not closed under Start's feet: /dev/null is put in its
-// place (the socket is released at once) and the descriptor itself is closed
-// when cmd is garbage collected.
-func releaseAfterAck(ctx context.Context, cmd *exec.Cmd, parentEnd, childEnd *os.File) {
-	rc, err := childEnd.SyscallConn()
+// commandContext is the context of Command's *exec.Cmd. exec.Cmd.Start
+// looks at its context's Done before it gathers the child's descriptors
+// and environment, and once more after the child started if Cancel or
+// WaitDelay is set: the first look prepares the job (start), the second
+// undoes the changes to the exec.Cmd's fields (the func start returned).
+// If start fails, Done returns a closed channel and Err the error, which
+// Start returns. Nothing else sees this context: exec.Cmd keeps it private.
+type commandContext struct {
+	context.Context
+	start func() (after func(), err error)
+
+	mu    sync.Mutex
+	looks int
+	after func()
+	err   error
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (c *commandContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	c.looks++
+	switch c.looks {
+	case 1:
+		c.after, c.err = c.start()
+	case 2:
+		if c.after != nil {
+			c.after()
+			c.after = nil
+		}
+	}
+	failed := c.err != nil
+	c.mu.Unlock()
+	if failed {
+		return closedChan
+	}
+	return c.Context.Done()
+}
+
+func (c *commandContext) Err() error {
+	c.mu.Lock()
+	err := c.err
+	c.mu.Unlock()
 	if err != nil {
+		return err
+	}
+	return c.Context.Err()
+}
+
+// sysProcAttrConflicts names the fields of exec.Cmd.SysProcAttr that the
+// library sets itself.
+func sysProcAttrConflict(a *syscall.SysProcAttr) string {
+	switch {
+	case a.Cloneflags != 0:
+		return "Cloneflags"
+	case a.Unshareflags != 0:
+		return "Unshareflags"
+	case len(a.UidMappings) != 0:
+		return "UidMappings"
+	case len(a.GidMappings) != 0:
+		return "GidMappings"
+	case a.GidMappingsEnableSetgroups:
+		return "GidMappingsEnableSetgroups"
+	case a.Chroot != "":
+		return "Chroot"
+	}
+	return ""
+}
+
+// startCommand is the first look of exec.Cmd.Start at Command's context:
+// it makes the job socket, adds the marker, the socket and the namespaces
+// to cmd, and starts the goroutine that hands the job over. It returns
+// what restores cmd's fields once the process has started.
+func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program string) (func(), error) {
+	attr := n.sysProcAttr()
+	if user := cmd.SysProcAttr; user != nil {
+		if f := sysProcAttrConflict(user); f != "" {
+			return nil, fmt.Errorf("namespace: Command: %w: exec.Cmd.SysProcAttr.%s is set, but the namespaces and their id maps are the Namespace's: use its options instead", ErrInvalid, f)
+		}
+		merged := *user
+		merged.Cloneflags = attr.Cloneflags
+		merged.UidMappings = attr.UidMappings
+		merged.GidMappings = attr.GidMappings
+		merged.GidMappingsEnableSetgroups = attr.GidMappingsEnableSetgroups
+		if merged.Pdeathsig == 0 {
+			merged.Pdeathsig = attr.Pdeathsig
+		}
+		attr = &merged
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+		if cmd.Dir != "" {
+			// As os/exec does for a nil Env.
+			if pwd, err := filepath.Abs(cmd.Dir); err == nil {
+				env = append(env, "PWD="+pwd)
+			}
+		}
+	}
+	parentEnd, childEnd, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	j := &job{Token: newToken(), Role: roleExec, Plan: n.plan(), Path: program, Argv: cmd.Args}
+	fd := 3 + len(cmd.ExtraFiles)
+	savedEnv, savedFiles, savedAttr := cmd.Env, cmd.ExtraFiles, cmd.SysProcAttr
+	cmd.Env = childEnv(env, markerValue(fd, j.Token))
+	cmd.ExtraFiles = append(cmd.ExtraFiles[:len(cmd.ExtraFiles):len(cmd.ExtraFiles)], childEnd)
+	cmd.SysProcAttr = attr
+
+	h := &commandHandoff{parentEnd: parentEnd, childEnd: childEnd}
+	// If Start fails after this, or the process started but the second
+	// look never comes, the child's end is released when cmd is garbage
+	// collected; the handoff ends then.
+	runtime.AddCleanup(cmd, (*commandHandoff).releaseChildEnd, h)
+	go h.run(ctx, j)
+	return func() {
+		cmd.Env, cmd.ExtraFiles, cmd.SysProcAttr = savedEnv, savedFiles, savedAttr
+		h.releaseChildEnd()
+	}, nil
+}
+
+// commandHandoff hands a Command child its job. It owns both ends of the
+// socket: it closes the parent's end when the child's copy is gone, and
+// the parent's copy of the child's end once the child has it (the child
+// acknowledged, or Start returned) or cmd is unreachable.
+type commandHandoff struct {
+	parentEnd, childEnd *os.File
+	once                sync.Once
+}
+
+func (h *commandHandoff) releaseChildEnd() {
+	h.once.Do(func() { h.childEnd.Close() })
+}
+
+func (h *commandHandoff) run(ctx context.Context, j *job) {
+	defer h.parentEnd.Close()
+	// ctx done: the child is being killed (Cmd.Cancel); stop waiting.
+	stop := context.AfterFunc(ctx, func() {
+		_ = h.parentEnd.SetDeadline(time.Now())
+		h.releaseChildEnd()
+	})
+	defer stop()
+	if err := writeFrame(h.parentEnd, j); err != nil {
+		h.releaseChildEnd()
 		return
 	}
-	var fd int
-	_ = rc.Control(func(f uintptr) { fd = int(f) })
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			parentEnd.Close()
-			if null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				_ = unix.Dup3(null, fd, unix.O_CLOEXEC)
-				unix.Close(null)
-			}
-		})
-	}
-	stop := context.AfterFunc(ctx, release)
-	runtime.AddCleanup(cmd, func(f *os.File) { f.Close() }, childEnd)
-	go func() {
-		defer stop()
+	// Read until the child's copy is gone (it is close-on-exec): an ack
+	// first, or the child's report of a failed step (which it also prints
+	// on its standard error).
+	for {
 		var m message
-		_ = readFrame(parentEnd, &m) // the ack, or an error when closed
-		release()
-	}()
+		if err := readFrame(h.parentEnd, &m); err != nil {
+			h.releaseChildEnd()
+			return
+		}
+		if m.Type == msgAck {
+			h.releaseChildEnd()
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -70,16 +69,7 @@ func (n *Namespace) Setup() error {
 	if err != nil {
 		return err
 	}
-	cmd := &exec.Cmd{
-		Path:        selfExe,
-		Args:        os.Args,
-		Env:         childEnv(os.Environ(), token),
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{childEnd},
-		SysProcAttr: n.sysProcAttr(),
-	}
+	cmd := n.childCmd(token, childEnd)
 	// Catch the signals to forward before the child exists.
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, setupSignals...)

@@ -1,0 +1,427 @@
+package namespace
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// The trust boundary of a re-executed child.
+//
+// A program that imports this package may be installed setuid or with file
+// capabilities, and anyone may start it with the child marker in its
+// environment and a socket of their own at the descriptor the marker
+// names. So the child role is taken only when the job provably comes from
+// this process's parent, running the same program with the same
+// credentials:
+//
+//   - the socket is a Unix stream socket whose peer (SO_PEERCRED: the
+//     process that made the socket pair) is this process's parent;
+//   - the parent's executable is the same file as this process's (device
+//     and inode of /proc/PID/exe);
+//   - the parent's user and group ids (real, effective, saved, file system)
+//     and capability sets equal this process's. Two cases differ, because
+//     the kernel changed the child's credentials on purpose: in a new user
+//     namespace the capabilities are the namespace's own (only the ids are
+//     compared, as this namespace sees them), and a parent that set other
+//     ids for the child (exec.Cmd's SysProcAttr.Credential) must hold
+//     CAP_SETUID / CAP_SETGID and every capability the child has.
+//
+// If the parent's executable cannot be read (a parent that is not dumpable,
+// as a program with file capabilities is, and a child without
+// CAP_SYS_PTRACE), the credentials must be equal, capabilities included:
+// only a program holding those privileges can have made the socket.
+//
+// Then, before it reports its set-up done, the child checks that every
+// namespace it was asked to create differs from its parent's.
+
+// parentProc is the parent process of a child, as seen through /proc.
+type parentProc struct {
+	pid   int // in the pid namespace of the /proc mount
+	dir   int // O_PATH descriptor of /proc/PID, bound to the process
+	ids   procIDs
+	exeOK bool // the executable could be compared, and is ours
+}
+
+// procIDs is what the trust check compares of a process's credentials:
+// the Uid, Gid and Cap* lines of /proc/PID/status.
+type procIDs struct {
+	uid, gid                string
+	capInh, capPrm, capEff  uint64
+	capBnd, capAmb          uint64
+	effUID, effGID          string
+	haveUID, haveGID, haveC bool
+}
+
+// parseMarker splits the marker's value "FD:TOKEN".
+func parseMarker(v string) (fd int, token string, ok bool) {
+	f, token, found := strings.Cut(v, ":")
+	if !found || len(token) != 32 {
+		return 0, "", false
+	}
+	fd, err := strconv.Atoi(f)
+	if err != nil || fd < 3 || fd > 1<<20 {
+		return 0, "", false
+	}
+	return fd, token, true
+}
+
+// markerValue returns the marker's value for a job socket at fd.
+func markerValue(fd int, token string) string {
+	return strconv.Itoa(fd) + ":" + token
+}
+
+// isUnixStream reports whether fd is an open Unix stream socket.
+func isUnixStream(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return false
+	}
+	dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil || dom != unix.AF_UNIX {
+		return false
+	}
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	return err == nil && typ == unix.SOCK_STREAM
+}
+
+// errUntrusted marks a job socket that does not come from a parent the
+// child may trust.
+var errUntrusted = errors.New("the job does not come from this program's parent running the same program with the same credentials")
+
+// verifyParent checks that the socket at fd was made by this process's
+// parent and that the parent runs the same program with the same
+// credentials (see above). The caller closes the returned parent's dir.
+func verifyParent(fd int) (*parentProc, error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
+	}
+	// Both are 0 when the parent is outside this process's pid namespace.
+	if ppid := unix.Getppid(); int(cred.Pid) != ppid {
+		return nil, fmt.Errorf("%w: the socket was made by process %d, not by the parent (%d)", errUntrusted, cred.Pid, ppid)
+	}
+	// The maker's ids are the parent's, compared below through /proc (they
+	// may differ from this process's when the parent set them).
+
+	self, err := readProcIDs(unix.AT_FDCWD, "/proc/self/status")
+	if err != nil {
+		return nil, fmt.Errorf("%w: read /proc/self/status: %w", errUntrusted, err)
+	}
+	ppid, err := procPPid()
+	if err != nil || ppid <= 0 {
+		return nil, fmt.Errorf("%w: the parent is not visible in /proc (%v)", errUntrusted, err)
+	}
+	dir, err := unix.Open("/proc/"+strconv.Itoa(ppid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open /proc/%d: %w", errUntrusted, ppid, err)
+	}
+	p := &parentProc{pid: ppid, dir: dir}
+	fail := func(err error) (*parentProc, error) {
+		unix.Close(dir)
+		return nil, err
+	}
+	// dir names the parent only if the parent did not die (and its pid was
+	// not reused) before it was opened: then it is still this process's
+	// parent now.
+	if again, err := procPPid(); err != nil || again != ppid {
+		return fail(fmt.Errorf("%w: the parent exited", errUntrusted))
+	}
+	if p.ids, err = readProcIDs(dir, "status"); err != nil {
+		return fail(fmt.Errorf("%w: read the parent's status: %w", errUntrusted, err))
+	}
+
+	elevated := elevatedPrivilege()
+	var mine, its unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &mine); err != nil {
+		return fail(fmt.Errorf("%w: stat /proc/self/exe: %w", errUntrusted, err))
+	}
+	switch err := unix.Fstatat(dir, "exe", &its, 0); {
+	case err == nil:
+		if mine.Dev != its.Dev || mine.Ino != its.Ino {
+			return fail(fmt.Errorf("%w: the parent (%d) runs another program", errUntrusted, ppid))
+		}
+		p.exeOK = true
+	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
+		// Not visible to this process: a parent in an outer user
+		// namespace, or one that is not dumpable; see above.
+	default:
+		return fail(fmt.Errorf("%w: stat /proc/%d/exe: %w", errUntrusted, ppid, err))
+	}
+	if err := compareCreds(&self, &p.ids, p.exeOK, userNSRelation(dir), elevated); err != nil {
+		return fail(err)
+	}
+	// Still the same parent, alive: the checks were made on it.
+	if again, err := procPPid(); err != nil || again != ppid {
+		return fail(fmt.Errorf("%w: the parent exited", errUntrusted))
+	}
+	return p, nil
+}
+
+// elevatedPrivilege reports whether this process gained privilege when it
+// was executed (setuid, setgid, file capabilities: AT_SECURE), or runs
+// with real ids other than its effective ones.
+func elevatedPrivilege() bool {
+	if os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid() {
+		return true
+	}
+	auxv, err := unix.Auxv()
+	if err != nil {
+		return true // cannot tell: the strict rules apply
+	}
+	for _, kv := range auxv {
+		if kv[0] == atSecure {
+			return kv[1] != 0
+		}
+	}
+	return true
+}
+
+// atSecure is the auxiliary vector's AT_SECURE key (elf.h).
+const atSecure = 23
+
+// nsRelation is how a child's user namespace relates to its parent's.
+type nsRelation int
+
+const (
+	nsUnknown nsRelation = iota // the parent's cannot be read
+	nsSame
+	nsNew
+)
+
+// userNSRelation compares this process's user namespace with its parent's.
+func userNSRelation(parentDir int) nsRelation {
+	var mine, its unix.Stat_t
+	if unix.Stat("/proc/self/ns/user", &mine) != nil || unix.Fstatat(parentDir, "ns/user", &its, 0) != nil {
+		return nsUnknown
+	}
+	if mine.Dev != its.Dev || mine.Ino != its.Ino {
+		return nsNew
+	}
+	return nsSame
+}
+
+// compareCreds applies the credential rules to the child's and the
+// parent's ids. exeOK says the parent's executable was compared;
+// elevated, that this process gained privilege at its execution.
+func compareCreds(self, parent *procIDs, exeOK bool, userNS nsRelation, elevated bool) error {
+	if !self.haveUID || !self.haveGID || !parent.haveUID || !parent.haveGID || !self.haveC || !parent.haveC {
+		return fmt.Errorf("%w: incomplete credentials in /proc", errUntrusted)
+	}
+	sameIDs := self.uid == parent.uid && self.gid == parent.gid
+	sameCaps := self.capInh == parent.capInh && self.capPrm == parent.capPrm && self.capEff == parent.capEff &&
+		self.capBnd == parent.capBnd && self.capAmb == parent.capAmb
+	if sameIDs && sameCaps {
+		return nil
+	}
+	if elevated && (!exeOK || userNS != nsSame) {
+		// Anything less than the same credentials is refused to a
+		// process that gained privilege, unless the parent's program
+		// was seen to be this one.
+		return fmt.Errorf("%w: this process gained privilege at its execution, and its parent's credentials differ from its own", errUntrusted)
+	}
+	if userNS != nsSame {
+		// In a new user namespace the kernel gave this process the
+		// namespace's capabilities, and the ids are as the namespace
+		// sees them; the same holds when the parent's namespace cannot
+		// be read (a process without gained privilege).
+		if sameIDs || parent.effUID == "0" {
+			return nil
+		}
+		return fmt.Errorf("%w: the parent's ids (Uid %s, Gid %s) differ from this process's (Uid %s, Gid %s)", errUntrusted, parent.uid, parent.gid, self.uid, self.gid)
+	}
+	if !exeOK && elevated {
+		return fmt.Errorf("%w: the parent's executable cannot be compared, and its credentials differ", errUntrusted)
+	}
+	// The parent gave the child other ids or fewer capabilities: it must
+	// have been able to.
+	const setuid, setgid = 1 << unix.CAP_SETUID, 1 << unix.CAP_SETGID
+	if self.uid != parent.uid && parent.capEff&setuid == 0 {
+		return fmt.Errorf("%w: the parent's uids (%s) differ from this process's (%s) and it lacks CAP_SETUID", errUntrusted, parent.uid, self.uid)
+	}
+	if self.gid != parent.gid && parent.capEff&setgid == 0 {
+		return fmt.Errorf("%w: the parent's gids (%s) differ from this process's (%s) and it lacks CAP_SETGID", errUntrusted, parent.gid, self.gid)
+	}
+	if self.capPrm&^parent.capPrm != 0 || self.capAmb&^parent.capPrm != 0 || self.capBnd&^parent.capBnd != 0 {
+		return fmt.Errorf("%w: this process has capabilities its parent lacks", errUntrusted)
+	}
+	return nil
+}
+
+// procPPid returns the PPid of this process as the /proc mount sees it.
+func procPPid() (int, error) {
+	b, err := readSmallFile(unix.AT_FDCWD, "/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	v, ok := statusField(b, "PPid:")
+	if !ok {
+		return 0, errors.New("no PPid in /proc/self/status")
+	}
+	return strconv.Atoi(v)
+}
+
+func readProcIDs(dir int, name string) (procIDs, error) {
+	var ids procIDs
+	b, err := readSmallFile(dir, name)
+	if err != nil {
+		return ids, err
+	}
+	ids.uid, ids.haveUID = statusField(b, "Uid:")
+	ids.gid, ids.haveGID = statusField(b, "Gid:")
+	if f := strings.Fields(ids.uid); len(f) > 1 {
+		ids.effUID = f[1]
+	}
+	if f := strings.Fields(ids.gid); len(f) > 1 {
+		ids.effGID = f[1]
+	}
+	ids.haveC = true
+	for _, c := range []struct {
+		key string
+		v   *uint64
+	}{{"CapInh:", &ids.capInh}, {"CapPrm:", &ids.capPrm}, {"CapEff:", &ids.capEff}, {"CapBnd:", &ids.capBnd}, {"CapAmb:", &ids.capAmb}} {
+		s, ok := statusField(b, c.key)
+		if !ok {
+			ids.haveC = false
+			continue
+		}
+		if *c.v, err = strconv.ParseUint(s, 16, 64); err != nil {
+			ids.haveC = false
+		}
+	}
+	return ids, nil
+}
+
+// statusField returns the value of the line "key\tvalue" of a status file,
+// with its white space normalised.
+func statusField(b []byte, key string) (string, bool) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			return strings.Join(strings.Fields(string(v)), " "), true
+		}
+	}
+	return "", false
+}
+
+// readSmallFile reads a /proc file relative to dir with raw system calls.
+func readSmallFile(dir int, name string) ([]byte, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) >= 1<<16 {
+				return nil, errors.New("file too large")
+			}
+			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
+// nsKinds are the namespace kinds a child's clone creates, with their
+// names under /proc/PID/ns.
+var nsKinds = []struct {
+	flag uintptr
+	name string
+}{
+	{syscalls.CLONE_NEWUSER, "user"},
+	{syscalls.CLONE_NEWNS, "mnt"},
+	{syscalls.CLONE_NEWPID, "pid"},
+	{syscalls.CLONE_NEWNET, "net"},
+	{syscalls.CLONE_NEWIPC, "ipc"},
+	{syscalls.CLONE_NEWUTS, "uts"},
+	{syscalls.CLONE_NEWCGROUP, "cgroup"},
+	{syscalls.CLONE_NEWTIME, "time"},
+}
+
+// parentNamespaces returns the identities ("name:dev:ino") of this
+// process's namespaces of the kinds among flags, for a child to compare
+// with its own where it cannot read its parent's (from a new user
+// namespace).
+func parentNamespaces(flags uintptr) []string {
+	var ids []string
+	for _, k := range nsKinds {
+		var st unix.Stat_t
+		if flags&k.flag == 0 || unix.Stat("/proc/self/ns/"+k.name, &st) != nil {
+			continue
+		}
+		ids = append(ids, nsIdentity(k.name, &st))
+	}
+	return ids
+}
+
+func nsIdentity(name string, st *unix.Stat_t) string {
+	return name + ":" + strconv.FormatUint(uint64(st.Dev), 10) + ":" + strconv.FormatUint(st.Ino, 10)
+}
+
+// checkNamespacesDiffer returns an error naming each namespace among flags
+// that this process shares with its parent: read from the parent's /proc
+// directory (dir, from verifyParent), or, where this process may not read
+// it, as the parent gave them in the job (parentNS). For a time namespace,
+// which applies to children, the one for children is compared.
+func checkNamespacesDiffer(parentDir int, flags uintptr, parentNS []string) error {
+	var same []string
+	for _, k := range nsKinds {
+		if flags&k.flag == 0 {
+			continue
+		}
+		var mine, its unix.Stat_t
+		if err := unix.Stat("/proc/self/ns/"+k.name, &mine); err != nil {
+			return fmt.Errorf("stat /proc/self/ns/%s: %w", k.name, err)
+		}
+		if k.flag == syscalls.CLONE_NEWTIME {
+			var kids unix.Stat_t
+			if unix.Stat("/proc/self/ns/time_for_children", &kids) == nil {
+				mine = kids
+			}
+		}
+		switch err := unix.Fstatat(parentDir, "ns/"+k.name, &its, 0); {
+		case err == nil:
+			if mine.Dev == its.Dev && mine.Ino == its.Ino {
+				same = append(same, k.name)
+			}
+		case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
+			if !slices.Contains(parentNS, nsIdentity(k.name, &mine)) {
+				if !slices.ContainsFunc(parentNS, func(id string) bool { return strings.HasPrefix(id, k.name+":") }) {
+					return fmt.Errorf("the parent's %s namespace can be neither read nor found in the job", k.name)
+				}
+				continue
+			}
+			same = append(same, k.name)
+		default:
+			return fmt.Errorf("stat the parent's %s namespace: %w", k.name, err)
+		}
+	}
+	if len(same) > 0 {
+		return fmt.Errorf("the %s namespace(s) were not created: this process shares them with its parent", strings.Join(same, ", "))
+	}
+	return nil
+}
