@@ -1,7 +1,9 @@
 package nstest_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"testing"
@@ -13,6 +15,8 @@ import (
 // A test fixture in a private /tmp: the body sees a fresh, empty tmpfs, so
 // fixed paths such as /tmp/cache.db never clash with other tests or reach
 // the host. Unprivileged, WithPrivateTmp adds a user namespace by itself.
+// The code after the body runs once, in the parent test process, when the
+// body is done: there /tmp is the host's again.
 // In a _test.go file, the function below is a test (TestCacheCleanup).
 func ExampleWithPrivateTmp() {
 	testCacheCleanup := func(t *testing.T) {
@@ -24,6 +28,10 @@ func ExampleWithPrivateTmp() {
 			dir := t.TempDir() // in the private /tmp too
 			_ = dir
 		})
+		// On the host, after the body:
+		if _, err := os.Stat("/tmp/cache.db"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the body's /tmp/cache.db reached the host's /tmp (%v)", err)
+		}
 	}
 	_ = testCacheCleanup
 }
@@ -56,8 +64,8 @@ func ExampleRun() {
 }
 
 // Inside tells a test function whether it runs in the parent test process
-// or in a child that Run started: the test function runs in both, so
-// one-time work outside the body can be skipped inside.
+// or in a child that Run started: the code before Run runs in both, so
+// one-time work there can be skipped inside.
 func ExampleInside() {
 	fmt.Println("in a child test process:", nstest.Inside())
 	// Output: in a child test process: false

@@ -14,18 +14,40 @@
 //
 // Run re-executes the test binary for exactly this test (-test.run anchored
 // on its full name, so subtests work) through namespace.Command: the child
-// test process is created inside the namespaces, finds itself marked as the
-// child of this Run call, and runs the body directly with its own
-// *testing.T. Its output is streamed into the parent test's output, each
-// line marked "[ns]"; the parent test fails if the body fails, and is
-// skipped if the body skips. No TestMain is needed.
+// test process is created inside the namespaces, runs the test function up
+// to this Run call, finds itself marked as the child of this call, and runs
+// the body directly with its own *testing.T. Its output is streamed into the
+// parent test's output, each line marked "[ns]"; the parent test fails if
+// the body fails, and is skipped if the body skips. No TestMain is needed.
 //
-// The test function around Run runs twice, once in the parent and once in
-// the child: keep set-up that must happen once inside the body, and call Run
-// from the test's own goroutine, with the test's own t. A test may call Run
-// several times; each body runs in a child of its own. Inside a child, Run
-// calls that belong to other tests or other calls do nothing, so nothing
-// recurses; Run cannot be nested in a body (the nested call is skipped).
+// Code before Run runs twice, once in the parent and once in the child,
+// which runs it to reach the body; code after Run runs once, in the parent,
+// after the body has ended. In the child, the copy of the test ends with
+// the body: when the body returns (or fails, or skips), the subtests that it
+// started and the cleanups that it registered finish, the child reports the
+// outcome and exits. It does not come back to the test function, nor to the
+// tests around it, and it does not run the cleanups registered before Run
+// (by the test or the tests around it): those run in the parent only. So
+// keep set-up that must happen once inside the body, or guard it with
+// Inside; what the child's copy of the set-up creates is not undone, except
+// that its temporary files (t.TempDir, os.CreateTemp) go to the private /tmp
+// or to a directory that the parent removes after the child. The deferred
+// calls of the test function do run in the child, as after t.FailNow; a
+// TestMain's code after m.Run does not. Call Run from the test's own
+// goroutine, with the test's own t.
+//
+// A test may call Run several times; each body runs in a child of its own,
+// which runs the code before its call, that between earlier calls included
+// (earlier calls do nothing there). Likewise, to reach a body in a parallel
+// subtest, the child runs the test around it to its end, as the parent does
+// before the subtest resumes. Inside a child, Run calls that belong to other
+// tests or other calls do nothing, so nothing recurses; Run cannot be nested
+// in a body (the nested call is skipped).
+//
+// A panic in the body or in one of its subtests ends the child as it ends
+// any test binary: the testing package runs the remaining cleanups of the
+// test and of the tests around it, there as well, and the child dies with
+// the panic's message and stack.
 //
 // The package works with go test's -run, -v, -count, -race, -short,
 // -timeout, -failfast, parallel tests and t.TempDir: when the body has a
@@ -56,9 +78,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
 )
@@ -72,9 +97,22 @@ const envInside = "NSTEST_INSIDE"
 // process, which thereby knows whether its /tmp is private.
 const envHostTmp = "NSTEST_HOST_TMP"
 
+// envTmpDir names the directory that the parent made for the child's
+// temporary files, and removes after the child.
+const envTmpDir = "NSTEST_TMPDIR"
+
 // startedPrefix begins the line by which a child tells its parent that the
 // body started; the parent consumes it.
 const startedPrefix = "nstest: body started "
+
+// endedPrefix begins the line by which a child tells its parent that the
+// body ended, and how: "<nonce> PASS", "FAIL" or "SKIP". The parent consumes
+// it.
+const endedPrefix = "nstest: body ended "
+
+// framing is the byte that begins the framing lines of a test binary run
+// with -test.v=test2json (=== RUN, --- PASS …).
+const framing = "\x16"
 
 // marker is the parsed envInside of a child test process.
 type marker struct {
@@ -91,10 +129,36 @@ var inside = parseMarker(os.Getenv(envInside))
 var hostTmp = os.Getenv(envHostTmp)
 
 func init() {
+	tmpDir := os.Getenv(envTmpDir)
 	// Programs that the body starts (the test binary again, say) must not
 	// take themselves for this child.
 	os.Unsetenv(envInside)
 	os.Unsetenv(envHostTmp)
+	os.Unsetenv(envTmpDir)
+	if inside != nil {
+		setTmpDir(tmpDir)
+	}
+}
+
+// setTmpDir sets TMPDIR in a child test process, before any test runs, to a
+// directory whose content does not outlive the child: the private /tmp if
+// the child has one (an inherited TMPDIR under the host's /tmp would be
+// hidden there anyway), else dir, which the parent made for the child and
+// removes after it. The child's copy of the test runs no cleanup registered
+// before Run, so its copy of a t.TempDir made there is removed this way.
+// If dir cannot be used (a user namespace that does not map its owner), the
+// inherited TMPDIR stays, or /tmp if it is not visible.
+func setTmpDir(dir string) {
+	switch {
+	case hostTmp != "" && tmpID() != hostTmp:
+		os.Setenv("TMPDIR", "/tmp")
+	case dir != "" && unix.Access(dir, unix.W_OK|unix.X_OK) == nil:
+		os.Setenv("TMPDIR", dir)
+	default:
+		if _, err := os.Stat(os.TempDir()); err != nil {
+			os.Setenv("TMPDIR", "/tmp")
+		}
+	}
 }
 
 // tmpID identifies the directory /tmp ("device:inode"), or is empty if it
@@ -148,12 +212,15 @@ func nextCall(t *testing.T) int {
 }
 
 // Run runs body in a child test process inside the namespaces of ns, and
-// waits for it; in that child, it runs body with the child's *testing.T.
+// waits for it; in that child, it runs body with the child's *testing.T,
+// and then ends the child's copy of the test: Run does not return there.
 //
 // The parent test fails if the body fails (the child's output, streamed
 // into the test's output, shows why), if the child test process does not
 // reach this Run call, or if the namespaces cannot be created (then
-// immediately, with t.Fatal). It is skipped if the body calls t.Skip.
+// immediately, with t.Fatal). It is skipped if the body calls t.Skip. In
+// the parent, Run returns when the child has ended, after the body's
+// subtests and cleanups; then the code after it runs, in the parent only.
 // Options that need privileges need root, or namespace.WithPrivateUser()
 // (the child is then root of a user namespace; see WithPrivateTmp).
 //
@@ -161,7 +228,9 @@ func nextCall(t *testing.T) int {
 // with: to make the test parallel, call t.Parallel in the test function
 // before Run, not in the body (there it does not make the parent test
 // parallel, and after the test function's own call it panics); subtests
-// that the body starts with t.Run may call it as usual.
+// that the body starts with t.Run may call it as usual. Cleanups that the
+// body registers run in the child, those registered before Run in the
+// parent only.
 func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 	t.Helper()
 	call := nextCall(t)
@@ -186,7 +255,17 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 	if cmd.Err != nil {
 		t.Fatalf("nstest: %s: %v", t.Name(), cmd.Err)
 	}
-	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%s:%s", envInside, m.call, m.nonce, m.name))
+	// The child's temporary files, where it has no private /tmp.
+	tmpDir, err := os.MkdirTemp("", "nstest-")
+	if err != nil {
+		t.Fatalf("nstest: %s: make the child test process's temporary directory (TMPDIR must be writable): %v", t.Name(), err)
+	}
+	defer func() {
+		if err := os.RemoveAll(tmpDir); err != nil {
+			t.Errorf("nstest: %s: remove the child test process's temporary directory: %v", t.Name(), err)
+		}
+	}()
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%s:%s", envInside, m.call, m.nonce, m.name), envTmpDir+"="+tmpDir)
 	if id := tmpID(); id != "" {
 		cmd.Env = append(cmd.Env, envHostTmp+"="+id)
 	}
@@ -195,7 +274,7 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 	// The child's parent-death signal follows the OS thread that starts
 	// it: keep this thread until the child is gone.
 	runtime.LockOSThread()
-	err := cmd.Run()
+	err = cmd.Run()
 	runtime.UnlockOSThread()
 	out.close()
 	if errors.Is(err, exec.ErrWaitDelay) {
@@ -221,12 +300,14 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 		t.Errorf("nstest: the child test process of %s failed (%v) before the body started; its output is above", t.Name(), err)
 	case err != nil:
 		t.Errorf("nstest: the body of %s failed in its namespaces (child test process: %v); its output is above", t.Name(), err)
-	case out.skipped:
-		t.Skipf("nstest: %s skipped in its namespaces; the reason is above", t.Name())
 	case !out.started:
 		t.Errorf("nstest: the child test process did not reach this Run call of %s: call Run from the test function with the test's own t, with the same calls in the same order in the child (which may run as root, or as PID 1: nstest.Inside tells)", t.Name())
-	case !out.finished:
+	case out.ended == "":
 		t.Errorf("nstest: the child test process exited before %s finished (os.Exit in the body?); its output is above", t.Name())
+	case out.ended == "FAIL":
+		t.Errorf("nstest: the body of %s failed in its namespaces; its output is above", t.Name())
+	case out.ended == "SKIP":
+		t.Skipf("nstest: %s skipped in its namespaces; the reason is above", t.Name())
 	}
 }
 
@@ -236,19 +317,74 @@ func runInside(t *testing.T, call int, body func(t *testing.T)) {
 	t.Helper()
 	switch {
 	case t.Name() == inside.name && call == inside.call:
-		if _, err := os.Stat(os.TempDir()); err != nil || (hostTmp != "" && tmpID() != hostTmp) {
-			// A private /tmp: temporary files go there, not to the host,
-			// and an inherited TMPDIR under the host's /tmp is hidden.
-			os.Setenv("TMPDIR", "/tmp")
-		}
+		e := &childEnd{t: t, start: time.Now()}
+		// Registered before the body's: runs after them, and after the
+		// subtests of the body, parallel ones included.
+		t.Cleanup(e.finish)
 		fmt.Fprintf(os.Stdout, "%s%s\n", startedPrefix, inside.nonce)
 		body(t)
+		// End the test function here, as t.FailNow or t.SkipNow in the
+		// body would: the rest of it is the parent's. The skip is not
+		// reported: finish knows it is this one.
+		e.returned.Store(true)
+		t.SkipNow()
 	case t.Name() == inside.name:
-		// Another Run call of the same test: a child of its own runs it.
+		// An earlier Run call of the same test (a later one is never
+		// reached here): a child of its own runs its body.
 	default:
 		// A sibling subtest (its own child runs it), or a Run nested in a
 		// body, which is not supported.
 		t.Skipf("nstest: %s is not run in this child test process, which runs the body of %s (a Run nested in a body is not supported)", t.Name(), inside.name)
+	}
+}
+
+// childEnd ends the child's copy of a test after its body.
+type childEnd struct {
+	t        *testing.T
+	start    time.Time
+	returned atomic.Bool // the body returned (t.SkipNow is Run's)
+}
+
+// finish, a cleanup of the test registered before the body's, reports the
+// test's outcome to the parent and exits the child test process: neither
+// the cleanups registered before Run nor the code after the test (in the
+// tests around it) runs in the child. A panic is left to the testing
+// package, which reports it and ends the process.
+func (e *childEnd) finish() {
+	if panicking() {
+		return
+	}
+	result := "PASS"
+	switch {
+	case e.t.Failed():
+		result = "FAIL"
+	case e.t.Skipped() && !e.returned.Load():
+		result = "SKIP"
+	}
+	// The line that the testing package would print, and the one for the
+	// parent.
+	fmt.Fprintf(os.Stdout, "--- %s: %s (%.2fs)\n%s%s %s\n", result, e.t.Name(), time.Since(e.start).Seconds(), endedPrefix, inside.nonce, result)
+	if result == "FAIL" {
+		os.Exit(1)
+	}
+	// The child does not run with -test.paniconexit0. Under -race, exiting
+	// with 0 lets the race detector fail a racy body (exit status 66).
+	os.Exit(0)
+}
+
+// panicking reports whether the calling goroutine is panicking: whether
+// runtime.gopanic is among its callers.
+func panicking() bool {
+	pc := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
+	for {
+		f, more := frames.Next()
+		if f.Function == "runtime.gopanic" {
+			return true
+		}
+		if !more {
+			return false
+		}
 	}
 }
 
@@ -262,9 +398,12 @@ func childArgs(t *testing.T) []string {
 	args := []string{
 		"-test.run=" + childRunPattern(t.Name(), user),
 		"-test.count=1",
-		// Always verbose: the parent reads whether the body skipped. The
-		// lines reach the terminal only where the parent's own log would.
-		"-test.v=true",
+		// Always verbose, and with every result printed when it is known,
+		// as for go test -json (else the results of the body's subtests
+		// would wait for the test's own, which the child does not print):
+		// the child exits with the body's end. The lines reach the terminal
+		// only where the parent's own log would.
+		"-test.v=test2json",
 		"-test.cpu=" + strconv.Itoa(runtime.GOMAXPROCS(0)),
 	}
 	if d, ok := t.Deadline(); ok {
@@ -272,7 +411,9 @@ func childArgs(t *testing.T) []string {
 			args = append(args, "-test.timeout="+left.String())
 		}
 	}
-	for _, name := range []string{"test.short", "test.failfast", "test.parallel", "test.paniconexit0", "test.skip"} {
+	// Not -test.paniconexit0: the child exits after the body (the parent
+	// tells an early exit by the missing end line).
+	for _, name := range []string{"test.short", "test.failfast", "test.parallel", "test.skip"} {
 		if f := flag.Lookup(name); f != nil && (name != "test.skip" || f.Value.String() != "") {
 			args = append(args, "-"+name+"="+f.Value.String())
 		}
@@ -387,17 +528,16 @@ const tailLines = 20
 
 // stream passes the child's output, a line at a time, into the parent
 // test's output, and reads what the parent needs from it: the body's start
-// line (consumed), whether the test skipped, the last lines.
+// and end lines (consumed), the last lines.
 type stream struct {
-	t        *testing.T
-	m        marker
-	mu       sync.Mutex
-	buf      bytes.Buffer
-	tail     []string
-	started  bool // the body started
-	finished bool // the test's result line came
-	skipped  bool // and said SKIP
-	closed   bool
+	t       *testing.T
+	m       marker
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	tail    []string
+	started bool   // the body started
+	ended   string // the body ended: PASS, FAIL or SKIP
+	closed  bool
 }
 
 func (s *stream) Write(p []byte) (int, error) {
@@ -423,6 +563,11 @@ func (s *stream) line(l string) {
 	if s.closed {
 		return
 	}
+	// The framing byte of -test.v=test2json, at the start of a line or
+	// after what the body left unfinished.
+	l = strings.TrimPrefix(l, framing)
+	l = strings.ReplaceAll(l, framing+"=== ", "=== ")
+	l = strings.ReplaceAll(l, framing+"--- ", "--- ")
 	if rest, ok := strings.CutSuffix(l, startedPrefix+s.m.nonce); ok {
 		// The line may begin with what the test function printed without
 		// a newline before Run.
@@ -432,16 +577,12 @@ func (s *stream) line(l string) {
 		}
 		l = rest
 	}
-	if coverageLine.MatchString(l) {
+	if r, ok := strings.CutPrefix(l, endedPrefix+s.m.nonce+" "); ok && s.started && s.ended == "" {
+		s.ended = r
 		return
 	}
-	if r, ok := strings.CutPrefix(strings.TrimLeft(l, " "), "--- "); ok {
-		for _, res := range []string{"PASS", "FAIL", "SKIP"} {
-			if strings.HasPrefix(r, res+": "+s.m.name+" (") {
-				s.finished = true
-				s.skipped = res == "SKIP"
-			}
-		}
+	if coverageLine.MatchString(l) {
+		return
 	}
 	if len(s.tail) == tailLines {
 		s.tail = s.tail[1:]

@@ -2,11 +2,14 @@ package nstest_test
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -206,22 +209,58 @@ func TestHelper(t *testing.T) {
 	// Counted by TestNoRecursion: in a child, this line reaches the
 	// parent's output marked "[ns] ".
 	fmt.Printf("helper started, inside %v\n", nstest.Inside())
+	// Checked by TestChildEndsAfterBody: where the test's own cleanup, the
+	// body's cleanup and the code after the switch run.
+	t.Cleanup(func() { fmt.Printf("test cleanup, inside %v\n", nstest.Inside()) })
+	bodyCleanup := func(t *testing.T) {
+		t.Cleanup(func() { fmt.Printf("body cleanup, inside %v\n", nstest.Inside()) })
+	}
 	ns := rootless(namespace.WithPrivateTmp())
 	switch mode {
 	case "pass":
-		nstest.Run(t, ns, func(t *testing.T) { t.Log("the body passed") })
+		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
+			t.Log("the body passed")
+		})
 	case "error":
-		nstest.Run(t, ns, func(t *testing.T) { t.Error("the body failed on purpose") })
+		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
+			t.Error("the body failed on purpose")
+		})
 	case "fatal":
 		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
 			t.Fatal("the body stopped on purpose")
 		})
 	case "panic":
-		nstest.Run(t, ns, func(t *testing.T) { panic("the body panicked on purpose") })
+		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
+			panic("the body panicked on purpose")
+		})
+	case "subpanic":
+		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
+			t.Run("panics", func(t *testing.T) {
+				t.Parallel()
+				panic("the subtest panicked on purpose")
+			})
+		})
 	case "exit":
 		nstest.Run(t, ns, func(t *testing.T) { os.Exit(0) })
 	case "skip":
-		nstest.Run(t, ns, func(t *testing.T) { t.Skip("the body skipped on purpose") })
+		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
+			t.Skip("the body skipped on purpose")
+		})
+	case "subfail":
+		nstest.Run(t, ns, func(t *testing.T) {
+			bodyCleanup(t)
+			t.Run("fails", func(t *testing.T) {
+				t.Parallel()
+				t.Error("the subtest failed on purpose")
+			})
+			t.Run("passes", func(t *testing.T) {})
+		})
 	case "noperm":
 		// No user namespace, whoever runs this.
 		nstest.Run(t, namespace.New(namespace.WithPrivateTmp()), func(t *testing.T) {
@@ -262,10 +301,16 @@ func TestHelper(t *testing.T) {
 	case "subtests":
 		nstest.Run(t, ns, func(t *testing.T) {
 			for _, name := range []string{"one", "two"} {
-				t.Run(name, func(t *testing.T) { t.Log("subtest " + name + " ran") })
+				t.Run(name, func(t *testing.T) {
+					if name == "two" {
+						t.Parallel()
+					}
+					t.Log("subtest " + name + " ran")
+				})
 			}
 		})
 	}
+	fmt.Printf("after Run, inside %v\n", nstest.Inside())
 }
 
 // selfTest runs the test binary for TestHelper in mode, and returns its
@@ -501,5 +546,291 @@ func TestLingeringProcess(t *testing.T) {
 	}
 	if code != 0 || !strings.Contains(out, "outlived it and kept its output open") || !strings.Contains(out, "--- PASS: TestHelper ") {
 		t.Errorf("exit status %d; want the parent test to pass with a note on the lingering process:\n%s", code, out)
+	}
+}
+
+// sharedKey names the environment variable that names the shared file of
+// the test t.
+func sharedKey(t *testing.T) string {
+	return "NSTEST_TEST_SHARED_" + strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+}
+
+// sharedFile returns the path of a file that the test t shares with its
+// child test processes: in the parent, a new empty file outside /tmp (which
+// a private /tmp hides), named in the environment that the children
+// inherit, and removed at the end of the test.
+func sharedFile(t *testing.T) string {
+	t.Helper()
+	key := sharedKey(t)
+	if nstest.Inside() {
+		path := os.Getenv(key)
+		if path == "" {
+			t.Fatalf("%s is not set: the parent did not make the shared file", key)
+		}
+		return path
+	}
+	path := filepath.Join(dirOutsideTmp(t), "shared")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Setenv(key, path)
+	t.Cleanup(func() { os.Unsetenv(key) })
+	return path
+}
+
+// events is a record, in a file that a test and its child test processes
+// share, of the steps of the test and where each ran: "P" in the parent
+// test process, "C" in a child. The parent writes down beforehand, step by
+// step, what it expects, and compares the two when the test ends.
+type events struct {
+	path string // the record
+	key  string // the environment variable that names it for the children
+	want []string
+}
+
+// recordEvents starts the record of a test: in the parent, a new file
+// outside /tmp (which a private /tmp hides), named in the environment that
+// the child test processes inherit, and checked by a cleanup that runs
+// after every other cleanup of the test. The parent's /tmp is recorded
+// too, for isHostTmp.
+func recordEvents(t *testing.T) *events {
+	t.Helper()
+	ev := &events{path: sharedFile(t), key: sharedKey(t)}
+	if nstest.Inside() {
+		return ev
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/tmp", &st); err != nil {
+		t.Fatal(err)
+	}
+	os.Setenv(ev.key+"_TMP", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	t.Cleanup(func() { os.Unsetenv(ev.key + "_TMP") })
+	t.Cleanup(func() {
+		if f := flag.Lookup("test.run"); f != nil && strings.Count(f.Value.String(), "/") >= 2 {
+			// -run selects subtests of a body: the steps expected here
+			// assume all of them run.
+			t.Logf("-run %s: the record of the steps is not checked", f.Value)
+			return
+		}
+		data, err := os.ReadFile(ev.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		if !slices.Equal(got, ev.want) {
+			t.Errorf("the steps ran as\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(ev.want, "\n\t"))
+		}
+	})
+	return ev
+}
+
+// expect adds steps to what the parent expects the record to be; it does
+// nothing in a child.
+func (ev *events) expect(steps ...string) {
+	if !nstest.Inside() {
+		ev.want = append(ev.want, steps...)
+	}
+}
+
+// add records step, and where it runs.
+func (ev *events) add(t *testing.T, step string) {
+	t.Helper()
+	where := "P"
+	if nstest.Inside() {
+		where = "C"
+	}
+	f, err := os.OpenFile(ev.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "%s %s\n", step, where)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Errorf("record %s: %v", step, err)
+	}
+}
+
+// isHostTmp fails the test unless /tmp is the directory that the parent
+// saw when it started the record: code after Run must run in the parent,
+// not in a child with a private /tmp.
+func (ev *events) isHostTmp(t *testing.T, step string) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/tmp", &st); err != nil {
+		t.Fatal(err)
+	}
+	if id, want := fmt.Sprintf("%d:%d", st.Dev, st.Ino), os.Getenv(ev.key+"_TMP"); id != want {
+		t.Errorf("%s: /tmp is %s, not the host's %s: this code runs inside the namespaces (inside %v)", step, id, want, nstest.Inside())
+	}
+}
+
+// Code after Run runs once, in the parent, after the body: the child's copy
+// of the test ends with the body and the cleanups registered in it; the
+// cleanups registered before Run run in the parent only.
+func TestCodeAfterRunRunsInParent(t *testing.T) {
+	t.Parallel()
+	ev := recordEvents(t)
+	ev.expect("before P", "before C", "body C", "body cleanup C", "after P", "cleanup P")
+	ev.add(t, "before")
+	t.Cleanup(func() { ev.add(t, "cleanup") })
+	nstest.WithPrivateTmp(t, func(t *testing.T) {
+		t.Cleanup(func() { ev.add(t, "body cleanup") })
+		ev.add(t, "body")
+	})
+	ev.add(t, "after")
+	ev.isHostTmp(t, "after Run")
+}
+
+// With several Run calls, each child ends with its body. The code between
+// two calls runs in the parent and, as set-up of the second body, in the
+// second call's child, never in the first call's.
+func TestCodeAfterSeveralRuns(t *testing.T) {
+	ev := recordEvents(t)
+	ev.expect("before P", "before C", "body 1 C", "between P", "before C", "between C", "body 2 C", "after P")
+	ev.add(t, "before")
+	nstest.WithPrivateTmp(t, func(t *testing.T) { ev.add(t, "body 1") })
+	ev.add(t, "between")
+	if !nstest.Inside() {
+		ev.isHostTmp(t, "between the Run calls")
+	}
+	nstest.WithPrivateTmp(t, func(t *testing.T) { ev.add(t, "body 2") })
+	ev.add(t, "after")
+	ev.isHostTmp(t, "after the second Run")
+}
+
+// Subtests around Run and inside the body: the child ends when the body's
+// subtests (parallel ones too) and cleanups are done, and goes back neither
+// to the subtest's function nor to the test around it. To reach the body
+// of a parallel subtest, the child runs the code of the test around it up
+// to its end, as the parent does before the parallel subtest resumes.
+func TestCodeAfterRunInSubtests(t *testing.T) {
+	ev := recordEvents(t)
+	ev.expect("top P")
+	ev.add(t, "top")
+	t.Run("a", func(t *testing.T) {
+		ev.expect("a P", "top C", "a C", "a body C", "a inner C", "a body end C", "a parallel C", "a body cleanup C", "after a P")
+		ev.add(t, "a")
+		nstest.WithPrivateTmp(t, func(t *testing.T) {
+			t.Cleanup(func() { ev.add(t, "a body cleanup") })
+			ev.add(t, "a body")
+			t.Run("inner", func(t *testing.T) { ev.add(t, "a inner") })
+			t.Run("parallel", func(t *testing.T) {
+				t.Parallel()
+				ev.add(t, "a parallel")
+			})
+			ev.add(t, "a body end")
+		})
+		ev.add(t, "after a")
+		ev.isHostTmp(t, "after Run in subtest a")
+	})
+	ev.expect("between P")
+	ev.add(t, "between")
+	t.Run("b", func(t *testing.T) {
+		t.Parallel()
+		ev.expect("b P", "top C", "between C", "after top C", "b C", "b body C", "after b P")
+		ev.add(t, "b")
+		nstest.WithPrivateTmp(t, func(t *testing.T) { ev.add(t, "b body") })
+		ev.add(t, "after b")
+		ev.isHostTmp(t, "after Run in subtest b")
+	})
+	ev.expect("after top P")
+	ev.add(t, "after top")
+}
+
+// A t.TempDir made before Run is made again by the child's copy of the test,
+// which runs no cleanup registered before Run: without a private /tmp, it
+// lies in a directory that the parent gives the child and removes after it,
+// so that nothing is left on the host.
+func TestTempDirBeforeRun(t *testing.T) {
+	report := sharedFile(t)
+	dir := t.TempDir()
+	nstest.Run(t, rootless(namespace.WithHostname("nstest-tempdir")), func(t *testing.T) {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("the child's t.TempDir: %v", err)
+		}
+		if err := os.WriteFile(report, []byte(dir), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	data, err := os.ReadFile(report)
+	if err != nil || len(data) == 0 {
+		t.Fatalf("the body did not report the child's t.TempDir: %q %v", data, err)
+	}
+	if child := string(data); child == dir {
+		t.Errorf("the child's t.TempDir is the parent's %s", dir)
+	} else if _, err := os.Lstat(child); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the child's t.TempDir %s is left on the host (%v)", child, err)
+		os.RemoveAll(filepath.Dir(child))
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the parent's t.TempDir %s: %v", dir, err)
+	}
+}
+
+// resultLine matches the result line of TestHelper in the parent's own
+// output, not the child's.
+var resultLine = regexp.MustCompile(`(?m)^--- (PASS|FAIL|SKIP): TestHelper \(`)
+
+// The child's copy of the test ends with the body, whatever its outcome:
+// the code after Run and the cleanups registered before Run run in the
+// parent only; the body's cleanups run in the child, and the body's output
+// and failures (its subtests' results too) reach the parent's output.
+// A panic ends the child as it ends any test binary, with its message.
+func TestChildEndsAfterBody(t *testing.T) {
+	if nstest.Inside() {
+		t.Skip("runs the test binary itself")
+	}
+	for _, c := range []struct {
+		mode, result string
+		want         []string // in the output
+	}{
+		{"pass", "PASS", []string{"the body passed"}},
+		{"error", "FAIL", []string{"the body failed on purpose", "[ns] --- FAIL: TestHelper ("}},
+		{"fatal", "FAIL", []string{"the body stopped on purpose", "[ns] --- FAIL: TestHelper ("}},
+		{"skip", "SKIP", []string{"the body skipped on purpose", "[ns] --- SKIP: TestHelper ("}},
+		{"subfail", "FAIL", []string{"the subtest failed on purpose", "[ns] --- FAIL: TestHelper/fails (", "[ns] --- PASS: TestHelper/passes ("}},
+		{"panic", "FAIL", []string{"[ns] panic: the body panicked on purpose"}},
+		{"subpanic", "FAIL", []string{"[ns] panic: the subtest panicked on purpose"}},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			t.Parallel()
+			out, code := selfTest(t, c.mode, false, "-test.v")
+			if want := map[string]int{"PASS": 0, "SKIP": 0, "FAIL": 1}[c.result]; code != want {
+				t.Errorf("exit status %d, want %d", code, want)
+			}
+			if m := resultLine.FindStringSubmatch(out); m == nil || m[1] != c.result {
+				t.Errorf("the parent test's result is %v, want %s", m, c.result)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the output lacks %q", w)
+				}
+			}
+			if strings.Contains(out, "[ns] after Run") {
+				t.Errorf("the code after Run ran in the child")
+			}
+			// A skipped body skips the parent test where Run is called.
+			if afterRun := strings.Contains(out, "after Run, inside false"); afterRun != (c.result != "SKIP") {
+				t.Errorf("the code after Run ran in the parent: %v, want %v", afterRun, c.result != "SKIP")
+			}
+			if !strings.Contains(out, "[ns] body cleanup, inside true") {
+				t.Errorf("the body's cleanup did not run in the child")
+			}
+			if !strings.Contains(out, "test cleanup, inside false") {
+				t.Errorf("the test's cleanup did not run in the parent")
+			}
+			if !strings.HasSuffix(c.mode, "panic") && strings.Contains(out, "[ns] test cleanup") {
+				t.Errorf("the cleanup registered before Run ran in the child")
+			}
+			if t.Failed() {
+				t.Logf("output:\n%s", out)
+			}
+		})
 	}
 }
