@@ -77,6 +77,7 @@ func appendPlan(b []byte, p *plan) []byte {
 	b = appendBoolField(b, "init", p.Init)
 	b = appendIntField(b, "grace", int64(p.KillGraceNS))
 	b = appendBoolField(b, "debug", p.Debug)
+	b = appendBoolField(b, "direxplicit", p.DirExplicit)
 	return append(b, '}')
 }
 
@@ -658,6 +659,8 @@ func (d *jsonDecoder) planField(p *plan, key string) error {
 		p.KillGraceNS = time.Duration(v)
 	case "debug":
 		p.Debug, err = d.boolean()
+	case "direxplicit":
+		p.DirExplicit, err = d.boolean()
 	default:
 		err = d.skip(0)
 	}

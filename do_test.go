@@ -391,3 +391,74 @@ echo lo=$(cat /sys/class/net/lo/flags); echo mark=$LINUXNS_TEST_MARK`
 		}
 	})
 }
+
+// Do's thread starts in the caller's working directory found again inside:
+// /tmp is its private /tmp, a directory under the host's /tmp (not there
+// inside) is /; never the host's directory. The caller's own working
+// directory does not change.
+func TestDoWorkDir(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		for _, c := range namespace.WorkDirCases(t) {
+			t.Run(c.Name, func(t *testing.T) {
+				t.Chdir(c.Dir)
+				var v namespace.WorkDirView
+				err := namespace.New(namespace.WithPrivateTmp()).Do(func() error {
+					v = namespace.ProbeWorkDir(c.Marker, c.Write)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Check(t, v)
+				if wd, err := unix.Getwd(); err != nil || wd != c.Dir {
+					t.Errorf("the caller's working directory is %q (%v) after Do, was %s", wd, err, c.Dir)
+				}
+
+				// A directory asked for explicitly (as a command's Dir)
+				// that is not there inside is an error.
+				ran := false
+				err = namespace.New(namespace.WithPrivateTmp()).DoExplicitDir(func() error {
+					ran = true
+					v = namespace.ProbeWorkDir(c.Marker, c.Write)
+					return nil
+				})
+				if c.InTmp {
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Check(t, v)
+					return
+				}
+				var se *namespace.SetupError
+				if !errors.As(err, &se) || se.Step != namespace.StepWorkDir || !strings.Contains(err.Error(), c.Dir) || !errors.Is(err, unix.ENOENT) || ran {
+					t.Errorf("explicit %s, not in the private /tmp: %v (fn ran: %v); want a *SetupError of step %q naming it, wrapping ENOENT", c.Dir, err, ran, namespace.StepWorkDir)
+				}
+			})
+		}
+	})
+}
+
+// Exec's command starts in the caller's working directory found again
+// inside, as Do's function does.
+func TestExecWorkDir(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range namespace.WorkDirCases(t) {
+			t.Run(c.Name, func(t *testing.T) {
+				cmd := exec.Command(self)
+				cmd.Dir = c.Dir
+				cmd.Env = append(os.Environ(), namespace.ExecInPlaceEnv+"="+namespace.WorkDirScript(c.Marker, c.Write))
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("helper: %v\n%s", err, stderr.String())
+				}
+				c.Check(t, namespace.ParseWorkDirView(string(out)))
+			})
+		}
+	})
+}

@@ -70,6 +70,11 @@ type plan struct {
 	Init        bool          `json:"init,omitempty"`
 	KillGraceNS time.Duration `json:"grace,omitempty"`
 	Debug       bool          `json:"debug,omitempty"`
+	// DirExplicit: the working directory was asked for explicitly (a
+	// command's Dir), so failing to enter it again inside is an error; an
+	// inherited one falls back to /. The child learns the path itself,
+	// with getcwd before the mounts.
+	DirExplicit bool `json:"direxplicit,omitempty"`
 }
 
 type msgType string

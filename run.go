@@ -96,7 +96,9 @@ func lookupFunc(name string) *Func {
 // set up, or wraps ErrInvalid, ErrNoInit or ErrUnknownFunc.
 //
 // The program must call Init first in main. The child's standard input,
-// output and error are the parent's.
+// output and error are the parent's. Its working directory is the
+// caller's, entered again by its path inside, or / if it is not there
+// (see "Working directory" in the package documentation).
 //
 // If ctx is done, or the process receives SIGINT, SIGTERM, SIGHUP or
 // SIGQUIT while Run waits, the child gets SIGTERM and, after the kill grace,
@@ -500,7 +502,10 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 //
 // Start creates the namespaces; in the child the same set-up as for Run is
 // performed and then the program is executed with its own argv. Stdin,
-// Stdout, Stderr, Dir and ExtraFiles behave as usual. Env is set to the
+// Stdout, Stderr, Dir and ExtraFiles behave as usual, except that the
+// working directory (Dir, or the caller's) is entered again by its path
+// after the set-up, and the program starts in / if it is not there inside
+// (see "Working directory" in the package documentation). Env is set to the
 // current environment plus a private marker: to change the environment,
 // append to Env (or use Cmd.Environ) rather than replacing it. The program
 // that calls Command need not call Init.

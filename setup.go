@@ -21,7 +21,9 @@ import (
 //
 // A Go program cannot move all of its threads into new namespaces, so Setup
 // re-executes the program inside them, with the same arguments, environment,
-// standard input, output and error, and working directory:
+// standard input, output and error, and working directory (entered again by
+// its path after the set-up, or / if it is not there inside: see "Working
+// directory" in the package documentation):
 //
 //   - In the original process Setup does not return on success: it waits
 //     for the re-executed program, forwards the signals it receives to it
@@ -240,6 +242,11 @@ var doRefused = map[syscalls.Type]string{
 // or a program already running as root of a user namespace, for example
 // after Setup with WithPrivateUser).
 //
+// The thread starts in the caller's working directory, entered again by its
+// path after the set-up: a directory under /tmp is looked up in the private
+// /tmp, and if it is not there (a private /tmp is empty), the thread starts
+// in / instead.
+//
 // Do refuses PID, user and time namespaces (ErrUnsupported): they apply to
 // new processes only; use Run. A panic in fn is re-raised in the caller; if
 // fn ends its goroutine with runtime.Goexit (t.Fatal called in fn, say), Do
@@ -255,7 +262,11 @@ func (n *Namespace) Do(fn func() error) error {
 	if err := n.checkThreadKinds("Do", "Run, Command or Setup"); err != nil {
 		return err
 	}
-	p := n.plan()
+	return n.do(n.plan(), fn)
+}
+
+// do is Do with the plan p.
+func (n *Namespace) do(p plan, fn func() error) error {
 	log := n.log()
 	type outcome struct {
 		err      error
@@ -343,6 +354,10 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 // or SIGHUP and SIGINT ignored when it started) stay ignored and the others
 // get their default action, as in os/exec's children; the soft
 // RLIMIT_NOFILE that the Go runtime raised is restored.
+//
+// The command starts in the caller's working directory, entered again by
+// its path after the set-up, or in / if it is not there inside, as Do's
+// function does.
 //
 // Exec returns only if it fails: with a *SetupError if the namespaces or
 // the set-up could not be made (ErrPermission without CAP_SYS_ADMIN), or an
