@@ -17,3 +17,7 @@ func (n *Namespace) DoExplicitDir(fn func() error) error {
 
 // StepWorkDir names the step that enters the working directory again.
 const StepWorkDir = stepWorkDir
+
+// ThreadLockMargin is how many unbalanced runtime.UnlockOSThread calls Do's
+// fn may make.
+const ThreadLockMargin = threadLockMargin
