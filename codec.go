@@ -81,6 +81,7 @@ func appendPlan(b []byte, p *plan) []byte {
 		b = append(b, `,"parentns":`...)
 		b = appendJSONStrings(b, p.ParentNS)
 	}
+	b = appendBoolField(b, "direxplicit", p.DirExplicit)
 	return append(b, '}')
 }
 
@@ -664,6 +665,8 @@ func (d *jsonDecoder) planField(p *plan, key string) error {
 		p.Debug, err = d.boolean()
 	case "parentns":
 		p.ParentNS, err = d.strs()
+	case "direxplicit":
+		p.DirExplicit, err = d.boolean()
 	default:
 		err = d.skip(0)
 	}

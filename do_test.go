@@ -2,10 +2,12 @@ package namespace_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,4 +393,386 @@ echo lo=$(cat /sys/class/net/lo/flags); echo mark=$LINUXNS_TEST_MARK`
 			t.Errorf("mount table changed (%v):\nbefore:\n%s\nafter:\n%s", err, before, after)
 		}
 	})
+}
+
+// Do's thread starts in the caller's working directory found again inside:
+// /tmp is its private /tmp, a directory under the host's /tmp (not there
+// inside) is /; never the host's directory. The caller's own working
+// directory does not change.
+func TestDoWorkDir(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		for _, c := range namespace.WorkDirCases(t) {
+			t.Run(c.Name, func(t *testing.T) {
+				t.Chdir(c.Dir)
+				var v namespace.WorkDirView
+				err := namespace.New(namespace.WithPrivateTmp()).Do(func() error {
+					v = namespace.ProbeWorkDir(c.Marker, c.Write)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Check(t, v)
+				if wd, err := unix.Getwd(); err != nil || wd != c.Dir {
+					t.Errorf("the caller's working directory is %q (%v) after Do, was %s", wd, err, c.Dir)
+				}
+
+				// A directory asked for explicitly (as a command's Dir)
+				// that is not there inside is an error.
+				ran := false
+				err = namespace.New(namespace.WithPrivateTmp()).DoExplicitDir(func() error {
+					ran = true
+					v = namespace.ProbeWorkDir(c.Marker, c.Write)
+					return nil
+				})
+				if c.InTmp {
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Check(t, v)
+					return
+				}
+				var se *namespace.SetupError
+				if !errors.As(err, &se) || se.Step != namespace.StepWorkDir || !strings.Contains(err.Error(), c.Dir) || !errors.Is(err, unix.ENOENT) || ran {
+					t.Errorf("explicit %s, not in the private /tmp: %v (fn ran: %v); want a *SetupError of step %q naming it, wrapping ENOENT", c.Dir, err, ran, namespace.StepWorkDir)
+				}
+			})
+		}
+	})
+}
+
+// Exec's command starts in the caller's working directory found again
+// inside, as Do's function does.
+func TestExecWorkDir(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range namespace.WorkDirCases(t) {
+			t.Run(c.Name, func(t *testing.T) {
+				cmd := exec.Command(self)
+				cmd.Dir = c.Dir
+				cmd.Env = append(os.Environ(), namespace.ExecInPlaceEnv+"="+namespace.WorkDirScript(c.Marker, c.Write))
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("helper: %v\n%s", err, stderr.String())
+				}
+				c.Check(t, namespace.ParseWorkDirView(string(out)))
+			})
+		}
+	})
+}
+
+// doReturns runs n.Do(fn) and returns its error; it fails the test if Do
+// has not returned after a minute (it would wait forever for a thread that
+// went back to the scheduler). A panic that Do re-raises is raised again in
+// the caller.
+func doReturns(t *testing.T, n *namespace.Namespace, fn func() error) error {
+	t.Helper()
+	type outcome struct {
+		err      error
+		panicked bool
+		value    any
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		defer func() {
+			if r := recover(); r != nil {
+				o = outcome{panicked: true, value: r}
+			}
+			done <- o
+		}()
+		o.err = n.Do(fn)
+	}()
+	select {
+	case o := <-done:
+		if o.panicked {
+			panic(o.value)
+		}
+		return o.err
+	case <-time.After(time.Minute):
+		t.Fatal("Do did not return: it waits for the end of a thread that fn handed back to the scheduler")
+		return nil
+	}
+}
+
+// threadState is where fn's goroutine is: its thread, and whether that
+// thread is in the process's mount and network namespaces.
+type threadState struct {
+	tid    int
+	hostNS bool
+}
+
+func currentThread() threadState {
+	s := threadState{tid: unix.Gettid()}
+	mnt, _ := os.Readlink("/proc/thread-self/ns/mnt")
+	net, _ := os.Readlink("/proc/thread-self/ns/net")
+	hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
+	hostNet, _ := os.Readlink("/proc/self/ns/net")
+	s.hostNS = mnt == hostMnt || net == hostNet
+	return s
+}
+
+// handOff blocks the calling goroutine until another goroutine wakes it:
+// an unlocked goroutine may then resume on another thread, and its thread
+// run other goroutines meanwhile.
+func handOff() {
+	c := make(chan struct{})
+	go func() { close(c) }()
+	<-c
+	runtime.Gosched()
+}
+
+// A function that calls runtime.UnlockOSThread once, twice or many times
+// more than it locks stays on Do's thread, in Do's namespaces, through
+// yields and blocking; Do returns its result, and its thread is gone.
+func TestDoFnUnlocksThread(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		for _, unlocks := range []int{1, 2, 10, namespace.ThreadLockMargin} {
+			var start, end threadState
+			want := fmt.Errorf("fn's result after %d unlocks", unlocks)
+			err := doReturns(t, namespace.New(namespace.WithPrivateMount(), namespace.WithPrivateNet()), func() error {
+				start = currentThread()
+				for range unlocks {
+					runtime.UnlockOSThread()
+				}
+				for range 20 {
+					handOff()
+				}
+				end = currentThread()
+				return want
+			})
+			if err != want {
+				t.Errorf("%d unlocks: Do = %v, want fn's result", unlocks, err)
+			}
+			if start.hostNS || end != start {
+				t.Errorf("%d unlocks: fn started on thread %d (host namespaces %v) and ended on %d (host namespaces %v); want the same thread, in Do's namespaces",
+					unlocks, start.tid, start.hostNS, end.tid, end.hostNS)
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", start.tid)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%d unlocks: Do's thread %d is still there after Do (%v)", unlocks, start.tid, err)
+			}
+		}
+	})
+}
+
+// While a function that unlocked its thread is blocked, the goroutines
+// that run meanwhile never run on Do's thread: each one, many times, finds
+// itself in the process's mount and network namespaces.
+func TestDoFnUnlocksAndBlocks(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
+		hostNet, _ := os.Readlink("/proc/self/ns/net")
+		blocked, release := make(chan struct{}), make(chan struct{})
+		var start, end threadState
+		done := make(chan error, 1)
+		go func() {
+			done <- namespace.New(namespace.WithPrivateMount(), namespace.WithPrivateNet()).Do(func() error {
+				start = currentThread()
+				runtime.UnlockOSThread()
+				runtime.UnlockOSThread()
+				close(blocked)
+				<-release
+				end = currentThread()
+				return io.EOF
+			})
+		}()
+		<-blocked
+		var checks sync.WaitGroup
+		var mu sync.Mutex
+		var seen []string
+		for range 8 * runtime.GOMAXPROCS(0) {
+			checks.Add(1)
+			go func() {
+				defer checks.Done()
+				for range 300 {
+					// One system call each: it reports the thread it ran
+					// on.
+					mnt, err1 := os.Readlink("/proc/thread-self/ns/mnt")
+					net, err2 := os.Readlink("/proc/thread-self/ns/net")
+					if (err1 == nil && mnt != hostMnt) || (err2 == nil && net != hostNet) {
+						mu.Lock()
+						seen = append(seen, mnt+" "+net)
+						mu.Unlock()
+					}
+					runtime.Gosched()
+				}
+			}()
+		}
+		checks.Wait()
+		close(release)
+		select {
+		case err := <-done:
+			if err != io.EOF {
+				t.Errorf("Do = %v, want fn's result", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Do did not return: it waits for the end of a thread that fn handed back to the scheduler")
+		}
+		if len(seen) != 0 {
+			t.Errorf("while fn was blocked, other goroutines ran %d times in Do's namespaces (%s, not %s %s)", len(seen), seen[0], hostMnt, hostNet)
+		}
+		if start.hostNS || end != start {
+			t.Errorf("fn started on thread %d (host namespaces %v) and ended on %d (host namespaces %v); want the same thread, in Do's namespaces",
+				start.tid, start.hostNS, end.tid, end.hostNS)
+		}
+	})
+}
+
+// A function that unlocks and locks again, or unlocks and then panics or
+// ends its goroutine, gets the usual outcome from Do.
+func TestDoFnUnlocksThenLocksPanicsOrExits(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		n := namespace.New(namespace.WithPrivateMount(), namespace.WithPrivateNet())
+		var start, end threadState
+		err := doReturns(t, n, func() error {
+			start = currentThread()
+			runtime.UnlockOSThread()
+			handOff()
+			runtime.LockOSThread()
+			handOff()
+			end = currentThread()
+			return io.ErrUnexpectedEOF
+		})
+		if err != io.ErrUnexpectedEOF || start.hostNS || end != start {
+			t.Errorf("unlock, lock: Do = %v; fn on thread %d then %d (host namespaces %v %v); want fn's result, on one thread in Do's namespaces",
+				err, start.tid, end.tid, start.hostNS, end.hostNS)
+		}
+
+		err = doReturns(t, n, func() error {
+			runtime.UnlockOSThread()
+			handOff()
+			runtime.Goexit()
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "Goexit") {
+			t.Errorf("unlock, Goexit: Do = %v; want an error naming runtime.Goexit", err)
+		}
+
+		func() {
+			defer func() {
+				if r := recover(); r != "unlocked, then panicked" {
+					t.Errorf("unlock, panic: recovered %v, want fn's panic", r)
+				}
+			}()
+			_ = doReturns(t, n, func() error {
+				runtime.UnlockOSThread()
+				handOff()
+				panic("unlocked, then panicked")
+			})
+			t.Error("unlock, panic: Do returned")
+		}()
+	})
+}
+
+// unlockingHandler is a slog handler that unlocks the calling goroutine's
+// thread whenever it handles a record, as careless code may.
+type unlockingHandler struct{ calls *atomic.Int32 }
+
+func (h unlockingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h unlockingHandler) Handle(context.Context, slog.Record) error {
+	h.calls.Add(1)
+	runtime.UnlockOSThread()
+	return nil
+}
+func (h unlockingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h unlockingHandler) WithGroup(string) slog.Handler      { return h }
+
+// A logger is code of the caller's too, run on Do's and Exec's thread
+// during the set-up: when it unlocks the thread, Exec still returns its
+// error, and Do its function's result.
+func TestDoAndExecLoggerUnlocks(t *testing.T) {
+	doTest(t, func(t *testing.T) {
+		var calls atomic.Int32
+		n := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivateNet(), namespace.WithLogger(slog.New(unlockingHandler{&calls})))
+		done := make(chan error, 1)
+		go func() { done <- n.Exec("/nonexistent/program", nil, nil) }()
+		select {
+		case err := <-done:
+			var pe *os.PathError
+			if !errors.As(err, &pe) || pe.Op != "exec" {
+				t.Errorf("Exec = %v, want the *os.PathError of execve", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Exec did not return: it waits for the end of a thread that the logger handed back to the scheduler")
+		}
+		if calls.Load() < 2 {
+			t.Fatalf("the logger was called %d times; the test needs it to unlock the thread more than once", calls.Load())
+		}
+		var start, end threadState
+		err := doReturns(t, n, func() error {
+			start = currentThread()
+			handOff()
+			end = currentThread()
+			return io.ErrShortWrite
+		})
+		if err != io.ErrShortWrite || start.hostNS || end != start {
+			t.Errorf("Do = %v; fn on thread %d then %d (host namespaces %v %v); want fn's result, on one thread in Do's namespaces",
+				err, start.tid, end.tid, start.hostNS, end.hostNS)
+		}
+	})
+}
+
+// envUnlockAll makes TestDoUnlockBeyondMarginHelper a program whose Do
+// function undoes every lock on its thread and moves to another thread.
+const envUnlockAll = "LINUXNS_TEST_DO_UNLOCK_ALL"
+
+// TestDoUnlockBeyondMarginHelper is the program of TestDoUnlockBeyondMargin.
+func TestDoUnlockBeyondMarginHelper(t *testing.T) {
+	if os.Getenv(envUnlockAll) == "" {
+		t.Skip("helper process of TestDoUnlockBeyondMargin")
+	}
+	err := namespace.New(namespace.WithPrivateMount()).Do(func() error {
+		tid := unix.Gettid()
+		for range namespace.ThreadLockMargin + 1 {
+			runtime.UnlockOSThread()
+		}
+		// Unlocked: block until the goroutine resumes on another thread,
+		// with other goroutines busy meanwhile.
+		stop := make(chan struct{})
+		defer close(stop)
+		for range runtime.GOMAXPROCS(0) {
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						runtime.Gosched()
+					}
+				}
+			}()
+		}
+		for unix.Gettid() == tid {
+			handOff()
+		}
+		return nil
+	})
+	fmt.Printf("Do returned %v\n", err)
+}
+
+// A function that undoes more locks than the margin and leaves its thread
+// ends the program (status 2, with a message), rather than leave a thread
+// in Do's namespaces to the scheduler, or Do waiting forever.
+func TestDoUnlockBeyondMargin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"-test.run=^TestDoUnlockBeyondMarginHelper$", "-test.count=1"}
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	if os.Geteuid() != 0 {
+		cmd = namespace.New(namespace.WithPrivateUser()).Command(ctx, os.Args[0], args...)
+	}
+	cmd.Env = append(cmd.Environ(), envUnlockAll+"=1")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the helper did not end: Do waits forever\n%s", out)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "handed back to the Go scheduler") || strings.Contains(string(out), "Do returned") {
+		t.Errorf("helper: %v\n%s\nwant exit status 2 with the message, Do not returning", err, out)
+	}
 }

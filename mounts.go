@@ -54,12 +54,22 @@ func step(name string, err error) error {
 	return &stepError{step: name, err: err}
 }
 
+// stepWorkDir names the step that enters the working directory again.
+const stepWorkDir = "enter working directory"
+
 // applyMounts performs the set-up of p in the current mount, UTS and network
 // namespaces (those of the calling thread, which in a child are the whole
 // process's). The order matters: / becomes recursively private before any
-// mount, so that nothing propagates to the host.
+// mount, so that nothing propagates to the host; with a mount namespace of
+// its own, the working directory is entered again by its path after the
+// mounts (see enterWorkDir).
 func applyMounts(p *plan, log *slog.Logger) error {
+	// The working directory's path is read before anything can cover it.
+	// unix.Getwd asks the kernel: os.Getwd would believe $PWD.
+	var wd string
+	var wdErr error
 	if p.RPrivate {
+		wd, wdErr = unix.Getwd()
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return step("make / recursively private", os.NewSyscallError("mount", err))
 		}
@@ -89,6 +99,37 @@ func applyMounts(p *plan, log *slog.Logger) error {
 		}
 		log.Debug("brought lo up")
 	}
+	if p.RPrivate {
+		return enterWorkDir(wd, wdErr, p.DirExplicit, log)
+	}
+	return nil
+}
+
+// enterWorkDir enters the working directory again by its path wd, read
+// before the mounts (wdErr if it could not be read). Until then the process
+// is still in the directory it inherited, which may be the host's: a
+// directory under /tmp is not the one in the private /tmp, and relative
+// paths would reach the host. An explicit directory (DirExplicit) that does
+// not exist inside is an error; an inherited one falls back to /, as
+// bubblewrap does.
+func enterWorkDir(wd string, wdErr error, explicit bool, log *slog.Logger) error {
+	err := wdErr
+	if err == nil {
+		if err = unix.Chdir(wd); err == nil {
+			log.Debug("entered the working directory again", "dir", wd)
+			return nil
+		}
+		err = &os.PathError{Op: "chdir", Path: wd, Err: err}
+	} else {
+		err = os.NewSyscallError("getcwd", err)
+	}
+	if explicit {
+		return step(stepWorkDir, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return step(stepWorkDir, &os.PathError{Op: "chdir", Path: "/", Err: err})
+	}
+	log.Debug("the inherited working directory is not there inside; entered /", "err", err)
 	return nil
 }
 

@@ -55,6 +55,18 @@
 // SIGHUP and SIGQUIT to the parent, and cancellation of its context, stop the
 // child (SIGTERM, then SIGKILL after WithKillGrace); the child dies with its
 // parent; a child that is PID 1 reaps orphans.
+//
+// # Working directory
+//
+// With a mount namespace of its own, a child (or Do's and Exec's thread)
+// enters its working directory again by its path once the mounts are made:
+// with WithPrivateTmp, a directory under /tmp is the one in the private
+// /tmp, never the host's, so that relative paths stay inside. The path is
+// read (getcwd) before the mounts. A directory asked for explicitly
+// (os.ProcAttr.Dir) that does not exist inside is a *SetupError of step
+// "enter working directory" naming it; an inherited one, the caller's,
+// falls back to / (as with bubblewrap). A private /tmp is empty, so only
+// /tmp itself is found again there.
 package namespace
 
 import (

@@ -26,7 +26,9 @@ func WithPrivateMount() Option {
 
 // WithPrivateTmp mounts a fresh tmpfs on /tmp (Perl: private_tmp), in a new
 // mount namespace. The tmpfs is mounted nosuid,nodev with mode 1777 unless
-// TmpfsMode says otherwise; TmpfsSize and TmpfsInodes limit it.
+// TmpfsMode says otherwise; TmpfsSize and TmpfsInodes limit it. A working
+// directory under /tmp is looked up in the private /tmp (see "Working
+// directory" in the package documentation): only /tmp itself is there.
 func WithPrivateTmp(opts ...TmpfsOption) Option {
 	return optionFunc(func(n *Namespace) {
 		t := &tmpfsConfig{mode: os.ModeSticky | 0o777}

@@ -39,6 +39,14 @@ type rawInitArgs struct {
 	parentFD  uintptr // a pidfd of the Go child that forks PID 1
 	failMount []byte
 	failFork  []byte
+	// dir is the working directory the Go child entered after its own
+	// mounts, entered again once /proc is mounted (nil: no /proc mount);
+	// if it is not there, PID 1 fails with failDir (dirExplicit) or
+	// enters root.
+	dir         *byte
+	root        *byte
+	dirExplicit bool
+	failDir     []byte
 	// takeTerminal: the command leads a process group of its own in the
 	// foreground of the terminal on fd 0 (see prepareRawInit).
 	takeTerminal bool
@@ -88,6 +96,17 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		if e != 0 {
 			syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&a.failMount[0])), uintptr(len(a.failMount)), 0, 0, 0)
 			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+		}
+		// The working directory again, after the last mount (it was
+		// under /proc only if this fails).
+		if a.dir != nil {
+			if _, _, e := syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.dir)), 0, 0, 0, 0, 0); e != 0 {
+				if a.dirExplicit {
+					syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&a.failDir[0])), uintptr(len(a.failDir)), 0, 0, 0)
+					syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+				}
+				syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.root)), 0, 0, 0, 0, 0)
+			}
 		}
 	}
 
@@ -300,6 +319,20 @@ func prepareRawInit(j *job) (*rawInitArgs, error) {
 	a.procType = a.procSrc
 	if a.procDir, err = unix.BytePtrFromString("/proc"); err != nil {
 		return nil, err
+	}
+	if a.mountProc && j.Plan.RPrivate {
+		// The Go child entered its working directory again after its
+		// mounts (applyMounts); PID 1 does once more after /proc.
+		wd, err := unix.Getwd()
+		if err != nil {
+			wd = "/"
+		}
+		if a.dir, err = unix.BytePtrFromString(wd); err != nil {
+			return nil, err
+		}
+		a.root, _ = unix.BytePtrFromString("/")
+		a.dirExplicit = j.Plan.DirExplicit
+		a.failDir = []byte(fmt.Sprintf("namespace: init: %s: chdir %s: not found once /proc is mounted\n", stepWorkDir, wd))
 	}
 	return a, nil
 }

@@ -74,6 +74,11 @@ type plan struct {
 	// ParentNS identifies the parent's namespaces of the kinds the child
 	// must not share: "name:dev:ino" (see parentNamespaces).
 	ParentNS []string `json:"parentns,omitempty"`
+	// DirExplicit: the working directory was asked for explicitly (a
+	// command's Dir), so failing to enter it again inside is an error; an
+	// inherited one falls back to /. The child learns the path itself,
+	// with getcwd before the mounts.
+	DirExplicit bool `json:"direxplicit,omitempty"`
 }
 
 type msgType string

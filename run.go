@@ -97,7 +97,9 @@ func lookupFunc(name string) *Func {
 // set up, or wraps ErrInvalid, ErrNoInit or ErrUnknownFunc.
 //
 // The program must call Init first in main. The child's standard input,
-// output and error are the parent's.
+// output and error are the parent's. Its working directory is the
+// caller's, entered again by its path inside, or / if it is not there
+// (see "Working directory" in the package documentation).
 //
 // If ctx is done, or the process receives SIGINT, SIGTERM, SIGHUP or
 // SIGQUIT while Run waits, the child gets SIGTERM and, after the kill grace,
@@ -516,7 +518,11 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // Pdeathsig is SIGKILL). Cloneflags, Unshareflags, UidMappings,
 // GidMappings, GidMappingsEnableSetgroups and Chroot conflict with the
 // namespaces and make Start return an error wrapping ErrInvalid that
-// names the field. The program that calls Command need not call Init.
+// names the field. The working directory (Dir, or the caller's) is
+// entered again by its path after the set-up; an explicit Dir missing
+// inside is a set-up error, an inherited one falls back to / (see
+// "Working directory" in the package documentation). The program that
+// calls Command need not call Init.
 //
 // Nothing is created before Start. Start runs the program itself
 // (/proc/self/exe, which is Cmd.Path) with a job socket at the first
@@ -675,6 +681,7 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 		return nil, err
 	}
 	j := &job{Token: newToken(), Role: roleExec, Plan: n.plan(), Path: program, Argv: cmd.Args}
+	j.Plan.DirExplicit = cmd.Dir != ""
 	fd := 3 + len(cmd.ExtraFiles)
 	savedEnv, savedFiles, savedAttr := cmd.Env, cmd.ExtraFiles, cmd.SysProcAttr
 	cmd.Env = childEnv(env, markerValue(fd, j.Token))

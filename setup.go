@@ -20,7 +20,9 @@ import (
 //
 // A Go program cannot move all of its threads into new namespaces, so Setup
 // re-executes the program inside them, with the same arguments, environment,
-// standard input, output and error, and working directory:
+// standard input, output and error, and working directory (entered again by
+// its path after the set-up, or / if it is not there inside: see "Working
+// directory" in the package documentation):
 //
 //   - In the original process Setup does not return on success: it waits
 //     for the re-executed program, forwards the signals it receives to it
@@ -226,9 +228,27 @@ var doRefused = map[syscalls.Type]string{
 // Only fn's goroutine is inside: the caller's goroutine and every other
 // thread stay in the original namespaces, and goroutines that fn starts are
 // NOT inside (they run on other threads). The thread is discarded when fn
-// returns, never reused. Creating the namespaces needs CAP_SYS_ADMIN (root,
-// or a program already running as root of a user namespace, for example
-// after Setup with WithPrivateUser).
+// returns, never reused: Do returns once it has ended. Creating the
+// namespaces needs CAP_SYS_ADMIN (root, or a program already running as
+// root of a user namespace, for example after Setup with WithPrivateUser).
+//
+// fn may call runtime.LockOSThread and runtime.UnlockOSThread as it likes,
+// provided it does not call UnlockOSThread more than 1024 times beyond its
+// own LockOSThread calls: Do locks the goroutine that many times more before
+// anything of the caller's runs on the thread, so the goroutine stays on it,
+// no other goroutine ever runs on it, and Do returns fn's result. Go has no
+// lock that code on the goroutine cannot undo: a function that undoes more
+// hands a thread in Do's namespaces back to the Go scheduler, where other
+// goroutines may run in them, and no Go API can take it back or end it. If
+// Do then finds, once fn has ended, fn's goroutine on another thread, it
+// ends the program (exit status 2, with a message on standard error) rather
+// than let that go on; it cannot tell whether other goroutines ran on the
+// thread before.
+//
+// The thread starts in the caller's working directory, entered again by its
+// path after the set-up: a directory under /tmp is looked up in the private
+// /tmp, and if it is not there (a private /tmp is empty), the thread starts
+// in / instead.
 //
 // Do refuses PID, user and time namespaces (ErrUnsupported): they apply to
 // new processes only; use Run. A panic in fn is re-raised in the caller; if
@@ -245,7 +265,11 @@ func (n *Namespace) Do(fn func() error) error {
 	if err := n.checkThreadKinds("Do", "Run, Command or Setup"); err != nil {
 		return err
 	}
-	p := n.plan()
+	return n.do(n.plan(), fn)
+}
+
+// do is Do with the plan p.
+func (n *Namespace) do(p plan, fn func() error) error {
 	log := n.log()
 	type outcome struct {
 		err      error
@@ -255,32 +279,38 @@ func (n *Namespace) Do(fn func() error) error {
 	res := make(chan outcome, 1)
 	gone := make(chan exitWaiter, 1) // waits until the thread has exited
 	onThrowawayThread(func() {
+		// Before any code of the caller's runs here (fn, or a logger's
+		// handler): see holdThread.
+		tid := holdThread()
 		gone <- threadExitWaiter()
+		var o outcome
 		returned := false
 		defer func() {
 			if r := recover(); r != nil {
-				res <- outcome{panicked: true, value: r}
+				o = outcome{panicked: true, value: r}
 			} else if !returned {
 				// runtime.Goexit, from t.FailNow or t.Fatal called in fn,
 				// say: report it rather than leave Do waiting forever.
-				res <- outcome{err: errors.New("namespace: Do: fn called runtime.Goexit instead of returning (t.FailNow, t.Fatal and t.SkipNow must not be called from fn: return an error)")}
+				o = outcome{err: errors.New("namespace: Do: fn called runtime.Goexit instead of returning (t.FailNow, t.Fatal and t.SkipNow must not be called from fn: return an error)")}
 			}
+			// The thread ends with this goroutine, before Do returns.
+			keepThread(tid, "Do")
+			res <- o
 		}()
 		start := time.Now()
 		if err := syscalls.Unshare(p.Flags); err != nil {
 			returned = true
-			res <- outcome{err: n.startError(err)}
+			o.err = n.startError(err)
 			return
 		}
 		if err := applyMounts(&p, log); err != nil {
 			returned = true
-			res <- outcome{err: classify(stepName(err), stepCause(err), n)}
+			o.err = classify(stepName(err), stepCause(err), n)
 			return
 		}
 		log.Debug("do: namespaces ready", "flags", fmt.Sprintf("%#x", p.Flags), "took", time.Since(start))
-		err := fn()
+		o.err = fn()
 		returned = true
-		res <- outcome{err: err}
 	})
 	// The thread that left the host's namespaces is gone before Do returns.
 	// With a thread pidfd, its exit is the one wake-up Do waits for: the
@@ -334,6 +364,12 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 // get their default action, as in os/exec's children; the soft
 // RLIMIT_NOFILE that the Go runtime raised is restored.
 //
+// The command starts in the caller's working directory, entered again by
+// its path after the set-up, or in / if it is not there inside, as Do's
+// function does. The thread obeys Do's discipline too: code of the
+// caller's that runs on it (a WithLogger handler) may unlock it as Do's
+// function may.
+//
 // Exec returns only if it fails: with a *SetupError if the namespaces or
 // the set-up could not be made (ErrPermission without CAP_SYS_ADMIN), or an
 // *os.PathError with Op "exec" if execve failed (fs.ErrNotExist,
@@ -363,22 +399,67 @@ func (n *Namespace) Exec(path string, argv, envv []string) error {
 	}
 	failed := make(chan failure, 1)
 	onThrowawayThread(func() {
+		// A logger's handler is the caller's code: see holdThread.
+		tid := holdThread()
 		gone := threadExitWaiter()
-		if err := syscalls.Unshare(p.Flags); err != nil {
-			failed <- failure{n.startError(err), gone}
-			return
+		var err error
+		if uerr := syscalls.Unshare(p.Flags); uerr != nil {
+			err = n.startError(uerr)
+		} else if merr := applyMounts(&p, log); merr != nil {
+			err = classify(stepName(merr), stepCause(merr), n)
+		} else {
+			log.Debug("exec: namespaces ready", "path", path)
+			err = &os.PathError{Op: "exec", Path: path, Err: syscall.Exec(path, argv, envv)}
 		}
-		if err := applyMounts(&p, log); err != nil {
-			failed <- failure{classify(stepName(err), stepCause(err), n), gone}
-			return
-		}
-		log.Debug("exec: namespaces ready", "path", path)
-		err := syscall.Exec(path, argv, envv)
-		failed <- failure{&os.PathError{Op: "exec", Path: path, Err: err}, gone}
+		keepThread(tid, "Exec")
+		failed <- failure{err, gone}
 	})
 	f := <-failed
 	f.gone.wait()
 	return f.err
+}
+
+// threadLockMargin is how many more times than it locks it the caller's
+// code on a thread that leaves the host's namespaces (Do's fn, a logger's
+// handler in Do or Exec) may call runtime.UnlockOSThread without effect.
+// LockOSThread nests (a counter); each call costs about 2 ns, so the margin
+// costs Do about 2 µs.
+const threadLockMargin = 1 << 10
+
+// holdThread locks the calling goroutine to its OS thread threadLockMargin
+// times more, and returns the thread's id.
+//
+// Go offers no lock that code on the goroutine cannot undo: a function
+// that calls runtime.UnlockOSThread as often as the goroutine was locked
+// hands the thread back to the scheduler, which would run other goroutines
+// on it, in the namespaces it entered (and Do, waiting for the thread to
+// end, would wait forever). With the margin, unbalanced UnlockOSThread calls
+// (a library that unlocks a lock it did not take, once or a thousand
+// times) leave the goroutine locked; keepThread checks afterwards.
+func holdThread() int {
+	for range threadLockMargin {
+		runtime.LockOSThread()
+	}
+	return unix.Gettid()
+}
+
+// keepThread runs after the caller's code on a thread that holdThread
+// held, tid: it locks the goroutine once more, so that the runtime ends
+// the thread when the goroutine ends, and checks that the goroutine is
+// still on tid. If it is not, the caller's code undid more locks than the
+// margin and the thread, in other namespaces, went back to the scheduler:
+// no Go API can take it back or end it, and any goroutine may run on it.
+// Then the program ends (status 2, as the runtime's fatal errors), which is
+// the one way left to keep goroutines out of those namespaces.
+func keepThread(tid int, verb string) {
+	runtime.LockOSThread()
+	if unix.Gettid() == tid {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "namespace: %s: fatal: the goroutine's OS thread, in new namespaces, was handed back to the Go scheduler "+
+		"(runtime.UnlockOSThread was called more than %d times beyond runtime.LockOSThread); other goroutines may run on it, so the program ends\n",
+		verb, threadLockMargin)
+	os.Exit(2)
 }
 
 // exitWaiter waits until an OS thread has exited.

@@ -62,9 +62,11 @@ func TestSetupContinuesInside(t *testing.T) {
 }
 
 // The re-executed program gets the same arguments, environment (without
-// the package's marker), working directory and standard input.
+// the package's marker), working directory and standard input. (The
+// directory is not under /tmp: the program inside has a private /tmp; see
+// TestSetupWorkDir.)
 func TestSetupKeepsArgsEnvCwdStdin(t *testing.T) {
-	dir := t.TempDir()
+	dir := "/usr"
 	cmd := exec.Command(testBinary(t, "setupdemo"), "env", "x y", "")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SETUPDEMO_PROBE=probe value")

@@ -25,6 +25,12 @@ import (
 // path is not looked up in $PATH (use exec.LookPath). Descriptors that the
 // calling process has without close-on-exec are inherited, as with os/exec.
 //
+// The working directory is entered by its path after the set-up: attr.Dir
+// (relative to the caller's working directory), which must exist inside
+// (else a *SetupError of step "enter working directory"), or without it the
+// caller's, or / if that is not there inside (see "Working directory" in
+// the package documentation).
+//
 // Unlike Command, StartProcess re-executes nothing: one process is cloned
 // straight into the namespaces, performs the set-up with raw system calls
 // (the same steps, in the same order, with the same errors) and executes
@@ -85,6 +91,8 @@ type Prepared struct {
 	holdW int // the hold pipe: a byte starts the program, EOF ends it
 	mu    sync.Mutex
 	done  bool
+
+	dir string // attr.Dir, made absolute
 }
 
 // Prepare is StartProcess in two steps: it returns once the process is
@@ -175,7 +183,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if hold {
 		unix.Close(holdPipe[0])
 	}
-	p := &Prepared{Pid: pid, n: n, path: path, errR: errPipe[0], holdW: -1}
+	p := &Prepared{Pid: pid, n: n, path: path, dir: a.dirPath, errR: errPipe[0], holdW: -1}
 	if hold {
 		p.holdW = holdPipe[1]
 	}
@@ -289,8 +297,15 @@ func (p *Prepared) readReport() (st uint32, e syscall.Errno, got int, err error)
 // stepError turns a failed step's report into the error Run's children
 // give, or an *os.PathError for execve.
 func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
-	if st == spawnExec {
+	switch st {
+	case spawnExec:
 		return &os.PathError{Op: "exec", Path: p.path, Err: e}
+	case spawnDir:
+		dir := p.dir
+		if dir == "" {
+			dir = "/" // the fallback for an inherited directory
+		}
+		return classify(stepWorkDir, &os.PathError{Op: "chdir", Path: dir, Err: e}, p.n)
 	}
 	return classify(spawnStepName(st, p.n), os.NewSyscallError(spawnStepCall(st), e), p.n)
 }
@@ -427,7 +442,7 @@ func spawnStepName(st uint32, n *Namespace) string {
 	case spawnLoopback:
 		return "bring lo up"
 	case spawnDir:
-		return "change directory"
+		return stepWorkDir
 	case spawnFiles:
 		return "set up descriptors"
 	case spawnSetsid:
@@ -507,7 +522,14 @@ type spawnArgs struct {
 	hostname   []byte
 	loopback   bool
 	ifr        ifreqFlags
+	// The working directory, entered again by its path after the mounts:
+	// dir (attr.Dir, dirPath made absolute) if given; else, with a mount
+	// namespace, the inherited one, whose path the child reads into cwd
+	// (getcwd) before the mounts, or / if it is not there inside.
 	dir        *byte
+	dirPath    string
+	cwd        []byte
+	root       *byte
 	fds        []int // descriptor i of the program is fds[i]; -1: closed
 	nextFD     int   // free descriptors start here (above every fds[i] and i)
 	setsid     bool
@@ -567,7 +589,17 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	keep = append(keep, av, ev)
 	a.argv, a.envv = &av[0], &ev[0]
 	if attr.Dir != "" {
-		if a.dir, err = cstr(attr.Dir); err != nil {
+		a.dirPath = attr.Dir
+		if a.dirPath[0] != '/' && n.needsMountNS() {
+			// Relative to the working directory the caller has now, not to
+			// whatever the mounts make of its path.
+			wd, err := unix.Getwd()
+			if err != nil {
+				return nil, nil, classify(stepWorkDir, fmt.Errorf("attr.Dir %q is relative: %w", attr.Dir, os.NewSyscallError("getcwd", err)), n)
+			}
+			a.dirPath = wd + "/" + attr.Dir
+		}
+		if a.dir, err = cstr(a.dirPath); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -615,8 +647,12 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	empty, _ := cstr("")
 	if n.needsMountNS() {
-		root, _ := cstr("/")
-		a.mounts = append(a.mounts, spawnMount{src: empty, dst: root, fstype: empty, data: empty, flags: unix.MS_REC | unix.MS_PRIVATE, step: spawnRPrivate})
+		a.root, _ = cstr("/")
+		a.mounts = append(a.mounts, spawnMount{src: empty, dst: a.root, fstype: empty, data: empty, flags: unix.MS_REC | unix.MS_PRIVATE, step: spawnRPrivate})
+		if a.dir == nil {
+			a.cwd = make([]byte, unix.PathMax)
+			keep = append(keep, a.cwd)
+		}
 	}
 	if n.tmp != nil {
 		src, _ := cstr("tmpfs")
@@ -762,6 +798,13 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
 	}
 
+	if a.cwd != nil {
+		// The inherited working directory's path, before the mounts can
+		// cover it; "(unreachable)/…" or nothing means / below.
+		if _, _, e = syscall.RawSyscall6(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&a.cwd[0])), uintptr(len(a.cwd)), 0, 0, 0, 0); e != 0 {
+			a.cwd[0] = 0
+		}
+	}
 	for i := range a.mounts {
 		m := &a.mounts[i]
 		if _, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.src)), uintptr(unsafe.Pointer(m.dst)),
@@ -820,10 +863,24 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 			goto fail
 		}
 	}
+	// The working directory, entered again by its path now that the
+	// mounts are made: an explicit one must be there; an inherited one
+	// that is not falls back to /.
 	if a.dir != nil {
 		if _, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.dir)), 0, 0, 0, 0, 0); e != 0 {
 			st = spawnDir
 			goto fail
+		}
+	} else if a.cwd != nil {
+		e = syscall.ENOENT
+		if a.cwd[0] == '/' {
+			_, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(&a.cwd[0])), 0, 0, 0, 0, 0)
+		}
+		if e != 0 {
+			if _, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.root)), 0, 0, 0, 0, 0); e != 0 {
+				st = spawnDir
+				goto fail
+			}
 		}
 	}
 	st = spawnFiles

@@ -143,8 +143,8 @@ func TestStartProcessErrors(t *testing.T) {
 	// A directory that does not exist inside is a failed step.
 	_, err = n.StartProcess("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir", Files: files})
 	var se *SetupError
-	if !errors.As(err, &se) || se.Step != "change directory" || !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("bad directory: %v, want a *SetupError of step \"change directory\" wrapping ENOENT", err)
+	if !errors.As(err, &se) || se.Step != stepWorkDir || !strings.Contains(err.Error(), "/no/such/dir") || !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("bad directory: %v, want a *SetupError of step %q naming it, wrapping ENOENT", err, stepWorkDir)
 	}
 	if c := proctest.Children(); len(c) != 0 {
 		t.Errorf("children left after failures: %v", c)
@@ -469,8 +469,8 @@ func TestPrepareErrors(t *testing.T) {
 	n := testNS(WithPrivateMount())
 	_, err := n.Prepare("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir"})
 	var se *SetupError
-	if !errors.As(err, &se) || se.Step != "change directory" {
-		t.Errorf("bad directory: %v, want a *SetupError of step \"change directory\"", err)
+	if !errors.As(err, &se) || se.Step != stepWorkDir {
+		t.Errorf("bad directory: %v, want a *SetupError of step %q", err, stepWorkDir)
 	}
 	p, err := n.Prepare("/no/such/program", nil, nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -358,5 +359,49 @@ echo tmp=$(stat -f -c %T /tmp); echo files=$(ls -A /tmp | wc -l); echo lo=$(cat 
 				t.Errorf("mount namespace %s (host %s), /tmp %s with %s entries; want a new one and an empty tmpfs", kv["mnt"], own["mnt"], kv["tmp"], kv["files"])
 			}
 		})
+	}
+}
+
+// COMMAND starts in nsrun's working directory found again inside: with
+// --tmp, /tmp is the private /tmp (a file written there, relative, stays
+// inside), and a directory under the host's /tmp, which is not there
+// inside, gives way to /; never the host's directory. For each way nsrun
+// runs COMMAND: in its own place, as its child, under --init.
+func TestWorkDir(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "nsrun-workdir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "host-marker"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := "nsrun-workdir-" + filepath.Base(dir)
+	t.Cleanup(func() { os.Remove(filepath.Join("/tmp", write)) })
+	script := `echo "cwd=$(pwd -P)"; d=$(stat -c %d:%i .)
+[ "$d" = "$(stat -c %d:%i /tmp)" ] && echo in_tmp=yes
+[ "$d" = "$(stat -c %d:%i /)" ] && echo at_root=yes
+[ -e host-marker ] && echo marker=seen
+[ "$(pwd -P)" = /tmp ] && { printf inside > '` + write + `' && echo wrote=yes; }
+true`
+	for _, flags := range [][]string{{"--tmp"}, {"--tmp", "--fork"}, {"--tmp", "--init"}} {
+		for _, wd := range []string{"/tmp", dir} {
+			cmd := nsrun(t, append(flags, "--", "sh", "-c", script)...)
+			cmd.Dir = wd
+			out, code := result(t, cmd)
+			kv := keyValues(out)
+			switch {
+			case code != 0:
+				t.Errorf("nsrun %v in %s: exit status %d\n%s", flags, wd, code, out)
+			case wd == "/tmp" && (kv["cwd"] != "/tmp" || kv["in_tmp"] != "yes" || kv["wrote"] != "yes"):
+				t.Errorf("nsrun %v in /tmp: COMMAND is in %q (the private /tmp: %q, wrote a file there: %q); want the private /tmp\n%s", flags, kv["cwd"], kv["in_tmp"], kv["wrote"], out)
+			case wd == dir && (kv["cwd"] != "/" || kv["at_root"] != "yes" || kv["marker"] != ""):
+				t.Errorf("nsrun %v in %s: COMMAND is in %q (at /: %q, sees the host's files: %q); want /\n%s", flags, wd, kv["cwd"], kv["at_root"], kv["marker"], out)
+			}
+		}
+		if _, err := os.Lstat(filepath.Join("/tmp", write)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("nsrun %v in /tmp: the file COMMAND wrote, relative, is in the host's /tmp (%v)", flags, err)
+			os.Remove(filepath.Join("/tmp", write))
+		}
 	}
 }

@@ -2,7 +2,7 @@
 // into a private /tmp and PID namespace (and a user namespace when not root)
 // and reports what it sees.
 //
-//	setupdemo [exit N | kill N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser]
+//	setupdemo [exit N | kill N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser | workdir MARKER FILE]
 //
 // "kill N" leaves out the PID namespace (PID 1 cannot die of its own
 // signal) and kills the program inside with signal N.
@@ -106,6 +106,8 @@ func main() {
 				fmt.Printf("marker %s\n", kv)
 			}
 		}
+	case "workdir":
+		workdir(os.Args[2], os.Args[3])
 	case "stdin":
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		fmt.Printf("stdin %q\n", strings.TrimSpace(line))
@@ -114,6 +116,31 @@ func main() {
 	case "wait-term", "wait-int":
 		fmt.Println("ready")
 		return // the deferred wait
+	}
+}
+
+// workdir reports, as key=value lines, the working directory inside:
+// its path (getcwd), whether it is /tmp or /, and whether the file marker
+// is seen in it; and writes the file write there ("-": neither).
+func workdir(marker, write string) {
+	wd, _ := unix.Getwd()
+	fmt.Printf("cwd=%s\n", wd)
+	var dot, tmp, root unix.Stat_t
+	if unix.Stat(".", &dot) == nil && unix.Stat("/tmp", &tmp) == nil && unix.Stat("/", &root) == nil {
+		if dot.Dev == tmp.Dev && dot.Ino == tmp.Ino {
+			fmt.Println("in_tmp=true")
+		}
+		if dot.Dev == root.Dev && dot.Ino == root.Ino {
+			fmt.Println("at_root=true")
+		}
+	}
+	if _, err := os.Lstat(marker); marker != "-" && err == nil {
+		fmt.Println("marker=true")
+	}
+	if write != "-" {
+		if err := os.WriteFile(write, []byte("written inside"), 0o600); err != nil {
+			fmt.Printf("write_err=%v\n", err)
+		}
 	}
 }
 

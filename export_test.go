@@ -1,0 +1,23 @@
+package namespace
+
+// DoExplicitDir is Do with the working directory taken as asked for
+// explicitly (plan.DirExplicit), as a command's Dir is: the Go executor's
+// handling of an explicit directory, tested through Do's thread.
+func (n *Namespace) DoExplicitDir(fn func() error) error {
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	if err := n.checkThreadKinds("Do", "Run"); err != nil {
+		return err
+	}
+	p := n.plan()
+	p.DirExplicit = true
+	return n.do(p, fn)
+}
+
+// StepWorkDir names the step that enters the working directory again.
+const StepWorkDir = stepWorkDir
+
+// ThreadLockMargin is how many unbalanced runtime.UnlockOSThread calls Do's
+// fn may make.
+const ThreadLockMargin = threadLockMargin
