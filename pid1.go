@@ -37,6 +37,7 @@ type rawInitArgs struct {
 	procDir   *byte
 	procType  *byte
 	parentFD  uintptr // a pidfd of the Go child that forks PID 1
+	pidfd     int32   // PID 1's pidfd, which clone (CLONE_PIDFD) stores here
 	failMount []byte
 	failFork  []byte
 	// takeTerminal: the command leads a process group of its own in the
@@ -65,7 +66,9 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		pfd  [2]int32 // struct pollfd: fd, events|revents<<16
 		zero [2]int64 // struct timespec
 	)
-	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	// CLONE_PIDFD: the Go child holds a pidfd of PID 1 from the clone on,
+	// and signals it through that alone.
+	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_PIDFD|uintptr(syscall.SIGCHLD), 0, uintptr(unsafe.Pointer(&a.pidfd)), 0, 0, 0)
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
@@ -140,6 +143,10 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 // SIGINT, SIGQUIT, SIGTSTP or SIGWINCH that the kernel sent (si_code
 // SI_KERNEL) came from the terminal to its foreground process group, which
 // the command is in too, and is not sent again.
+//
+// The signals go to cmd by pid (kill), not through a pidfd, so that PID 1
+// keeps no descriptor: the pid cannot be reused while this loop sends to
+// it, because only this loop reaps cmd, and it exits as soon as it has.
 //
 // It runs in a raw child (forkInit, forkSpawn): it must not grow the stack
 // or allocate.
@@ -220,11 +227,7 @@ func runRawInit(j *job, log *slog.Logger) {
 	if errno != 0 {
 		childFail(nil, "fork init", os.NewSyscallError("clone", errno))
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		childFail(nil, "open init pidfd", os.NewSyscallError("pidfd_open", err))
-	}
+	pidfd := int(a.pidfd)
 	log.Debug("init started", "pid", pid)
 
 	exited := make(chan struct{})
@@ -272,6 +275,7 @@ func prepareRawInit(j *job) (*rawInitArgs, error) {
 		return nil, err
 	}
 	a := &rawInitArgs{
+		pidfd:     -1,
 		path:      path,
 		argv:      &argv[0],
 		envv:      &envv[0],

@@ -81,6 +81,7 @@ type Prepared struct {
 
 	n     *Namespace
 	path  string
+	pidfd int // the process's pidfd, from clone(CLONE_PIDFD); -1 once closed
 	errR  int // the report pipe
 	holdW int // the hold pipe: a byte starts the program, EOF ends it
 	mu    sync.Mutex
@@ -175,7 +176,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if hold {
 		unix.Close(holdPipe[0])
 	}
-	p := &Prepared{Pid: pid, n: n, path: path, errR: errPipe[0], holdW: -1}
+	p := &Prepared{Pid: pid, n: n, path: path, pidfd: -1, errR: errPipe[0], holdW: -1}
 	if hold {
 		p.holdW = holdPipe[1]
 	}
@@ -186,6 +187,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		}
 		return nil, n.startError(os.NewSyscallError("clone", errno))
 	}
+	p.pidfd = int(a.pidfd)
 	if n.debugEnabled() {
 		n.log().Debug("cloned", "side", "parent", "pid", pid, "flags", fmt.Sprintf("%#x", a.cloneFlags))
 	}
@@ -245,10 +247,16 @@ func (p *Prepared) Start() (*os.Process, error) {
 	}
 	unix.Close(p.errR)
 	p.errR = -1
+	// The os.Process opens a pidfd of its own while this one is still
+	// open: the pid cannot have been reaped and reused in between (an
+	// orphan reaper, as PID 1 is, leaves alone a zombie that a pidfd
+	// refers to), and the child is never without a pidfd.
 	proc, err := os.FindProcess(p.Pid)
 	if err != nil {
 		return nil, p.fail(err)
 	}
+	unix.Close(p.pidfd)
+	p.pidfd = -1
 	if p.n.debugEnabled() {
 		p.n.log().Debug("set up and executed", "side", "parent", "pid", p.Pid, "namespaces", p.n.String(), "path", p.path)
 	}
@@ -295,14 +303,19 @@ func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
 	return classify(spawnStepName(st, p.n), os.NewSyscallError(spawnStepCall(st), e), p.n)
 }
 
-// fail kills and reaps the child, closes the pipes, and returns err.
+// fail kills and reaps the child through its pidfd, so that no other
+// process can be hit, closes the pipes, and returns err.
 func (p *Prepared) fail(err error) error {
-	_ = unix.Kill(p.Pid, unix.SIGKILL)
-	var ws unix.WaitStatus
-	for {
-		if _, werr := unix.Wait4(p.Pid, &ws, 0, nil); werr != unix.EINTR {
-			break
+	if p.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
+		var info unix.Siginfo
+		for {
+			if werr := unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED, nil); werr != unix.EINTR {
+				break
+			}
 		}
+		unix.Close(p.pidfd)
+		p.pidfd = -1
 	}
 	p.closePipes()
 	return err
@@ -495,6 +508,7 @@ type ifreqFlags struct {
 // clone: it runs no Go code that allocates.
 type spawnArgs struct {
 	cloneFlags   uintptr
+	pidfd        int32   // the child's pidfd, which clone (CLONE_PIDFD) stores here
 	parentFD     uintptr // a pidfd of the calling process
 	errFD        uintptr // write end of the report pipe (close-on-exec)
 	gateR, gateW uintptr // the id-map gate, or 0
@@ -534,7 +548,10 @@ type spawnArgs struct {
 // pointers refer to.
 func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*spawnArgs, []any, error) {
 	a := &spawnArgs{
-		cloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | uintptr(syscall.SIGCHLD),
+		// CLONE_PIDFD: the parent holds a pidfd of the child from the
+		// clone on, before the child can run, let alone exit.
+		cloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
+		pidfd:      -1,
 	}
 	var keep []any
 	cstr := func(s string) (*byte, error) {
@@ -712,7 +729,9 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		pgrp   int32
 		fd, sk uintptr
 	)
-	r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, a.cloneFlags, 0, 0, 0, 0, 0)
+	// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
+	// stores the pidfd at parent_tid, in the parent's memory.
+	r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, a.cloneFlags, 0, uintptr(unsafe.Pointer(&a.pidfd)), 0, 0, 0)
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
