@@ -121,9 +121,11 @@ func childStart(token string) {
 	// A time namespace is entered at execve. A function or Setup child
 	// re-executes itself once to be inside; a command enters it when it is
 	// executed, below.
-	if j.Plan.Time && !stage2 && j.Role != roleExec {
-		if err := enterTimeNamespace(&j.Plan, log); err != nil {
-			childFail(sock, stepName(err), err)
+	if (j.Plan.Time || j.Plan.KillDescendants) && !stage2 && j.Role != roleExec {
+		if j.Plan.Time {
+			if err := enterTimeNamespace(&j.Plan, log); err != nil {
+				childFail(sock, stepName(err), err)
+			}
 		}
 		reexecStage2(sock, token, j)
 	}
@@ -211,7 +213,8 @@ func childLogger(debugOn bool) *slog.Logger {
 }
 
 // reexecStage2 executes the program again, now inside the time namespace,
-// handing the job over in a memfd. It does not return.
+// handing the job over in a memfd; with WithKillDescendants, under a
+// subreaper (runRawInit), which this process waits for. It does not return.
 func reexecStage2(sock *os.File, token string, j *job) {
 	var buf bytes.Buffer
 	if err := writeFrame(&buf, j); err != nil {
@@ -235,6 +238,9 @@ func reexecStage2(sock *os.File, token string, j *job) {
 		childFail(sock, "re-execute into time namespace", err)
 	}
 	env := append(os.Environ(), envChild+"="+token, envStage+"=2")
+	if j.Plan.KillDescendants {
+		runRawInit(selfExe, os.Args, env, &j.Plan, sock, child.log)
+	}
 	err = syscall.Exec("/proc/self/exe", os.Args, env)
 	childFail(sock, "re-execute into time namespace", err)
 }
@@ -440,15 +446,15 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 
 // execJob executes the command of a Command child. It does not return.
 func execJob(j *job, log *slog.Logger) {
-	if j.Plan.Init {
-		runRawInit(j, log)
-	}
 	if j.Plan.Time {
 		// The init function runs on the main thread, whose time namespace
-		// for children execve enters.
+		// for children execve (or WithInit's fork) enters.
 		if err := enterTimeNamespace(&j.Plan, log); err != nil {
 			childFail(nil, stepName(err), err)
 		}
+	}
+	if j.Plan.Init || j.Plan.KillDescendants {
+		runRawInit(j.Path, j.Argv, os.Environ(), &j.Plan, nil, log)
 	}
 	log.Debug("executing", "path", j.Path, "argv", j.Argv)
 	err := syscall.Exec(j.Path, j.Argv, os.Environ())

@@ -77,6 +77,7 @@ func appendPlan(b []byte, p *plan) []byte {
 	b = appendBoolField(b, "init", p.Init)
 	b = appendIntField(b, "grace", int64(p.KillGraceNS))
 	b = appendBoolField(b, "debug", p.Debug)
+	b = appendBoolField(b, "killdesc", p.KillDescendants)
 	return append(b, '}')
 }
 
@@ -653,6 +654,8 @@ func (d *jsonDecoder) planField(p *plan, key string) error {
 		p.PID1, err = d.boolean()
 	case "init":
 		p.Init, err = d.boolean()
+	case "killdesc":
+		p.KillDescendants, err = d.boolean()
 	case "grace":
 		v, err = d.integer(true, 64)
 		p.KillGraceNS = time.Duration(v)

@@ -26,6 +26,9 @@ func (n *Namespace) plan() plan {
 		Init:        n.initProc,
 		KillGraceNS: n.killGrace,
 		Debug:       n.debugEnabled(),
+
+		// A PID namespace ends the descendants already.
+		KillDescendants: n.killDescendants && !n.pid,
 	}
 	if n.tmp != nil {
 		d := n.tmp.data()

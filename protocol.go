@@ -70,6 +70,10 @@ type plan struct {
 	Init        bool          `json:"init,omitempty"`
 	KillGraceNS time.Duration `json:"grace,omitempty"`
 	Debug       bool          `json:"debug,omitempty"`
+
+	// KillDescendants: a subreaper in front of the child ends its
+	// descendants (WithKillDescendants without a PID namespace).
+	KillDescendants bool `json:"killdesc,omitempty"`
 }
 
 type msgType string

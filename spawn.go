@@ -48,6 +48,14 @@ import (
 // and the init does not send on the SIGINT, SIGQUIT, SIGTSTP and SIGWINCH
 // that the terminal sent to that group, which the program got already.
 //
+// With WithKillDescendants (and no PID namespace), the cloned process
+// forks a raw subreaper, which forks the program; the returned process is
+// the cloned one, which sends on every signal it receives and exits with
+// the program's status (128+N if signal N killed it). When the program
+// ends, or the returned process dies (its parent-death signal, or SIGKILL
+// from Process.Kill), the subreaper kills every descendant of the program
+// that is left, and exits.
+//
 // attr.Sys may ask for Setsid, Setpgid (with Pgid), Foreground (with Ctty)
 // and Setctty (with Ctty); any other field is refused with ErrUnsupported,
 // as is Pdeathsig other than SIGKILL. Do not set Cloneflags or id maps: the
@@ -416,6 +424,8 @@ const (
 	spawnSetctty
 	spawnExec
 	spawnForkCommand
+	spawnChildrenFile
+	spawnForkSubreaper
 	// spawnHeld is not a failure: the child is set up and holds (Prepare).
 	spawnHeld
 )
@@ -452,7 +462,14 @@ func spawnStepName(st uint32, n *Namespace) string {
 	case spawnSetctty:
 		return "set the controlling terminal"
 	case spawnForkCommand:
+		if !n.initProc {
+			return "fork the command"
+		}
 		return "fork the command (PID 2)"
+	case spawnChildrenFile:
+		return "find descendants in " + childrenFile
+	case spawnForkSubreaper:
+		return "fork the subreaper"
 	}
 	return "step " + strconv.Itoa(int(st))
 }
@@ -484,8 +501,10 @@ func spawnStepCall(st uint32) string {
 		return "ioctl TIOCSPGRP"
 	case spawnSetctty:
 		return "ioctl TIOCSCTTY"
-	case spawnForkCommand:
+	case spawnForkCommand, spawnForkSubreaper:
 		return "clone"
+	case spawnChildrenFile:
+		return "open"
 	}
 	return "execve"
 }
@@ -530,6 +549,9 @@ type spawnArgs struct {
 	foreground bool
 	setctty    bool
 	ctty       int
+	// reaper (WithKillDescendants without a PID namespace): the cloned
+	// process forks a subreaper, which forks the program.
+	reaper subreaper
 	// init (WithInit): the cloned process stays PID 1 and forks the
 	// program as PID 2, which leads a process group of its own in the
 	// terminal's foreground if initTakesTerminal.
@@ -672,6 +694,12 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	if n.net {
 		a.loopback = true
 		copy(a.ifr.name[:], "lo")
+	}
+	if n.killDescendants && !n.pid {
+		a.reaper.on = true
+		if a.reaper.children, err = cstr(childrenFile); err != nil {
+			return nil, nil, err
+		}
 	}
 	return a, keep, nil
 }
@@ -907,11 +935,46 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdR, 0, 0, 0, 0, 0)
 	}
 
-	if a.init {
+	if a.reaper.on {
+		// WithKillDescendants: this process, the caller's child, forks the
+		// subreaper, sends on to it every signal it gets and exits with its
+		// status; the subreaper forks the program (as WithInit's PID 1
+		// does, below) and, when the program has ended or this process has
+		// died (SIGKILL included), kills the descendants left. First check
+		// that it will find them.
+		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.reaper.children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			st = spawnChildrenFile
+			goto fail
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+		a.reaper.parent, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
+		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if e != 0 {
+			st = spawnForkSubreaper
+			goto fail
+		}
+		if r1 != 0 {
+			// The subreaper shares this process's group, and so gets
+			// what the terminal sends the group itself.
+			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
+			initLoop(r1, true, nil)
+		}
+		// The subreaper: its parent's death is a signal to it, not its
+		// end. If the parent died before that was armed, go now.
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0)
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGCHLD), 0, 0, 0, 0)
+		if r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPPID, 0, 0, 0, 0, 0, 0); r1 != a.reaper.parent {
+			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+		}
+	}
+
+	if a.init || a.reaper.on {
 		// WithInit: PID 1 forks the program as PID 2 and stays. vfork:
 		// PID 1 goes on once PID 2 has executed the program or reported
 		// why it could not, and then closes the report pipe, which tells
 		// the parent that the program runs. PID 1 keeps no descriptor.
+		// The subreaper of WithKillDescendants does the same.
 		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 		if e != 0 {
 			st = spawnForkCommand
@@ -920,7 +983,11 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		if r1 != 0 {
 			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
 			syscall.RawSyscall6(unix.SYS_CLOSE, a.errFD, 0, 0, 0, 0, 0)
-			initLoop(r1, !a.initTakesTerminal)
+			initLoop(r1, !a.initTakesTerminal, &a.reaper)
+		}
+		if a.reaper.on {
+			// The program dies with the subreaper.
+			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
 		}
 		// PID 2. Every signal is still blocked, so a background group may
 		// take the terminal.
