@@ -257,6 +257,34 @@ func TestKillDescendantsWhenTheChildEnds(t *testing.T) {
 	}
 	check("Run", m)
 
+	// Cancelled: the child gets SIGTERM through the subreaper, and its
+	// grandchild goes with it.
+	m += "0"
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- n.Run(ctx, spawnAndReturn, m, "block") }()
+	if !waitFor(func() bool { return sleeper(m) != 0 }) {
+		t.Error("cancelled Run: the grandchild never started")
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Run = %v, want context.Canceled", err)
+	}
+	check("cancelled Run", m)
+
+	// A pooled child: the prepared children wait under their subreapers.
+	pn := testNS(WithPrivateTmp(), WithKillDescendants(), WithPrewarm(1))
+	for i := range 3 {
+		pm := m + strconv.Itoa(i+2)
+		if err := pn.Run(context.Background(), spawnAndReturn, pm); err != nil {
+			t.Errorf("pooled Run %d: %v", i, err)
+		}
+		check("pooled Run", pm)
+	}
+	if err := pn.Close(); err != nil {
+		t.Errorf("pool Close: %v", err)
+	}
+
 	m += "1"
 	err = n.Command(context.Background(), "sh", "-c", script, m).Run()
 	var ee *exec.ExitError
@@ -277,6 +305,38 @@ func TestKillDescendantsWhenTheChildEnds(t *testing.T) {
 	check("StartProcess", m)
 	if c := proctest.Children(); len(c) != 0 {
 		t.Errorf("children left: %v", c)
+	}
+}
+
+// TestKillDescendantsWithOtherOptions: the subreaper keeps the child's
+// time namespace (Run executes the program once more under it, Command
+// forks the command through it) and its exit status; with WithPrivatePID
+// there is none (the namespace ends the descendants).
+func TestKillDescendantsWithOtherOptions(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel has no time namespaces")
+	}
+	var hostTS unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &hostTS)
+	host := time.Duration(hostTS.Nano())
+	off := 1000 * time.Hour
+	n := testNS(WithPrivateTime(off, off), WithKillDescendants())
+	got, err := monotonicTask.Run(context.Background(), n, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < host+off || got > host+off+10*time.Minute {
+		t.Errorf("Run: CLOCK_MONOTONIC inside = %v, host %v; want it shifted by %v", got, host, off)
+	}
+	out, err := n.Command(context.Background(), "sh", "-c", `read up idle </proc/uptime; echo "${up%%.*}"`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up, _ := strconv.Atoi(strings.TrimSpace(string(out))); time.Duration(up)*time.Second < off {
+		t.Errorf("Command: uptime inside %q, want at least %v", out, off)
+	}
+	if n.plan().KillDescendants != true || testNS(WithPrivatePID(), WithKillDescendants()).plan().KillDescendants {
+		t.Error("the plan has a subreaper with WithPrivatePID, or none without it")
 	}
 }
 
