@@ -85,10 +85,18 @@ func childRefuse(err error) {
 }
 
 func childStart(marker string) {
-	stageFD := -1
+	// Stage 2 ("2:FD" or "2:FD:3"): the job is in the memfd at FD, and
+	// with ":3" the socket was made three generations up (under
+	// WithKillDescendants, the first-stage child waits for a subreaper,
+	// whose child this process is).
+	stageFD, hops := -1, 1
 	if v, ok := strings.CutPrefix(os.Getenv(envStage), "2:"); ok {
+		v, sub := strings.CutSuffix(v, ":3")
 		if fd, err := strconv.Atoi(v); err == nil && fd >= 3 {
 			stageFD = fd
+			if sub {
+				hops = 3
+			}
 		}
 	}
 	// The marker never reaches user code or an executed program.
@@ -101,7 +109,7 @@ func childStart(marker string) {
 		// by hand): not a child. The program runs as usual.
 		return
 	}
-	parent, err := verifyParent(fd)
+	parent, err := verifyParent(fd, hops)
 	if err != nil {
 		childRefuse(err)
 	}
@@ -152,9 +160,11 @@ func childStart(marker string) {
 	// A time namespace is entered at execve. A function or Setup child
 	// re-executes itself once to be inside; a command enters it when it is
 	// executed, below.
-	if j.Plan.Time && stageFD < 0 && j.Role != roleExec {
-		if err := enterTimeNamespace(&j.Plan, log); err != nil {
-			childFail(sock, stepName(err), err)
+	if (j.Plan.Time || j.Plan.KillDescendants) && stageFD < 0 && j.Role != roleExec {
+		if j.Plan.Time {
+			if err := enterTimeNamespace(&j.Plan, log); err != nil {
+				childFail(sock, stepName(err), err)
+			}
 		}
 		reexecStage2(sock, fd, token, j)
 	}
@@ -242,8 +252,11 @@ func childLogger(debugOn bool) *slog.Logger {
 }
 
 // reexecStage2 executes the program again, now inside the time namespace,
-// handing the job over in a memfd. It does not return. The re-executed
-// program checks its parent again before it reads the memfd.
+// handing the job over in a memfd; with WithKillDescendants, under a
+// subreaper (runRawInit), which this process waits for. It does not return.
+// The re-executed program checks its parent again (and, under the
+// subreaper, the subreaper's parent, which made the socket) before it
+// reads the memfd.
 func reexecStage2(sock *os.File, sockFD int, token string, j *job) {
 	var buf bytes.Buffer
 	if err := writeFrame(&buf, j); err != nil {
@@ -262,7 +275,14 @@ func reexecStage2(sock *os.File, sockFD int, token string, j *job) {
 	if err != nil {
 		childFail(sock, "re-execute into time namespace", err)
 	}
-	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), envStage+"=2:"+strconv.Itoa(fd))
+	stage := envStage + "=2:" + strconv.Itoa(fd)
+	if j.Plan.KillDescendants {
+		stage += ":3" // the socket's maker is the parent of this process's parent, the subreaper's
+	}
+	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), stage)
+	if j.Plan.KillDescendants {
+		runRawInit(selfExe, os.Args, env, &j.Plan, sock, child.log)
+	}
 	err = syscall.Exec("/proc/self/exe", os.Args, env)
 	childFail(sock, "re-execute into time namespace", err)
 }
@@ -470,18 +490,18 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 // parentDir is the parent's /proc directory, for the check of the time
 // namespace.
 func execJob(j *job, parentDir int, log *slog.Logger) {
-	if j.Plan.Init {
-		runRawInit(j, log)
-	}
 	if j.Plan.Time {
 		// The init function runs on the main thread, whose time namespace
-		// for children execve enters.
+		// for children execve (or WithInit's fork) enters.
 		if err := enterTimeNamespace(&j.Plan, log); err != nil {
 			childFail(nil, stepName(err), err)
 		}
 		if err := checkNamespacesDiffer(parentDir, syscalls.CLONE_NEWTIME, j.Plan.ParentNS); err != nil {
 			childFail(nil, "check namespaces", err)
 		}
+	}
+	if j.Plan.Init || j.Plan.KillDescendants {
+		runRawInit(j.Path, j.Argv, os.Environ(), &j.Plan, nil, log)
 	}
 	log.Debug("executing", "path", j.Path, "argv", j.Argv)
 	err := syscall.Exec(j.Path, j.Argv, os.Environ())

@@ -82,6 +82,7 @@ func appendPlan(b []byte, p *plan) []byte {
 		b = appendJSONStrings(b, p.ParentNS)
 	}
 	b = appendBoolField(b, "direxplicit", p.DirExplicit)
+	b = appendBoolField(b, "killdesc", p.KillDescendants)
 	return append(b, '}')
 }
 
@@ -658,6 +659,8 @@ func (d *jsonDecoder) planField(p *plan, key string) error {
 		p.PID1, err = d.boolean()
 	case "init":
 		p.Init, err = d.boolean()
+	case "killdesc":
+		p.KillDescendants, err = d.boolean()
 	case "grace":
 		v, err = d.integer(true, 64)
 		p.KillGraceNS = time.Duration(v)

@@ -27,7 +27,7 @@ func codecJobs() []job {
 			Role:  roleFunc,
 			Plan: plan{Flags: 0x7e020000, RPrivate: true, TmpData: &tmp, Proc: i%2 == 0, Hostname: s,
 				Loopback: true, Time: true, Monotonic: -3 * time.Hour, Boottime: time.Duration(i) * time.Second,
-				PID1: true, Init: i%3 == 0, KillGraceNS: 200 * time.Millisecond, Debug: i%2 == 1, DirExplicit: i%3 == 1},
+				PID1: true, Init: i%3 == 0, KillDescendants: i%3 == 1, KillGraceNS: 200 * time.Millisecond, Debug: i%2 == 1, DirExplicit: i%3 == 1},
 			Func:  s,
 			Args:  []string{s, "", s + s},
 			Input: json.RawMessage(`{"words":["a",` + strings.Repeat(`[`, 3) + `1.5e3` + strings.Repeat(`]`, 3) + `],"n":null}`),

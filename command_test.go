@@ -23,7 +23,7 @@ func TestCommandPrivateTmpAndPID(t *testing.T) {
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
 	cmd.Stdin = strings.NewReader("from-stdin\n")
-	cmd.Env = append(cmd.Env, "LINUXNS_TEST_VAR=yes")
+	cmd.Env = append(os.Environ(), "LINUXNS_TEST_VAR=yes")
 	cmd.Dir = "/"
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

@@ -27,6 +27,9 @@ func (n *Namespace) plan() plan {
 		KillGraceNS: n.killGrace,
 		Debug:       n.debugEnabled(),
 		ParentNS:    parentNamespaces(n.Flags()),
+
+		// A PID namespace ends the descendants already.
+		KillDescendants: n.killDescendants && !n.pid,
 	}
 	if n.tmp != nil {
 		d := n.tmp.data()

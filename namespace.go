@@ -105,6 +105,8 @@ type Namespace struct {
 	initProc   bool
 	pool       *pool // WithPrewarm; see pool.go
 	optionErrs []error
+
+	killDescendants bool // WithKillDescendants
 }
 
 // DefaultKillGrace is how long a child has between SIGTERM and SIGKILL when

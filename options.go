@@ -125,10 +125,44 @@ func (t *tmpfsConfig) data() string {
 // WithPrivatePID creates a new PID namespace (Perl: private_pid): the child
 // is PID 1 and sees only its own descendants. A fresh /proc is mounted in a
 // new mount namespace unless WithoutProc is given. As PID 1 the child reaps
-// orphaned processes; when it exits, the kernel kills the whole namespace.
-// Do cannot create a PID namespace.
+// orphaned processes; when it exits, the kernel kills the whole namespace,
+// so every process that the child started ends with it, however the child
+// ends (its parent's death included). Do cannot create a PID namespace.
+//
+// Without a PID namespace that is not so: the child dies with its parent
+// (it gets SIGKILL as its parent-death signal), but the processes it
+// started are re-parented and live on, a daemon or a `setsid cmd &` among
+// them. WithKillDescendants ends them without a PID namespace.
 func WithPrivatePID() Option {
 	return optionFunc(func(n *Namespace) { n.pid = true })
+}
+
+// WithKillDescendants makes every process that the child starts end with
+// it, without a PID namespace: when the child ends (it exits, or it is
+// killed) or its parent dies, each of its descendants that is still running
+// gets SIGKILL and is reaped, detached ones (setsid, double fork) included.
+//
+// A small supervisor that runs no Go code stands in front of the child: a
+// child subreaper (PR_SET_CHILD_SUBREAPER), to which the orphans of the
+// child's descendants are re-parented, whose parent-death signal it catches
+// so that it outlives its parent long enough to kill its descendants
+// (found in /proc/thread-self/children) and reap them. It sends the signals
+// it receives on to the child and exits with the child's status, 128+N if
+// signal N killed it (as WithInit does).
+//
+// Run, Task, Setup and pools (WithPrewarm) honour it by executing the child
+// program once more under the supervisor; Command and StartProcess (and
+// Prepare) run the command under it. With StartProcess the returned
+// process is a second raw process in front of the supervisor, which passes
+// signals on: SIGKILL sent to it (Process.Kill) ends the program and its
+// descendants too. Do and Exec start no process and refuse it
+// (ErrUnsupported). With WithPrivatePID it adds nothing: the end of the
+// namespace ends them all already.
+//
+// The descendants are found through /proc: the supervisor fails to start
+// (a *SetupError) if /proc/thread-self/children cannot be read.
+func WithKillDescendants() Option {
+	return optionFunc(func(n *Namespace) { n.killDescendants = true })
 }
 
 // WithoutProc keeps the inherited /proc in a new PID namespace (Perl:

@@ -26,6 +26,11 @@ import (
 // every child, and exits with the command's status; the kernel then ends the
 // namespace. The Go child forwards signals to PID 1 and exits with its
 // status.
+//
+// WithKillDescendants runs the same machinery without a PID namespace: the
+// raw process is then a child subreaper in front of the command (or of this
+// program, executed once more, for a Go child), which outlives its parent
+// to kill the command's descendants (see subreaper).
 
 // rawInitArgs is everything PID 1 needs, prepared before the fork.
 type rawInitArgs struct {
@@ -37,6 +42,7 @@ type rawInitArgs struct {
 	procDir   *byte
 	procType  *byte
 	parentFD  uintptr // a pidfd of the Go child that forks PID 1
+	pidfd     int32   // PID 1's pidfd, which clone (CLONE_PIDFD) stores here
 	failMount []byte
 	failFork  []byte
 	// dir is the working directory the Go child entered after its own
@@ -50,7 +56,28 @@ type rawInitArgs struct {
 	// takeTerminal: the command leads a process group of its own in the
 	// foreground of the terminal on fd 0 (see prepareRawInit).
 	takeTerminal bool
+	// reaper: the raw process is a subreaper, not PID 1
+	// (WithKillDescendants).
+	reaper subreaper
 }
+
+// subreaper is the state of a raw process that ends its descendants
+// (WithKillDescendants): a child subreaper (PR_SET_CHILD_SUBREAPER), so
+// that every orphan among them is re-parented to it, whose parent-death
+// signal is SIGCHLD, which it takes anyway. After each signal it compares
+// its parent with the one it started under: another one means that the
+// parent died, and then it kills every descendant and exits. When the
+// command ends, it kills the descendants left too.
+type subreaper struct {
+	on       bool
+	parent   uintptr // the pid of its parent when it started
+	children *byte   // "/proc/thread-self/children"
+	buf      [512]byte
+}
+
+// childrenFile lists the children of the calling thread ("PID PID ... ");
+// a subreaper is single-threaded, so they are all of its children.
+const childrenFile = "/proc/thread-self/children"
 
 // siginfoSize is the size of siginfo_t.
 const siginfoSize = 128
@@ -73,14 +100,22 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		pfd  [2]int32 // struct pollfd: fd, events|revents<<16
 		zero [2]int64 // struct timespec
 	)
-	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	// CLONE_PIDFD: the Go child holds a pidfd of PID 1 from the clone on,
+	// and signals it through that alone.
+	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_PIDFD|uintptr(syscall.SIGCHLD), 0, uintptr(unsafe.Pointer(&a.pidfd)), 0, 0, 0)
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
 
 	// PID 1. Die with the Go child that forked us; if it is already gone
-	// (it died before the death signal was armed), go now.
-	syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	// (it died before the death signal was armed), go now. A subreaper
+	// takes its parent's death as a signal, to end the descendants first.
+	if a.reaper.on {
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0)
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGCHLD), 0, 0, 0, 0)
+	} else {
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	}
 	// (A pidfd polls readable once its process has exited. Signal 0
 	// through it would not tell: from inside the new PID namespace the
 	// kernel refuses a process outside it with EINVAL, dead or alive.)
@@ -118,7 +153,10 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	if cmd == 0 {
 		// PID 2: default dispositions for the signals the Go runtime
 		// handles (ignored ones stay ignored, as across execve), an empty
-		// mask, and the command.
+		// mask, and the command, which dies with a subreaper.
+		if a.reaper.on {
+			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+		}
 		for sig := uintptr(1); sig < 65; sig++ {
 			if sig == uintptr(syscall.SIGKILL) || sig == uintptr(syscall.SIGSTOP) {
 				continue
@@ -146,7 +184,12 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, code, 0, 0, 0, 0, 0)
 	}
 
-	initLoop(cmd, !a.takeTerminal)
+	if a.reaper.on {
+		// The command has what it needs; the subreaper holds nothing (not
+		// the job socket, nor a terminal).
+		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
+	}
+	initLoop(cmd, !a.takeTerminal, &a.reaper)
 	return 0, 0
 }
 
@@ -160,13 +203,21 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 // SI_KERNEL) came from the terminal to its foreground process group, which
 // the command is in too, and is not sent again.
 //
+// The signals go to cmd by pid (kill), not through a pidfd, so that PID 1
+// keeps no descriptor: the pid cannot be reused while this loop sends to
+// it, because only this loop reaps cmd, and it exits as soon as it has.
+//
+// With r on (WithKillDescendants), the loop is a subreaper's: once cmd has
+// ended, or the parent has died, it kills every descendant left before it
+// exits.
+//
 // It runs in a raw child (forkInit, forkSpawn): it must not grow the stack
 // or allocate.
 //
 //go:nosplit
 //go:norace
 //go:nocheckptr
-func initLoop(cmd uintptr, sameGroup bool) {
+func initLoop(cmd uintptr, sameGroup bool, r *subreaper) {
 	var (
 		info   [siginfoSize]byte
 		all    uint64 = ^uint64(0)
@@ -176,6 +227,14 @@ func initLoop(cmd uintptr, sameGroup bool) {
 		sig, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&all)), uintptr(unsafe.Pointer(&info[0])), 0, 8, 0, 0)
 		if e != 0 {
 			continue
+		}
+		if r != nil && r.on {
+			// The parent re-parents us as it dies, before it sends the
+			// death signal: a signal after that finds another parent.
+			if ppid, _, _ := syscall.RawSyscall6(unix.SYS_GETPPID, 0, 0, 0, 0, 0, 0); ppid != r.parent {
+				killDescendants(r)
+				syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 128+uintptr(syscall.SIGKILL), 0, 0, 0, 0, 0)
+			}
 		}
 		if sig != uintptr(syscall.SIGCHLD) {
 			// siginfo_t: si_signo, si_errno, si_code.
@@ -196,8 +255,75 @@ func initLoop(cmd uintptr, sameGroup bool) {
 				if status&0x7f != 0 {
 					code = 128 + uintptr(status&0x7f)
 				}
+				if r != nil && r.on {
+					killDescendants(r)
+				}
 				syscall.RawSyscall6(unix.SYS_EXIT_GROUP, code, 0, 0, 0, 0, 0)
 			}
+		}
+	}
+}
+
+// killDescendants kills (SIGKILL) and reaps every descendant of a
+// subreaper, and returns when it has no child left. Each round reads the
+// subreaper's children, kills them, and reaps those that have died; the
+// children of a killed one are re-parented to the subreaper as it dies,
+// and are found by the next round. The pids are its own children, not yet
+// reaped, and only this thread reaps them: none can have been reused. If
+// the children cannot be read (no /proc), it reaps what has died and gives
+// up.
+//
+// It runs in a raw child: it must not grow the stack or allocate.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func killDescendants(r *subreaper) {
+	var (
+		status int32
+		pause         = [2]int64{0, 2_000_000} // 2 ms: re-parented orphans send no SIGCHLD
+		chld   uint64 = 1 << (uintptr(syscall.SIGCHLD) - 1)
+	)
+	for {
+		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(r.children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		readable := e == 0
+		if readable {
+			n, _, e := syscall.RawSyscall6(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
+			syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+			if e != 0 {
+				n = 0
+			}
+			// "PID PID ... ": only a number followed by its space is
+			// whole (a full buffer may cut the last one).
+			pid := uintptr(0)
+			for i := uintptr(0); i < n && i < uintptr(len(r.buf)); i++ {
+				c := r.buf[i]
+				if c >= '0' && c <= '9' {
+					pid = pid*10 + uintptr(c-'0')
+					continue
+				}
+				if c == ' ' && pid > 0 {
+					syscall.RawSyscall6(unix.SYS_KILL, pid, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+				}
+				pid = 0
+			}
+		}
+		reaped := false
+		for {
+			w, _, e := syscall.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(&status)), unix.WNOHANG|unix.WALL, 0, 0, 0)
+			if e == syscall.ECHILD {
+				return
+			}
+			if e != 0 || w == 0 {
+				break
+			}
+			reaped = true
+		}
+		if !readable {
+			return
+		}
+		if !reaped {
+			syscall.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&chld)), 0, uintptr(unsafe.Pointer(&pause[0])), 8, 0, 0)
 		}
 	}
 }
@@ -205,22 +331,29 @@ func initLoop(cmd uintptr, sameGroup bool) {
 // siKernel is SI_KERNEL, the si_code of a signal that the kernel sent.
 const siKernel = 0x80
 
-// runRawInit runs the command of j under a minimal PID 1 in a new PID
-// namespace, and exits with its status. It runs during package
-// initialisation, on the main thread.
-func runRawInit(j *job, log *slog.Logger) {
+// runRawInit executes the program at path with argv and env under a raw
+// process: with p.Init a minimal PID 1 in a new PID namespace, else (with
+// p.KillDescendants) a subreaper; and exits with its status. It runs during
+// package initialisation, on the main thread. Its failures are reported on
+// sock if it is not nil (a function or Setup child, whose parent reads it).
+func runRawInit(path string, argv, env []string, p *plan, sock *os.File, log *slog.Logger) {
 	runtime.LockOSThread()
-	a, err := prepareRawInit(j)
-	if err != nil {
-		childFail(nil, "prepare init", err)
-	}
-	if j.Plan.Time {
-		if err := enterTimeNamespace(&j.Plan, log); err != nil {
-			childFail(nil, stepName(err), err)
+	what := "init"
+	if !p.Init {
+		what = "subreaper"
+		// Fail now, and tell the parent, rather than in the subreaper.
+		if err := checkChildrenFile(); err != nil {
+			childFail(sock, "find descendants in "+childrenFile, err)
 		}
 	}
-	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
-		childFail(nil, "create PID namespace", os.NewSyscallError("unshare", err))
+	a, err := prepareRawInit(path, argv, env, p)
+	if err != nil {
+		childFail(sock, "prepare "+what, err)
+	}
+	if p.Init {
+		if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
+			childFail(sock, "create PID namespace", os.NewSyscallError("unshare", err))
+		}
 	}
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, forwardedSignals...)
@@ -237,21 +370,23 @@ func runRawInit(j *job, log *slog.Logger) {
 	runtime.KeepAlive(a)
 	unix.Close(int(a.parentFD))
 	if errno != 0 {
-		childFail(nil, "fork init", os.NewSyscallError("clone", errno))
+		childFail(sock, "fork "+what, os.NewSyscallError("clone", errno))
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)
-		childFail(nil, "open init pidfd", os.NewSyscallError("pidfd_open", err))
-	}
-	log.Debug("init started", "pid", pid)
+	pidfd := int(a.pidfd)
+	log.Debug(what+" started", "pid", pid)
 
 	exited := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case s := <-sigc:
-				log.Debug("forwarding signal to init", "signal", s)
+				if a.reaper.on && !a.takeTerminal && fromTerminal(s) {
+					// The terminal sent it to the whole process group,
+					// the program included.
+					log.Debug("not forwarding a signal the terminal also sent the program", "signal", s)
+					continue
+				}
+				log.Debug("forwarding signal to "+what, "signal", s)
 				_ = unix.PidfdSendSignal(pidfd, s.(syscall.Signal), nil, 0)
 			case <-exited:
 				return
@@ -263,7 +398,7 @@ func runRawInit(j *job, log *slog.Logger) {
 		_, err := unix.Wait4(pid, &ws, 0, nil)
 		if !errors.Is(err, unix.EINTR) {
 			if err != nil {
-				childFail(nil, "wait for init", err)
+				childFail(nil, "wait for "+what, err)
 			}
 			break
 		}
@@ -276,27 +411,37 @@ func runRawInit(j *job, log *slog.Logger) {
 	os.Exit(code)
 }
 
-// prepareRawInit builds the C strings and arrays PID 1 needs.
-func prepareRawInit(j *job) (*rawInitArgs, error) {
-	path, err := unix.BytePtrFromString(j.Path)
+// prepareRawInit builds the C strings and arrays PID 1 (or the subreaper)
+// needs.
+func prepareRawInit(file string, args, env []string, p *plan) (*rawInitArgs, error) {
+	path, err := unix.BytePtrFromString(file)
 	if err != nil {
 		return nil, err
 	}
-	argv, err := cStrings(j.Argv)
+	argv, err := cStrings(args)
 	if err != nil {
 		return nil, err
 	}
-	envv, err := cStrings(os.Environ())
+	envv, err := cStrings(env)
 	if err != nil {
 		return nil, err
 	}
 	a := &rawInitArgs{
+		pidfd:     -1,
 		path:      path,
 		argv:      &argv[0],
 		envv:      &envv[0],
-		mountProc: j.Plan.Proc,
+		mountProc: p.Init && p.Proc,
 		failMount: []byte("namespace: init: mount proc on /proc failed\n"),
-		failFork:  []byte(fmt.Sprintf("namespace: init: cannot fork %s\n", j.Path)),
+		failFork:  []byte(fmt.Sprintf("namespace: init: cannot fork %s\n", file)),
+	}
+	if !p.Init {
+		a.reaper.on = true
+		a.reaper.parent = uintptr(os.Getpid())
+		if a.reaper.children, err = unix.BytePtrFromString(childrenFile); err != nil {
+			return nil, err
+		}
+		a.failFork = []byte(fmt.Sprintf("namespace: subreaper: cannot fork %s\n", file))
 	}
 	self, err := unix.PidfdOpen(os.Getpid(), unix.PIDFD_NONBLOCK)
 	if err != nil {
@@ -320,7 +465,7 @@ func prepareRawInit(j *job) (*rawInitArgs, error) {
 	if a.procDir, err = unix.BytePtrFromString("/proc"); err != nil {
 		return nil, err
 	}
-	if a.mountProc && j.Plan.RPrivate {
+	if a.mountProc && p.RPrivate {
 		// The Go child entered its working directory again after its
 		// mounts (applyMounts); PID 1 does once more after /proc.
 		wd, err := unix.Getwd()
@@ -331,7 +476,7 @@ func prepareRawInit(j *job) (*rawInitArgs, error) {
 			return nil, err
 		}
 		a.root, _ = unix.BytePtrFromString("/")
-		a.dirExplicit = j.Plan.DirExplicit
+		a.dirExplicit = p.DirExplicit
 		a.failDir = []byte(fmt.Sprintf("namespace: init: %s: chdir %s: not found once /proc is mounted\n", stepWorkDir, wd))
 	}
 	return a, nil
@@ -348,4 +493,15 @@ func cStrings(ss []string) ([]*byte, error) {
 		out[i] = p
 	}
 	return out, nil
+}
+
+// checkChildrenFile checks that the calling thread's children can be read,
+// as a subreaper reads its own.
+func checkChildrenFile() error {
+	fd, err := unix.Open(childrenFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%w (WithKillDescendants finds the descendants there: mount /proc)", &os.PathError{Op: "open", Path: childrenFile, Err: err})
+	}
+	unix.Close(fd)
+	return nil
 }

@@ -79,6 +79,10 @@ type plan struct {
 	// inherited one falls back to /. The child learns the path itself,
 	// with getcwd before the mounts.
 	DirExplicit bool `json:"direxplicit,omitempty"`
+
+	// KillDescendants: a subreaper in front of the child ends its
+	// descendants (WithKillDescendants without a PID namespace).
+	KillDescendants bool `json:"killdesc,omitempty"`
 }
 
 type msgType string

@@ -701,9 +701,13 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 }
 
 // commandHandoff hands a Command child its job. It owns both ends of the
-// socket: it closes the parent's end when the child's copy is gone, and
-// the parent's copy of the child's end once the child has it (the child
-// acknowledged, or Start returned) or cmd is unreachable.
+// socket: it closes the parent's end when the child's copy is gone. The
+// parent's copy of the child's end is closed once exec.Cmd.Start no longer
+// reads it: at Start's second look at the context (on Start's goroutine,
+// after the process started), or, where that look never comes (Start
+// failed, or the caller cleared both Cancel and WaitDelay), when the
+// exec.Cmd is garbage collected. Closing it earlier, on the child's
+// acknowledgement, would race with Start.
 type commandHandoff struct {
 	parentEnd, childEnd *os.File
 	once                sync.Once
@@ -716,13 +720,9 @@ func (h *commandHandoff) releaseChildEnd() {
 func (h *commandHandoff) run(ctx context.Context, j *job) {
 	defer h.parentEnd.Close()
 	// ctx done: the child is being killed (Cmd.Cancel); stop waiting.
-	stop := context.AfterFunc(ctx, func() {
-		_ = h.parentEnd.SetDeadline(time.Now())
-		h.releaseChildEnd()
-	})
+	stop := context.AfterFunc(ctx, func() { _ = h.parentEnd.SetDeadline(time.Now()) })
 	defer stop()
 	if err := writeFrame(h.parentEnd, j); err != nil {
-		h.releaseChildEnd()
 		return
 	}
 	// Read until the child's copy is gone (it is close-on-exec): an ack
@@ -731,11 +731,7 @@ func (h *commandHandoff) run(ctx context.Context, j *job) {
 	for {
 		var m message
 		if err := readFrame(h.parentEnd, &m); err != nil {
-			h.releaseChildEnd()
 			return
-		}
-		if m.Type == msgAck {
-			h.releaseChildEnd()
 		}
 	}
 }

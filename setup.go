@@ -341,6 +341,9 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 	if n.initProc {
 		return fmt.Errorf("namespace: %s: %w: WithInit needs a PID namespace", method, ErrUnsupported)
 	}
+	if n.killDescendants {
+		return fmt.Errorf("namespace: %s: %w (%w): WithKillDescendants needs a process of its own to outlive the program and end its descendants, and %s starts none; use %s", method, ErrUnsupported, errors.ErrUnsupported, method, instead)
+	}
 	return nil
 }
 

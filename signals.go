@@ -154,8 +154,11 @@ func (s *supervisor) loop(ctx context.Context) {
 // reapOrphans runs in a child that is PID 1: it reaps the zombies of
 // processes that were re-parented to it, without stealing the exit status
 // of children that the program itself waits for. Since Go 1.23, os/exec and
-// os.StartProcess hold a pidfd for each child they start; a zombie for which
-// this process holds no pidfd is an orphan.
+// os.StartProcess hold a pidfd for each child they start, and this package's
+// StartProcess and Prepare do too; a zombie for which this process holds no
+// pidfd is an orphan. The pidfd must exist from the clone on (CLONE_PIDFD):
+// one opened after the clone, by pid, comes too late for a child that has
+// exited already, whose zombie the reaper can take in between.
 func reapOrphans(log *slog.Logger) {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGCHLD)

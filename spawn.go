@@ -54,6 +54,14 @@ import (
 // and the init does not send on the SIGINT, SIGQUIT, SIGTSTP and SIGWINCH
 // that the terminal sent to that group, which the program got already.
 //
+// With WithKillDescendants (and no PID namespace), the cloned process
+// forks a raw subreaper, which forks the program; the returned process is
+// the cloned one, which sends on every signal it receives and exits with
+// the program's status (128+N if signal N killed it). When the program
+// ends, or the returned process dies (its parent-death signal, or SIGKILL
+// from Process.Kill), the subreaper kills every descendant of the program
+// that is left, and exits.
+//
 // attr.Sys may ask for Setsid, Setpgid (with Pgid), Foreground (with Ctty)
 // and Setctty (with Ctty); any other field is refused with ErrUnsupported,
 // as is Pdeathsig other than SIGKILL. Do not set Cloneflags or id maps: the
@@ -87,6 +95,7 @@ type Prepared struct {
 
 	n     *Namespace
 	path  string
+	pidfd int // the process's pidfd, from clone(CLONE_PIDFD); -1 once closed
 	errR  int // the report pipe
 	holdW int // the hold pipe: a byte starts the program, EOF ends it
 	mu    sync.Mutex
@@ -183,7 +192,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if hold {
 		unix.Close(holdPipe[0])
 	}
-	p := &Prepared{Pid: pid, n: n, path: path, dir: a.dirPath, errR: errPipe[0], holdW: -1}
+	p := &Prepared{Pid: pid, n: n, path: path, dir: a.dirPath, pidfd: -1, errR: errPipe[0], holdW: -1}
 	if hold {
 		p.holdW = holdPipe[1]
 	}
@@ -194,6 +203,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		}
 		return nil, n.startError(os.NewSyscallError("clone", errno))
 	}
+	p.pidfd = int(a.pidfd)
 	if n.debugEnabled() {
 		n.log().Debug("cloned", "side", "parent", "pid", pid, "flags", fmt.Sprintf("%#x", a.cloneFlags))
 	}
@@ -253,10 +263,16 @@ func (p *Prepared) Start() (*os.Process, error) {
 	}
 	unix.Close(p.errR)
 	p.errR = -1
+	// The os.Process opens a pidfd of its own while this one is still
+	// open: the pid cannot have been reaped and reused in between (an
+	// orphan reaper, as PID 1 is, leaves alone a zombie that a pidfd
+	// refers to), and the child is never without a pidfd.
 	proc, err := os.FindProcess(p.Pid)
 	if err != nil {
 		return nil, p.fail(err)
 	}
+	unix.Close(p.pidfd)
+	p.pidfd = -1
 	if p.n.debugEnabled() {
 		p.n.log().Debug("set up and executed", "side", "parent", "pid", p.Pid, "namespaces", p.n.String(), "path", p.path)
 	}
@@ -310,14 +326,19 @@ func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
 	return classify(spawnStepName(st, p.n), os.NewSyscallError(spawnStepCall(st), e), p.n)
 }
 
-// fail kills and reaps the child, closes the pipes, and returns err.
+// fail kills and reaps the child through its pidfd, so that no other
+// process can be hit, closes the pipes, and returns err.
 func (p *Prepared) fail(err error) error {
-	_ = unix.Kill(p.Pid, unix.SIGKILL)
-	var ws unix.WaitStatus
-	for {
-		if _, werr := unix.Wait4(p.Pid, &ws, 0, nil); werr != unix.EINTR {
-			break
+	if p.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
+		var info unix.Siginfo
+		for {
+			if werr := unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED, nil); werr != unix.EINTR {
+				break
+			}
 		}
+		unix.Close(p.pidfd)
+		p.pidfd = -1
 	}
 	p.closePipes()
 	return err
@@ -418,6 +439,8 @@ const (
 	spawnSetctty
 	spawnExec
 	spawnForkCommand
+	spawnChildrenFile
+	spawnForkSubreaper
 	// spawnHeld is not a failure: the child is set up and holds (Prepare).
 	spawnHeld
 )
@@ -454,7 +477,14 @@ func spawnStepName(st uint32, n *Namespace) string {
 	case spawnSetctty:
 		return "set the controlling terminal"
 	case spawnForkCommand:
+		if !n.initProc {
+			return "fork the command"
+		}
 		return "fork the command (PID 2)"
+	case spawnChildrenFile:
+		return "find descendants in " + childrenFile
+	case spawnForkSubreaper:
+		return "fork the subreaper"
 	}
 	return "step " + strconv.Itoa(int(st))
 }
@@ -486,8 +516,10 @@ func spawnStepCall(st uint32) string {
 		return "ioctl TIOCSPGRP"
 	case spawnSetctty:
 		return "ioctl TIOCSCTTY"
-	case spawnForkCommand:
+	case spawnForkCommand, spawnForkSubreaper:
 		return "clone"
+	case spawnChildrenFile:
+		return "open"
 	}
 	return "execve"
 }
@@ -510,6 +542,7 @@ type ifreqFlags struct {
 // clone: it runs no Go code that allocates.
 type spawnArgs struct {
 	cloneFlags   uintptr
+	pidfd        int32   // the child's pidfd, which clone (CLONE_PIDFD) stores here
 	parentFD     uintptr // a pidfd of the calling process
 	errFD        uintptr // write end of the report pipe (close-on-exec)
 	gateR, gateW uintptr // the id-map gate, or 0
@@ -538,6 +571,9 @@ type spawnArgs struct {
 	foreground bool
 	setctty    bool
 	ctty       int
+	// reaper (WithKillDescendants without a PID namespace): the cloned
+	// process forks a subreaper, which forks the program.
+	reaper subreaper
 	// init (WithInit): the cloned process stays PID 1 and forks the
 	// program as PID 2, which leads a process group of its own in the
 	// terminal's foreground if initTakesTerminal.
@@ -556,7 +592,10 @@ type spawnArgs struct {
 // pointers refer to.
 func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*spawnArgs, []any, error) {
 	a := &spawnArgs{
-		cloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | uintptr(syscall.SIGCHLD),
+		// CLONE_PIDFD: the parent holds a pidfd of the child from the
+		// clone on, before the child can run, let alone exit.
+		cloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
+		pidfd:      -1,
 	}
 	var keep []any
 	cstr := func(s string) (*byte, error) {
@@ -692,6 +731,12 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 		a.loopback = true
 		copy(a.ifr.name[:], "lo")
 	}
+	if n.killDescendants && !n.pid {
+		a.reaper.on = true
+		if a.reaper.children, err = cstr(childrenFile); err != nil {
+			return nil, nil, err
+		}
+	}
 	return a, keep, nil
 }
 
@@ -748,7 +793,9 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		pgrp   int32
 		fd, sk uintptr
 	)
-	r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, a.cloneFlags, 0, 0, 0, 0, 0)
+	// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
+	// stores the pidfd at parent_tid, in the parent's memory.
+	r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, a.cloneFlags, 0, uintptr(unsafe.Pointer(&a.pidfd)), 0, 0, 0)
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
@@ -945,11 +992,46 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdR, 0, 0, 0, 0, 0)
 	}
 
-	if a.init {
+	if a.reaper.on {
+		// WithKillDescendants: this process, the caller's child, forks the
+		// subreaper, sends on to it every signal it gets and exits with its
+		// status; the subreaper forks the program (as WithInit's PID 1
+		// does, below) and, when the program has ended or this process has
+		// died (SIGKILL included), kills the descendants left. First check
+		// that it will find them.
+		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.reaper.children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if e != 0 {
+			st = spawnChildrenFile
+			goto fail
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+		a.reaper.parent, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
+		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if e != 0 {
+			st = spawnForkSubreaper
+			goto fail
+		}
+		if r1 != 0 {
+			// The subreaper shares this process's group, and so gets
+			// what the terminal sends the group itself.
+			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
+			initLoop(r1, true, nil)
+		}
+		// The subreaper: its parent's death is a signal to it, not its
+		// end. If the parent died before that was armed, go now.
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0)
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGCHLD), 0, 0, 0, 0)
+		if r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPPID, 0, 0, 0, 0, 0, 0); r1 != a.reaper.parent {
+			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+		}
+	}
+
+	if a.init || a.reaper.on {
 		// WithInit: PID 1 forks the program as PID 2 and stays. vfork:
 		// PID 1 goes on once PID 2 has executed the program or reported
 		// why it could not, and then closes the report pipe, which tells
 		// the parent that the program runs. PID 1 keeps no descriptor.
+		// The subreaper of WithKillDescendants does the same.
 		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
 		if e != 0 {
 			st = spawnForkCommand
@@ -958,7 +1040,11 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		if r1 != 0 {
 			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
 			syscall.RawSyscall6(unix.SYS_CLOSE, a.errFD, 0, 0, 0, 0, 0)
-			initLoop(r1, !a.initTakesTerminal)
+			initLoop(r1, !a.initTakesTerminal, &a.reaper)
+		}
+		if a.reaper.on {
+			// The program dies with the subreaper.
+			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
 		}
 		// PID 2. Every signal is still blocked, so a background group may
 		// take the terminal.

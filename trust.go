@@ -98,25 +98,59 @@ func isUnixStream(fd int) bool {
 var errUntrusted = errors.New("the job does not come from this program's parent running the same program with the same credentials")
 
 // verifyParent checks that the socket at fd was made by this process's
-// parent and that the parent runs the same program with the same
-// credentials (see above). The caller closes the returned parent's dir.
-func verifyParent(fd int) (*parentProc, error) {
+// parent (or, with hops 3, by the parent's grandparent: a child re-executed
+// under WithKillDescendants' subreaper) and that each of them runs the same
+// program with the same credentials (see above). It returns the socket's
+// maker; the caller closes its dir.
+func verifyParent(fd, hops int) (*parentProc, error) {
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
 	}
-	// Both are 0 when the parent is outside this process's pid namespace.
-	if ppid := unix.Getppid(); int(cred.Pid) != ppid {
-		return nil, fmt.Errorf("%w: the socket was made by process %d, not by the parent (%d)", errUntrusted, cred.Pid, ppid)
-	}
-	// The maker's ids are the parent's, compared below through /proc (they
-	// may differ from this process's when the parent set them).
-
 	self, err := readProcIDs(unix.AT_FDCWD, "/proc/self/status")
 	if err != nil {
 		return nil, fmt.Errorf("%w: read /proc/self/status: %w", errUntrusted, err)
 	}
-	ppid, err := procPPid()
+	elevated := elevatedPrivilege()
+	var mine unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &mine); err != nil {
+		return nil, fmt.Errorf("%w: stat /proc/self/exe: %w", errUntrusted, err)
+	}
+	childDir, err := unix.Open("/proc/self", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open /proc/self: %w", errUntrusted, err)
+	}
+	var p *parentProc
+	for hop := 1; hop <= hops; hop++ {
+		p, err = checkAncestor(childDir, &self, &mine, elevated)
+		unix.Close(childDir)
+		if err != nil {
+			return nil, err
+		}
+		childDir = p.dir
+	}
+	// The maker's pid is as this process's pid namespace sees it: 0 when
+	// the maker is outside it (a new pid namespace), as getppid's is.
+	want := unix.Getppid()
+	if hops > 1 {
+		if want == 0 {
+			unix.Close(p.dir)
+			return nil, fmt.Errorf("%w: the parent is outside this process's pid namespace", errUntrusted)
+		}
+		want = p.pid
+	}
+	if int(cred.Pid) != want {
+		unix.Close(p.dir)
+		return nil, fmt.Errorf("%w: the socket was made by process %d, not by process %d", errUntrusted, cred.Pid, want)
+	}
+	return p, nil
+}
+
+// checkAncestor checks the parent of the process whose /proc directory is
+// childDir: it must run the program whose executable is exe, with
+// credentials that agree with self's.
+func checkAncestor(childDir int, self *procIDs, exe *unix.Stat_t, elevated bool) (*parentProc, error) {
+	ppid, err := ppidOf(childDir)
 	if err != nil || ppid <= 0 {
 		return nil, fmt.Errorf("%w: the parent is not visible in /proc (%v)", errUntrusted, err)
 	}
@@ -130,23 +164,17 @@ func verifyParent(fd int) (*parentProc, error) {
 		return nil, err
 	}
 	// dir names the parent only if the parent did not die (and its pid was
-	// not reused) before it was opened: then it is still this process's
-	// parent now.
-	if again, err := procPPid(); err != nil || again != ppid {
+	// not reused) before it was opened: then it is still the parent now.
+	if again, err := ppidOf(childDir); err != nil || again != ppid {
 		return fail(fmt.Errorf("%w: the parent exited", errUntrusted))
 	}
 	if p.ids, err = readProcIDs(dir, "status"); err != nil {
 		return fail(fmt.Errorf("%w: read the parent's status: %w", errUntrusted, err))
 	}
-
-	elevated := elevatedPrivilege()
-	var mine, its unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &mine); err != nil {
-		return fail(fmt.Errorf("%w: stat /proc/self/exe: %w", errUntrusted, err))
-	}
+	var its unix.Stat_t
 	switch err := unix.Fstatat(dir, "exe", &its, 0); {
 	case err == nil:
-		if mine.Dev != its.Dev || mine.Ino != its.Ino {
+		if exe.Dev != its.Dev || exe.Ino != its.Ino {
 			return fail(fmt.Errorf("%w: the parent (%d) runs another program", errUntrusted, ppid))
 		}
 		p.exeOK = true
@@ -156,11 +184,11 @@ func verifyParent(fd int) (*parentProc, error) {
 	default:
 		return fail(fmt.Errorf("%w: stat /proc/%d/exe: %w", errUntrusted, ppid, err))
 	}
-	if err := compareCreds(&self, &p.ids, p.exeOK, userNSRelation(dir), elevated); err != nil {
+	if err := compareCreds(self, &p.ids, p.exeOK, userNSRelation(dir), elevated); err != nil {
 		return fail(err)
 	}
 	// Still the same parent, alive: the checks were made on it.
-	if again, err := procPPid(); err != nil || again != ppid {
+	if again, err := ppidOf(childDir); err != nil || again != ppid {
 		return fail(fmt.Errorf("%w: the parent exited", errUntrusted))
 	}
 	return p, nil
@@ -256,15 +284,16 @@ func compareCreds(self, parent *procIDs, exeOK bool, userNS nsRelation, elevated
 	return nil
 }
 
-// procPPid returns the PPid of this process as the /proc mount sees it.
-func procPPid() (int, error) {
-	b, err := readSmallFile(unix.AT_FDCWD, "/proc/self/status")
+// ppidOf returns the PPid of the process whose /proc directory is dir, as
+// the /proc mount sees it.
+func ppidOf(dir int) (int, error) {
+	b, err := readSmallFile(dir, "status")
 	if err != nil {
 		return 0, err
 	}
 	v, ok := statusField(b, "PPid:")
 	if !ok {
-		return 0, errors.New("no PPid in /proc/self/status")
+		return 0, errors.New("no PPid in status")
 	}
 	return strconv.Atoi(v)
 }

@@ -265,7 +265,7 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 			t.Errorf("nstest: %s: remove the child test process's temporary directory: %v", t.Name(), err)
 		}
 	}()
-	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%s:%s", envInside, m.call, m.nonce, m.name), envTmpDir+"="+tmpDir)
+	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d:%s:%s", envInside, m.call, m.nonce, m.name), envTmpDir+"="+tmpDir)
 	if id := tmpID(); id != "" {
 		cmd.Env = append(cmd.Env, envHostTmp+"="+id)
 	}

@@ -20,6 +20,7 @@ type config struct {
 	net, ipc, uts, user, mapRoot        bool
 	mapCurrent, cgroup, timeNS, sysvsem bool
 	fork, verbose, help, version        bool
+	killDescendants                     bool
 
 	tmpSize             sizeValue
 	hostname            string
@@ -71,8 +72,9 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.Var(&c.monotonic, "monotonic", "CLOCK_MONOTONIC offset in seconds (implies --time)")
 	fs.Var(&c.boottime, "boottime", "CLOCK_BOOTTIME offset in seconds (implies --time)")
 	fs.BoolVar(&c.sysvsem, "sysvsem", false, "unshare System V semaphore undo lists")
-	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, --init, -U, -r, -c, -T, --kill-grace)")
+	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, --init, -U, -r, -c, -T, --kill-grace, --kill-descendants)")
 	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal (implies --fork)")
+	fs.BoolVar(&c.killDescendants, "kill-descendants", false, "kill what COMMAND started when it ends or nsrun dies (implies --fork)")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
@@ -110,11 +112,16 @@ Namespaces:
 
 Running:
   -f, --fork              run COMMAND as a child of nsrun, which forwards
-                          signals to it (implied by --init and --kill-grace
-                          and by -p, -U, -r, -c, -T); otherwise COMMAND
-                          replaces nsrun, as unshare(1) does without -f
+                          signals to it (implied by -p, -U, -r, -c, -T and
+                          by --init and --kill-grace and --kill-descendants);
+                          otherwise COMMAND replaces nsrun, as unshare(1)
+                          does without -f
       --kill-grace DUR    after a terminating signal, SIGKILL COMMAND if it
                           is still alive after DUR (default 2s; implies -f)
+      --kill-descendants  when COMMAND ends, or nsrun dies (even by
+                          SIGKILL), kill every process COMMAND started that
+                          is still running, without a PID namespace
+                          (implies -f; -p does it already)
   -v, --verbose           log each step on standard error
   -h, --help              show this help and exit
   -V, --version           show the version and exit
@@ -154,11 +161,12 @@ func parseArgs(args []string) (*config, error) {
 func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
 
 // needsParent reports whether nsrun stays as COMMAND's parent: asked for
-// (--fork, --kill-grace), or needed because the namespaces apply only to a
-// new process (PID, time), need a single-threaded one (user), or --init.
+// (--fork, --kill-grace), needed for --kill-descendants (a supervisor that
+// outlives nsrun), or needed because the namespaces apply only to a new
+// process (PID, time), need a single-threaded one (user), or --init.
 // Otherwise COMMAND replaces nsrun.
 func (c *config) needsParent() bool {
-	return c.fork || c.set["kill-grace"] || c.pid || c.init || c.userNS() ||
+	return c.fork || c.set["kill-grace"] || c.killDescendants || c.pid || c.init || c.userNS() ||
 		c.timeNS || c.set["monotonic"] || c.set["boottime"]
 }
 
@@ -250,6 +258,9 @@ func (c *config) options(uid, gid int) []namespace.Option {
 	}
 	if c.sysvsem {
 		opts = append(opts, namespace.WithPrivateSysVSem())
+	}
+	if c.killDescendants {
+		opts = append(opts, namespace.WithKillDescendants())
 	}
 	return opts
 }

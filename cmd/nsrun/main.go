@@ -15,8 +15,10 @@
 // namespaces), COMMAND takes nsrun's place, as with unshare(1) without
 // --fork: a thread of nsrun creates the namespaces and makes the set-up,
 // then executes COMMAND (Namespace.Exec). With -p, --init, -U, -r, -c, -T,
-// --fork or --kill-grace, nsrun stays as COMMAND's parent
-// (Namespace.StartProcess; under --init, the parent of its init).
+// --fork, --kill-grace or --kill-descendants, nsrun stays as COMMAND's
+// parent (Namespace.StartProcess; under --init, the parent of its init;
+// under --kill-descendants, of the supervisor that kills what COMMAND
+// leaves behind).
 //
 // Exit status: COMMAND's own (as nsrun's child, 128+N if signal N killed
 // it); 125 if nsrun itself failed (the message on standard error says what

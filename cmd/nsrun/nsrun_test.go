@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // TestEachFlagCreatesItsNamespace compares the namespace ids seen from
@@ -338,6 +345,7 @@ echo tmp=$(stat -f -c %T /tmp); echo files=$(ls -A /tmp | wc -l); echo lo=$(cat 
 		{[]string{"-f", "-m", "--tmp", "-n"}, false},
 		{[]string{"--fork", "-n"}, false},
 		{[]string{"--kill-grace", "1s", "--tmp", "-n"}, false},
+		{[]string{"--kill-descendants", "-n"}, false},
 	} {
 		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
 			if got := execsInPlace(tc.flags); got != tc.inPlace {
@@ -404,4 +412,106 @@ true`
 			os.Remove(filepath.Join("/tmp", write))
 		}
 	}
+}
+
+// TestKillDescendants SIGKILLs nsrun while COMMAND runs, after COMMAND
+// started a detached process (`setsid sleep MARKER`): with
+// --kill-descendants that process is ended too; without, it outlives
+// nsrun and COMMAND, and the test kills it.
+func TestKillDescendants(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid(1)")
+	}
+	const script = `setsid sleep "$0" </dev/null >/dev/null 2>&1 & echo ready; while :; do sleep 1; done`
+	for _, kill := range []bool{true, false} {
+		name := "--kill-descendants"
+		if !kill {
+			name = "without"
+		}
+		t.Run(name, func(t *testing.T) {
+			marker := fmt.Sprintf("%d.%06d", 1000+os.Getpid()%1000, rand.IntN(1000000))
+			defer func() {
+				for _, pid := range proctest.WithArg(marker) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}()
+			args := []string{"-f", "--", "sh", "-c", script, marker}
+			if kill {
+				args = append([]string{"--kill-descendants"}, args...)
+			}
+			cmd := nsrun(t, args...)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("COMMAND said %q, want ready", line)
+			}
+			var pid int
+			if !poll(func() bool { pid = sleeper(marker); return pid != 0 }) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatal("the detached process never started")
+			}
+			pidfd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(pidfd)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if kill {
+				if !poll(func() bool { return exited(pidfd) }) {
+					t.Errorf("the detached process %d outlived the SIGKILLed nsrun by a minute", pid)
+				}
+				if !poll(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
+					t.Errorf("processes left: %v", proctest.WithArg(marker))
+				}
+				return
+			}
+			if !poll(func() bool { return slices.Equal(proctest.WithArg(marker), []int{pid}) }) {
+				t.Errorf("processes with the marker: %v, want the detached one alone once nsrun is gone", proctest.WithArg(marker))
+			}
+			if exited(pidfd) {
+				t.Errorf("without --kill-descendants the detached process %d died too; the test shows nothing", pid)
+			}
+		})
+	}
+}
+
+// sleeper returns the pid of `sleep marker`, or 0.
+func sleeper(marker string) int {
+	for _, pid := range proctest.WithArg(marker) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err == nil && string(b) == "sleep\x00"+marker+"\x00" {
+			return pid
+		}
+	}
+	return 0
+}
+
+// poll polls cond until it holds or a generous deadline has passed (a
+// bound against a hang, not a timing requirement), and reports whether it
+// held.
+func poll(cond func() bool) bool {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// exited reports whether the process that pidfd refers to has exited.
+func exited(pidfd int) bool {
+	n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
+	return err == nil && n == 1
 }
