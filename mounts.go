@@ -15,17 +15,16 @@ import (
 // plan computes the in-namespace set-up (Perl: post_setup) from the options.
 func (n *Namespace) plan() plan {
 	p := plan{
-		Flags:       n.Flags(),
-		RPrivate:    n.needsMountNS(),
-		Proc:        n.mountsProc(),
-		Loopback:    n.net,
-		Time:        n.time,
-		Monotonic:   n.monotonic,
-		Boottime:    n.boottime,
-		PID1:        n.pid,
-		Init:        n.initProc,
-		KillGraceNS: n.killGrace,
-		Debug:       n.debugEnabled(),
+		Flags:     n.Flags(),
+		RPrivate:  n.needsMountNS(),
+		Proc:      n.mountsProc(),
+		Loopback:  n.net,
+		Time:      n.time,
+		Monotonic: n.monotonic,
+		Boottime:  n.boottime,
+		PID1:      n.pid,
+		Init:      n.initProc,
+		Debug:     n.debugEnabled(),
 	}
 	if n.tmp != nil {
 		d := n.tmp.data()
