@@ -46,15 +46,18 @@ test-nobody:
 	$(GO) test -count=1 -exec $(CURDIR)/scripts/as-nobody $(TESTFLAGS) $(PKGS)
 
 # The adversarial suite (stress/, build tag "stress") in both modes, then
-# bounded fuzzing of the job decoder and option validation. It runs in the
-# package's directory (go test's local mode) so that the figures it prints
-# at the end are shown (docs/reliability.md).
+# bounded fuzzing of the child's job reader, option validation and the
+# protocol's encoding (internal/wire, fuzzed from its own directory). The
+# suite runs in the package's directory (go test's local mode) so that the
+# figures it prints at the end are shown (docs/reliability.md).
 test-stress:
 	cd stress && $(GO) test -tags stress -race -count=1 -timeout 20m
 	cd stress && $(GO) test -tags stress -count=1 -timeout 20m -exec $(CURDIR)/scripts/as-nobody
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJob$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) .
-	$(GO) test -run '^$$' -fuzz '^FuzzCodecJob$$' -fuzztime $(FUZZTIME) .
+	cd internal/wire && $(GO) test -run '^$$' -fuzz '^FuzzJobRoundTrip$$' -fuzztime $(FUZZTIME) .
+	cd internal/wire && $(GO) test -run '^$$' -fuzz '^FuzzMessageRoundTrip$$' -fuzztime $(FUZZTIME) .
+	cd internal/wire && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) .
 
 lint:
 	@out=$$(gofmt -l . 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -15,10 +15,11 @@ import (
 const fuzzToken = "0123456789abcdef0123456789abcdef"
 
 // FuzzDecodeJob feeds arbitrary bytes to the child's job reader: it must
-// never panic, never accept a job without the right token, and never accept
-// a job whose role lacks what the role needs. The same bytes go to the
-// parent's reader of the child's messages (a hostile child), which must not
-// panic either and must stop at the first bad frame.
+// never panic, never accept a job without the right token, never accept a
+// job whose role lacks what the role needs, and what it accepts is written
+// back as the same bytes. The same bytes go to the parent's reader of the
+// child's messages (a hostile child), which must not panic either and must
+// stop at the first bad frame.
 func FuzzDecodeJob(f *testing.F) {
 	for _, j := range []job{
 		{Token: fuzzToken, Role: roleFunc, Func: "f", Args: []string{"a"}},
@@ -65,6 +66,14 @@ func FuzzDecodeJob(f *testing.F) {
 		}
 		if len(data) < 4 || int(binary.BigEndian.Uint32(data)) > maxFrame {
 			t.Fatal("accepted a frame with a bad length")
+		}
+		// One encoding per job: the frame read is the frame written.
+		var again bytes.Buffer
+		if err := writeFrame(&again, j); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(data, again.Bytes()) {
+			t.Fatalf("accepted the frame %q, which encodes back as %q", data, again.Bytes())
 		}
 	})
 }

@@ -24,7 +24,6 @@ func (n *Namespace) plan() plan {
 		Boottime:    n.boottime,
 		PID1:        n.pid,
 		Init:        n.initProc,
-		KillGraceNS: n.killGrace,
 		Debug:       n.debugEnabled(),
 		ParentNS:    parentNamespaces(n.Flags()),
 

@@ -30,9 +30,6 @@ import (
 // until the child has exited, so Pdeathsig kills it if the parent dies; it
 // also exits when its socket to the parent reaches end of file.
 
-// msgIdle is what a pool child reports once it waits in Init for its job.
-const msgIdle msgType = "idle"
-
 // WithPrewarm keeps n children ready for Run and Task.Run: started ahead, in
 // fresh namespaces of their own, with the set-up done and the program
 // initialised up to Init, so that a Run only hands the job over. Each

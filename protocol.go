@@ -5,10 +5,10 @@ import (
 
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
-	"time"
+
+	"github.com/linuxns/namespace/internal/wire"
 )
 
 // The child protocol.
@@ -21,7 +21,9 @@ import (
 // its parent running the same program with the same credentials
 // (trust.go), reads one job frame, checks that the job carries the same
 // token, and answers with message frames (ack, ready, running, result,
-// error). A frame is a 4-byte big-endian length and a body (codec.go).
+// error). A frame is a 4-byte big-endian length and a job or a message in
+// the binary encoding of internal/wire, which carries every string byte
+// for byte.
 
 const (
 	envChild = "_LINUXNS_CHILD" // "FD:TOKEN"; its presence marks a child
@@ -29,85 +31,31 @@ const (
 
 	// maxFrame bounds a frame, so that a garbage length cannot make the
 	// reader allocate without limit.
-	maxFrame = 64 << 20
+	maxFrame = wire.MaxSize
 )
 
-type role string
+// The protocol's types and their encoding are in internal/wire; these
+// names keep the package's code short.
+type (
+	job     = wire.Job
+	plan    = wire.Plan
+	message = wire.Message
+)
 
 const (
-	roleFunc  role = "func"  // run a registered function
-	roleExec  role = "exec"  // set up, then execve a command
-	roleSetup role = "setup" // set up, then continue the program (Setup)
-	// rolePrewarm: set up, then wait in Init, without a time limit, for a
-	// second job frame (roleFunc) on the same socket: a child of a pool
-	// (WithPrewarm).
-	rolePrewarm role = "prewarm"
+	roleFunc    = wire.RoleFunc    // run a registered function
+	roleExec    = wire.RoleExec    // set up, then execve a command
+	roleSetup   = wire.RoleSetup   // set up, then continue the program (Setup)
+	rolePrewarm = wire.RolePrewarm // set up, then wait in Init for a second job: a pool child
+
+	msgAck     = wire.MsgAck     // job read and accepted
+	msgReady   = wire.MsgReady   // set-up done
+	msgRunning = wire.MsgRunning // Init dispatched the function
+	msgResult  = wire.MsgResult  // the function's outcome
+	msgError   = wire.MsgError   // set-up or protocol failure; the child exits 125
+	msgNoInit  = wire.MsgNoInit  // the program used the package before Init
+	msgIdle    = wire.MsgIdle    // a pool child waits in Init for its job
 )
-
-// job is what the parent asks of the child.
-type job struct {
-	Token string          `json:"token"`
-	Role  role            `json:"role"`
-	Plan  plan            `json:"plan"`
-	Func  string          `json:"func,omitempty"`
-	Args  []string        `json:"args,omitempty"`
-	Input json.RawMessage `json:"input,omitempty"`
-	Path  string          `json:"path,omitempty"` // exec: resolved program
-	Argv  []string        `json:"argv,omitempty"` // exec: its argv
-}
-
-// plan is the in-namespace set-up, computed by the parent from the options.
-type plan struct {
-	Flags       uintptr       `json:"flags"`
-	RPrivate    bool          `json:"rprivate,omitempty"`
-	TmpData     *string       `json:"tmp,omitempty"`
-	Proc        bool          `json:"proc,omitempty"`
-	Hostname    string        `json:"hostname,omitempty"`
-	Loopback    bool          `json:"lo,omitempty"`
-	Time        bool          `json:"time,omitempty"`
-	Monotonic   time.Duration `json:"monotonic,omitempty"`
-	Boottime    time.Duration `json:"boottime,omitempty"`
-	PID1        bool          `json:"pid1,omitempty"`
-	Init        bool          `json:"init,omitempty"`
-	KillGraceNS time.Duration `json:"grace,omitempty"`
-	Debug       bool          `json:"debug,omitempty"`
-	// ParentNS identifies the parent's namespaces of the kinds the child
-	// must not share: "name:dev:ino" (see parentNamespaces).
-	ParentNS []string `json:"parentns,omitempty"`
-	// DirExplicit: the working directory was asked for explicitly (a
-	// command's Dir), so failing to enter it again inside is an error; an
-	// inherited one falls back to /. The child learns the path itself,
-	// with getcwd before the mounts.
-	DirExplicit bool `json:"direxplicit,omitempty"`
-
-	// KillDescendants: a subreaper in front of the child ends its
-	// descendants (WithKillDescendants without a PID namespace).
-	KillDescendants bool `json:"killdesc,omitempty"`
-}
-
-type msgType string
-
-const (
-	msgAck     msgType = "ack"     // job read and accepted
-	msgReady   msgType = "ready"   // set-up done
-	msgRunning msgType = "running" // Init dispatched the function
-	msgResult  msgType = "result"  // the function's outcome
-	msgError   msgType = "error"   // set-up or protocol failure; the child exits 125
-	msgNoInit  msgType = "noinit"  // the program used the package before Init
-)
-
-// message is what the child tells the parent.
-type message struct {
-	Type   msgType         `json:"type"`
-	Step   string          `json:"step,omitempty"`
-	Errno  int             `json:"errno,omitempty"`
-	Msg    string          `json:"msg,omitempty"`
-	Panic  bool            `json:"panic,omitempty"`
-	Stack  string          `json:"stack,omitempty"`
-	OK     bool            `json:"ok,omitempty"`
-	Output json.RawMessage `json:"output,omitempty"`
-	Pid    int             `json:"pid,omitempty"`
-}
 
 // newToken returns 16 random bytes from the kernel (getrandom(2), as
 // crypto/rand reads them), in hex. The package does not import crypto/rand:
@@ -140,23 +88,32 @@ func tokensEqual(a, b string) bool {
 	return diff == 0
 }
 
+// writeFrame writes v, a job or a message, as one frame.
 func writeFrame(w io.Writer, v any) error {
-	body, err := frameBody(v) // codec.go
-	if err != nil {
-		return err
+	buf := make([]byte, 4, 256) // the length, then the body
+	switch v := v.(type) {
+	case *job:
+		buf = wire.AppendJob(buf, v)
+	case job:
+		buf = wire.AppendJob(buf, &v)
+	case *message:
+		buf = wire.AppendMessage(buf, v)
+	case message:
+		buf = wire.AppendMessage(buf, &v)
+	default:
+		return fmt.Errorf("%w: a %T is not a frame of the protocol", ErrProtocol, v)
 	}
-	if len(body) > maxFrame {
-		return fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrProtocol, len(body), maxFrame)
+	n := len(buf) - 4
+	if n > maxFrame {
+		return fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrProtocol, n, maxFrame)
 	}
-	buf := make([]byte, 4+len(body))
-	binary.BigEndian.PutUint32(buf, uint32(len(body)))
-	copy(buf[4:], body)
-	_, err = w.Write(buf)
+	binary.BigEndian.PutUint32(buf, uint32(n))
+	_, err := w.Write(buf)
 	return err
 }
 
-// readFrame reads one frame into v. It returns io.EOF only at a clean end
-// between frames.
+// readFrame reads one frame into v, a *job or a *message. It returns io.EOF
+// only at a clean end between frames.
 func readFrame(r io.Reader, v any) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -173,7 +130,22 @@ func readFrame(r io.Reader, v any) error {
 		}
 		return fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
 	}
-	if err := parseFrameBody(body, v); err != nil { // codec.go
+	var err error
+	switch v := v.(type) {
+	case *job:
+		var j *job
+		if j, err = wire.DecodeJob(body); err == nil {
+			*v = *j
+		}
+	case *message:
+		var m *message
+		if m, err = wire.DecodeMessage(body); err == nil {
+			*v = *m
+		}
+	default:
+		return fmt.Errorf("%w: cannot read a frame into a %T", ErrProtocol, v)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: bad frame: %w", ErrProtocol, err)
 	}
 	return nil

@@ -65,7 +65,7 @@ var fault = namespace.Register("stress-fault", func(ctx context.Context, args []
 	case "garbage-socket":
 		// The function's own code writes to the job socket: a frame
 		// header that promises more than follows, then junk.
-		unix.Write(3, []byte("\x00\x00\x10\x00not json at all"))
+		unix.Write(3, []byte("\x00\x00\x10\x00not a frame at all"))
 		return nil
 	case "flood-socket":
 		// Far more than the socket buffer holds: the parent must drain

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/wire"
 )
 
 // TestHostileOptions: every option with a hostile value is refused with
@@ -228,39 +229,49 @@ func TestForgedChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := func(body string) []byte {
+	frame := func(body []byte) []byte {
 		b := []byte{0, 0, byte(len(body) >> 8), byte(len(body))}
 		return append(b, body...)
 	}
+	job := func(j wire.Job) []byte { return frame(wire.AppendJob(nil, &j)) }
 	token := "0123456789abcdef0123456789abcdef"
 	// A job that would start `sleep MARKER` if it ran.
 	sleepArg := marker()
-	good := frame(`{"token":"` + token + `","role":"func","func":"stress-blocker","args":["` + sleepArg + `"],"plan":{}}`)
+	good := job(wire.Job{Token: token, Role: wire.RoleFunc, Func: "stress-blocker", Args: []string{sleepArg}})
+	otherVersion := bytes.Clone(good)
+	otherVersion[4+4] = wire.Version + 1
+	badBool := wire.AppendJob(nil, &wire.Job{Token: token, Role: wire.RoleFunc, Func: "stress-nop"})
+	// plan.rprivate's value: after the plan's tag, the flags' tag and value (0), its tag.
+	badBool[bytes.IndexByte(badBool, 0x1e)+4] = 7
 	for name, c := range map[string]struct {
 		via     string // "socket", "pipe", "file" or "" (no fd 3)
 		payload []byte
 		says    string
 	}{
-		"marker alone":   {"", nil, "without its job socket"},
-		"job in a pipe":  {"pipe", good, "without its job socket"},
-		"job in a file":  {"file", good, "without its job socket"},
-		"empty socket":   {"socket", nil, "no job on the pipe"},
-		"wrong token":    {"socket", frame(`{"token":"ffffffffffffffffffffffffffffffff","role":"func","func":"stress-nop","plan":{}}`), "token does not match"},
-		"no token":       {"socket", frame(`{"role":"func","func":"stress-nop","plan":{}}`), "token does not match"},
-		"short token":    {"socket", frame(`{"token":"0123","role":"func","func":"stress-nop","plan":{}}`), "token does not match"},
-		"truncated":      {"socket", good[:20], "truncated frame"},
-		"garbage":        {"socket", []byte("\x00\x00\x00\x08garbage!"), "bad frame"},
-		"huge length":    {"socket", []byte("\x7f\xff\xff\xff"), "exceeds"},
-		"not an object":  {"socket", frame(`[1,2,3]`), "bad frame"},
-		"unknown role":   {"socket", frame(`{"token":"` + token + `","role":"root","plan":{}}`), "unknown role"},
-		"exec no path":   {"socket", frame(`{"token":"` + token + `","role":"exec","plan":{}}`), "without a program"},
-		"func no name":   {"socket", frame(`{"token":"` + token + `","role":"func","plan":{}}`), "without a name"},
-		"unknown func":   {"socket", frame(`{"token":"` + token + `","role":"func","func":"no-such","plan":{}}`), "not registered"},
-		"wrong-type arg": {"socket", frame(`{"token":"` + token + `","role":"func","func":"stress-nop","args":"x","plan":{}}`), "bad frame"},
+		// Without its socket the marker is not a child's: the program runs
+		// as usual (says "" below), and the job never runs.
+		"marker alone":  {"", nil, ""},
+		"job in a pipe": {"pipe", good, ""},
+		"job in a file": {"file", good, ""},
+		"empty socket":  {"socket", nil, "no job on the pipe"},
+		"wrong token":   {"socket", job(wire.Job{Token: "ffffffffffffffffffffffffffffffff", Role: wire.RoleFunc, Func: "stress-nop"}), "token does not match"},
+		"no token":      {"socket", job(wire.Job{Role: wire.RoleFunc, Func: "stress-nop"}), "token does not match"},
+		"short token":   {"socket", job(wire.Job{Token: "0123", Role: wire.RoleFunc, Func: "stress-nop"}), "token does not match"},
+		"truncated":     {"socket", good[:20], "truncated frame"},
+		"garbage":       {"socket", []byte("\x00\x00\x00\x08garbage!"), "bad frame"},
+		"huge length":   {"socket", []byte("\x7f\xff\xff\xff"), "exceeds"},
+		"a message":     {"socket", frame(wire.AppendMessage(nil, &wire.Message{Type: wire.MsgAck})), "bad frame"},
+		"JSON job":      {"socket", frame([]byte(`{"token":"` + token + `","role":"func","func":"stress-nop","plan":{}}`)), "bad frame"},
+		"other version": {"socket", otherVersion, "this program reads version"},
+		"unknown role":  {"socket", job(wire.Job{Token: token, Role: "root"}), "unknown role"},
+		"exec no path":  {"socket", job(wire.Job{Token: token, Role: wire.RoleExec}), "without a program"},
+		"func no name":  {"socket", job(wire.Job{Token: token, Role: wire.RoleFunc}), "without a name"},
+		"unknown func":  {"socket", job(wire.Job{Token: token, Role: wire.RoleFunc, Func: "no-such"}), "not registered"},
+		"bad bool byte": {"socket", frame(badBool), "where 0 or 1 belongs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(self, "-test.run=^TestNothingHere$")
-			cmd.Env = append(os.Environ(), "_LINUXNS_CHILD="+token)
+			cmd.Env = append(os.Environ(), "_LINUXNS_CHILD=3:"+token)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			var feed *os.File
@@ -313,11 +324,20 @@ func TestForgedChild(t *testing.T) {
 			}
 			var err error
 			noHang(t, name, func() { err = cmd.Wait() })
+			text := out.String()
+			if pids := withArg(sleepArg); len(pids) > 0 {
+				t.Errorf("the forged job started a process: %v", pids)
+			}
+			if c.says == "" {
+				if err != nil || !strings.Contains(text, "PASS") {
+					t.Errorf("a marker without its socket: the program did not run as usual: %v\n%s", err, text)
+				}
+				return
+			}
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 125 {
 				t.Errorf("exit %v, want 125:\n%s", err, out.String())
 			}
-			text := out.String()
 			if !strings.Contains(text, "namespace:") || !strings.Contains(text, c.says) {
 				t.Errorf("want a message with %q:\n%s", c.says, text)
 			}

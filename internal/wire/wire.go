@@ -1,0 +1,142 @@
+// Package wire is the encoding of the child protocol of
+// github.com/linuxns/namespace: the job a parent sends to the child it
+// starts (with the set-up plan) and the messages the child sends back.
+//
+// The encoding is binary and byte-exact: every string and byte slice
+// (paths, argv, function arguments, hostnames, error text, stacks) is a
+// length and its raw bytes, so that whatever bytes the parent holds reach
+// the child unchanged, invalid UTF-8 and NUL bytes included. (A JSON
+// encoding would replace invalid UTF-8 with U+FFFD: a different file would
+// be opened, a different program run.)
+//
+// # Layout
+//
+// An encoded job or message is
+//
+//	header: "LNSW", the version (one byte, Version), the kind ('J' job, 'M' message)
+//	fields: every field of the type, in a fixed order, each as
+//	        a tag byte (field number << 3 | value kind) and the value
+//
+// The value kinds are
+//
+//	bool    one byte, 0 or 1
+//	uint    unsigned varint (encoding/binary's AppendUvarint), minimal
+//	int     signed zig-zag varint (encoding/binary's AppendVarint), minimal
+//	bytes   unsigned varint length, then the bytes
+//	opt     one byte, 0 (absent: nil) or 1 (present), then, if present,
+//	        a varint length and the bytes
+//	list    one byte, 0 (nil) or 1, then, if 1, a varint count and count
+//	        times a varint length and the bytes
+//	struct  the nested type's fields (the plan in a job)
+//
+// Every field is always present, so there is exactly one encoding of each
+// value, and decoding is strict: a header of another version (ErrVersion)
+// or kind, a missing, unknown or misplaced tag, a truncated value, a
+// length or count beyond the bytes left, a varint that is not minimal or
+// overflows its field, a bool byte other than 0 or 1, and bytes after the
+// last field are errors. Decoding never panics, and it allocates no more
+// than a small multiple of its input's size. A value that decodes encodes
+// back to the same bytes.
+//
+// The parent and the child are the same program (the child is the parent's
+// executable, executed again), so there is no negotiation: a frame of
+// another version is refused.
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Version is the version of the encoding, the fifth byte of every
+// encoded job or message. A change of the layout changes it.
+const Version = 1
+
+// MaxSize bounds an encoded job or message: decoding refuses larger input.
+const MaxSize = 64 << 20
+
+// ErrVersion is wrapped by the error of decoding a job or message encoded
+// with another version of the encoding.
+var ErrVersion = errors.New("wire: unsupported version of the child protocol")
+
+// Role is what a job asks the child to do.
+type Role string
+
+// The roles of a job.
+const (
+	RoleFunc  Role = "func"  // run a registered function
+	RoleExec  Role = "exec"  // set up, then execve a command
+	RoleSetup Role = "setup" // set up, then continue the program (Setup)
+	// RolePrewarm: set up, then wait in Init, without a time limit, for a
+	// second job (RoleFunc) on the same socket: a child of a pool
+	// (WithPrewarm).
+	RolePrewarm Role = "prewarm"
+)
+
+// Job is what the parent asks of the child.
+type Job struct {
+	Token string          // the token of the child's environment
+	Role  Role            // what to do
+	Plan  Plan            // the set-up
+	Func  string          // RoleFunc: the registered function's name
+	Args  []string        // RoleFunc: the function's arguments (Run)
+	Input json.RawMessage // RoleFunc: the task's input, JSON (Task)
+	Path  string          // RoleExec: the resolved program
+	Argv  []string        // RoleExec: its argv
+}
+
+// Plan is the in-namespace set-up, computed by the parent from the options.
+type Plan struct {
+	Flags     uintptr       // the CLONE_NEW* flags of the namespaces created
+	RPrivate  bool          // make / recursively private before any mount
+	TmpData   *string       // a tmpfs on /tmp with this mount data; nil: none
+	Proc      bool          // mount proc on /proc
+	Hostname  string        // set the hostname; "": leave it
+	Loopback  bool          // bring lo up
+	Time      bool          // create a time namespace with the offsets below
+	Monotonic time.Duration // CLOCK_MONOTONIC offset
+	Boottime  time.Duration // CLOCK_BOOTTIME offset
+	PID1      bool          // the child is PID 1 of a new PID namespace
+	Init      bool          // a minimal init is PID 1, the command PID 2 (WithInit)
+	Debug     bool          // the child logs its steps to standard error
+	// DirExplicit: the working directory was requested explicitly
+	// (Command's Dir, StartProcess's attr.Dir): after the set-up the child
+	// enters it again and fails if it does not exist inside; otherwise the
+	// inherited one is entered again, or / if it is missing inside.
+	DirExplicit bool
+	// KillDescendants: a subreaper in front of the child ends its
+	// descendants (WithKillDescendants without a PID namespace).
+	KillDescendants bool
+	// ParentNS identifies the parent's namespaces of the kinds the child
+	// must not share, as "name:dev:ino", for a child that cannot read its
+	// parent's (from a new user namespace).
+	ParentNS []string
+}
+
+// MsgType is the type of a message.
+type MsgType string
+
+// The types of messages.
+const (
+	MsgAck     MsgType = "ack"     // job read and accepted
+	MsgReady   MsgType = "ready"   // set-up done
+	MsgRunning MsgType = "running" // Init dispatched the function
+	MsgResult  MsgType = "result"  // the function's outcome
+	MsgError   MsgType = "error"   // set-up or protocol failure; the child exits 125
+	MsgNoInit  MsgType = "noinit"  // the program used the package before Init
+	MsgIdle    MsgType = "idle"    // a pool child waits in Init for its job
+)
+
+// Message is what the child tells the parent.
+type Message struct {
+	Type   MsgType         // what happened
+	Step   string          // MsgError: the failed step
+	Errno  int             // MsgError: the errno of the failure, or 0
+	Msg    string          // MsgError, MsgResult: the error's text
+	Panic  bool            // MsgResult: the function panicked (Msg is the value)
+	Stack  string          // MsgResult: the stack of the panic
+	OK     bool            // MsgResult: the function returned nil
+	Output json.RawMessage // MsgResult: the task's output, JSON
+	Pid    int             // MsgAck: the child's process ID
+}
