@@ -15,17 +15,17 @@ import (
 // plan computes the in-namespace set-up (Perl: post_setup) from the options.
 func (n *Namespace) plan() plan {
 	p := plan{
-		Flags:       n.Flags(),
-		RPrivate:    n.needsMountNS(),
-		Proc:        n.mountsProc(),
-		Loopback:    n.net,
-		Time:        n.time,
-		Monotonic:   n.monotonic,
-		Boottime:    n.boottime,
-		PID1:        n.pid,
-		Init:        n.initProc,
-		Debug:       n.debugEnabled(),
-		ParentNS:    parentNamespaces(n.Flags()),
+		Flags:     n.Flags(),
+		RPrivate:  n.needsMountNS(),
+		Proc:      n.mountsProc(),
+		Loopback:  n.net,
+		Time:      n.time,
+		Monotonic: n.monotonic,
+		Boottime:  n.boottime,
+		PID1:      n.pid,
+		Init:      n.initProc,
+		Debug:     n.debugEnabled(),
+		ParentNS:  parentNamespaces(n.Flags()),
 
 		// A PID namespace ends the descendants already.
 		KillDescendants: n.killDescendants && !n.pid,
