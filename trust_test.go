@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -61,12 +62,18 @@ func TestForgedJobSetuid(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "setuid-copy")
-	if err := copyFile(self, bin, 0o755); err != nil {
+	setuidBin := filepath.Join(dir, "setuid-copy")
+	if err := copyFile(self, setuidBin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(bin, os.ModeSetuid|0o755); err != nil {
+	if err := os.Chmod(setuidBin, os.ModeSetuid|0o755); err != nil {
 		t.Fatal(err)
+	}
+	bins := map[string]string{"setuid": setuidBin}
+	if capsBin, err := fileCapsCopy(self, dir); err != nil {
+		t.Logf("no file-capabilities copy (%v): that case is not run", err)
+	} else {
+		bins["file caps"] = capsBin
 	}
 	hostname, _ := os.Hostname()
 	mounts := hostMounts(t)
@@ -74,67 +81,69 @@ func TestForgedJobSetuid(t *testing.T) {
 	forgedPlan := plan{RPrivate: true, Hostname: "forged"}
 	mode := "mode=0777"
 	forgedPlan.TmpData = &mode
-	for _, kind := range []string{"exec", "function", "setup"} {
-		for _, via := range []string{"test process", "unprivileged shell"} {
-			t.Run(kind+" via "+via, func(t *testing.T) {
-				witness := filepath.Join(dir, strings.ReplaceAll(kind+"-"+via, " ", "-"))
-				token := newToken()
-				var j job
-				switch kind {
-				case "exec":
-					j = job{Token: token, Role: roleExec, Plan: forgedPlan, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo ran > " + witness}}
-				case "function":
-					j = job{Token: token, Role: roleFunc, Plan: forgedPlan, Func: trustWitness.Name(), Args: []string{witness}}
-				case "setup":
-					j = job{Token: token, Role: roleSetup, Plan: forgedPlan}
-				}
-				parentEnd, childEnd, err := socketPair()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer parentEnd.Close()
-				args := []string{"-test.run=^TestTrustSetupWitness$"}
-				var cmd *exec.Cmd
-				if via == "test process" {
-					cmd = exec.Command(bin, args...)
-				} else {
-					// The shell forks the copy: its parent is the attacker.
-					cmd = exec.Command("/bin/sh", "-c", `"$0" "$@"; echo "exit=$?"`, bin, args[0])
-				}
-				cmd.Env = append(os.Environ(), envChild+"="+markerValue(3, token), envTrustWitness+"="+witness)
-				cmd.ExtraFiles = []*os.File{childEnd}
-				var out bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &out, &out
-				cmd.SysProcAttr = &syscall.SysProcAttr{
-					Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
-					Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}},
-				}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				childEnd.Close()
-				if err := writeFrame(parentEnd, &j); err != nil && !errors.Is(err, syscall.EPIPE) {
-					t.Errorf("write the forged job: %v", err)
-				}
-				// Keep the socket open for the child's reports, as a
-				// parent would, until the child is gone.
-				_ = parentEnd.SetReadDeadline(time.Now().Add(time.Minute))
-				_, _ = io.Copy(io.Discard, parentEnd)
-				waitErr := cmd.Wait()
-				code := cmd.ProcessState.ExitCode()
-				if via != "test process" {
-					code = -1
-					if strings.Contains(out.String(), "exit=125") {
-						code = 125
+	for priv, bin := range bins {
+		for _, kind := range []string{"exec", "function", "setup"} {
+			for _, via := range []string{"test process", "unprivileged shell"} {
+				t.Run(priv+"/"+kind+" via "+via, func(t *testing.T) {
+					witness := filepath.Join(dir, strings.ReplaceAll(priv+"-"+kind+"-"+via, " ", "-"))
+					token := newToken()
+					var j job
+					switch kind {
+					case "exec":
+						j = job{Token: token, Role: roleExec, Plan: forgedPlan, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo ran > " + witness}}
+					case "function":
+						j = job{Token: token, Role: roleFunc, Plan: forgedPlan, Func: trustWitness.Name(), Args: []string{witness}}
+					case "setup":
+						j = job{Token: token, Role: roleSetup, Plan: forgedPlan}
 					}
-				}
-				if code != 125 || !strings.Contains(out.String(), "refused the job") {
-					t.Errorf("forged %s job: exit %d (%v), want 125 and a refusal on stderr:\n%s", kind, code, waitErr, out.String())
-				}
-				if _, err := os.Stat(witness); err == nil {
-					t.Errorf("forged %s job: it ran (witness %s exists):\n%s", kind, witness, out.String())
-				}
-			})
+					parentEnd, childEnd, err := socketPair()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer parentEnd.Close()
+					args := []string{"-test.run=^TestTrustSetupWitness$"}
+					var cmd *exec.Cmd
+					if via == "test process" {
+						cmd = exec.Command(bin, args...)
+					} else {
+						// The shell forks the copy: its parent is the attacker.
+						cmd = exec.Command("/bin/sh", "-c", `"$0" "$@"; echo "exit=$?"`, bin, args[0])
+					}
+					cmd.Env = append(os.Environ(), envChild+"="+markerValue(3, token), envTrustWitness+"="+witness)
+					cmd.ExtraFiles = []*os.File{childEnd}
+					var out bytes.Buffer
+					cmd.Stdout, cmd.Stderr = &out, &out
+					cmd.SysProcAttr = &syscall.SysProcAttr{
+						Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
+						Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}},
+					}
+					if err := cmd.Start(); err != nil {
+						t.Fatal(err)
+					}
+					childEnd.Close()
+					if err := writeFrame(parentEnd, &j); err != nil && !errors.Is(err, syscall.EPIPE) {
+						t.Errorf("write the forged job: %v", err)
+					}
+					// Keep the socket open for the child's reports, as a
+					// parent would, until the child is gone.
+					_ = parentEnd.SetReadDeadline(time.Now().Add(time.Minute))
+					_, _ = io.Copy(io.Discard, parentEnd)
+					waitErr := cmd.Wait()
+					code := cmd.ProcessState.ExitCode()
+					if via != "test process" {
+						code = -1
+						if strings.Contains(out.String(), "exit=125") {
+							code = 125
+						}
+					}
+					if code != 125 || !strings.Contains(out.String(), "refused the job") {
+						t.Errorf("forged %s job: exit %d (%v), want 125 and a refusal on stderr:\n%s", kind, code, waitErr, out.String())
+					}
+					if _, err := os.Stat(witness); err == nil {
+						t.Errorf("forged %s job: it ran (witness %s exists):\n%s", kind, witness, out.String())
+					}
+				})
+			}
 		}
 	}
 	if h, _ := os.Hostname(); h != hostname {
@@ -178,6 +187,76 @@ func TestChildRefusesSharedNamespaces(t *testing.T) {
 			t.Errorf("flags %#x: ready=%v failure=%+v exit %d; want the step \"check namespaces\" and 125:\n%s",
 				flags, rep.ready, rep.failure, cmd.ProcessState.ExitCode(), out.String())
 		}
+	}
+}
+
+// fileCapsCopy copies the test binary into dir with the file capability
+// CAP_SYS_ADMIN (setcap(8)), as a program that uses the library without
+// being setuid would be installed.
+func fileCapsCopy(self, dir string) (string, error) {
+	setcap, err := exec.LookPath("setcap")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "filecaps-copy")
+	if err := copyFile(self, bin, 0o755); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(setcap, "cap_sys_admin+ep", bin).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("setcap: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// envFileCapsProbe makes TestFileCapsRunProbe run.
+const envFileCapsProbe = "LINUXNS_TEST_FILECAPS_PROBE"
+
+// TestFileCapsRunProbe is the main of TestFileCapsProgramRuns' program.
+func TestFileCapsRunProbe(t *testing.T) {
+	if os.Getenv(envFileCapsProbe) == "" {
+		t.Skip("helper of TestFileCapsProgramRuns")
+	}
+	// No mount namespace: the kernel ignores file capabilities (and
+	// setuid) when a process executes a file through a mount of another
+	// mount namespace, as /proc/self/exe is after the clone.
+	if err := New(WithPrivateUTS(), WithPrivateIPC(), WithHostname("filecaps")).Run(context.Background(), trustWitness, filepath.Join(os.Getenv(envFileCapsProbe), "ran-as-child")); err != nil {
+		t.Fatalf("Run in a program with file capabilities: %v", err)
+	}
+}
+
+// TestFileCapsProgramRuns: a program installed with file capabilities (not
+// dumpable, so its child cannot read its executable) and started by an
+// unprivileged user still runs its own jobs: the credentials, capabilities
+// included, are the same.
+func TestFileCapsProgramRuns(t *testing.T) {
+	if !asRoot() {
+		t.Skip("setting file capabilities needs root")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "linuxns-filecaps-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := fileCapsCopy(self, dir)
+	if err != nil {
+		t.Skipf("no file-capabilities copy: %v", err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestFileCapsRunProbe$", "-test.v")
+	cmd.Env = append(os.Environ(), envFileCapsProbe+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestFileCapsRunProbe") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran-as-child")); err != nil {
+		t.Errorf("the function did not run: %v", err)
 	}
 }
 
