@@ -21,8 +21,30 @@ import (
 	"github.com/linuxns/namespace/syscalls"
 )
 
-// selfExe is how a child re-executes the running program.
+// selfExe is how a child re-executes the running program when its path
+// cannot be used (see selfPath).
 const selfExe = "/proc/self/exe"
+
+// selfPath returns the path by which a child started with os/exec executes
+// the running program: the program's own path when it still names the
+// same file, else /proc/self/exe. The path is looked up by the child, after
+// the clone, in its own mount namespace; /proc/self/exe would reach the file
+// through a mount of the parent's mount namespace, which the kernel treats
+// as nosuid, so a program installed setuid or with file capabilities would
+// lose its privilege in any child with a mount namespace. (Should the path
+// name another file by the time the child executes it, the child's check
+// of its parent's executable refuses the job.)
+var selfPath = sync.OnceValue(func() string {
+	p, err := os.Readlink(selfExe)
+	if err != nil || !filepath.IsAbs(p) {
+		return selfExe
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(selfExe, &a) != nil || unix.Stat(p, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return selfExe
+	}
+	return p
+})
 
 // socketDrainTimeout bounds the wait for the end of the child's socket after
 // the child has exited.
@@ -230,7 +252,7 @@ func setgroupsAllowed() bool {
 // descriptors of the process.
 func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
 	return &exec.Cmd{
-		Path:        selfExe,
+		Path:        selfPath(),
 		Args:        os.Args,
 		Env:         childEnv(os.Environ(), markerValue(3, token)),
 		Stdin:       os.Stdin,
@@ -524,8 +546,8 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // "Working directory" in the package documentation). The program that
 // calls Command need not call Init.
 //
-// Nothing is created before Start. Start runs the program itself
-// (/proc/self/exe, which is Cmd.Path) with a job socket at the first
+// Nothing is created before Start. Start runs the program itself (Cmd.Path
+// is the running program's path, or /proc/self/exe) with a job socket at the first
 // descriptor after ExtraFiles and a private marker in its environment;
 // that process executes the command, which gets neither. The library adds
 // them while Start runs (exec.Cmd.Start consults the command's context
@@ -568,7 +590,7 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 		return cmd
 	}
 	program := cmd.Path
-	cmd.Path = selfExe
+	cmd.Path = selfPath()
 	cc.start = func() (func(), error) { return n.startCommand(ctx, cmd, program) }
 	if n.termChild {
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

@@ -211,24 +211,28 @@ func fileCapsCopy(self, dir string) (string, error) {
 // envFileCapsProbe makes TestFileCapsRunProbe run.
 const envFileCapsProbe = "LINUXNS_TEST_FILECAPS_PROBE"
 
-// TestFileCapsRunProbe is the main of TestFileCapsProgramRuns' program.
+// TestFileCapsRunProbe is the main of TestPrivilegedProgramRuns' program.
 func TestFileCapsRunProbe(t *testing.T) {
 	if os.Getenv(envFileCapsProbe) == "" {
-		t.Skip("helper of TestFileCapsProgramRuns")
+		t.Skip("helper of TestPrivilegedProgramRuns")
 	}
-	// No mount namespace: the kernel ignores file capabilities (and
-	// setuid) when a process executes a file through a mount of another
-	// mount namespace, as /proc/self/exe is after the clone.
-	if err := New(WithPrivateUTS(), WithPrivateIPC(), WithHostname("filecaps")).Run(context.Background(), trustWitness, filepath.Join(os.Getenv(envFileCapsProbe), "ran-as-child")); err != nil {
-		t.Fatalf("Run in a program with file capabilities: %v", err)
+	// With a mount namespace: the child keeps the program's privilege
+	// (it executes the program by its path in its own mount namespace).
+	if err := New(WithPrivateMount(), WithPrivateTmp(), WithPrivateUTS(), WithHostname("privileged")).Run(context.Background(), trustWitness, filepath.Join(os.Getenv(envFileCapsProbe), "ran-as-child")); err != nil {
+		t.Fatalf("Run in a program with gained privilege: %v", err)
+	}
+	out, err := New(WithPrivateMount(), WithPrivateTmp()).Command(context.Background(), "/bin/sh", "-c", "stat -f -c %T /tmp").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "tmpfs" {
+		t.Fatalf("Command in a program with gained privilege: %v, %q", err, out)
 	}
 }
 
-// TestFileCapsProgramRuns: a program installed with file capabilities (not
-// dumpable, so its child cannot read its executable) and started by an
-// unprivileged user still runs its own jobs: the credentials, capabilities
-// included, are the same.
-func TestFileCapsProgramRuns(t *testing.T) {
+// TestPrivilegedProgramRuns: a program installed setuid root, or with file
+// capabilities (not dumpable, so its child cannot read its executable), and
+// started by an unprivileged user still runs its own jobs, with a mount
+// namespace: the child is the same program with the same credentials, and
+// keeps the privilege.
+func TestPrivilegedProgramRuns(t *testing.T) {
 	if !asRoot() {
 		t.Skip("setting file capabilities needs root")
 	}
@@ -244,19 +248,33 @@ func TestFileCapsProgramRuns(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	bin, err := fileCapsCopy(self, dir)
-	if err != nil {
-		t.Skipf("no file-capabilities copy: %v", err)
+	bins := map[string]string{}
+	if bin, err := fileCapsCopy(self, dir); err != nil {
+		t.Logf("no file-capabilities copy: %v", err)
+	} else {
+		bins["file caps"] = bin
 	}
-	cmd := exec.Command(bin, "-test.run=^TestFileCapsRunProbe$", "-test.v")
-	cmd.Env = append(os.Environ(), envFileCapsProbe+"="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestFileCapsRunProbe") {
-		t.Fatalf("%v\n%s", err, out)
+	setuidBin := filepath.Join(dir, "setuid-copy")
+	if err := copyFile(self, setuidBin, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "ran-as-child")); err != nil {
-		t.Errorf("the function did not run: %v", err)
+	if err := os.Chmod(setuidBin, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	bins["setuid"] = setuidBin
+	for name, bin := range bins {
+		os.Remove(filepath.Join(dir, "ran-as-child"))
+		cmd := exec.Command(bin, "-test.run=^TestFileCapsRunProbe$", "-test.v")
+		cmd.Env = append(os.Environ(), envFileCapsProbe+"="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestFileCapsRunProbe") {
+			t.Errorf("%s: %v\n%s", name, err, out)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "ran-as-child")); err != nil {
+			t.Errorf("%s: the function did not run: %v", name, err)
+		}
 	}
 }
 
