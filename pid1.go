@@ -60,12 +60,12 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	var (
 		none uint64
 		pgrp int32
-		act  [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
-		old  [4]uintptr
-		pfd  [2]int32 // struct pollfd: fd, events|revents<<16
-		zero [2]int64 // struct timespec
+		act  kernelSigaction // zero: SIG_DFL
+		old  kernelSigaction
+		pfd  unix.PollFd
+		zero unix.Timespec
 	)
-	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	r1, e := rawClone(uintptr(syscall.SIGCHLD))
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
@@ -76,9 +76,9 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	// (A pidfd polls readable once its process has exited. Signal 0
 	// through it would not tell: from inside the new PID namespace the
 	// kernel refuses a process outside it with EINVAL, dead or alive.)
-	pfd[0] = int32(a.parentFD)
-	pfd[1] = unix.POLLIN
-	if r, _, _ := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&zero[0])), 0, 0, 0); r != 0 {
+	pfd.Fd = int32(a.parentFD)
+	pfd.Events = unix.POLLIN
+	if r, _, _ := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0); r != 0 {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
@@ -91,7 +91,7 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		}
 	}
 
-	cmd, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	cmd, e := rawClone(uintptr(syscall.SIGCHLD))
 	if e != 0 {
 		syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&a.failFork[0])), uintptr(len(a.failFork)), 0, 0, 0)
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
@@ -104,11 +104,11 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 			if sig == uintptr(syscall.SIGKILL) || sig == uintptr(syscall.SIGSTOP) {
 				continue
 			}
-			if _, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old[0])), 8, 0, 0); e != 0 {
+			if _, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
 				continue
 			}
 			if old[0] != 1 { // SIG_IGN
-				syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
+				syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 			}
 		}
 		if a.takeTerminal {
@@ -149,7 +149,8 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 //go:nocheckptr
 func initLoop(cmd uintptr, sameGroup bool) {
 	var (
-		info   [siginfoSize]byte
+		// siginfo_t, in words so that si_code is read aligned.
+		info   [siginfoSize / 8]uint64
 		all    uint64 = ^uint64(0)
 		status int32
 	)
@@ -160,7 +161,7 @@ func initLoop(cmd uintptr, sameGroup bool) {
 		}
 		if sig != uintptr(syscall.SIGCHLD) {
 			// siginfo_t: si_signo, si_errno, si_code.
-			if sameGroup && *(*int32)(unsafe.Pointer(&info[8])) == siKernel &&
+			if sameGroup && *(*int32)(unsafe.Pointer(&info[1])) == siKernel &&
 				(sig == uintptr(syscall.SIGINT) || sig == uintptr(syscall.SIGQUIT) || sig == uintptr(syscall.SIGTSTP) || sig == uintptr(syscall.SIGWINCH)) {
 				continue
 			}
@@ -181,6 +182,33 @@ func initLoop(cmd uintptr, sameGroup bool) {
 			}
 		}
 	}
+}
+
+// kernelSigaction has room for struct sigaction as rt_sigaction(2) reads
+// and writes it: the handler first, then the flags, the restorer (where
+// the architecture has one) and the 64-bit mask, that is 5 words on 32-bit
+// systems and at most 4 on 64-bit ones. The zero value is SIG_DFL.
+type kernelSigaction [5]uintptr
+
+// rawClone forks with clone(2): flags (with the exit signal in the low
+// byte), no new stack, no thread ids, no TLS. It returns 0 in the child.
+// s390x takes the stack first and the flags second; the other
+// architectures take the flags first (and order the later arguments
+// differently, but those are all zero here).
+//
+// It runs in raw children (forkInit, forkSpawn): it must not grow the
+// stack or allocate.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func rawClone(flags uintptr) (uintptr, syscall.Errno) {
+	if runtime.GOARCH == "s390x" {
+		r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, 0, flags, 0, 0, 0, 0)
+		return r1, e
+	}
+	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, flags, 0, 0, 0, 0, 0)
+	return r1, e
 }
 
 // siKernel is SI_KERNEL, the si_code of a signal that the kernel sent.
@@ -208,7 +236,7 @@ func runRawInit(j *job, log *slog.Logger) {
 
 	var all, old unix.Sigset_t
 	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
+		all.Val[i] = ^all.Val[i] // every bit; the word size differs per architecture
 	}
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		childFail(nil, "block signals", err)

@@ -38,6 +38,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxns/namespace"
 	"github.com/linuxns/namespace/internal/benchkit"
 )
@@ -200,9 +202,11 @@ func printMachine() {
 		}
 		f.Close()
 	}
-	var u syscall.Utsname
-	_ = syscall.Uname(&u)
-	kernel := cString(u.Release[:])
+	// unix.Utsname has byte arrays on every architecture (syscall's are
+	// int8 on some, uint8 on others).
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	kernel := unix.ByteSliceToString(u.Release[:])
 	who := "root"
 	if os.Geteuid() != 0 {
 		who = fmt.Sprintf("uid %d (every set adds a user namespace)", os.Geteuid())
@@ -218,17 +222,6 @@ func printMachine() {
 		fmt.Printf("%s: %s\n", t, v)
 	}
 	fmt.Println()
-}
-
-func cString(b []int8) string {
-	var s []byte
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s = append(s, byte(c))
-	}
-	return string(s)
 }
 
 // contenders returns the ways of doing the work of s.
