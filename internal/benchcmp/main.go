@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchcmp measures the namespace package side by side with
 // unshare(1) (util-linux), bwrap (bubblewrap) and nsrun, in one run, and
 // prints ratios (ours / theirs), not absolute claims. `make bench` runs it.
