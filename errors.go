@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Sentinel errors for the common causes of failure. Errors returned by this
@@ -27,9 +25,12 @@ var (
 	ErrLimit = errors.New("namespace limit reached")
 
 	// ErrUnsupported: the kernel does not support a requested namespace or
-	// operation (EINVAL, ENOSYS), or a method cannot do what was asked (a
-	// PID namespace in Do).
-	ErrUnsupported = errors.New("not supported")
+	// operation (EINVAL, ENOSYS), a method cannot do what was asked (a PID
+	// namespace in Do), or the system is not Linux (every method that
+	// would create or enter namespaces returns it there). It wraps
+	// errors.ErrUnsupported, so errors.Is(err, errors.ErrUnsupported)
+	// holds as well.
+	ErrUnsupported error = &wrapped{msg: "not supported", err: errors.ErrUnsupported}
 
 	// ErrNoInit: the child process did not run its job because the program's
 	// main (or TestMain) does not call Init first.
@@ -47,6 +48,16 @@ var (
 	// not be read.
 	ErrProtocol = errors.New("namespace child protocol error")
 )
+
+// wrapped is a sentinel that wraps a more general one of the standard
+// library under a message of its own.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
 
 // An ExitError reports a child that did not finish its job successfully: its
 // function returned an error or panicked, it exited with a non-zero status,
@@ -138,7 +149,7 @@ func classify(step string, err error, n *Namespace) error {
 	}
 	e := &SetupError{Step: step, Err: err}
 	switch errno {
-	case unix.EPERM, unix.EACCES:
+	case syscall.EPERM, syscall.EACCES:
 		e.kind = ErrPermission
 		switch {
 		case strings.HasSuffix(step, "mount proc on /proc"):
@@ -148,21 +159,21 @@ func classify(step string, err error, n *Namespace) error {
 		default:
 			e.Hint = "unprivileged user namespaces may be disabled: check /proc/sys/user/max_user_namespaces, /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/kernel/apparmor_restrict_unprivileged_userns"
 		}
-	case unix.ENOSPC, unix.EUSERS:
+	case syscall.ENOSPC, syscall.EUSERS:
 		e.kind = ErrLimit
 		e.Hint = "a namespace limit was reached: see /proc/sys/user/max_*_namespaces (max_user_namespaces for user namespaces)"
-	case unix.EINVAL, unix.ENOSYS, unix.EOPNOTSUPP:
+	case syscall.EINVAL, syscall.ENOSYS, syscall.EOPNOTSUPP:
 		e.kind = ErrUnsupported
 		e.Hint = "the kernel does not support this namespace kind or operation, or it was asked of a multi-threaded process"
-	case unix.EAGAIN:
+	case syscall.EAGAIN:
 		e.kind = ErrLimit
 		e.Hint = "a process limit was reached: RLIMIT_NPROC, the pids cgroup, or kernel.pid_max"
-	case unix.EMFILE, unix.ENFILE:
+	case syscall.EMFILE, syscall.ENFILE:
 		e.kind = ErrLimit
 		e.Hint = "too many open files: raise RLIMIT_NOFILE (ulimit -n)"
-	case unix.ENOMEM:
+	case syscall.ENOMEM:
 		e.Hint = "out of memory, or a PID namespace whose init has exited"
-	case unix.ERANGE:
+	case syscall.ERANGE:
 		e.kind = ErrInvalid
 		e.Hint = "a time offset would make a clock negative or is out of range"
 	}

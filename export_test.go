@@ -1,3 +1,5 @@
+//go:build linux
+
 package namespace
 
 // DoExplicitDir is Do with the working directory taken as asked for

@@ -1,3 +1,5 @@
+//go:build linux
+
 package namespace
 
 import (
@@ -5,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -86,7 +89,7 @@ func FuzzDecodeJob(f *testing.F) {
 func FuzzValidate(f *testing.F) {
 	f.Add("host", 0, 1000, 1, int64(1<<20), int64(0), uint32(0o1777), int64(0), int64(0))
 	f.Add("", -1, -1, 0, int64(-1), int64(-1), uint32(0xffffffff), int64(-1)<<62, int64(1)<<62)
-	f.Add("a.b-c", 0, 0, 1<<32, int64(0), int64(1)<<54, uint32(0o700), int64(time.Hour), int64(-time.Hour))
+	f.Add("a.b-c", 0, 0, min(1<<32, math.MaxInt), int64(0), int64(1)<<54, uint32(0o700), int64(time.Hour), int64(-time.Hour))
 	f.Fuzz(func(t *testing.T, host string, inside, outside, size int, tmpSize, inodes int64, mode uint32, mono, boot int64) {
 		n := New(WithHostname(host), WithPrivateUser(IDMap{Inside: inside, Outside: outside, Size: size}),
 			WithPrivateTmp(TmpfsSize(tmpSize), TmpfsInodes(inodes), TmpfsMode(os.FileMode(mode))),
@@ -111,7 +114,7 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 		if checkIDMaps([]IDMap{{Inside: inside, Outside: outside, Size: size}}, 0, 0) == nil {
-			if size <= 0 || inside < 0 || outside < 0 || inside+size-1 > maxID || outside+size-1 > maxID {
+			if size <= 0 || inside < 0 || outside < 0 || int64(inside)+int64(size)-1 > maxID || int64(outside)+int64(size)-1 > maxID {
 				t.Fatalf("accepted map %d %d %d", inside, outside, size)
 			}
 		}

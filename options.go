@@ -304,7 +304,8 @@ func (k IDKind) String() string {
 
 // An IDMap maps Size consecutive ids starting at Outside in the parent's
 // user namespace to ids starting at Inside in the new one, as a line of
-// /proc/PID/uid_map or gid_map.
+// /proc/PID/uid_map or gid_map. (On 32-bit systems an int cannot give ids
+// above 2^31-1.)
 type IDMap struct {
 	Kind    IDKind
 	Inside  int
@@ -352,9 +353,11 @@ func checkIDMaps(maps []IDMap, euid, egid int) error {
 		if m.Size <= 0 {
 			errs = append(errs, invalidf("id map %v: size must be positive", m))
 		}
-		if m.Inside < 0 || m.Outside < 0 || m.Inside > maxID || m.Outside > maxID ||
-			m.Size > maxID || m.Inside+m.Size-1 > maxID || m.Outside+m.Size-1 > maxID {
-			errs = append(errs, invalidf("id map %v: ids must lie within 0..%d", m, maxID))
+		// In int64: on 32-bit systems int holds neither maxID nor the sums.
+		inside, outside, size := int64(m.Inside), int64(m.Outside), int64(m.Size)
+		if inside < 0 || outside < 0 || inside > maxID || outside > maxID ||
+			size > maxID || inside+size-1 > maxID || outside+size-1 > maxID {
+			errs = append(errs, invalidf("id map %v: ids must lie within 0..%d", m, int64(maxID)))
 		}
 	}
 	if len(errs) > 0 {
@@ -396,7 +399,7 @@ func overlaps(set []IDMap) []error {
 		}
 		slices.SortFunc(s, func(a, b IDMap) int { return start(a) - start(b) })
 		for i := 1; i < len(s); i++ {
-			if start(s[i-1])+s[i-1].Size > start(s[i]) {
+			if int64(start(s[i-1]))+int64(s[i-1].Size) > int64(start(s[i])) {
 				errs = append(errs, invalidf("%v maps %v and %v overlap %s", s[i].Kind, s[i-1], s[i], side))
 			}
 		}

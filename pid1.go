@@ -1,3 +1,5 @@
+//go:build linux
+
 package namespace
 
 import (
@@ -95,14 +97,14 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	var (
 		none uint64
 		pgrp int32
-		act  [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
-		old  [4]uintptr
-		pfd  [2]int32 // struct pollfd: fd, events|revents<<16
-		zero [2]int64 // struct timespec
+		act  kernelSigaction // zero: SIG_DFL
+		old  kernelSigaction
+		pfd  unix.PollFd
+		zero unix.Timespec
 	)
 	// CLONE_PIDFD: the Go child holds a pidfd of PID 1 from the clone on,
 	// and signals it through that alone.
-	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_PIDFD|uintptr(syscall.SIGCHLD), 0, uintptr(unsafe.Pointer(&a.pidfd)), 0, 0, 0)
+	r1, e := rawClone(unix.CLONE_PIDFD|uintptr(syscall.SIGCHLD), uintptr(unsafe.Pointer(&a.pidfd)))
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
@@ -119,9 +121,9 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 	// (A pidfd polls readable once its process has exited. Signal 0
 	// through it would not tell: from inside the new PID namespace the
 	// kernel refuses a process outside it with EINVAL, dead or alive.)
-	pfd[0] = int32(a.parentFD)
-	pfd[1] = unix.POLLIN
-	if r, _, _ := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&zero[0])), 0, 0, 0); r != 0 {
+	pfd.Fd = int32(a.parentFD)
+	pfd.Events = unix.POLLIN
+	if r, _, _ := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0); r != 0 {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
@@ -145,7 +147,7 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 		}
 	}
 
-	cmd, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	cmd, e := rawClone(uintptr(syscall.SIGCHLD), 0)
 	if e != 0 {
 		syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&a.failFork[0])), uintptr(len(a.failFork)), 0, 0, 0)
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
@@ -161,11 +163,11 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 			if sig == uintptr(syscall.SIGKILL) || sig == uintptr(syscall.SIGSTOP) {
 				continue
 			}
-			if _, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old[0])), 8, 0, 0); e != 0 {
+			if _, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
 				continue
 			}
 			if old[0] != 1 { // SIG_IGN
-				syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
+				syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 			}
 		}
 		if a.takeTerminal {
@@ -219,7 +221,8 @@ func forkInit(a *rawInitArgs) (pid int, err syscall.Errno) {
 //go:nocheckptr
 func initLoop(cmd uintptr, sameGroup bool, r *subreaper) {
 	var (
-		info   [siginfoSize]byte
+		// siginfo_t, in words so that si_code is read aligned.
+		info   [siginfoSize / 8]uint64
 		all    uint64 = ^uint64(0)
 		status int32
 	)
@@ -238,7 +241,7 @@ func initLoop(cmd uintptr, sameGroup bool, r *subreaper) {
 		}
 		if sig != uintptr(syscall.SIGCHLD) {
 			// siginfo_t: si_signo, si_errno, si_code.
-			if sameGroup && *(*int32)(unsafe.Pointer(&info[8])) == siKernel &&
+			if sameGroup && *(*int32)(unsafe.Pointer(&info[1])) == siKernel &&
 				(sig == uintptr(syscall.SIGINT) || sig == uintptr(syscall.SIGQUIT) || sig == uintptr(syscall.SIGTSTP) || sig == uintptr(syscall.SIGWINCH)) {
 				continue
 			}
@@ -264,6 +267,34 @@ func initLoop(cmd uintptr, sameGroup bool, r *subreaper) {
 	}
 }
 
+// kernelSigaction has room for struct sigaction as rt_sigaction(2) reads
+// and writes it: the handler first, then the flags, the restorer (where
+// the architecture has one) and the 64-bit mask, that is 5 words on 32-bit
+// systems and at most 4 on 64-bit ones. The zero value is SIG_DFL.
+type kernelSigaction [5]uintptr
+
+// rawClone forks with clone(2): flags (with the exit signal in the low
+// byte), no new stack, ptid as parent_tid (where CLONE_PIDFD stores the
+// pidfd; 0 without it), no child tid, no TLS. It returns 0 in the child.
+// s390x takes the stack first and the flags second; the other
+// architectures take the flags first. parent_tid is the third argument
+// everywhere (the later ones differ in order, but are all zero here).
+//
+// It runs in raw children (forkInit, forkSpawn): it must not grow the
+// stack or allocate.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func rawClone(flags, ptid uintptr) (uintptr, syscall.Errno) {
+	if runtime.GOARCH == "s390x" {
+		r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, 0, flags, ptid, 0, 0, 0)
+		return r1, e
+	}
+	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE, flags, 0, ptid, 0, 0, 0)
+	return r1, e
+}
+
 // killDescendants kills (SIGKILL) and reaps every descendant of a
 // subreaper, and returns when it has no child left. Each round reads the
 // subreaper's children, kills them, and reaps those that have died; the
@@ -281,7 +312,7 @@ func initLoop(cmd uintptr, sameGroup bool, r *subreaper) {
 func killDescendants(r *subreaper) {
 	var (
 		status int32
-		pause         = [2]int64{0, 2_000_000} // 2 ms: re-parented orphans send no SIGCHLD
+		pause         = unix.Timespec{Nsec: 2_000_000} // 2 ms: re-parented orphans send no SIGCHLD
 		chld   uint64 = 1 << (uintptr(syscall.SIGCHLD) - 1)
 	)
 	for {
@@ -323,7 +354,7 @@ func killDescendants(r *subreaper) {
 			return
 		}
 		if !reaped {
-			syscall.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&chld)), 0, uintptr(unsafe.Pointer(&pause[0])), 8, 0, 0)
+			syscall.RawSyscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&chld)), 0, uintptr(unsafe.Pointer(&pause)), 8, 0, 0)
 		}
 	}
 }
@@ -360,7 +391,7 @@ func runRawInit(path string, argv, env []string, p *plan, sock *os.File, log *sl
 
 	var all, old unix.Sigset_t
 	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
+		all.Val[i] = ^all.Val[i] // every bit; the word size differs per architecture
 	}
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		childFail(nil, "block signals", err)

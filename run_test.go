@@ -1,3 +1,5 @@
+//go:build linux
+
 package namespace
 
 import (
@@ -543,8 +545,13 @@ func TestRunConcurrentLeavesNothing(t *testing.T) {
 
 var reaper = Register("test-reaper", func(ctx context.Context, args []string) error {
 	// Orphans: sh exits at once, leaving its background sleeps to PID 1.
-	if err := exec.Command("sh", "-c", "sleep 0.1 & sleep 0.1 & exit 0").Run(); err != nil {
+	out, err := exec.Command("sh", "-c", "sleep 0.1 >/dev/null & echo $!; sleep 0.1 >/dev/null & echo $!; exit 0").Output()
+	if err != nil {
 		return fmt.Errorf("orphan maker: %w", err)
+	}
+	orphans := strings.Fields(string(out))
+	if len(orphans) != 2 {
+		return fmt.Errorf("orphan maker printed %q, not two pids", out)
 	}
 	// Meanwhile our own children must keep their exit statuses.
 	for i := range 20 {
@@ -554,14 +561,22 @@ var reaper = Register("test-reaper", func(ctx context.Context, args []string) er
 			return fmt.Errorf("own child %d: status stolen: %v", i, err)
 		}
 	}
+	// Each orphan is gone from /proc once it has exited and been reaped;
+	// a zombie stays there.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if z := zombiesIn(); len(z) == 0 {
+		left := 0
+		for _, pid := range orphans {
+			if _, err := os.Stat("/proc/" + pid); err == nil {
+				left++
+			}
+		}
+		if left == 0 && len(zombiesIn()) == 0 {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("orphans not reaped: %v", zombiesIn())
+	return fmt.Errorf("orphans %v not reaped: zombies %v", orphans, zombiesIn())
 })
 
 func zombiesIn() []string {

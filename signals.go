@@ -1,3 +1,5 @@
+//go:build linux
+
 package namespace
 
 import (
@@ -179,17 +181,23 @@ func reapOrphansOn(log *slog.Logger, sigc <-chan os.Signal) {
 	}
 }
 
-// siginfo is the part of siginfo_t that waitid fills in for a child.
+// siginfo is the part of siginfo_t that waitid fills in for a child: three
+// ints, then the union, which is aligned as a pointer (at offset 16 on
+// 64-bit systems, 12 on 32-bit ones), and in it the child's pid, uid and
+// status.
 type siginfo struct {
 	Signo  int32
 	Errno  int32
 	Code   int32
-	_      int32
+	_      [siginfoPad]byte
 	Pid    int32
 	Uid    uint32
 	Status int32
-	_      [128 - 28]byte
+	_      [siginfoSize - 24 - siginfoPad]byte
 }
+
+// siginfoPad is the padding before siginfo_t's union.
+const siginfoPad = unsafe.Sizeof(uintptr(0)) - 4
 
 // reapOne reaps one orphaned zombie and reports whether it did.
 func reapOne(log *slog.Logger) bool {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package namespace
 
 import (
@@ -786,16 +788,16 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		e      syscall.Errno
 		r1     uintptr
 		none   uint64
-		act    [4]uintptr // struct kernel_sigaction: handler, flags, restorer, mask
+		act    kernelSigaction // zero: SIG_DFL
 		b      [1]byte
-		pfd    [2]int32 // struct pollfd: fd, events|revents<<16
-		zero   [2]int64 // struct timespec
+		pfd    unix.PollFd
+		zero   unix.Timespec
 		pgrp   int32
 		fd, sk uintptr
 	)
 	// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
 	// stores the pidfd at parent_tid, in the parent's memory.
-	r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, a.cloneFlags, 0, uintptr(unsafe.Pointer(&a.pidfd)), 0, 0, 0)
+	r1, e = rawClone(a.cloneFlags, uintptr(unsafe.Pointer(&a.pidfd)))
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
@@ -803,9 +805,9 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 	// The child. Die with the thread that cloned us; if the calling process
 	// is already gone (it died before the death signal was armed), go now.
 	syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
-	pfd[0] = int32(a.parentFD)
-	pfd[1] = unix.POLLIN
-	if r1, _, _ = syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&zero[0])), 0, 0, 0); r1 != 0 {
+	pfd.Fd = int32(a.parentFD)
+	pfd.Events = unix.POLLIN
+	if r1, _, _ = syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0); r1 != 0 {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
@@ -1032,13 +1034,13 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 		// why it could not, and then closes the report pipe, which tells
 		// the parent that the program runs. PID 1 keeps no descriptor.
 		// The subreaper of WithKillDescendants does the same.
-		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		r1, e = rawClone(unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0)
 		if e != 0 {
 			st = spawnForkCommand
 			goto fail
 		}
 		if r1 != 0 {
-			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
+			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
 			syscall.RawSyscall6(unix.SYS_CLOSE, a.errFD, 0, 0, 0, 0, 0)
 			initLoop(r1, !a.initTakesTerminal, &a.reaper)
 		}
@@ -1061,7 +1063,7 @@ func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
 	// signal mask.
 	for sig := uintptr(1); sig < 65; sig++ {
 		if a.resetSignals&(1<<(sig-1)) != 0 {
-			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
+			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 		}
 	}
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nstest runs Go test bodies inside new Linux namespaces.
 //
 // A test that needs a private /tmp, a PID namespace, a network of its own

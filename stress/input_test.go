@@ -1,4 +1,4 @@
-//go:build stress
+//go:build stress && linux
 
 package stress
 
@@ -29,6 +29,9 @@ func TestHostileOptions(t *testing.T) {
 		many[i] = namespace.IDMap{Inside: i, Outside: 100000 + i, Size: 1}
 	}
 	year := 365 * 24 * time.Hour
+	// Beyond the kernel's ids on 64-bit systems; on 32-bit ones, where an
+	// int cannot hold it, the conversion makes it -1, invalid too.
+	maxUint32 := uint64(math.MaxUint32)
 	cases := map[string]*namespace.Namespace{
 		"huge hostname":          namespace.New(namespace.WithHostname(strings.Repeat("h", 1<<20))),
 		"65-byte hostname":       namespace.New(namespace.WithHostname(strings.Repeat("a.", 32) + "b")),
@@ -45,7 +48,7 @@ func TestHostileOptions(t *testing.T) {
 		"negative outside id":    namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: 0, Outside: -1, Size: 1})),
 		"negative size":          namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: 0, Outside: 0, Size: -5})),
 		"zero size":              namespace.New(namespace.WithPrivateUser(namespace.IDMap{Size: 0})),
-		"id overflow":            namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: math.MaxUint32, Outside: 0, Size: 2})),
+		"id overflow":            namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: int(maxUint32), Outside: 0, Size: 2})),
 		"size overflow":          namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: 1, Outside: 1, Size: math.MaxInt})),
 		"overlapping inside":     namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: 0, Outside: 0, Size: 10}, namespace.IDMap{Inside: 9, Outside: 50, Size: 1})),
 		"overlapping outside":    namespace.New(namespace.WithPrivateUser(namespace.IDMap{Inside: 0, Outside: 0, Size: 10}, namespace.IDMap{Inside: 20, Outside: 5, Size: 1})),

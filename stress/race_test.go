@@ -1,4 +1,4 @@
-//go:build stress && race
+//go:build stress && race && linux
 
 package stress
 

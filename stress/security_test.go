@@ -1,4 +1,4 @@
-//go:build stress
+//go:build stress && linux
 
 package stress
 
@@ -189,7 +189,7 @@ var selfReportTask = namespace.NewTask("stress-self-report", func(ctx context.Co
 	if err := unix.Statfs("/tmp", &st); err != nil {
 		return r, err
 	}
-	r.TmpFlags = st.Flags
+	r.TmpFlags = int64(st.Flags) // its type differs per architecture
 	return r, nil
 })
 

@@ -50,5 +50,8 @@
 // of a Go program cannot run Go code, because it would inherit only the one
 // calling thread of a runtime that needs all of them.
 //
-// The package is Linux-only.
+// The package is for Linux. It builds on other systems too, with the same
+// types, constants and pure functions (Type, ID, ParseType, TypesOf, …);
+// there every function that would make a system call returns an error that
+// wraps errors.ErrUnsupported.
 package syscalls

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command nsrun runs a command in new Linux namespaces.
 //
 //	nsrun [options] [--] COMMAND [ARG...]

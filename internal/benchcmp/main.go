@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchcmp measures the namespace package side by side with
 // unshare(1) (util-linux), bwrap (bubblewrap) and nsrun, in one run, and
 // prints ratios (ours / theirs), not absolute claims. `make bench` runs it.
@@ -37,6 +39,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
 	"github.com/linuxns/namespace/internal/benchkit"
@@ -200,9 +204,11 @@ func printMachine() {
 		}
 		f.Close()
 	}
-	var u syscall.Utsname
-	_ = syscall.Uname(&u)
-	kernel := cString(u.Release[:])
+	// unix.Utsname has byte arrays on every architecture (syscall's are
+	// int8 on some, uint8 on others).
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	kernel := unix.ByteSliceToString(u.Release[:])
 	who := "root"
 	if os.Geteuid() != 0 {
 		who = fmt.Sprintf("uid %d (every set adds a user namespace)", os.Geteuid())
@@ -218,17 +224,6 @@ func printMachine() {
 		fmt.Printf("%s: %s\n", t, v)
 	}
 	fmt.Println()
-}
-
-func cString(b []int8) string {
-	var s []byte
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s = append(s, byte(c))
-	}
-	return string(s)
 }
 
 // contenders returns the ways of doing the work of s.

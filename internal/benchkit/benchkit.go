@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package benchkit holds what the benchmarks of the namespace package and
 // the side-by-side comparison program (internal/benchcmp) share: the sets of
 // namespaces and set-up that are measured, the equivalent command lines of

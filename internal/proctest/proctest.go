@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package proctest inspects processes and mounts for the tests of this
 // module: which processes carry a marker argument, which children and
 // zombies a process has, what state a process is in, how many threads it

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command setupdemo is a test fixture for namespace.Setup: it moves itself
 // into a private /tmp and PID namespace (and a user namespace when not root)
 // and reports what it sees.

@@ -1,0 +1,174 @@
+//go:build !linux
+
+package namespace
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// The package on systems other than Linux. Namespaces are a Linux feature,
+// so nothing here creates or enters any; the package builds so that
+// programs and libraries that use it build everywhere and choose at run
+// time. New, the options, Validate, Flags, Types and String behave as on
+// Linux, Register and NewTask record their functions, and Init does
+// nothing; every method that would create or enter namespaces or start a
+// process (Run, Task.Run, Command, StartProcess, Prepare, Exec, Setup, Do)
+// returns an error that wraps ErrUnsupported, and so errors.ErrUnsupported.
+
+// unsupported is the error of every such method.
+func unsupported(method string) error {
+	return fmt.Errorf("namespace: %s: %w: namespaces are a Linux feature, and this is %s", method, ErrUnsupported, runtime.GOOS)
+}
+
+// A Func is a function registered to run in a child process by Run. Make
+// one with Register.
+type Func struct {
+	name string
+}
+
+// Name returns the name the Func was registered with.
+func (f *Func) Name() string { return f.name }
+
+var registry struct {
+	sync.Mutex
+	funcs map[string]*Func
+}
+
+// Register records fn under name and returns the handle to pass to Run, as
+// on Linux: it panics if name is empty or already registered, or fn is
+// nil. On this system fn never runs, since Run is not supported.
+func Register(name string, fn func(ctx context.Context, args []string) error) *Func {
+	if fn == nil {
+		panic("namespace: Register " + name + " with a nil function")
+	}
+	return register(name)
+}
+
+func register(name string) *Func {
+	if name == "" {
+		panic("namespace: Register with an empty name")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.funcs == nil {
+		registry.funcs = make(map[string]*Func)
+	}
+	if _, dup := registry.funcs[name]; dup {
+		panic("namespace: Register called twice for " + name)
+	}
+	f := &Func{name: name}
+	registry.funcs[name] = f
+	return f
+}
+
+// Run runs a registered function in a child process inside new namespaces
+// on Linux. On this system it returns an error wrapping ErrUnsupported.
+func (n *Namespace) Run(ctx context.Context, f *Func, args ...string) error {
+	return unsupported("Run")
+}
+
+// A Task is a registered function that takes a value of type In and returns
+// a value of type Out, run in a child process by Task.Run.
+type Task[In, Out any] struct {
+	f *Func
+}
+
+// NewTask registers fn under name, like Register, and returns the Task that
+// runs it. It panics on an empty or duplicate name or a nil fn.
+func NewTask[In, Out any](name string, fn func(context.Context, In) (Out, error)) *Task[In, Out] {
+	if fn == nil {
+		panic("namespace: NewTask " + name + " with a nil function")
+	}
+	return &Task[In, Out]{f: register(name)}
+}
+
+// Func returns the registered function behind the task.
+func (t *Task[In, Out]) Func() *Func { return t.f }
+
+// Run runs the task in a child process on Linux. On this system it returns
+// the zero Out and an error wrapping ErrUnsupported.
+func (t *Task[In, Out]) Run(ctx context.Context, n *Namespace, in In) (Out, error) {
+	var zero Out
+	return zero, unsupported("Task.Run")
+}
+
+// Init runs the registered function in a child started by Run on Linux. On
+// this system there is no such child, and Init does nothing.
+func Init() {}
+
+// Command returns an *exec.Cmd that runs the named program inside new
+// namespaces on Linux. On this system the command's Err is an error
+// wrapping ErrUnsupported, which Start, Run and Output return.
+func (n *Namespace) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Err = unsupported("Command")
+	return cmd
+}
+
+// Setup moves the rest of the program into the namespaces on Linux. On
+// this system it returns an error wrapping ErrUnsupported.
+func (n *Namespace) Setup() error { return unsupported("Setup") }
+
+// Do runs fn on a thread in new namespaces on Linux. On this system it does
+// not call fn and returns an error wrapping ErrUnsupported.
+func (n *Namespace) Do(fn func() error) error { return unsupported("Do") }
+
+// Exec executes a program in place of the calling one, in new namespaces,
+// on Linux. On this system it returns an error wrapping ErrUnsupported.
+func (n *Namespace) Exec(path string, argv, envv []string) error { return unsupported("Exec") }
+
+// StartProcess starts a program in new namespaces on Linux. On this system
+// it returns an error wrapping ErrUnsupported.
+func (n *Namespace) StartProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	return nil, unsupported("StartProcess")
+}
+
+// A Prepared is a process that Prepare cloned into new namespaces and set
+// up, held just before it executes its program. On this system Prepare
+// makes none.
+type Prepared struct {
+	// Pid is the process's id, as seen from the caller's PID namespace.
+	Pid int
+}
+
+// Prepare is StartProcess in two steps on Linux. On this system it returns
+// an error wrapping ErrUnsupported.
+func (n *Namespace) Prepare(path string, argv []string, attr *os.ProcAttr) (*Prepared, error) {
+	return nil, unsupported("Prepare")
+}
+
+// Start executes the program of a prepared process on Linux. On this
+// system it returns an error wrapping ErrUnsupported.
+func (p *Prepared) Start() (*os.Process, error) { return nil, unsupported("Prepared.Start") }
+
+// Abort ends a prepared process on Linux. On this system it returns an
+// error wrapping ErrUnsupported.
+func (p *Prepared) Abort() error { return unsupported("Prepared.Abort") }
+
+// WithPrewarm keeps n children ready for Run and Task.Run on Linux. On this
+// system it starts nothing (Run is not supported); a negative n is an
+// error (ErrInvalid), as on Linux.
+func WithPrewarm(n int) Option {
+	return optionFunc(func(ns *Namespace) {
+		if n < 0 {
+			ns.optionErrs = append(ns.optionErrs, invalidf("WithPrewarm(%d): the pool size must not be negative", n))
+		}
+	})
+}
+
+// Close ends the pool of WithPrewarm. On this system there is none; Close
+// returns nil.
+func (n *Namespace) Close() error { return nil }
+
+// pool holds the children of WithPrewarm on Linux.
+type pool struct{}
+
+// checkTimeOffsets checks offsets against the clocks on Linux; here there
+// are no time namespaces whose clocks could go wrong.
+func checkTimeOffsets(monotonic, boottime time.Duration) error { return nil }
