@@ -225,8 +225,9 @@ func TestCommandKeepsOthersDescriptors(t *testing.T) {
 	n := testNS(WithPrivateMount())
 	ctx := context.Background()
 	for i := range runs {
-		if err := n.Command(ctx, "/bin/true").Run(); err != nil {
-			t.Fatalf("run %d: %v", i, err)
+		if out, err := n.Command(ctx, "/bin/true").CombinedOutput(); err != nil {
+			t.Errorf("run %d: %v\n%s", i, err, out)
+			break
 		}
 		for range drops / runs {
 			_ = n.Command(ctx, "/bin/true")

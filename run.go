@@ -529,8 +529,9 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // Command returns an *exec.Cmd that runs the named program with args inside
 // new namespaces. Like exec.CommandContext, it looks name up in PATH if it
 // has no slash, and ctx kills the command if done before it finishes: with
-// SIGTERM and, after the kill grace, SIGKILL (Cmd.Cancel and Cmd.WaitDelay),
-// or with SIGKILL at once if WithTermChild(false).
+// SIGTERM and, after the kill grace, SIGKILL (Cmd.Cancel; Cmd.WaitDelay is
+// left to the caller, as with os/exec), or with SIGKILL at once if
+// WithTermChild(false).
 //
 // Start creates the namespaces; in the child the same set-up as for Run is
 // performed and then the program is executed with its own argv. Every field
@@ -555,9 +556,8 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // them while Start runs (exec.Cmd.Start consults the command's context
 // first, and the library's context does the work then) and restores Env,
 // ExtraFiles and SysProcAttr once the process has started, unless the
-// caller set both Cancel and WaitDelay to their zero values, in which case
-// Start has no second look at the context and the fields keep the
-// additions.
+// caller set Cancel to nil and left WaitDelay zero, in which case Start
+// has no second look at the context and the fields keep the additions.
 //
 // Errors of the set-up are printed on the child's standard error, and the
 // command exits with status 125 (set-up failed), 126 (not executable) or
@@ -595,8 +595,17 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 	cmd.Path = selfPath()
 	cc.start = func() (func(), error) { return n.startCommand(ctx, cmd, program) }
 	if n.termChild {
-		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-		cmd.WaitDelay = n.killGrace
+		// TERM, then KILL after the grace. Not through WaitDelay, which
+		// also bounds the wait for the output pipes after a normal exit
+		// (exec.Cmd's "WaitDelay expired before I/O complete"): that one
+		// is the caller's to set.
+		grace := n.killGrace
+		cmd.Cancel = func() error {
+			p := cmd.Process
+			err := p.Signal(syscall.SIGTERM)
+			time.AfterFunc(grace, func() { _ = p.Kill() })
+			return err
+		}
 	}
 	return cmd
 }
@@ -725,13 +734,14 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 }
 
 // commandHandoff hands a Command child its job. It owns both ends of the
-// socket: it closes the parent's end when the child's copy is gone. The
-// parent's copy of the child's end is closed once exec.Cmd.Start no longer
-// reads it: at Start's second look at the context (on Start's goroutine,
-// after the process started), or, where that look never comes (Start
-// failed, or the caller cleared both Cancel and WaitDelay), when the
-// exec.Cmd is garbage collected. Closing it earlier, on the child's
-// acknowledgement, would race with Start.
+// socket. The parent's end is closed as soon as the job is written: the
+// child reads it from the socket's buffer all the same, and a command
+// reports nothing back on it (a failed step is printed on its standard
+// error and ends it with status 125). The parent's copy of the child's end
+// is closed once exec.Cmd.Start no longer reads it: at Start's second look
+// at the context (on Start's goroutine, after the process started), or,
+// where that look never comes (Start failed, or the caller cleared both
+// Cancel and WaitDelay), when the exec.Cmd is garbage collected.
 type commandHandoff struct {
 	parentEnd, childEnd *os.File
 	once                sync.Once
@@ -743,19 +753,8 @@ func (h *commandHandoff) releaseChildEnd() {
 
 func (h *commandHandoff) run(ctx context.Context, j *job) {
 	defer h.parentEnd.Close()
-	// ctx done: the child is being killed (Cmd.Cancel); stop waiting.
+	// ctx done: the child is being killed (Cmd.Cancel); stop writing.
 	stop := context.AfterFunc(ctx, func() { _ = h.parentEnd.SetDeadline(time.Now()) })
 	defer stop()
-	if err := writeFrame(h.parentEnd, j); err != nil {
-		return
-	}
-	// Read until the child's copy is gone (it is close-on-exec): an ack
-	// first, or the child's report of a failed step (which it also prints
-	// on its standard error).
-	for {
-		var m message
-		if err := readFrame(h.parentEnd, &m); err != nil {
-			return
-		}
-	}
+	_ = writeFrame(h.parentEnd, j)
 }

@@ -37,10 +37,16 @@ import (
 //     ids for the child (exec.Cmd's SysProcAttr.Credential) must hold
 //     CAP_SETUID / CAP_SETGID and every capability the child has.
 //
-// If the parent's executable cannot be read (a parent that is not dumpable,
-// as a program with file capabilities is, and a child without
-// CAP_SYS_PTRACE), the credentials must be equal, capabilities included:
-// only a program holding those privileges can have made the socket.
+// A process that gained privilege at its execution (AT_SECURE: setuid,
+// setgid, file capabilities; or real ids other than its effective ones)
+// accepts nothing less than all of these checks made and passed. If it
+// cannot read its parent's executable (a parent that is not dumpable, as a
+// program with file capabilities is, and a child without CAP_SYS_PTRACE),
+// the credentials must be equal, capabilities included: only a program
+// holding those privileges can have made the socket. A process that gained
+// nothing at its execution can do nothing its parent could not; where it
+// cannot read its parent (from a new user namespace) the ids as it sees
+// them decide.
 //
 // Then, before it reports its set-up done, the child checks that every
 // namespace it was asked to create differs from its parent's.
@@ -59,7 +65,7 @@ type procIDs struct {
 	uid, gid                string
 	capInh, capPrm, capEff  uint64
 	capBnd, capAmb          uint64
-	effUID, effGID          string
+	effUID                  string
 	haveUID, haveGID, haveC bool
 }
 
@@ -310,9 +316,6 @@ func readProcIDs(dir int, name string) (procIDs, error) {
 	ids.gid, ids.haveGID = statusField(b, "Gid:")
 	if f := strings.Fields(ids.uid); len(f) > 1 {
 		ids.effUID = f[1]
-	}
-	if f := strings.Fields(ids.gid); len(f) > 1 {
-		ids.effGID = f[1]
 	}
 	ids.haveC = true
 	for _, c := range []struct {
