@@ -3,17 +3,14 @@
 package namespace
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,10 +31,11 @@ import (
 // child holds the state of a re-executed child; all zero in any other
 // process.
 var child struct {
-	sock       *os.File // the socket to the parent
-	job        *job     // a function job waiting for Init
-	dispatched bool     // Init ran the job
-	setup      bool     // a Setup child: set-up done, Setup returns nil
+	sock       *os.File   // the socket to the parent
+	jobs       *jobReader // reads the parent's frames on sock, checking their sender
+	job        *job       // a function job waiting for Init
+	dispatched bool       // Init ran the job
+	setup      bool       // a Setup child: set-up done, Setup returns nil
 	plan       plan
 	log        *slog.Logger
 
@@ -87,19 +85,14 @@ func childRefuse(err error) {
 }
 
 func childStart(marker string) {
-	// Stage 2 ("2:FD" or "2:FD:3"): the job is in the memfd at FD, and
-	// with ":3" the socket was made three generations up (under
-	// WithKillDescendants, the first-stage child waits for a subreaper,
-	// whose child this process is).
-	stageFD, hops := -1, 1
-	if v, ok := strings.CutPrefix(os.Getenv(envStage), "2:"); ok {
-		v, sub := strings.CutSuffix(v, ":3")
-		if fd, err := strconv.Atoi(v); err == nil && fd >= 3 {
-			stageFD = fd
-			if sub {
-				hops = 3
-			}
-		}
+	// Stage 2 ("2", or "2:3" when the socket was made three generations
+	// up: under WithKillDescendants the first-stage child waits for a
+	// subreaper, whose child this process is): re-executed, this process
+	// asks its parent for the job again.
+	stage := os.Getenv(envStage)
+	stage2, hops := stage == "2" || stage == "2:3", 1
+	if stage == "2:3" {
+		hops = 3
 	}
 	// The marker never reaches user code or an executed program.
 	os.Unsetenv(envChild)
@@ -118,21 +111,28 @@ func childStart(marker string) {
 	defer unix.Close(parent.dir)
 	unix.CloseOnExec(fd)
 	_ = unix.SetNonblock(fd, true)
+	// The job must come from the parent as it is now, not from whatever
+	// ran in its place before it executed this program: ask for it with a
+	// fresh nonce, and take only frames that the parent sent (their
+	// SO_PASSCRED credentials) after nothing was waiting.
+	jobs, err := newJobReader(fd, parent.senderPid)
+	if err != nil {
+		childRefuse(err)
+	}
 	sock := os.NewFile(uintptr(fd), "namespace-job")
-
-	var j *job
-	if stageFD >= 0 {
-		jf := os.NewFile(uintptr(stageFD), "namespace-job-memfd")
-		j, err = decodeJob(jf, token)
-		jf.Close()
-	} else {
-		_ = sock.SetReadDeadline(time.Now().Add(jobReadTimeout))
-		j, err = decodeJob(sock, token)
-		_ = sock.SetReadDeadline(time.Time{})
+	nonce := newToken()
+	if err := writeFrame(sock, message{Type: msgHello, Msg: nonce}); err != nil {
+		childFail(nil, "ask for the job", err)
+	}
+	jobs.deadline = time.Now().Add(jobReadTimeout)
+	j, err := decodeJob(jobs, token)
+	if err == nil && j.Nonce != nonce {
+		err = fmt.Errorf("%w: the job does not answer this child's request", ErrProtocol)
 	}
 	if err != nil {
 		childFail(sock, "read job", err)
 	}
+	child.jobs = jobs
 	// The namespaces the clone made (a time namespace is made by this
 	// process, and entered at the re-execution; with WithInit, the pid
 	// namespace is made for PID 1 later).
@@ -140,13 +140,13 @@ func childStart(marker string) {
 	if j.Plan.Init {
 		made &^= syscalls.CLONE_NEWPID
 	}
-	if stageFD >= 0 {
+	if stage2 {
 		made |= j.Plan.Flags & syscalls.CLONE_NEWTIME
 	}
 	if err := checkNamespacesDiffer(parent.dir, made, j.Plan.ParentNS); err != nil {
 		childFail(sock, "check namespaces", err)
 	}
-	if stageFD < 0 {
+	if !stage2 {
 		if err := writeFrame(sock, message{Type: msgAck, Pid: os.Getpid()}); err != nil && j.Role != roleExec {
 			childFail(nil, "acknowledge job", err)
 		}
@@ -162,7 +162,7 @@ func childStart(marker string) {
 	// A time namespace is entered at execve. A function or Setup child
 	// re-executes itself once to be inside; a command enters it when it is
 	// executed, below.
-	if (j.Plan.Time || j.Plan.KillDescendants) && stageFD < 0 && j.Role != roleExec {
+	if (j.Plan.Time || j.Plan.KillDescendants) && !stage2 && j.Role != roleExec {
 		if j.Plan.Time {
 			if err := enterTimeNamespace(&j.Plan, log); err != nil {
 				childFail(sock, stepName(err), err)
@@ -253,31 +253,16 @@ func childLogger(debugOn bool) *slog.Logger {
 	return slog.New(h).With("side", "child", "pid", os.Getpid())
 }
 
-// reexecStage2 executes the program again, now inside the time namespace,
-// handing the job over in a memfd; with WithKillDescendants, under a
-// subreaper (runRawInit), which this process waits for. It does not return.
-// The re-executed program checks its parent again (and, under the
-// subreaper, the subreaper's parent, which made the socket) before it
-// reads the memfd.
+// reexecStage2 executes the program again, now inside the time namespace;
+// with WithKillDescendants, under a subreaper (runRawInit), which this
+// process waits for. It does not return. The re-executed program checks
+// its parent again (and, under the subreaper, the chain up to the socket's
+// maker) and asks the parent for the job again.
 func reexecStage2(sock *os.File, sockFD int, token string, j *job) {
-	var buf bytes.Buffer
-	if err := writeFrame(&buf, j); err != nil {
+	if _, err := unix.FcntlInt(uintptr(sockFD), unix.F_SETFD, 0); err != nil {
 		childFail(sock, "re-execute into time namespace", err)
 	}
-	fd, err := unix.MemfdCreate("namespace-job", 0)
-	if err == nil {
-		_, err = unix.Write(fd, buf.Bytes())
-	}
-	if err == nil {
-		_, err = unix.Seek(fd, 0, io.SeekStart)
-	}
-	if err == nil {
-		_, err = unix.FcntlInt(uintptr(sockFD), unix.F_SETFD, 0)
-	}
-	if err != nil {
-		childFail(sock, "re-execute into time namespace", err)
-	}
-	stage := envStage + "=2:" + strconv.Itoa(fd)
+	stage := envStage + "=2"
 	if j.Plan.KillDescendants {
 		stage += ":3" // the socket's maker is the parent of this process's parent, the subreaper's
 	}
@@ -285,7 +270,7 @@ func reexecStage2(sock *os.File, sockFD int, token string, j *job) {
 	if j.Plan.KillDescendants {
 		runRawInit(selfExe, os.Args, env, &j.Plan, sock, child.log)
 	}
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
+	err := syscall.Exec("/proc/self/exe", os.Args, env)
 	childFail(sock, "re-execute into time namespace", err)
 }
 

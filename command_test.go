@@ -218,6 +218,7 @@ func TestForgedChildRunsNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			childEnd.Close()
+			awaitHello(t, parent)
 			parent.Write(payload)
 			parent.Close()
 			err = cmd.Wait()

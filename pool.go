@@ -215,6 +215,7 @@ func (p *pool) spawn(n *Namespace) {
 func (p *pool) start(n *Namespace) error {
 	token := newToken()
 	pl := n.plan()
+	prewarm := &job{Token: token, Role: rolePrewarm, Plan: pl}
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
 		return err
@@ -242,6 +243,11 @@ func (p *pool) start(n *Namespace) error {
 		idle := false
 		pc.reports <- readReport(parentEnd, func(m *message) {
 			switch {
+			case m.Type == msgHello:
+				// The job goes to a child that asks for it (a second
+				// stage asks again); a failed answer ends the child,
+				// which reports why.
+				_ = answerHello(parentEnd, prewarm, m.Msg)
 			case m.Type == msgIdle && !idle:
 				idle = true
 				close(pc.idle)
@@ -252,12 +258,6 @@ func (p *pool) start(n *Namespace) error {
 			}
 		})
 	}()
-	if err := writeFrame(parentEnd, &job{Token: token, Role: rolePrewarm, Plan: pl}); err != nil &&
-		!errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-		_ = pc.cmd.Process.Kill()
-		<-pc.done
-		return fmt.Errorf("namespace: send job to pool child: %w: %w", ErrProtocol, err)
-	}
 	select {
 	case <-pc.idle:
 	case <-pc.done:
@@ -417,8 +417,9 @@ func awaitPooledJob(first *job) *job {
 	if err := writeFrame(child.sock, message{Type: msgIdle}); err != nil {
 		os.Exit(128 + int(syscall.SIGKILL))
 	}
+	child.jobs.deadline = time.Time{} // no time limit in a pool
 	j := &job{}
-	if err := readFrame(child.sock, j); err != nil {
+	if err := readFrame(child.jobs, j); err != nil {
 		if errors.Is(err, io.EOF) {
 			child.log.Debug("pool: parent gone; exiting")
 			os.Exit(128 + int(syscall.SIGKILL))

@@ -57,6 +57,7 @@ const (
 	msgError   = wire.MsgError   // set-up or protocol failure; the child exits 125
 	msgNoInit  = wire.MsgNoInit  // the program used the package before Init
 	msgIdle    = wire.MsgIdle    // a pool child waits in Init for its job
+	msgHello   = wire.MsgHello   // the child asks for its job, with a nonce
 )
 
 // newToken returns 16 random bytes from the kernel (getrandom(2), as
@@ -151,6 +152,13 @@ func readFrame(r io.Reader, v any) error {
 		return fmt.Errorf("%w: bad frame: %w", ErrProtocol, err)
 	}
 	return nil
+}
+
+// answerHello writes j to w in answer to a child's hello, with its nonce.
+func answerHello(w io.Writer, j *job, nonce string) error {
+	answer := *j
+	answer.Nonce = nonce
+	return writeFrame(w, &answer)
 }
 
 // decodeJob parses and checks a job frame's body against the token from the

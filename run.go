@@ -444,25 +444,41 @@ func (n *Namespace) run(ctx context.Context, j *job) (json.RawMessage, error) {
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
 
 	reports := make(chan report, 1)
+	hellos := make(chan string, 2) // a second stage asks again
 	go func() {
 		reports <- readReport(parentEnd, func(m *message) {
-			if m.Type == msgResult {
+			switch m.Type {
+			case msgResult:
 				sup.stopSignals() // while the child exits
+			case msgHello:
+				select {
+				case hellos <- m.Msg:
+				default: // more than a child ever asks: no answer
+				}
 			}
 		})
 	}()
+	// The job goes only to a child that asks for it, and only once the
+	// signals are caught.
 	sup.waitArmed()
-	if err := writeFrame(parentEnd, j); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-		_ = cmd.Process.Kill()
-		<-waited
-		sup.finish()
-		<-reports
-		if !errors.Is(err, ErrProtocol) {
-			err = fmt.Errorf("%w: %w", ErrProtocol, err)
+	var waitErr error
+	for exited := false; !exited; {
+		select {
+		case nonce := <-hellos:
+			if err := answerHello(parentEnd, j, nonce); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				_ = cmd.Process.Kill()
+				<-waited
+				sup.finish()
+				<-reports
+				if !errors.Is(err, ErrProtocol) {
+					err = fmt.Errorf("%w: %w", ErrProtocol, err)
+				}
+				return nil, fmt.Errorf("namespace: send job to child: %w", err)
+			}
+		case waitErr = <-waited:
+			exited = true
 		}
-		return nil, fmt.Errorf("namespace: send job to child: %w", err)
 	}
-	waitErr := <-waited
 	// Everything the child wrote is in the socket buffer by now, and the
 	// reader sees end of file after it. The socket is close-on-exec in the
 	// child, so no descendant normally holds it; if one does (a raw fork),
@@ -559,6 +575,14 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 // caller set Cancel to nil and left WaitDelay zero, in which case Start
 // has no second look at the context and the fields keep the additions.
 //
+// Cmd.Path is the running program, not the command: changing it after
+// Command is an error from Start (ErrInvalid). The *exec.Cmd must not be
+// copied: the library's additions go to the Cmd that Command returned,
+// so a copy would start the running program itself. If Start fails after
+// the additions were made (Dir missing, say), Env, ExtraFiles and
+// SysProcAttr keep them, and the job socket is released when the Cmd is
+// garbage collected.
+//
 // Errors of the set-up are printed on the child's standard error, and the
 // command exits with status 125 (set-up failed), 126 (not executable) or
 // 127 (not found). A validation error is returned by Start (Cmd.Err), and
@@ -593,7 +617,15 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 	}
 	program := cmd.Path
 	cmd.Path = selfPath()
-	cc.start = func() (func(), error) { return n.startCommand(ctx, cmd, program) }
+	self := cmd.Path
+	cc.start = func() (func(), error) {
+		if cmd.Path != self {
+			// Start executes Path as it is now, outside any namespace:
+			// refuse rather than run it there.
+			return nil, fmt.Errorf("namespace: Command: %w: exec.Cmd.Path was changed to %q after Command; the program to run in the namespaces is Command's name argument (%q)", ErrInvalid, cmd.Path, program)
+		}
+		return n.startCommand(ctx, cmd, program)
+	}
 	if n.termChild {
 		// TERM, then KILL after the grace. Not through WaitDelay, which
 		// also bounds the wait for the output pipes after a normal exit
@@ -734,9 +766,9 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 }
 
 // commandHandoff hands a Command child its job. It owns both ends of the
-// socket. The parent's end is closed as soon as the job is written: the
-// child reads it from the socket's buffer all the same, and a command
-// reports nothing back on it (a failed step is printed on its standard
+// socket. The parent's end is closed as soon as the job is written in
+// answer to the child's hello: the child reads it from the socket's buffer
+// all the same, and a command reports nothing else back on it (a failed step is printed on its standard
 // error and ends it with status 125). The parent's copy of the child's end
 // is closed once exec.Cmd.Start no longer reads it: at Start's second look
 // at the context (on Start's goroutine, after the process started), or,
@@ -753,8 +785,19 @@ func (h *commandHandoff) releaseChildEnd() {
 
 func (h *commandHandoff) run(ctx context.Context, j *job) {
 	defer h.parentEnd.Close()
-	// ctx done: the child is being killed (Cmd.Cancel); stop writing.
+	// ctx done: the child is being killed (Cmd.Cancel); stop.
 	stop := context.AfterFunc(ctx, func() { _ = h.parentEnd.SetDeadline(time.Now()) })
 	defer stop()
-	_ = writeFrame(h.parentEnd, j)
+	// The job goes to a child that asks for it (its hello); a command
+	// child asks once.
+	for {
+		var m message
+		if err := readFrame(h.parentEnd, &m); err != nil {
+			return
+		}
+		if m.Type == msgHello {
+			_ = answerHello(h.parentEnd, j, m.Msg)
+			return
+		}
+	}
 }

@@ -90,14 +90,8 @@ func (n *Namespace) Setup() error {
 		return n.startError(err)
 	}
 	log.Debug("setup: started child", "pid", cmd.Process.Pid)
-	if err := writeFrame(parentEnd, j); err != nil && !errors.Is(err, syscall.EPIPE) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		releaseSignals(sigc, log)
-		runtime.UnlockOSThread()
-		return fmt.Errorf("namespace: send job to child: %w: %w", ErrProtocol, err)
-	}
-	// Wait for the set-up to succeed or fail; the socket stays open, so
+	// Answer the child's hello (a second stage asks again) with the job,
+	// and wait for the set-up to succeed or fail; the socket stays open, so
 	// that the child knows when this process dies.
 	readyc := make(chan error, 1)
 	go func() {
@@ -108,6 +102,11 @@ func (n *Namespace) Setup() error {
 				return
 			}
 			switch m.Type {
+			case msgHello:
+				if err := answerHello(parentEnd, j, m.Msg); err != nil && !errors.Is(err, syscall.EPIPE) {
+					readyc <- fmt.Errorf("namespace: send job to child: %w: %w", ErrProtocol, err)
+					return
+				}
 			case msgReady:
 				readyc <- nil
 				return

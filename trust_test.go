@@ -178,7 +178,7 @@ func TestChildRefusesSharedNamespaces(t *testing.T) {
 		}
 		childEnd.Close()
 		j := job{Token: token, Role: roleSetup, Plan: plan{Flags: flags, ParentNS: parentNamespaces(flags)}}
-		if err := writeFrame(parentEnd, &j); err != nil {
+		if err := answerHello(parentEnd, &j, awaitHello(t, parentEnd)); err != nil {
 			t.Fatal(err)
 		}
 		_ = parentEnd.SetReadDeadline(time.Now().Add(time.Minute))
@@ -276,6 +276,21 @@ func TestPrivilegedProgramRuns(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, "ran-as-child")); err != nil {
 			t.Errorf("%s: the function did not run: %v", name, err)
+		}
+	}
+}
+
+// awaitHello reads a child's frames on r until its hello, as a parent
+// does, and returns the hello's nonce.
+func awaitHello(t *testing.T, r io.Reader) string {
+	t.Helper()
+	for {
+		var m message
+		if err := readFrame(r, &m); err != nil {
+			t.Fatalf("no hello from the child: %v", err)
+		}
+		if m.Type == msgHello {
+			return m.Msg
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -312,7 +313,16 @@ func TestForgedChild(t *testing.T) {
 				t.Fatal(err)
 			}
 			if feed != nil {
-				feed.Write(c.payload)
+				payload := c.payload
+				if c.via == "socket" && payload != nil {
+					// A parent answers the child's hello: the job must
+					// carry its nonce to get past the token checks.
+					nonce := awaitHello(t, feed)
+					if c.says == "not registered" {
+						payload = job(wire.Job{Token: token, Role: wire.RoleFunc, Func: "no-such", Nonce: nonce})
+					}
+				}
+				feed.Write(payload)
 				if c.via == "socket" {
 					// Keep the socket open, as a parent does (the child
 					// takes end of file for its parent's death), except
@@ -351,6 +361,31 @@ func TestForgedChild(t *testing.T) {
 				t.Errorf("the forged job started a process: %v", pids)
 			}
 		})
+	}
+}
+
+// awaitHello reads a child's frames on r until its hello, as a parent
+// does, and returns the hello's nonce.
+func awaitHello(t *testing.T, r *os.File) string {
+	t.Helper()
+	_ = r.SetReadDeadline(time.Now().Add(time.Minute))
+	defer r.SetReadDeadline(time.Time{})
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			t.Fatalf("no hello from the child: %v", err)
+		}
+		body := make([]byte, int(hdr[0])<<24|int(hdr[1])<<16|int(hdr[2])<<8|int(hdr[3]))
+		if _, err := io.ReadFull(r, body); err != nil {
+			t.Fatalf("no hello from the child: %v", err)
+		}
+		m, err := wire.DecodeMessage(body)
+		if err != nil {
+			t.Fatalf("the child's first frame: %v", err)
+		}
+		if m.Type == wire.MsgHello {
+			return m.Msg
+		}
 	}
 }
 

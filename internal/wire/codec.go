@@ -45,6 +45,7 @@ var (
 	tJobInput = tag(6, kOpt)
 	tJobPath  = tag(7, kBytes)
 	tJobArgv  = tag(8, kList)
+	tJobNonce = tag(9, kBytes)
 )
 
 // The tags of Plan's fields, in their order.
@@ -92,6 +93,7 @@ func AppendJob(b []byte, j *Job) []byte {
 	b = appendOpt(b, tJobInput, j.Input != nil, j.Input)
 	b = appendBytes(b, tJobPath, j.Path)
 	b = appendList(b, tJobArgv, j.Argv)
+	b = appendBytes(b, tJobNonce, j.Nonce)
 	return b
 }
 
@@ -197,6 +199,7 @@ func DecodeJob(b []byte) (*Job, error) {
 	}
 	j.Path = d.bytes(tJobPath, "path")
 	j.Argv = d.list(tJobArgv, "argv")
+	j.Nonce = d.bytes(tJobNonce, "nonce")
 	if err := d.finish(); err != nil {
 		return nil, err
 	}

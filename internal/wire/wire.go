@@ -84,6 +84,7 @@ type Job struct {
 	Input json.RawMessage // RoleFunc: the task's input, JSON (Task)
 	Path  string          // RoleExec: the resolved program
 	Argv  []string        // RoleExec: its argv
+	Nonce string          // the nonce of the child's hello that this job answers
 }
 
 // Plan is the in-namespace set-up, computed by the parent from the options.
@@ -126,6 +127,9 @@ const (
 	MsgError   MsgType = "error"   // set-up or protocol failure; the child exits 125
 	MsgNoInit  MsgType = "noinit"  // the program used the package before Init
 	MsgIdle    MsgType = "idle"    // a pool child waits in Init for its job
+	// MsgHello: the child, having checked its parent, asks for its job;
+	// Msg is a fresh nonce that the job must carry (Job.Nonce).
+	MsgHello MsgType = "hello"
 )
 
 // Message is what the child tells the parent.

@@ -110,7 +110,7 @@ func TestLayout(t *testing.T) {
 		"\x0b\x01t" + "\x13\x04exec" + "\x1e" +
 		"\x09\x80\x80\x08" + "\x10\x00" + "\x1c\x01\x00" + "\x20\x00" + "\x2b\x00" + "\x30\x00" + "\x38\x00" +
 		"\x42\x01" + "\x4a\x00" + "\x50\x00" + "\x58\x00" + "\x60\x00" + "\x68\x00" + "\x70\x00" + "\x7d\x00" +
-		"\x23\x00" + "\x2d\x00" + "\x34\x00" + "\x3b\x02/p" + "\x45\x01\x01\x01\xff"
+		"\x23\x00" + "\x2d\x00" + "\x34\x00" + "\x3b\x02/p" + "\x45\x01\x01\x01\xff" + "\x4b\x00"
 	if got := string(AppendJob(nil, &j)); got != want {
 		t.Errorf("job encoded as\n%q\nwant\n%q", got, want)
 	}
@@ -159,7 +159,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"bad bool", replace(job, 19, 2), "field plan.rprivate at offset 19: byte 0x02 where 0 or 1 belongs"},
 		{"bad presence", replace(job, 21, 7), "field plan.tmp at offset 21: byte 0x07"},
 		{"count beyond input", replace(job, argsTag+2, 0x40), "field args at offset"},
-		{"element beyond input", replace(job, argsTag+3, 9), "field args[0] at offset"},
+		{"element beyond input", replace(job, argsTag+3, 0x7f), "field args[0] at offset"},
 		{"trailing byte", append(append([]byte(nil), job...), 0), "1 bytes after the last field"},
 		{"message trailing", append(append([]byte(nil), msg...), 'x', 'y'), "2 bytes after the last field"},
 	} {
@@ -271,7 +271,7 @@ func FuzzJobRoundTrip(f *testing.F) {
 		fn, args string, input []byte, path, argv string) {
 		bit := func(i uint) bool { return bits&(1<<i) != 0 }
 		j := Job{
-			Token: token, Role: Role(role), Func: fn, Args: splitList(args), Path: path, Argv: splitList(argv),
+			Token: token, Role: Role(role), Func: fn, Args: splitList(args), Path: path, Argv: splitList(argv), Nonce: host + token,
 			Plan: Plan{
 				Flags: uintptr(flags), RPrivate: bit(0), Proc: bit(1), Hostname: host, Loopback: bit(2),
 				Time: bit(3), Monotonic: time.Duration(mono), Boottime: time.Duration(boot),
