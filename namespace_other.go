@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sync"
 	"time"
 )
 
@@ -26,70 +25,11 @@ func unsupported(method string) error {
 	return fmt.Errorf("namespace: %s: %w: namespaces are a Linux feature, and this is %s", method, ErrUnsupported, runtime.GOOS)
 }
 
-// A Func is a function registered to run in a child process by Run. Make
-// one with Register.
-type Func struct {
-	name string
-}
-
-// Name returns the name the Func was registered with.
-func (f *Func) Name() string { return f.name }
-
-var registry struct {
-	sync.Mutex
-	funcs map[string]*Func
-}
-
-// Register records fn under name and returns the handle to pass to Run, as
-// on Linux: it panics if name is empty or already registered, or fn is
-// nil. On this system fn never runs, since Run is not supported.
-func Register(name string, fn func(ctx context.Context, args []string) error) *Func {
-	if fn == nil {
-		panic("namespace: Register " + name + " with a nil function")
-	}
-	return register(name)
-}
-
-func register(name string) *Func {
-	if name == "" {
-		panic("namespace: Register with an empty name")
-	}
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.funcs == nil {
-		registry.funcs = make(map[string]*Func)
-	}
-	if _, dup := registry.funcs[name]; dup {
-		panic("namespace: Register called twice for " + name)
-	}
-	f := &Func{name: name}
-	registry.funcs[name] = f
-	return f
-}
-
 // Run runs a registered function in a child process inside new namespaces
 // on Linux. On this system it returns an error wrapping ErrUnsupported.
 func (n *Namespace) Run(ctx context.Context, f *Func, args ...string) error {
 	return unsupported("Run")
 }
-
-// A Task is a registered function that takes a value of type In and returns
-// a value of type Out, run in a child process by Task.Run.
-type Task[In, Out any] struct {
-	f *Func
-}
-
-// NewTask registers fn under name, like Register, and returns the Task that
-// runs it. It panics on an empty or duplicate name or a nil fn.
-func NewTask[In, Out any](name string, fn func(context.Context, In) (Out, error)) *Task[In, Out] {
-	if fn == nil {
-		panic("namespace: NewTask " + name + " with a nil function")
-	}
-	return &Task[In, Out]{f: register(name)}
-}
-
-// Func returns the registered function behind the task.
-func (t *Task[In, Out]) Func() *Func { return t.f }
 
 // Run runs the task in a child process on Linux. On this system it returns
 // the zero Out and an error wrapping ErrUnsupported.

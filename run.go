@@ -52,67 +52,6 @@ var selfPath = sync.OnceValue(func() string {
 // the child has exited.
 const socketDrainTimeout = 5 * time.Second
 
-// A Func is a function registered to run in a child process by Run. Make
-// one with Register.
-type Func struct {
-	name string
-	fn   func(ctx context.Context, args []string) error
-	task func(ctx context.Context, in json.RawMessage) (json.RawMessage, error)
-}
-
-// Name returns the name the Func was registered with.
-func (f *Func) Name() string { return f.name }
-
-var registry struct {
-	sync.RWMutex
-	funcs map[string]*Func
-}
-
-// Register records fn under name so that a child process can run it, and
-// returns the handle to pass to Run. Call it at package level, in a var
-// declaration or an init function, so that the re-executed program
-// registers the same functions before Init runs:
-//
-//	var listTmp = namespace.Register("list-tmp", func(ctx context.Context, args []string) error { … })
-//
-// In the child, fn receives a context that is cancelled when the child is
-// asked to stop (SIGTERM, SIGINT, SIGHUP) and the args given to Run. The
-// child starts catching those signals when fn first consults the context
-// (Done or Err, as deriving a context does); a function that never does is
-// stopped by their default effect. Its error text, or its panic, reaches
-// the caller of Run as an *ExitError.
-//
-// Register panics if name is empty or already registered, or fn is nil, as
-// these are programming errors found at start-up.
-func Register(name string, fn func(ctx context.Context, args []string) error) *Func {
-	if fn == nil {
-		panic("namespace: Register " + name + " with a nil function")
-	}
-	return register(&Func{name: name, fn: fn})
-}
-
-func register(f *Func) *Func {
-	if f.name == "" {
-		panic("namespace: Register with an empty name")
-	}
-	registry.Lock()
-	defer registry.Unlock()
-	if registry.funcs == nil {
-		registry.funcs = make(map[string]*Func)
-	}
-	if _, dup := registry.funcs[f.name]; dup {
-		panic("namespace: Register called twice for " + f.name)
-	}
-	registry.funcs[f.name] = f
-	return f
-}
-
-func lookupFunc(name string) *Func {
-	registry.RLock()
-	defer registry.RUnlock()
-	return registry.funcs[name]
-}
-
 // Run runs the registered function f in a child process inside new
 // namespaces, passes it args, and waits for it to finish. It returns nil
 // only if the function returned nil. Otherwise the error is an *ExitError
@@ -136,41 +75,6 @@ func (n *Namespace) Run(ctx context.Context, f *Func, args ...string) error {
 	_, err := n.run(ctx, &job{Role: roleFunc, Func: f.name, Args: args})
 	return err
 }
-
-// A Task is a registered function that takes a value of type In and returns
-// a value of type Out, run in a child process by Task.Run. In and Out travel
-// as JSON.
-type Task[In, Out any] struct {
-	f *Func
-}
-
-// NewTask registers fn under name, like Register, and returns the Task that
-// runs it. Call it at package level. It panics on an empty or duplicate name
-// or a nil fn.
-func NewTask[In, Out any](name string, fn func(context.Context, In) (Out, error)) *Task[In, Out] {
-	if fn == nil {
-		panic("namespace: NewTask " + name + " with a nil function")
-	}
-	f := &Func{name: name, task: func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
-		var in In
-		if err := json.Unmarshal(raw, &in); err != nil {
-			return nil, fmt.Errorf("decode task input as %T: %w", in, err)
-		}
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			return nil, fmt.Errorf("encode task output %T: %w", out, err)
-		}
-		return b, nil
-	}}
-	return &Task[In, Out]{f: register(f)}
-}
-
-// Func returns the registered function behind the task.
-func (t *Task[In, Out]) Func() *Func { return t.f }
 
 // Run runs the task in a child process inside the namespaces of n, with
 // input in, and returns its output. An input that cannot be encoded as JSON

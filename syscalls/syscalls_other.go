@@ -31,25 +31,6 @@ func fileName(f *os.File) string {
 	return f.Name()
 }
 
-// ID identifies one namespace instance: the device and inode number of its
-// file in the nsfs filesystem, as reported by stat(2) on /proc/PID/ns/NAME.
-// Two namespaces are the same if and only if their IDs are Equal. The zero
-// ID identifies nothing.
-type ID struct {
-	Type Type   // the kind of namespace
-	Dev  uint64 // device number of the nsfs filesystem
-	Ino  uint64 // inode number, the number shown by readlink(2)
-}
-
-// String returns the form that readlink(2) gives for /proc/PID/ns/NAME, such
-// as "mnt:[4026531840]".
-func (id ID) String() string {
-	return id.Type.String() + ":[" + strconv.FormatUint(id.Ino, 10) + "]"
-}
-
-// Equal reports whether id and o identify the same namespace.
-func (id ID) Equal(o ID) bool { return id == o }
-
 // Unshare calls unshare(2) on Linux; here it returns an *os.SyscallError
 // wrapping errors.ErrUnsupported.
 func Unshare(flags uintptr) error { return syscallErr("unshare") }
@@ -121,43 +102,6 @@ func GetOwnerUID(ns *os.File) (int, error) {
 // ConfigureLoopback brings lo up in a Linux network namespace; here it
 // returns an error wrapping errors.ErrUnsupported.
 func ConfigureLoopback() error { return syscallErr("ioctl SIOCSIFFLAGS") }
-
-// KcmpType selects the kernel resource that Kcmp compares, as in enum
-// kcmp_type of <linux/kcmp.h>.
-type KcmpType int
-
-// Resources that Kcmp can compare; the values are those of
-// include/uapi/linux/kcmp.h.
-const (
-	KCMP_FILE      KcmpType = 0 // the open file descriptions behind fd idx1 of pid1 and fd idx2 of pid2
-	KCMP_VM        KcmpType = 1 // the address spaces (CLONE_VM)
-	KCMP_FILES     KcmpType = 2 // the file descriptor tables (CLONE_FILES)
-	KCMP_FS        KcmpType = 3 // root, cwd and umask (CLONE_FS)
-	KCMP_SIGHAND   KcmpType = 4 // the signal handler tables (CLONE_SIGHAND)
-	KCMP_IO        KcmpType = 5 // the I/O contexts (CLONE_IO)
-	KCMP_SYSVSEM   KcmpType = 6 // the System V semaphore undo lists (CLONE_SYSVSEM)
-	KCMP_EPOLL_TFD KcmpType = 7 // a file against an epoll target; use KcmpEpollTFD
-)
-
-var kcmpNames = [...]string{"KCMP_FILE", "KCMP_VM", "KCMP_FILES", "KCMP_FS",
-	"KCMP_SIGHAND", "KCMP_IO", "KCMP_SYSVSEM", "KCMP_EPOLL_TFD"}
-
-// String returns the constant's name, such as "KCMP_VM", or
-// "KcmpType(N)" for an unknown value.
-func (t KcmpType) String() string {
-	if t >= 0 && int(t) < len(kcmpNames) {
-		return kcmpNames[t]
-	}
-	return "KcmpType(" + strconv.Itoa(int(t)) + ")"
-}
-
-// KcmpEpollSlot names a file registered in an epoll instance, as struct
-// kcmp_epoll_slot of <linux/kcmp.h>.
-type KcmpEpollSlot struct {
-	Efd  uint32 // the epoll file descriptor (in pid2)
-	Tfd  uint32 // the target file descriptor number it was registered with
-	Toff uint32 // which registration, if that number was registered more than once
-}
 
 // Kcmp calls kcmp(2) on Linux; here it returns an *os.SyscallError wrapping
 // errors.ErrUnsupported.
