@@ -95,6 +95,11 @@ import (
 // the nonce by which the child tells the parent that the body started.
 const envInside = "NSTEST_INSIDE"
 
+// lingerDelay bounds the wait for the child's output once the child has
+// exited: a process the body left running may hold it open
+// (exec.Cmd.WaitDelay).
+const lingerDelay = 2 * time.Second
+
 // envHostTmp carries the identity of the parent's /tmp to the child test
 // process, which thereby knows whether its /tmp is private.
 const envHostTmp = "NSTEST_HOST_TMP"
@@ -257,6 +262,9 @@ func Run(t *testing.T, ns *namespace.Namespace, body func(t *testing.T)) {
 	if cmd.Err != nil {
 		t.Fatalf("nstest: %s: %v", t.Name(), cmd.Err)
 	}
+	// A process the body left running may hold the child's output open:
+	// do not wait for it longer than this once the child has exited.
+	cmd.WaitDelay = lingerDelay
 	// The child's temporary files, where it has no private /tmp.
 	tmpDir, err := os.MkdirTemp("", "nstest-")
 	if err != nil {
