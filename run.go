@@ -595,8 +595,8 @@ func (c *commandContext) Err() error {
 	return c.Context.Err()
 }
 
-// sysProcAttrConflicts names the fields of exec.Cmd.SysProcAttr that the
-// library sets itself.
+// sysProcAttrConflict names the first field of exec.Cmd.SysProcAttr that
+// the library sets itself and a sets too, or "" if there is none.
 func sysProcAttrConflict(a *syscall.SysProcAttr) string {
 	switch {
 	case a.Cloneflags != 0:
