@@ -148,6 +148,38 @@ func TestCommandSysProcAttrAsOSExec(t *testing.T) {
 	}
 }
 
+// TestCommandCredentialAndPgid: SysProcAttr.Credential and Setpgid are
+// honoured as with os/exec; the child, whose ids the parent set, is still
+// trusted (a parent holding CAP_SETUID and CAP_SETGID could give them).
+func TestCommandCredentialAndPgid(t *testing.T) {
+	n := testNS(WithPrivateMount(), WithPrivateTmp())
+	cmd := n.Command(context.Background(), "/bin/sh", "-c", `set -- $(cat /proc/$$/stat); echo "pid=$1 pgid=$5 uid=$(id -u) gid=$(id -g) tmp=$(stat -f -c %T /tmp)"`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if asRoot() {
+		// Another group (the uid stays 0, so that the program, in a
+		// directory only root may enter, can still be executed).
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 65534, NoSetGroups: true}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var pid, pgid, uid, gid int
+	var tmp string
+	if _, err := fmt.Sscanf(string(out), "pid=%d pgid=%d uid=%d gid=%d tmp=%s", &pid, &pgid, &uid, &gid, &tmp); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	if pid != pgid {
+		t.Errorf("Setpgid: the command's process group is %d, not its own (%d)", pgid, pid)
+	}
+	if asRoot() && (uid != 0 || gid != 65534) {
+		t.Errorf("Credential gid 65534: the command runs as uid %d gid %d", uid, gid)
+	}
+	if tmp != "tmpfs" {
+		t.Errorf("the command's /tmp is %s, not the private tmpfs", tmp)
+	}
+}
+
 func TestCommandCancelAsOSExec(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := testNS(WithPrivateMount()).Command(ctx, "/bin/sleep", "60")
