@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/rawproc"
 )
 
 // The cross-executor test of the set-up engine: the same plan, performed
@@ -395,5 +397,35 @@ func checkDescription(t *testing.T, c engineCase, desc string) {
 				t.Errorf("options %s: / is not private: %s", c, l)
 			}
 		}
+	}
+}
+
+// TestPlanOrder: the options compile into the steps in the contract's
+// order (rprivate, the mounts, hostname, lo, time, the working directory),
+// whatever order the options are given in, and every step kind, and every
+// step only the raw executor has, has a name.
+func TestPlanOrder(t *testing.T) {
+	n := New(WithPrivateTime(time.Hour, 0), WithPrivateNet(), WithHostname("h"), WithPrivatePID(), WithPrivateTmp(TmpfsSize(1<<20)), WithPrivateUser())
+	var got []string
+	for _, s := range n.plan().Steps {
+		got = append(got, stepName(&s))
+	}
+	want := []string{"make / recursively private", "mount tmpfs on /tmp (mode=1777,size=1048576)", "mount proc on /proc",
+		"set hostname", "bring lo up", "create time namespace", "set time offsets", "enter working directory"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("steps:\n%q\nwant\n%q", got, want)
+	}
+	for k := stepKind(1); k <= stepWorkDir; k++ {
+		if stepTable[k].name == "" {
+			t.Errorf("step kind %d has no name", k)
+		}
+	}
+	for c := rawproc.CodeWaitMaps; c < rawproc.CodeHeld; c++ {
+		if rawStepTable[c].name == "" {
+			t.Errorf("raw step %#x has no name", c)
+		}
+	}
+	if s := New().plan().Steps; s != nil {
+		t.Errorf("no options, steps %v; want none", s)
 	}
 }
