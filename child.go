@@ -160,15 +160,18 @@ func childStart(marker string) {
 	}
 
 	// A time namespace is entered at execve. A function or Setup child
-	// re-executes itself once to be inside; a command enters it when it is
-	// executed, below.
-	if (j.Plan.Time || j.Plan.KillDescendants) && !stage2 && j.Role != roleExec {
-		if j.Plan.Time {
-			if err := enterTimeNamespace(&j.Plan, log); err != nil {
-				childFail(sock, stepName(err), err)
-			}
+	// creates it, re-executes itself once to be inside, and performs the
+	// other steps there; a command enters it when it is executed, below.
+	steps := j.Plan.Steps
+	timeNS := hasStep(steps, stepTimeNS)
+	if (timeNS || j.Plan.KillDescendants) && !stage2 && j.Role != roleExec {
+		if err := runSteps(selectSteps(steps, isTimeStep), log); err != nil {
+			childFail(sock, failedStep(err), err)
 		}
 		reexecStage2(sock, fd, token, j)
+	}
+	if stage2 {
+		steps = selectSteps(steps, func(s *step) bool { return !isTimeStep(s) })
 	}
 
 	if j.Role == roleFunc || j.Role == rolePrewarm {
@@ -176,14 +179,13 @@ func childStart(marker string) {
 		// initialisation.
 		prepareFuncChild(j.Plan, j.Role == roleFunc)
 	}
-	mounts := j.Plan
 	if j.Role == roleExec && j.Plan.Init {
 		// PID 1 of the new PID namespace mounts /proc; this process is
 		// outside it.
-		mounts.Proc = false
+		steps = selectSteps(steps, func(s *step) bool { return s.Kind != stepProc })
 	}
-	if err := applyMounts(&mounts, log); err != nil {
-		childFail(sock, stepName(err), err)
+	if err := runSteps(steps, log); err != nil {
+		childFail(sock, failedStep(err), err)
 	}
 	// Setup waits for this; the next message of a function child is
 	// "running" or an error, which is enough for Run (one wake-up of the
@@ -237,7 +239,8 @@ func stepCause(err error) error {
 	return err
 }
 
-func stepName(err error) string {
+// failedStep names the step of a failed set-up.
+func failedStep(err error) string {
 	var se *stepError
 	if errors.As(err, &se) {
 		return se.step
@@ -477,12 +480,9 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 // parentDir is the parent's /proc directory, for the check of the time
 // namespace.
 func execJob(j *job, parentDir int, log *slog.Logger) {
-	if j.Plan.Time {
-		// The init function runs on the main thread, whose time namespace
-		// for children execve (or WithInit's fork) enters.
-		if err := enterTimeNamespace(&j.Plan, log); err != nil {
-			childFail(nil, stepName(err), err)
-		}
+	if hasStep(j.Plan.Steps, stepTimeNS) {
+		// The set-up created the time namespace (on the main thread, whose
+		// time namespace for children execve, or WithInit's fork, enters).
 		if err := checkNamespacesDiffer(parentDir, syscalls.CLONE_NEWTIME, j.Plan.ParentNS); err != nil {
 			childFail(nil, "check namespaces", err)
 		}

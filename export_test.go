@@ -3,7 +3,7 @@
 package namespace
 
 // DoExplicitDir is Do with the working directory taken as asked for
-// explicitly (plan.DirExplicit), as a command's Dir is: the Go executor's
+// explicitly (wire.StepDirExplicit), as a command's Dir is: the Go executor's
 // handling of an explicit directory, tested through Do's thread.
 func (n *Namespace) DoExplicitDir(fn func() error) error {
 	if err := n.Validate(); err != nil {
@@ -13,12 +13,12 @@ func (n *Namespace) DoExplicitDir(fn func() error) error {
 		return err
 	}
 	p := n.plan()
-	p.DirExplicit = true
+	p.Steps = withDirExplicit(p.Steps)
 	return n.do(p, fn)
 }
 
 // StepWorkDir names the step that enters the working directory again.
-const StepWorkDir = stepWorkDir
+var StepWorkDir = stepWorkDirName
 
 // ThreadLockMargin is how many unbalanced runtime.UnlockOSThread calls Do's
 // fn may make.

@@ -27,7 +27,7 @@ func FuzzDecodeJob(f *testing.F) {
 	for _, j := range []job{
 		{Token: fuzzToken, Role: roleFunc, Func: "f", Args: []string{"a"}},
 		{Token: fuzzToken, Role: roleExec, Path: "/bin/true", Argv: []string{"true"}},
-		{Token: fuzzToken, Role: roleSetup, Plan: plan{Flags: 0x20000, Hostname: "h"}},
+		{Token: fuzzToken, Role: roleSetup, Plan: plan{Flags: 0x20000, Steps: []step{{Kind: stepHostname, Data: "h"}}}},
 		{Token: fuzzToken, Role: rolePrewarm, Plan: plan{Flags: 0x20000}},
 		{Token: "wrong", Role: roleFunc, Func: "f"},
 	} {

@@ -15,6 +15,10 @@ const ExecInPlaceEnv = "LINUXNS_TEST_EXEC_IN_PLACE"
 
 func TestMain(m *testing.M) {
 	Init()
+	if _, ok := os.LookupEnv(ProbeEnv); ok {
+		fmt.Print(describeSetUp())
+		os.Exit(0)
+	}
 	if script, ok := os.LookupEnv(ExecInPlaceEnv); ok {
 		os.Unsetenv(ExecInPlaceEnv)
 		err := New(WithPrivateTmp(), WithPrivateNet(), WithHostname("in-place")).Exec("/bin/sh", []string{"sh", "-c", script}, nil)

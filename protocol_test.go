@@ -130,7 +130,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	tmp := ""
 	jobs := []job{
 		{Token: newToken(), Role: roleFunc, Func: "f\xff", Args: oddArgs, Input: json.RawMessage("\"\xff\"")},
-		{Token: newToken(), Role: roleExec, Path: "/\xff\xfe", Argv: oddArgs, Plan: plan{TmpData: &tmp, Hostname: "h", Flags: 0x20000}},
+		{Token: newToken(), Role: roleExec, Path: "/\xff\xfe", Argv: oddArgs, Plan: plan{Steps: []step{{Kind: stepTmpfs, Target: "/tmp", Data: tmp}, {Kind: stepHostname, Data: "h\xff"}}, Flags: 0x20000}},
 		{Token: newToken(), Role: roleSetup, Args: []string{}},
 	}
 	var b bytes.Buffer

@@ -120,7 +120,7 @@ func (n *Namespace) log() *slog.Logger {
 func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{
 		// A time namespace is entered by the child itself (see
-		// enterTimeNamespace), so that its offsets can be set first;
+		// the time steps in plan.go), so that its offsets can be set first;
 		// CLONE_SYSVSEM on clone would share the undo list, the opposite
 		// of private.
 		Cloneflags: n.Flags() &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM),
@@ -650,7 +650,9 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 		return nil, err
 	}
 	j := &job{Token: newToken(), Role: roleExec, Plan: n.plan(), Path: program, Argv: cmd.Args}
-	j.Plan.DirExplicit = cmd.Dir != ""
+	if cmd.Dir != "" {
+		j.Plan.Steps = withDirExplicit(j.Plan.Steps)
+	}
 	fd := 3 + len(cmd.ExtraFiles)
 	savedEnv, savedFiles, savedAttr := cmd.Env, cmd.ExtraFiles, cmd.SysProcAttr
 	cmd.Env = childEnv(env, markerValue(fd, j.Token))

@@ -304,9 +304,9 @@ func (n *Namespace) do(p plan, fn func() error) error {
 			o.err = n.startError(err)
 			return
 		}
-		if err := applyMounts(&p, log); err != nil {
+		if err := runSteps(p.Steps, log); err != nil {
 			returned = true
-			o.err = classify(stepName(err), stepCause(err), n)
+			o.err = classify(failedStep(err), stepCause(err), n)
 			return
 		}
 		log.Debug("do: namespaces ready", "flags", fmt.Sprintf("%#x", p.Flags), "took", time.Since(start))
@@ -409,8 +409,8 @@ func (n *Namespace) Exec(path string, argv, envv []string) error {
 		var err error
 		if uerr := syscalls.Unshare(p.Flags); uerr != nil {
 			err = n.startError(uerr)
-		} else if merr := applyMounts(&p, log); merr != nil {
-			err = classify(stepName(merr), stepCause(merr), n)
+		} else if merr := runSteps(p.Steps, log); merr != nil {
+			err = classify(failedStep(merr), stepCause(merr), n)
 		} else {
 			log.Debug("exec: namespaces ready", "path", path)
 			err = &os.PathError{Op: "exec", Path: path, Err: syscall.Exec(path, argv, envv)}

@@ -199,6 +199,9 @@ type siginfo struct {
 // siginfoPad is the padding before siginfo_t's union.
 const siginfoPad = unsafe.Sizeof(uintptr(0)) - 4
 
+// siginfoSize is the size of siginfo_t.
+const siginfoSize = 128
+
 // reapOne reaps one orphaned zombie and reports whether it did.
 func reapOne(log *slog.Logger) bool {
 	var info siginfo

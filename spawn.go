@@ -13,10 +13,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxns/namespace/internal/rawproc"
+	"github.com/linuxns/namespace/internal/wire"
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -103,7 +104,7 @@ type Prepared struct {
 	mu    sync.Mutex
 	done  bool
 
-	dir string // attr.Dir, made absolute
+	steps []step // the set-up, as the child performs it
 }
 
 // Prepare is StartProcess in two steps: it returns once the process is
@@ -125,7 +126,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
-	a, keep, err := n.prepareSpawn(path, argv, attr)
+	a, steps, keep, err := n.prepareSpawn(path, argv, attr)
 	if err != nil {
 		return nil, fmt.Errorf("namespace: %s: %w", name, err)
 	}
@@ -153,26 +154,26 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if err != nil {
 		return nil, err
 	}
-	a.errFD = uintptr(errPipe[1])
+	a.ErrFD = uintptr(errPipe[1])
 	var gate, holdPipe [2]int
 	if n.user {
 		if gate, err = newPipe(); err != nil {
 			return nil, err
 		}
-		a.gateR, a.gateW = uintptr(gate[0]), uintptr(gate[1])
+		a.GateR, a.GateW = uintptr(gate[0]), uintptr(gate[1])
 	}
 	if hold {
 		if holdPipe, err = newPipe(); err != nil {
 			return nil, err
 		}
-		a.holdR, a.holdW = uintptr(holdPipe[0]), uintptr(holdPipe[1])
+		a.HoldR, a.HoldW = uintptr(holdPipe[0]), uintptr(holdPipe[1])
 	}
 	self, err := selfPidfd()
 	if err != nil {
 		closeAll()
 		return nil, classify("open a pidfd of this process", err, n)
 	}
-	a.parentFD = uintptr(self)
+	a.ParentFD = uintptr(self)
 	// The os package checks once per process, with a process of its own,
 	// that pidfds work (Start's FindProcess needs it): let it do so while
 	// the child starts.
@@ -194,7 +195,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if hold {
 		unix.Close(holdPipe[0])
 	}
-	p := &Prepared{Pid: pid, n: n, path: path, dir: a.dirPath, pidfd: -1, errR: errPipe[0], holdW: -1}
+	p := &Prepared{Pid: pid, n: n, path: path, steps: steps, pidfd: -1, errR: errPipe[0], holdW: -1}
 	if hold {
 		p.holdW = holdPipe[1]
 	}
@@ -205,9 +206,9 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		}
 		return nil, n.startError(os.NewSyscallError("clone", errno))
 	}
-	p.pidfd = int(a.pidfd)
+	p.pidfd = int(a.Pidfd)
 	if n.debugEnabled() {
-		n.log().Debug("cloned", "side", "parent", "pid", pid, "flags", fmt.Sprintf("%#x", a.cloneFlags))
+		n.log().Debug("cloned", "side", "parent", "pid", pid, "flags", fmt.Sprintf("%#x", a.CloneFlags))
 	}
 	if n.user {
 		err := n.writeIDMaps(pid)
@@ -229,7 +230,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 			return nil, p.fail(err)
 		case got == 0:
 			return nil, p.fail(fmt.Errorf("namespace: %s: %w: the child ended without a report", name, ErrProtocol))
-		case st != spawnHeld:
+		case st != rawproc.CodeHeld:
 			return nil, p.fail(p.stepError(st, e))
 		}
 		if n.debugEnabled() {
@@ -313,19 +314,29 @@ func (p *Prepared) readReport() (st uint32, e syscall.Errno, got int, err error)
 }
 
 // stepError turns a failed step's report into the error Run's children
-// give, or an *os.PathError for execve.
+// give, or an *os.PathError for execve. st is the index of the failed step
+// among steps, or a code of a raw-only step.
 func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
-	switch st {
-	case spawnExec:
+	if st == rawproc.CodeExec {
 		return &os.PathError{Op: "exec", Path: p.path, Err: e}
-	case spawnDir:
-		dir := p.dir
-		if dir == "" {
-			dir = "/" // the fallback for an inherited directory
-		}
-		return classify(stepWorkDir, &os.PathError{Op: "chdir", Path: dir, Err: e}, p.n)
 	}
-	return classify(spawnStepName(st, p.n), os.NewSyscallError(spawnStepCall(st), e), p.n)
+	if st < uint32(len(p.steps)) {
+		s := &p.steps[st]
+		info := stepTable[s.Kind]
+		if s.Kind == stepWorkDir {
+			dir := s.Target
+			if s.Flags&wire.StepDirExplicit == 0 {
+				dir = "/" // the fallback for an inherited directory
+			}
+			return classify(info.name, &os.PathError{Op: info.call, Path: dir, Err: e}, p.n)
+		}
+		return classify(stepName(s), os.NewSyscallError(info.call, e), p.n)
+	}
+	info, ok := rawStepTable[st]
+	if !ok {
+		return fmt.Errorf("namespace: %w: the child reported an unknown step %d (%v)", ErrProtocol, st, e)
+	}
+	return classify(info.name, os.NewSyscallError(info.call, e), p.n)
 }
 
 // fail kills and reaps the child through its pidfd, so that no other
@@ -423,201 +434,27 @@ func formatIDMap(maps []IDMap) string {
 	return b.String()
 }
 
-// The steps of a spawned child, as it reports them.
-const (
-	spawnWaitMaps uint32 = iota + 1
-	spawnTimeNS
-	spawnTimeOffsets
-	spawnRPrivate
-	spawnTmpfs
-	spawnProc
-	spawnHostname
-	spawnLoopback
-	spawnDir
-	spawnFiles
-	spawnSetsid
-	spawnSetpgid
-	spawnForeground
-	spawnSetctty
-	spawnExec
-	spawnForkCommand
-	spawnChildrenFile
-	spawnForkSubreaper
-	// spawnHeld is not a failure: the child is set up and holds (Prepare).
-	spawnHeld
-)
-
-// spawnStepName names step st as Run's child does.
-func spawnStepName(st uint32, n *Namespace) string {
-	switch st {
-	case spawnWaitMaps:
-		return "wait for the id maps"
-	case spawnTimeNS:
-		return "create time namespace"
-	case spawnTimeOffsets:
-		return "set time offsets"
-	case spawnRPrivate:
-		return "make / recursively private"
-	case spawnTmpfs:
-		return "mount tmpfs on /tmp (" + n.tmp.data() + ")"
-	case spawnProc:
-		return "mount proc on /proc"
-	case spawnHostname:
-		return "set hostname"
-	case spawnLoopback:
-		return "bring lo up"
-	case spawnDir:
-		return stepWorkDir
-	case spawnFiles:
-		return "set up descriptors"
-	case spawnSetsid:
-		return "create a session"
-	case spawnSetpgid:
-		return "set the process group"
-	case spawnForeground:
-		return "take the terminal's foreground"
-	case spawnSetctty:
-		return "set the controlling terminal"
-	case spawnForkCommand:
-		if !n.initProc {
-			return "fork the command"
-		}
-		return "fork the command (PID 2)"
-	case spawnChildrenFile:
-		return "find descendants in " + childrenFile
-	case spawnForkSubreaper:
-		return "fork the subreaper"
-	}
-	return "step " + strconv.Itoa(int(st))
-}
-
-// spawnStepCall names the system call of step st.
-func spawnStepCall(st uint32) string {
-	switch st {
-	case spawnWaitMaps:
-		return "read"
-	case spawnTimeNS:
-		return "unshare"
-	case spawnTimeOffsets:
-		return "write timens_offsets"
-	case spawnRPrivate, spawnTmpfs, spawnProc:
-		return "mount"
-	case spawnHostname:
-		return "sethostname"
-	case spawnLoopback:
-		return "ioctl SIOCSIFFLAGS"
-	case spawnDir:
-		return "chdir"
-	case spawnFiles:
-		return "dup3"
-	case spawnSetsid:
-		return "setsid"
-	case spawnSetpgid:
-		return "setpgid"
-	case spawnForeground:
-		return "ioctl TIOCSPGRP"
-	case spawnSetctty:
-		return "ioctl TIOCSCTTY"
-	case spawnForkCommand, spawnForkSubreaper:
-		return "clone"
-	case spawnChildrenFile:
-		return "open"
-	}
-	return "execve"
-}
-
-// spawnMount is one mount(2) of the set-up.
-type spawnMount struct {
-	src, dst, fstype, data *byte
-	flags                  uintptr
-	step                   uint32
-}
-
-// ifreqFlags is struct ifreq with the flags member of its union.
-type ifreqFlags struct {
-	name  [unix.IFNAMSIZ]byte
-	flags uint16
-	_     [22]byte
-}
-
-// spawnArgs is everything the spawned child needs, prepared before the
-// clone: it runs no Go code that allocates.
-type spawnArgs struct {
-	cloneFlags   uintptr
-	pidfd        int32   // the child's pidfd, which clone (CLONE_PIDFD) stores here
-	parentFD     uintptr // a pidfd of the calling process
-	errFD        uintptr // write end of the report pipe (close-on-exec)
-	gateR, gateW uintptr // the id-map gate, or 0
-	holdR, holdW uintptr // the hold before execve (Prepare), or 0
-
-	timeNS     bool
-	timensPath *byte
-	timensData []byte
-	mounts     []spawnMount
-	hostname   []byte
-	loopback   bool
-	ifr        ifreqFlags
-	// The working directory, entered again by its path after the mounts:
-	// dir (attr.Dir, dirPath made absolute) if given; else, with a mount
-	// namespace, the inherited one, whose path the child reads into cwd
-	// (getcwd) before the mounts, or / if it is not there inside.
-	dir        *byte
-	dirPath    string
-	cwd        []byte
-	root       *byte
-	fds        []int // descriptor i of the program is fds[i]; -1: closed
-	nextFD     int   // free descriptors start here (above every fds[i] and i)
-	setsid     bool
-	setpgid    bool
-	pgid       int
-	foreground bool
-	setctty    bool
-	ctty       int
-	// reaper (WithKillDescendants without a PID namespace): the cloned
-	// process forks a subreaper, which forks the program.
-	reaper subreaper
-	// init (WithInit): the cloned process stays PID 1 and forks the
-	// program as PID 2, which leads a process group of its own in the
-	// terminal's foreground if initTakesTerminal.
-	init              bool
-	initTakesTerminal bool
-	initCtty          int // the terminal, among the program's descriptors
-	path              *byte
-	argv, envv        **byte
-	report            [8]byte
-	// resetSignals has bit N-1 set for each signal N that the Go runtime
-	// handles and the program must get with its default action.
-	resetSignals uint64
-}
-
-// prepareSpawn builds the child's arguments. keep holds what the child's
-// pointers refer to.
-func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*spawnArgs, []any, error) {
-	a := &spawnArgs{
+// prepareSpawn builds the child's arguments and returns them with the
+// set-up's steps as the child performs them. keep holds what the child's
+// descriptors refer to.
+func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*rawproc.SpawnArgs, []step, []any, error) {
+	a := &rawproc.SpawnArgs{
 		// CLONE_PIDFD: the parent holds a pidfd of the child from the
 		// clone on, before the child can run, let alone exit.
-		cloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
-		pidfd:      -1,
+		CloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
+		Pidfd:      -1,
 	}
 	var keep []any
-	cstr := func(s string) (*byte, error) {
-		p, err := unix.BytePtrFromString(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q contains a NUL byte", ErrInvalid, s)
-		}
-		keep = append(keep, p)
-		return p, nil
-	}
 	var err error
-	if a.path, err = cstr(path); err != nil {
-		return nil, nil, err
+	if a.Path, err = cString(path); err != nil {
+		return nil, nil, nil, err
 	}
 	if len(argv) == 0 {
 		argv = []string{path}
 	}
 	av, err := cStrings(argv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: an argument contains a NUL byte", ErrInvalid)
+		return nil, nil, nil, fmt.Errorf("%w: an argument contains a NUL byte", ErrInvalid)
 	}
 	env := attr.Env
 	if env == nil {
@@ -625,37 +462,39 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	ev, err := cStrings(env)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the environment contains a NUL byte", ErrInvalid)
+		return nil, nil, nil, fmt.Errorf("%w: the environment contains a NUL byte", ErrInvalid)
 	}
-	keep = append(keep, av, ev)
-	a.argv, a.envv = &av[0], &ev[0]
+	a.Argv, a.Envv = &av[0], &ev[0]
+	p := n.plan()
+	steps := p.Steps
 	if attr.Dir != "" {
-		a.dirPath = attr.Dir
-		if a.dirPath[0] != '/' && n.needsMountNS() {
+		dir := attr.Dir
+		if dir[0] != '/' && n.needsMountNS() {
 			// Relative to the working directory the caller has now, not to
 			// whatever the mounts make of its path.
 			wd, err := unix.Getwd()
 			if err != nil {
-				return nil, nil, classify(stepWorkDir, fmt.Errorf("attr.Dir %q is relative: %w", attr.Dir, os.NewSyscallError("getcwd", err)), n)
+				return nil, nil, nil, classify(stepWorkDirName, fmt.Errorf("attr.Dir %q is relative: %w", attr.Dir, os.NewSyscallError("getcwd", err)), n)
 			}
-			a.dirPath = wd + "/" + attr.Dir
+			dir = wd + "/" + attr.Dir
 		}
-		if a.dir, err = cstr(a.dirPath); err != nil {
-			return nil, nil, err
-		}
+		steps = withDir(steps, dir)
+	}
+	if a.Steps, a.WD, err = rawSteps(steps); err != nil {
+		return nil, nil, nil, err
 	}
 
 	if sys := attr.Sys; sys != nil {
 		rest := *sys
-		a.setsid, a.setpgid, a.pgid = sys.Setsid, sys.Setpgid, sys.Pgid
-		a.foreground, a.setctty, a.ctty = sys.Foreground, sys.Setctty, sys.Ctty
+		a.Setsid, a.Setpgid, a.Pgid = sys.Setsid, sys.Setpgid, sys.Pgid
+		a.Foreground, a.Setctty, a.Ctty = sys.Foreground, sys.Setctty, sys.Ctty
 		rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
 		rest.Foreground, rest.Setctty, rest.Ctty = false, false, 0
 		if rest.Pdeathsig == syscall.SIGKILL {
 			rest.Pdeathsig = 0
 		}
 		if !onlyZero(&rest) {
-			return nil, nil, fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
+			return nil, nil, nil, fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
 		}
 	}
 
@@ -663,83 +502,46 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
 			continue
 		}
-		a.resetSignals |= 1 << (sig - 1)
+		a.ResetSignals |= 1 << (sig - 1)
 	}
 
-	a.nextFD = len(attr.Files)
+	a.NextFD = len(attr.Files)
 	for _, f := range attr.Files {
 		fd := -1
 		if f != nil {
 			fd = int(f.Fd())
 			keep = append(keep, f)
 		}
-		a.fds = append(a.fds, fd)
-		if fd >= a.nextFD {
-			a.nextFD = fd + 1
+		a.Fds = append(a.Fds, fd)
+		if fd >= a.NextFD {
+			a.NextFD = fd + 1
 		}
 	}
 
-	if n.time {
-		a.timeNS = true
-		if a.timensPath, err = cstr("/proc/self/timens_offsets"); err != nil {
-			return nil, nil, err
-		}
-		a.timensData = []byte(timensOffsets(n.monotonic, n.boottime))
-	}
-	empty, _ := cstr("")
-	if n.needsMountNS() {
-		a.root, _ = cstr("/")
-		a.mounts = append(a.mounts, spawnMount{src: empty, dst: a.root, fstype: empty, data: empty, flags: unix.MS_REC | unix.MS_PRIVATE, step: spawnRPrivate})
-		if a.dir == nil {
-			a.cwd = make([]byte, unix.PathMax)
-			keep = append(keep, a.cwd)
-		}
-	}
-	if n.tmp != nil {
-		src, _ := cstr("tmpfs")
-		dst, _ := cstr("/tmp")
-		data, err := cstr(n.tmp.data())
-		if err != nil {
-			return nil, nil, err
-		}
-		a.mounts = append(a.mounts, spawnMount{src: src, dst: dst, fstype: src, data: data, flags: unix.MS_NOSUID | unix.MS_NODEV, step: spawnTmpfs})
-	}
-	if n.mountsProc() {
-		src, _ := cstr("proc")
-		dst, _ := cstr("/proc")
-		a.mounts = append(a.mounts, spawnMount{src: src, dst: dst, fstype: src, data: empty, flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, step: spawnProc})
-	}
-	if n.hostname != nil && *n.hostname != "" {
-		a.hostname = []byte(*n.hostname)
-	}
-	if n.initProc {
-		a.init = true
-		if a.foreground {
+	if p.Init {
+		a.Init = true
+		if a.Foreground {
 			// PID 2 takes the terminal after the descriptors are in place:
 			// find Ctty's descriptor there.
-			a.initTakesTerminal = true
-			a.initCtty = -1
-			if a.ctty >= len(a.fds) || a.fds[a.ctty] == a.ctty {
-				a.initCtty = a.ctty
-			} else if i := slices.Index(a.fds, a.ctty); i >= 0 {
-				a.initCtty = i
+			a.InitTakesTerminal = true
+			a.InitCtty = -1
+			if a.Ctty >= len(a.Fds) || a.Fds[a.Ctty] == a.Ctty {
+				a.InitCtty = a.Ctty
+			} else if i := slices.Index(a.Fds, a.Ctty); i >= 0 {
+				a.InitCtty = i
 			}
-			if a.initCtty < 0 {
-				return nil, nil, fmt.Errorf("%w: with WithInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.ctty)
+			if a.InitCtty < 0 {
+				return nil, nil, nil, fmt.Errorf("%w: with WithInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.Ctty)
 			}
 		}
 	}
-	if n.net {
-		a.loopback = true
-		copy(a.ifr.name[:], "lo")
-	}
-	if n.killDescendants && !n.pid {
-		a.reaper.on = true
-		if a.reaper.children, err = cstr(childrenFile); err != nil {
-			return nil, nil, err
+	if p.KillDescendants {
+		a.Reaper.On = true
+		if a.Reaper.Children, err = cString(childrenFile); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	return a, keep, nil
+	return a, steps, keep, nil
 }
 
 // onlyZero reports whether every field of attr is zero (or nil).
@@ -755,7 +557,7 @@ func onlyZero(attr *syscall.SysProcAttr) bool {
 // spawn clones the child with every signal blocked on a locked thread, and
 // with syscall.ForkLock held, as os/exec does, so that no descriptor that
 // another goroutine is creating leaks into it.
-func spawn(a *spawnArgs) (int, syscall.Errno) {
+func spawn(a *rawproc.SpawnArgs) (int, syscall.Errno) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var all, old unix.Sigset_t
@@ -767,325 +569,7 @@ func spawn(a *spawnArgs) (int, syscall.Errno) {
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		return 0, err.(syscall.Errno)
 	}
-	pid, errno := forkSpawn(a)
+	pid, errno := rawproc.Spawn(a)
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return pid, errno
 }
-
-// forkSpawn clones the child and, in it, performs the set-up and executes
-// the program. It returns the child's pid in the parent.
-//
-// The child side never returns and must not call anything that can grow the
-// stack, allocate or take a lock: only syscall.RawSyscall6 (nosplit) and
-// arithmetic, as the standard library's code between fork and exec.
-//
-//go:norace
-//go:nocheckptr
-//go:noinline
-func forkSpawn(a *spawnArgs) (pid int, err syscall.Errno) {
-	var (
-		st     uint32
-		e      syscall.Errno
-		r1     uintptr
-		none   uint64
-		act    kernelSigaction // zero: SIG_DFL
-		b      [1]byte
-		pfd    unix.PollFd
-		zero   unix.Timespec
-		pgrp   int32
-		fd, sk uintptr
-	)
-	// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
-	// stores the pidfd at parent_tid, in the parent's memory.
-	r1, e = rawClone(a.cloneFlags, uintptr(unsafe.Pointer(&a.pidfd)))
-	if e != 0 || r1 != 0 {
-		return int(r1), e
-	}
-
-	// The child. Die with the thread that cloned us; if the calling process
-	// is already gone (it died before the death signal was armed), go now.
-	syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
-	pfd.Fd = int32(a.parentFD)
-	pfd.Events = unix.POLLIN
-	if r1, _, _ = syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0); r1 != 0 {
-		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
-	}
-	syscall.RawSyscall6(unix.SYS_CLOSE, a.parentFD, 0, 0, 0, 0, 0)
-	if a.holdW != 0 {
-		// Only the parent may hold the write end: its closing is Abort.
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdW, 0, 0, 0, 0, 0)
-	}
-
-	if a.gateR != 0 {
-		// Wait until the parent has written the id maps; nothing (EOF)
-		// means it gave up.
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.gateW, 0, 0, 0, 0, 0)
-		r1, _, e = syscall.RawSyscall6(unix.SYS_READ, a.gateR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0)
-		if r1 != 1 {
-			st = spawnWaitMaps
-			goto fail
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.gateR, 0, 0, 0, 0, 0)
-	}
-
-	if a.timeNS {
-		// The offsets can be set until a process enters the namespace,
-		// which execve below does.
-		if _, _, e = syscall.RawSyscall6(unix.SYS_UNSHARE, uintptr(syscalls.CLONE_NEWTIME), 0, 0, 0, 0, 0); e != 0 {
-			st = spawnTimeNS
-			goto fail
-		}
-		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.timensPath)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
-		if e != 0 {
-			st = spawnTimeOffsets
-			goto fail
-		}
-		if _, _, e = syscall.RawSyscall6(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&a.timensData[0])), uintptr(len(a.timensData)), 0, 0, 0); e != 0 {
-			st = spawnTimeOffsets
-			goto fail
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
-	}
-
-	if a.cwd != nil {
-		// The inherited working directory's path, before the mounts can
-		// cover it; "(unreachable)/…" or nothing means / below.
-		if _, _, e = syscall.RawSyscall6(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&a.cwd[0])), uintptr(len(a.cwd)), 0, 0, 0, 0); e != 0 {
-			a.cwd[0] = 0
-		}
-	}
-	for i := range a.mounts {
-		m := &a.mounts[i]
-		if _, _, e = syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(m.src)), uintptr(unsafe.Pointer(m.dst)),
-			uintptr(unsafe.Pointer(m.fstype)), m.flags, uintptr(unsafe.Pointer(m.data)), 0); e != 0 {
-			st = m.step
-			goto fail
-		}
-	}
-	if len(a.hostname) > 0 {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_SETHOSTNAME, uintptr(unsafe.Pointer(&a.hostname[0])), uintptr(len(a.hostname)), 0, 0, 0, 0); e != 0 {
-			st = spawnHostname
-			goto fail
-		}
-	}
-	if a.loopback {
-		st = spawnLoopback
-		sk, _, e = syscall.RawSyscall6(unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0, 0, 0, 0)
-		if e != 0 {
-			goto fail
-		}
-		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, sk, unix.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&a.ifr)), 0, 0, 0); e != 0 {
-			goto fail
-		}
-		if a.ifr.flags&unix.IFF_UP == 0 {
-			a.ifr.flags |= unix.IFF_UP | unix.IFF_RUNNING
-			if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, sk, unix.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&a.ifr)), 0, 0, 0); e != 0 {
-				goto fail
-			}
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, sk, 0, 0, 0, 0, 0)
-	}
-
-	// The process as os/exec makes it: session, group, terminal,
-	// directory, descriptors.
-	if a.setsid {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_SETSID, 0, 0, 0, 0, 0, 0); e != 0 {
-			st = spawnSetsid
-			goto fail
-		}
-	}
-	if a.setpgid || a.foreground {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_SETPGID, 0, uintptr(a.pgid), 0, 0, 0, 0); e != 0 {
-			st = spawnSetpgid
-			goto fail
-		}
-	}
-	if a.foreground {
-		pgrp = int32(a.pgid)
-		if pgrp == 0 {
-			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
-			pgrp = int32(r1)
-		}
-		// Every signal is blocked, so a background group may do it.
-		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.ctty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0); e != 0 {
-			st = spawnForeground
-			goto fail
-		}
-	}
-	// The working directory, entered again by its path now that the
-	// mounts are made: an explicit one must be there; an inherited one
-	// that is not falls back to /.
-	if a.dir != nil {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.dir)), 0, 0, 0, 0, 0); e != 0 {
-			st = spawnDir
-			goto fail
-		}
-	} else if a.cwd != nil {
-		e = syscall.ENOENT
-		if a.cwd[0] == '/' {
-			_, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(&a.cwd[0])), 0, 0, 0, 0, 0)
-		}
-		if e != 0 {
-			if _, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(a.root)), 0, 0, 0, 0, 0); e != 0 {
-				st = spawnDir
-				goto fail
-			}
-		}
-	}
-	st = spawnFiles
-	if a.errFD < uintptr(len(a.fds)) {
-		// The report pipe would be overwritten: move it up.
-		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.errFD, unix.F_DUPFD_CLOEXEC, uintptr(a.nextFD), 0, 0, 0)
-		if e != 0 {
-			goto fail
-		}
-		a.errFD = r1
-		a.nextFD = int(r1) + 1
-	}
-	if a.holdR != 0 && a.holdR < uintptr(len(a.fds)) {
-		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.holdR, unix.F_DUPFD_CLOEXEC, uintptr(a.nextFD), 0, 0, 0)
-		if e != 0 {
-			goto fail
-		}
-		a.holdR = r1
-		a.nextFD = int(r1) + 1
-	}
-	// First move every source that a lower descriptor would overwrite out
-	// of the way, then put each in place.
-	for i := range a.fds {
-		if a.fds[i] >= 0 && a.fds[i] < i {
-			r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(a.fds[i]), unix.F_DUPFD_CLOEXEC, uintptr(a.nextFD), 0, 0, 0)
-			if e != 0 {
-				goto fail
-			}
-			a.fds[i] = int(r1)
-			a.nextFD = int(r1) + 1
-		}
-	}
-	for i := range a.fds {
-		switch {
-		case a.fds[i] < 0:
-			syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(i), 0, 0, 0, 0, 0)
-		case a.fds[i] == i:
-			_, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0, 0, 0, 0)
-		default:
-			_, _, e = syscall.RawSyscall6(unix.SYS_DUP3, uintptr(a.fds[i]), uintptr(i), 0, 0, 0, 0)
-		}
-		if e != 0 {
-			goto fail
-		}
-	}
-	if a.setctty {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.ctty), unix.TIOCSCTTY, 1, 0, 0, 0); e != 0 {
-			st = spawnSetctty
-			goto fail
-		}
-	}
-
-	if a.holdR != 0 {
-		// Prepare: report that the set-up is done, and hold until Start
-		// (a byte) or Abort (end of file, then SIGKILL).
-		*(*uint32)(unsafe.Pointer(&a.report[0])) = spawnHeld
-		*(*uint32)(unsafe.Pointer(&a.report[4])) = 0
-		syscall.RawSyscall6(unix.SYS_WRITE, a.errFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)
-		if r1, _, _ = syscall.RawSyscall6(unix.SYS_READ, a.holdR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0); r1 != 1 {
-			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.holdR, 0, 0, 0, 0, 0)
-	}
-
-	if a.reaper.on {
-		// WithKillDescendants: this process, the caller's child, forks the
-		// subreaper, sends on to it every signal it gets and exits with its
-		// status; the subreaper forks the program (as WithInit's PID 1
-		// does, below) and, when the program has ended or this process has
-		// died (SIGKILL included), kills the descendants left. First check
-		// that it will find them.
-		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.reaper.children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
-		if e != 0 {
-			st = spawnChildrenFile
-			goto fail
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
-		a.reaper.parent, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
-		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
-		if e != 0 {
-			st = spawnForkSubreaper
-			goto fail
-		}
-		if r1 != 0 {
-			// The subreaper shares this process's group, and so gets
-			// what the terminal sends the group itself.
-			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, ^uintptr(0)>>32, 0, 0, 0, 0)
-			initLoop(r1, true, nil)
-		}
-		// The subreaper: its parent's death is a signal to it, not its
-		// end. If the parent died before that was armed, go now.
-		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0)
-		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGCHLD), 0, 0, 0, 0)
-		if r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPPID, 0, 0, 0, 0, 0, 0); r1 != a.reaper.parent {
-			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
-		}
-	}
-
-	if a.init || a.reaper.on {
-		// WithInit: PID 1 forks the program as PID 2 and stays. vfork:
-		// PID 1 goes on once PID 2 has executed the program or reported
-		// why it could not, and then closes the report pipe, which tells
-		// the parent that the program runs. PID 1 keeps no descriptor.
-		// The subreaper of WithKillDescendants does the same.
-		r1, e = rawClone(unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0)
-		if e != 0 {
-			st = spawnForkCommand
-			goto fail
-		}
-		if r1 != 0 {
-			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
-			syscall.RawSyscall6(unix.SYS_CLOSE, a.errFD, 0, 0, 0, 0, 0)
-			initLoop(r1, !a.initTakesTerminal, &a.reaper)
-		}
-		if a.reaper.on {
-			// The program dies with the subreaper.
-			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
-		}
-		// PID 2. Every signal is still blocked, so a background group may
-		// take the terminal.
-		if a.initTakesTerminal {
-			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
-			pgrp = int32(r1)
-			syscall.RawSyscall6(unix.SYS_SETPGID, 0, 0, 0, 0, 0, 0)
-			syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.initCtty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
-		}
-	}
-
-	// Default dispositions for the signals the Go runtime handles (ignored
-	// ones stay ignored, as across execve), then the program with an empty
-	// signal mask.
-	for sig := uintptr(1); sig < 65; sig++ {
-		if a.resetSignals&(1<<(sig-1)) != 0 {
-			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
-		}
-	}
-	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
-	_, _, e = syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.path)), uintptr(unsafe.Pointer(a.argv)), uintptr(unsafe.Pointer(a.envv)), 0, 0, 0)
-	st = spawnExec
-
-fail:
-	// Report the step and errno (the parent reaps us), and exit as a
-	// shell would.
-	*(*uint32)(unsafe.Pointer(&a.report[0])) = st
-	*(*uint32)(unsafe.Pointer(&a.report[4])) = uint32(e)
-	syscall.RawSyscall6(unix.SYS_WRITE, a.errFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)
-	r1 = 125
-	if st == spawnExec {
-		r1 = 126
-		if e == syscall.ENOENT {
-			r1 = 127
-		}
-	}
-	syscall.RawSyscall6(unix.SYS_EXIT_GROUP, r1, 0, 0, 0, 0, 0)
-	return 0, 0
-}
-
-// atFDCWD is AT_FDCWD as a system call argument.
-var atFDCWD = ^uintptr(0) - 99

@@ -145,8 +145,8 @@ func TestStartProcessErrors(t *testing.T) {
 	// A directory that does not exist inside is a failed step.
 	_, err = n.StartProcess("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir", Files: files})
 	var se *SetupError
-	if !errors.As(err, &se) || se.Step != stepWorkDir || !strings.Contains(err.Error(), "/no/such/dir") || !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("bad directory: %v, want a *SetupError of step %q naming it, wrapping ENOENT", err, stepWorkDir)
+	if !errors.As(err, &se) || se.Step != stepWorkDirName || !strings.Contains(err.Error(), "/no/such/dir") || !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("bad directory: %v, want a *SetupError of step %q naming it, wrapping ENOENT", err, stepWorkDirName)
 	}
 	if c := proctest.Children(); len(c) != 0 {
 		t.Errorf("children left after failures: %v", c)
@@ -394,8 +394,8 @@ func TestStartProcessDiesWithParent(t *testing.T) {
 // TestStepNamedOnce: the error of a failed set-up step, as Do and the
 // children report it, names the step once.
 func TestStepNamedOnce(t *testing.T) {
-	failed := step("mount tmpfs on /tmp (mode=1777)", os.NewSyscallError("mount", syscall.EPERM))
-	err := classify(stepName(failed), stepCause(failed), nil)
+	failed := &stepError{step: stepName(&step{Kind: stepTmpfs, Target: "/tmp", Data: "mode=1777"}), err: os.NewSyscallError("mount", syscall.EPERM)}
+	err := classify(failedStep(failed), stepCause(failed), nil)
 	var se *SetupError
 	if !errors.As(err, &se) || strings.Count(err.Error(), "mount tmpfs") != 1 || !errors.Is(err, ErrPermission) {
 		t.Errorf("got %v, want a *SetupError wrapping ErrPermission that names the step once", err)
@@ -471,8 +471,8 @@ func TestPrepareErrors(t *testing.T) {
 	n := testNS(WithPrivateMount())
 	_, err := n.Prepare("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir"})
 	var se *SetupError
-	if !errors.As(err, &se) || se.Step != stepWorkDir {
-		t.Errorf("bad directory: %v, want a *SetupError of step %q", err, stepWorkDir)
+	if !errors.As(err, &se) || se.Step != stepWorkDirName {
+		t.Errorf("bad directory: %v, want a *SetupError of step %q", err, stepWorkDirName)
 	}
 	p, err := n.Prepare("/no/such/program", nil, nil)
 	if err != nil {

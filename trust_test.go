@@ -80,9 +80,8 @@ func TestForgedJobSetuid(t *testing.T) {
 	hostname, _ := os.Hostname()
 	mounts := hostMounts(t)
 
-	forgedPlan := plan{RPrivate: true, Hostname: "forged"}
-	mode := "mode=0777"
-	forgedPlan.TmpData = &mode
+	forgedPlan := plan{Steps: []step{{Kind: stepRPrivate, Target: "/", Flags: syscall.MS_REC | syscall.MS_PRIVATE},
+		{Kind: stepHostname, Data: "forged"}, {Kind: stepTmpfs, Target: "/tmp", Data: "mode=0777"}}}
 	for priv, bin := range bins {
 		for _, kind := range []string{"exec", "function", "setup"} {
 			for _, via := range []string{"test process", "unprivileged shell"} {

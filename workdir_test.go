@@ -194,7 +194,7 @@ func TestCommandWorkDir(t *testing.T) {
 					// An explicit Dir that is not there inside is a
 					// set-up failure (status 125) that names it.
 					var ee *exec.ExitError
-					if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), stepWorkDir) || !strings.Contains(string(out), c.Dir) {
+					if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), stepWorkDirName) || !strings.Contains(string(out), c.Dir) {
 						t.Errorf("Dir %s missing inside: %v, want status 125 naming the step and the directory:\n%s", c.Dir, err, out)
 					}
 					return
@@ -302,8 +302,8 @@ func TestStartProcessWorkDir(t *testing.T) {
 					_, err = n.StartProcess("/bin/true", nil, attr)
 				}
 				var se *SetupError
-				if !errors.As(err, &se) || se.Step != stepWorkDir || !strings.Contains(err.Error(), c.Dir) || !errors.Is(err, syscall.ENOENT) {
-					t.Errorf("Dir %s, not in the private /tmp (Prepare %v): %v; want a *SetupError of step %q naming it, wrapping ENOENT", c.Dir, prepare, err, stepWorkDir)
+				if !errors.As(err, &se) || se.Step != stepWorkDirName || !strings.Contains(err.Error(), c.Dir) || !errors.Is(err, syscall.ENOENT) {
+					t.Errorf("Dir %s, not in the private /tmp (Prepare %v): %v; want a *SetupError of step %q naming it, wrapping ENOENT", c.Dir, prepare, err, stepWorkDirName)
 				}
 			}
 			if ch := proctest.Children(); len(ch) != 0 {

@@ -245,8 +245,8 @@ func TestForgedChild(t *testing.T) {
 	otherVersion := bytes.Clone(good)
 	otherVersion[4+4] = wire.Version + 1
 	badBool := wire.AppendJob(nil, &wire.Job{Token: token, Role: wire.RoleFunc, Func: "stress-nop"})
-	// plan.rprivate's value: after the plan's tag, the flags' tag and value (0), its tag.
-	badBool[bytes.IndexByte(badBool, 0x1e)+4] = 7
+	// plan.pid1's value: after the plan's tag, the flags' tag and value (0), the steps' tag and presence (0), its tag.
+	badBool[bytes.IndexByte(badBool, 0x1e)+6] = 7
 	for name, c := range map[string]struct {
 		via     string // "socket", "pipe", "file" or "" (no fd 3)
 		payload []byte

@@ -207,7 +207,7 @@ func TestVerbose(t *testing.T) {
 	}
 	if !execsInPlace([]string{"-m"}) {
 		t.Log("as uid 65534 -m gets a user namespace, which needs nsrun as parent: the in-place log is checked as root")
-	} else if out, code := shell(t, "true", "-v", "-m"); code != 0 || !strings.Contains(out, `msg="executing in place"`) || !strings.Contains(out, `msg="made / rprivate"`) {
+	} else if out, code := shell(t, "true", "-v", "-m"); code != 0 || !strings.Contains(out, `msg="executing in place"`) || !strings.Contains(out, `msg="make / recursively private"`) {
 		t.Errorf("-v -m: exit %d, want nsrun's and the library's debug lines before COMMAND replaces nsrun:\n%s", code, out)
 	}
 	// Under --init the library logs the init's start.

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"time"
 )
 
 // magic starts every encoded job and message.
@@ -21,16 +20,17 @@ const headerSize = len(magic) + 2
 
 // The kinds of field values: the low three bits of a tag.
 const (
-	kBool   = 0
-	kUint   = 1
-	kInt    = 2
-	kBytes  = 3
-	kOpt    = 4
-	kList   = 5
-	kStruct = 6
+	kBool    = 0
+	kUint    = 1
+	kInt     = 2
+	kBytes   = 3
+	kOpt     = 4
+	kList    = 5
+	kStruct  = 6
+	kStructs = 7
 )
 
-var kindNames = [8]string{"bool", "uint", "int", "bytes", "opt", "list", "struct", "kind 7"}
+var kindNames = [8]string{"bool", "uint", "int", "bytes", "opt", "list", "struct", "structs"}
 
 // tag returns the tag byte of field number n (1 to 31) of kind k.
 func tag(n, k byte) byte { return n<<3 | k }
@@ -48,23 +48,11 @@ var (
 	tJobNonce = tag(9, kBytes)
 )
 
-// The tags of Plan's fields, in their order.
+// The tags of Plan's fields, in their order, and of Step's.
 var (
-	tPlanFlags       = tag(1, kUint)
-	tPlanRPrivate    = tag(2, kBool)
-	tPlanTmpData     = tag(3, kOpt)
-	tPlanProc        = tag(4, kBool)
-	tPlanHostname    = tag(5, kBytes)
-	tPlanLoopback    = tag(6, kBool)
-	tPlanTime        = tag(7, kBool)
-	tPlanMonotonic   = tag(8, kInt)
-	tPlanBoottime    = tag(9, kInt)
-	tPlanPID1        = tag(10, kBool)
-	tPlanInit        = tag(11, kBool)
-	tPlanDebug       = tag(12, kBool)
-	tPlanDirExplicit = tag(13, kBool)
-	tPlanKillDesc    = tag(14, kBool)
-	tPlanParentNS    = tag(15, kList)
+	tPlan = struct{ flags, steps, pid1, init, debug, killDesc, parentNS byte }{
+		tag(1, kUint), tag(2, kStructs), tag(3, kBool), tag(4, kBool), tag(5, kBool), tag(6, kBool), tag(7, kList)}
+	tStep = struct{ kind, target, data, flags byte }{tag(1, kUint), tag(2, kBytes), tag(3, kBytes), tag(4, kUint)}
 )
 
 // The tags of Message's fields, in their order.
@@ -98,25 +86,28 @@ func AppendJob(b []byte, j *Job) []byte {
 }
 
 func appendPlan(b []byte, p *Plan) []byte {
-	b = appendUint(b, tPlanFlags, uint64(p.Flags))
-	b = appendBool(b, tPlanRPrivate, p.RPrivate)
-	if p.TmpData != nil {
-		b = appendOpt(b, tPlanTmpData, true, *p.TmpData)
-	} else {
-		b = appendOpt(b, tPlanTmpData, false, "")
+	b = appendUint(b, tPlan.flags, uint64(p.Flags))
+	b = appendSteps(b, tPlan.steps, p.Steps)
+	b = appendBool(b, tPlan.pid1, p.PID1)
+	b = appendBool(b, tPlan.init, p.Init)
+	b = appendBool(b, tPlan.debug, p.Debug)
+	b = appendBool(b, tPlan.killDesc, p.KillDescendants)
+	b = appendList(b, tPlan.parentNS, p.ParentNS)
+	return b
+}
+
+func appendSteps(b []byte, t byte, steps []Step) []byte {
+	if steps == nil {
+		return append(b, t, 0)
 	}
-	b = appendBool(b, tPlanProc, p.Proc)
-	b = appendBytes(b, tPlanHostname, p.Hostname)
-	b = appendBool(b, tPlanLoopback, p.Loopback)
-	b = appendBool(b, tPlanTime, p.Time)
-	b = appendInt(b, tPlanMonotonic, int64(p.Monotonic))
-	b = appendInt(b, tPlanBoottime, int64(p.Boottime))
-	b = appendBool(b, tPlanPID1, p.PID1)
-	b = appendBool(b, tPlanInit, p.Init)
-	b = appendBool(b, tPlanDebug, p.Debug)
-	b = appendBool(b, tPlanDirExplicit, p.DirExplicit)
-	b = appendBool(b, tPlanKillDesc, p.KillDescendants)
-	b = appendList(b, tPlanParentNS, p.ParentNS)
+	b = binary.AppendUvarint(append(b, t, 1), uint64(len(steps)))
+	for i := range steps {
+		s := &steps[i]
+		b = appendUint(b, tStep.kind, uint64(s.Kind))
+		b = appendBytes(b, tStep.target, s.Target)
+		b = appendBytes(b, tStep.data, s.Data)
+		b = appendUint(b, tStep.flags, s.Flags)
+	}
 	return b
 }
 
@@ -207,24 +198,30 @@ func DecodeJob(b []byte) (*Job, error) {
 }
 
 func (d *decoder) plan(p *Plan) {
-	p.Flags = uintptr(d.uint(tPlanFlags, "plan.flags", uint64(^uintptr(0))))
-	p.RPrivate = d.bool(tPlanRPrivate, "plan.rprivate")
-	if tmp, ok := d.opt(tPlanTmpData, "plan.tmp"); ok {
-		s := string(tmp)
-		p.TmpData = &s
-	}
-	p.Proc = d.bool(tPlanProc, "plan.proc")
-	p.Hostname = d.bytes(tPlanHostname, "plan.hostname")
-	p.Loopback = d.bool(tPlanLoopback, "plan.lo")
-	p.Time = d.bool(tPlanTime, "plan.time")
-	p.Monotonic = time.Duration(d.int(tPlanMonotonic, "plan.monotonic", 64))
-	p.Boottime = time.Duration(d.int(tPlanBoottime, "plan.boottime", 64))
-	p.PID1 = d.bool(tPlanPID1, "plan.pid1")
-	p.Init = d.bool(tPlanInit, "plan.init")
-	p.Debug = d.bool(tPlanDebug, "plan.debug")
-	p.DirExplicit = d.bool(tPlanDirExplicit, "plan.dirExplicit")
-	p.KillDescendants = d.bool(tPlanKillDesc, "plan.killDescendants")
-	p.ParentNS = d.list(tPlanParentNS, "plan.parentNS")
+	p.Flags = uintptr(d.uint(tPlan.flags, "plan.flags", uint64(^uintptr(0))))
+	p.Steps = d.steps(tPlan.steps, "plan.steps")
+	p.PID1 = d.bool(tPlan.pid1, "plan.pid1")
+	p.Init = d.bool(tPlan.init, "plan.init")
+	p.Debug = d.bool(tPlan.debug, "plan.debug")
+	p.KillDescendants = d.bool(tPlan.killDesc, "plan.killDescendants")
+	p.ParentNS = d.list(tPlan.parentNS, "plan.parentNS")
+}
+
+// steps reads a list of steps: nil, or a slice that is not nil.
+func (d *decoder) steps(t byte, field string) []Step {
+	return listOf(d, t, field, func() (Step, bool) {
+		var s Step
+		d.sub = ".kind"
+		s.Kind = StepKind(d.uint(tStep.kind, field, 0xff))
+		d.sub = ".target"
+		s.Target = d.bytes(tStep.target, field)
+		d.sub = ".data"
+		s.Data = d.bytes(tStep.data, field)
+		d.sub = ".flags"
+		s.Flags = d.uint(tStep.flags, field, ^uint64(0))
+		d.sub = ""
+		return s, d.err == nil
+	})
 }
 
 // DecodeMessage decodes a message encoded by AppendMessage. b must hold
@@ -259,6 +256,7 @@ type decoder struct {
 	off  int
 	what string // "job" or "message", for errors
 	elem int    // the element of a list being read, for errors; -1: none
+	sub  string // the field of that element, for a list of structs
 	err  error
 }
 
@@ -267,7 +265,7 @@ func (d *decoder) fail(field, format string, args ...any) {
 		return
 	}
 	if d.elem >= 0 {
-		field = fmt.Sprintf("%s[%d]", field, d.elem)
+		field = fmt.Sprintf("%s[%d]%s", field, d.elem, d.sub)
 	}
 	d.err = fmt.Errorf("wire: %s: field %s at offset %d: %s", d.what, field, d.off, fmt.Sprintf(format, args...))
 }
@@ -466,29 +464,44 @@ func (d *decoder) opt(t byte, field string) ([]byte, bool) {
 	return append(make([]byte, 0, len(b)), b...), true
 }
 
-// list reads a list of strings: nil, or a slice that is not nil.
-func (d *decoder) list(t byte, field string) []string {
+// count reads the tag t, the presence byte and the count of a list: ok is
+// false for a nil list or an error.
+func (d *decoder) count(t byte, field string) (n int, ok bool) {
 	if !d.tag(t, field) {
-		return nil
+		return 0, false
 	}
 	present, ok := d.flag(field)
 	if !ok || !present {
-		return nil
+		return 0, false
 	}
-	n, ok := d.length(field)
+	return d.length(field)
+}
+
+// list reads a list of strings: nil, or a slice that is not nil.
+func (d *decoder) list(t byte, field string) []string {
+	return listOf(d, t, field, func() (string, bool) {
+		b, ok := d.raw(field)
+		return string(b), ok
+	})
+}
+
+// listOf reads a list whose elements elem reads: nil, or a slice that is
+// not nil.
+func listOf[T any](d *decoder, t byte, field string, elem func() (T, bool)) []T {
+	n, ok := d.count(t, field)
 	if !ok {
 		return nil
 	}
 	// Each element takes at least a byte, which length checked; the
 	// capacity grows with the elements actually read.
-	out := make([]string, 0, min(n, 64))
+	out := make([]T, 0, min(n, 64))
 	for i := range n {
 		d.elem = i
-		b, ok := d.raw(field)
+		v, ok := elem()
 		if !ok {
 			return nil
 		}
-		out = append(out, string(b))
+		out = append(out, v)
 	}
 	d.elem = -1
 	return out

@@ -28,6 +28,8 @@
 //	list    one byte, 0 (nil) or 1, then, if 1, a varint count and count
 //	        times a varint length and the bytes
 //	struct  the nested type's fields (the plan in a job)
+//	structs one byte, 0 (nil) or 1, then, if 1, a varint count and count
+//	        times the nested type's fields (the plan's steps)
 //
 // Every field is always present, so there is exactly one encoding of each
 // value, and decoding is strict: a header of another version (ErrVersion)
@@ -46,7 +48,6 @@ package wire
 import (
 	"encoding/json"
 	"errors"
-	"time"
 )
 
 // Version is the version of the encoding, the fifth byte of every
@@ -89,23 +90,12 @@ type Job struct {
 
 // Plan is the in-namespace set-up, computed by the parent from the options.
 type Plan struct {
-	Flags     uintptr       // the CLONE_NEW* flags of the namespaces created
-	RPrivate  bool          // make / recursively private before any mount
-	TmpData   *string       // a tmpfs on /tmp with this mount data; nil: none
-	Proc      bool          // mount proc on /proc
-	Hostname  string        // set the hostname; "": leave it
-	Loopback  bool          // bring lo up
-	Time      bool          // create a time namespace with the offsets below
-	Monotonic time.Duration // CLOCK_MONOTONIC offset
-	Boottime  time.Duration // CLOCK_BOOTTIME offset
-	PID1      bool          // the child is PID 1 of a new PID namespace
-	Init      bool          // a minimal init is PID 1, the command PID 2 (WithInit)
-	Debug     bool          // the child logs its steps to standard error
-	// DirExplicit: the working directory was requested explicitly
-	// (Command's Dir, StartProcess's attr.Dir): after the set-up the child
-	// enters it again and fails if it does not exist inside; otherwise the
-	// inherited one is entered again, or / if it is missing inside.
-	DirExplicit bool
+	Flags uintptr // the CLONE_NEW* flags of the namespaces created
+	// Steps is the set-up, in the order in which the child performs it.
+	Steps []Step
+	PID1  bool // the child is PID 1 of a new PID namespace
+	Init  bool // a minimal init is PID 1, the command PID 2 (WithInit)
+	Debug bool // the child logs its steps to standard error
 	// KillDescendants: a subreaper in front of the child ends its
 	// descendants (WithKillDescendants without a PID namespace).
 	KillDescendants bool
@@ -113,6 +103,38 @@ type Plan struct {
 	// must not share, as "name:dev:ino", for a child that cannot read its
 	// parent's (from a new user namespace).
 	ParentNS []string
+}
+
+// StepKind is the kind of a set-up step.
+type StepKind uint8
+
+// The kinds of set-up steps. Their names, their order in a plan and their
+// execution are the root package's; the encoding carries any value.
+const (
+	StepRPrivate    StepKind = iota + 1 // mount(2) Flags (MS_REC|MS_PRIVATE) on Target, "/"
+	StepTmpfs                           // mount a tmpfs on Target with Flags and Data
+	StepProc                            // mount proc on Target with Flags
+	StepHostname                        // set the hostname to Data
+	StepLoopback                        // bring lo up
+	StepTimeNS                          // create a time namespace for the children
+	StepTimeOffsets                     // write Data to /proc/self/timens_offsets
+	// StepWorkDir enters the working directory again by its path: Target,
+	// or, if it is empty, the path of the working directory before the
+	// first step. With Flags&StepDirExplicit, a directory that is not there
+	// is an error; else the step falls back to /.
+	StepWorkDir
+)
+
+// StepDirExplicit is the flag of a StepWorkDir whose directory was asked
+// for explicitly (Command's Dir, StartProcess's attr.Dir).
+const StepDirExplicit = 1
+
+// Step is one step of the set-up: a kind and its arguments.
+type Step struct {
+	Kind   StepKind // what to do
+	Target string   // the mount point, or the directory to enter
+	Data   string   // mount data, hostname, or time offsets
+	Flags  uint64   // mount flags, or StepDirExplicit
 }
 
 // MsgType is the type of a message.

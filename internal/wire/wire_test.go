@@ -9,10 +9,17 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
-func ptr(s string) *string { return &s }
+// stepJob is a job whose plan has two steps, the second of kind kind
+// (which the encoder writes as it is: a kind beyond a byte tests the
+// decoder). The first step's kind tag is at offset 21, its target's tag at
+// 23.
+func stepJob(kind uint64) []byte {
+	b := AppendJob(nil, &Job{Token: "t", Role: RoleFunc, Plan: Plan{Steps: []Step{{Kind: StepLoopback}, {Kind: StepLoopback}}}})
+	at := bytes.LastIndex(b, []byte{tStep.kind, byte(StepLoopback)})
+	return append(binary.AppendUvarint(append([]byte(nil), b[:at+1]...), kind), b[at+2:]...)
+}
 
 // sampleJobs are jobs whose every byte string must come through unchanged:
 // invalid UTF-8, NUL bytes, lone surrogates encoded in UTF-8, empty and nil
@@ -27,13 +34,23 @@ func sampleJobs() []Job {
 		{Role: RoleFunc, Input: json.RawMessage(odd)},
 		{Role: RoleExec, Path: "/tmp/\xff\xfe", Argv: []string{"\xff", "-c", odd}},
 		{Role: RoleExec, Argv: []string{}},
-		{Role: RoleSetup, Plan: Plan{TmpData: ptr("")}},
+		{Role: RoleSetup, Plan: Plan{Steps: []Step{}}},
+		{Role: RoleSetup, Plan: Plan{Steps: []Step{{}}}},
 		{Role: RolePrewarm, Plan: Plan{
-			Flags: ^uintptr(0), RPrivate: true, TmpData: ptr("size=1m,mode=1777"), Proc: true,
-			Hostname: odd, Loopback: true, Time: true, Monotonic: -time.Hour, Boottime: 1<<63 - 1,
-			PID1: true, Init: true, Debug: true, DirExplicit: true, KillDescendants: true, ParentNS: []string{"net:4:4026531840", "\xff"},
+			Flags: ^uintptr(0), Steps: []Step{
+				{Kind: StepRPrivate, Target: "/", Flags: 1<<14 | 1<<18},
+				{Kind: StepTmpfs, Target: "/tmp", Data: "size=1m,mode=1777", Flags: 6},
+				{Kind: StepProc, Target: "/proc", Flags: 14},
+				{Kind: StepHostname, Data: odd},
+				{Kind: StepLoopback},
+				{Kind: StepTimeNS},
+				{Kind: StepTimeOffsets, Data: "monotonic -3600 0\nboottime 0 0\n"},
+				{Kind: StepWorkDir, Target: odd, Flags: StepDirExplicit},
+				{Kind: 0xff, Target: "\x00", Data: "\x00", Flags: ^uint64(0)},
+			},
+			PID1: true, Init: true, Debug: true, KillDescendants: true, ParentNS: []string{"net:4:4026531840", "\xff"},
 		}},
-		{Role: Role(odd), Token: odd, Plan: Plan{Monotonic: -1 << 63, Boottime: -1}},
+		{Role: Role(odd), Token: odd, Plan: Plan{Flags: 1}},
 	}
 }
 
@@ -87,7 +104,7 @@ func TestMessageRoundTrip(t *testing.T) {
 // TestDecodedSharesNoMemory: changing the input after decoding changes
 // nothing decoded (the parent and the child reuse their buffers).
 func TestDecodedSharesNoMemory(t *testing.T) {
-	j := Job{Token: "tok", Func: "f", Args: []string{"arg"}, Input: json.RawMessage(`"in"`), Plan: Plan{TmpData: ptr("data")}}
+	j := Job{Token: "tok", Func: "f", Args: []string{"arg"}, Input: json.RawMessage(`"in"`), Plan: Plan{Steps: []Step{{Kind: StepTmpfs, Target: "/tmp", Data: "data"}}}}
 	b := AppendJob(nil, &j)
 	got, err := DecodeJob(b)
 	if err != nil {
@@ -104,12 +121,12 @@ func TestDecodedSharesNoMemory(t *testing.T) {
 // TestLayout pins the encoding: a change of these bytes is a change of
 // the protocol, which changes Version.
 func TestLayout(t *testing.T) {
-	j := Job{Token: "t", Role: RoleExec, Plan: Plan{Flags: 0x20000, TmpData: ptr(""), Monotonic: -1},
+	j := Job{Token: "t", Role: RoleExec, Plan: Plan{Flags: 0x20000, Steps: []Step{{Kind: StepTmpfs, Target: "/tmp", Flags: 6}}, Init: true},
 		Path: "/p", Argv: []string{"\xff"}}
 	want := "LNSW\x01J" +
 		"\x0b\x01t" + "\x13\x04exec" + "\x1e" +
-		"\x09\x80\x80\x08" + "\x10\x00" + "\x1c\x01\x00" + "\x20\x00" + "\x2b\x00" + "\x30\x00" + "\x38\x00" +
-		"\x42\x01" + "\x4a\x00" + "\x50\x00" + "\x58\x00" + "\x60\x00" + "\x68\x00" + "\x70\x00" + "\x7d\x00" +
+		"\x09\x80\x80\x08" + "\x17\x01\x01" + "\x09\x02" + "\x13\x04/tmp" + "\x1b\x00" + "\x21\x06" +
+		"\x18\x00" + "\x20\x01" + "\x28\x00" + "\x30\x00" + "\x3d\x00" +
 		"\x23\x00" + "\x2d\x00" + "\x34\x00" + "\x3b\x02/p" + "\x45\x01\x01\x01\xff" + "\x4b\x00"
 	if got := string(AppendJob(nil, &j)); got != want {
 		t.Errorf("job encoded as\n%q\nwant\n%q", got, want)
@@ -135,8 +152,8 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	// Offsets in job: header 0-5; token tag 6, length 7, "t" 8; role tag 9,
 	// length 10, "func" 11-14; plan tag 15; flags tag 16, value 17;
-	// rprivate tag 18, value 19; tmp tag 20, presence 21; ...
-	planEnd := 15 + 1 + 2*15 // plan tag, then 15 fields of a tag and a one-byte value
+	// steps tag 18, presence 19; pid1 tag 20, value 21; ...
+	planEnd := 15 + 1 + 2*7 // plan tag, then 7 fields of a tag and a one-byte value
 	funcTag := planEnd
 	argsTag := funcTag + 3
 	for _, c := range []struct {
@@ -156,8 +173,11 @@ func TestDecodeRefuses(t *testing.T) {
 		{"length beyond input", replace(job, 7, 0x7f), "length 127 exceeds"},
 		{"huge length", replace(job, 7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), "varint overflows 64 bits"},
 		{"overlong varint", append(append(append([]byte(nil), job[:7]...), 0x81, 0x00), job[8:]...), "not in its shortest form"},
-		{"bad bool", replace(job, 19, 2), "field plan.rprivate at offset 19: byte 0x02 where 0 or 1 belongs"},
-		{"bad presence", replace(job, 21, 7), "field plan.tmp at offset 21: byte 0x07"},
+		{"bad bool", replace(job, 21, 2), "field plan.pid1 at offset 21: byte 0x02 where 0 or 1 belongs"},
+		{"bad presence", replace(job, 19, 7), "field plan.steps at offset 19: byte 0x07"},
+		{"step count beyond input", replace(job, 19, 1, 0x40), "field plan.steps at offset 20: length 64 exceeds"},
+		{"step kind overflows", stepJob(0x100), "field plan.steps[1].kind at offset"},
+		{"step field misplaced", replace(stepJob(1), 23, tag(3, kBytes)), "field plan.steps[0].target at offset 23: tag 0x1b"},
 		{"count beyond input", replace(job, argsTag+2, 0x40), "field args at offset"},
 		{"element beyond input", replace(job, argsTag+3, 0x7f), "field args[0] at offset"},
 		{"trailing byte", append(append([]byte(nil), job...), 0), "1 bytes after the last field"},
@@ -199,8 +219,8 @@ func TestDecodeRefusesOverflow(t *testing.T) {
 			t.Errorf("%d in %d bits: %d, %v; want an overflow", c.v, c.bits, got, err)
 		}
 	}
-	d := decoder{b: binary.AppendUvarint([]byte{tPlanFlags}, 1<<32), what: "job", elem: -1}
-	if d.uint(tPlanFlags, "plan.flags", 1<<32-1); d.finish() == nil {
+	d := decoder{b: binary.AppendUvarint([]byte{tPlan.flags}, 1<<32), what: "job", elem: -1}
+	if d.uint(tPlan.flags, "plan.flags", 1<<32-1); d.finish() == nil {
 		t.Error("2^32 accepted for a 32-bit field")
 	}
 }
@@ -264,22 +284,33 @@ func TestDecodeAllocatesInProportion(t *testing.T) {
 // bytes, nil and empty lists and inputs, absent and empty tmpfs data)
 // decodes to the same job, and encodes back to the same bytes.
 func FuzzJobRoundTrip(f *testing.F) {
-	f.Add("0123456789abcdef0123456789abcdef", "func", uint64(0x20000), uint16(0), "", "", int64(0), int64(0), "f", ",a,b", []byte(nil), "", "")
-	f.Add("\xff\xfe", "exec", uint64(1<<63), uint16(0xffff), "size=1m", "h\x00st", int64(-1), int64(1<<62), "", "", []byte("\xff"), "/x\x80", "\x00\xff\x00-c")
-	f.Add("", "", uint64(0), uint16(1<<8|1<<9), "", "\xed\xa0\x80", int64(-1<<63), int64(1<<63-1), "\x00", ";", []byte{}, "/", ";")
-	f.Fuzz(func(t *testing.T, token, role string, flags uint64, bits uint16, tmp, host string, mono, boot int64,
+	f.Add("0123456789abcdef0123456789abcdef", "func", uint64(0x20000), uint16(0), "", "", uint64(0), uint64(0), "f", ",a,b", []byte(nil), "", "")
+	f.Add("\xff\xfe", "exec", uint64(1<<63), uint16(0xffff), ",/tmp,/proc", "h\x00st;", uint64(1<<63), uint64(0x0102030405060708), "", "", []byte("\xff"), "/x\x80", "\x00\xff\x00-c")
+	f.Add("", "", uint64(0), uint16(1<<8|1<<9), ",", "\xed\xa0\x80", uint64(1), uint64(0xffffffffffffffff), "\x00", ";", []byte{}, "/", ";")
+	f.Fuzz(func(t *testing.T, token, role string, flags uint64, bits uint16, targets, data string, kinds, stepFlags uint64,
 		fn, args string, input []byte, path, argv string) {
 		bit := func(i uint) bool { return bits&(1<<i) != 0 }
 		j := Job{
-			Token: token, Role: Role(role), Func: fn, Args: splitList(args), Path: path, Argv: splitList(argv), Nonce: host + token,
+			Token: token, Role: Role(role), Func: fn, Args: splitList(args), Path: path, Argv: splitList(argv), Nonce: data + token,
 			Plan: Plan{
-				Flags: uintptr(flags), RPrivate: bit(0), Proc: bit(1), Hostname: host, Loopback: bit(2),
-				Time: bit(3), Monotonic: time.Duration(mono), Boottime: time.Duration(boot),
-				PID1: bit(4), Init: bit(5), Debug: bit(6), DirExplicit: bit(7), KillDescendants: bit(10), ParentNS: splitList(argv),
+				Flags: uintptr(flags), PID1: bit(4), Init: bit(5), Debug: bit(6), KillDescendants: bit(10), ParentNS: splitList(argv),
 			},
 		}
-		if bit(8) {
-			j.Plan.TmpData = &tmp
+		// Steps: one per target (nil, empty or some), with a kind from
+		// the bytes of kinds and flags rotated from stepFlags.
+		ds := splitList(data)
+		for i, target := range splitList(targets) {
+			if j.Plan.Steps == nil {
+				j.Plan.Steps = []Step{}
+			}
+			s := Step{Kind: StepKind(kinds >> (8 * (i % 8))), Target: target, Flags: stepFlags<<(i%64) | stepFlags>>(64-i%64)}
+			if i < len(ds) {
+				s.Data = ds[i]
+			}
+			j.Plan.Steps = append(j.Plan.Steps, s)
+		}
+		if bit(8) && j.Plan.Steps == nil {
+			j.Plan.Steps = []Step{}
 		}
 		if bit(9) {
 			j.Input = append(json.RawMessage{}, input...)
@@ -368,7 +399,10 @@ func splitList(s string) []string {
 // A typical job: a function with a few arguments and a plan with a tmpfs.
 func benchJob() *Job {
 	return &Job{Token: "0123456789abcdef0123456789abcdef", Role: RoleFunc, Func: "bench-nop",
-		Args: []string{"one", "two", "/some/path"}, Plan: Plan{Flags: 0x20020000, RPrivate: true, TmpData: ptr("mode=1777"), Proc: true, PID1: true}}
+		Args: []string{"one", "two", "/some/path"}, Plan: Plan{Flags: 0x20020000, PID1: true, Steps: []Step{
+			{Kind: StepRPrivate, Target: "/", Flags: 1<<14 | 1<<18}, {Kind: StepTmpfs, Target: "/tmp", Data: "mode=1777", Flags: 6},
+			{Kind: StepProc, Target: "/proc", Flags: 14}, {Kind: StepWorkDir},
+		}}}
 }
 
 func BenchmarkAppendJob(b *testing.B) {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package namespace
+package rawproc
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The raw children (forkInit, forkSpawn) pass kernelSigaction to
+// The raw children (ForkInit, Spawn) pass kernelSigaction to
 // rt_sigaction(2), which writes the architecture's whole struct sigaction
 // into it: 5 words on 32-bit systems. Nothing may be written past it.
 func TestKernelSigactionFits(t *testing.T) {
