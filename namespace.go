@@ -212,7 +212,7 @@ func (n *Namespace) Validate() error {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}
 	if n.initProc && !n.pid {
-		errs = append(errs, invalidf("WithInit needs WithPrivatePID: only PID 1 of a new PID namespace is an init"))
+		errs = append(errs, invalidf("WithMinimalInit needs WithPrivatePID: only PID 1 of a new PID namespace is an init"))
 	}
 	return errors.Join(errs...)
 }

@@ -148,7 +148,7 @@ func WithPrivatePID() Option {
 // so that it outlives its parent long enough to kill its descendants
 // (found in /proc/thread-self/children) and reap them. It sends the signals
 // it receives on to the child and exits with the child's status, 128+N if
-// signal N killed it (as WithInit does).
+// signal N killed it (as WithMinimalInit does).
 //
 // Run, Task, Setup and pools (WithPrewarm) honour it by executing the child
 // program once more under the supervisor; Command and StartProcess (and
@@ -267,14 +267,14 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(n *Namespace) { n.logger = l })
 }
 
-// WithInit makes Command and StartProcess run a minimal init as PID 1 of
+// WithMinimalInit makes Command and StartProcess run a minimal init as PID 1 of
 // the new PID namespace: the command is PID 2; the init forwards every
 // signal it gets to the command, reaps orphans, and exits with the
 // command's status (128+N if signal N killed it). Use it for commands that
 // do not expect to be PID 1 (most shells and programs do not reap orphans
 // or handle SIGTERM as PID 1). It needs WithPrivatePID; Run's child is an
 // init already, and Do and Exec refuse it.
-func WithInit() Option {
+func WithMinimalInit() Option {
 	return optionFunc(func(n *Namespace) { n.initProc = true })
 }
 

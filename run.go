@@ -199,7 +199,7 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		Pdeathsig:  syscall.SIGKILL,
 	}
 	if n.initProc {
-		// WithInit: the child forks PID 1 of the new PID namespace itself
+		// WithMinimalInit: the child forks PID 1 of the new PID namespace itself
 		// (see pid1.go).
 		attr.Cloneflags &^= syscalls.CLONE_NEWPID
 	}

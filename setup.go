@@ -339,7 +339,7 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 		}
 	}
 	if n.initProc {
-		return fmt.Errorf("namespace: %s: %w: WithInit needs a PID namespace", method, ErrUnsupported)
+		return fmt.Errorf("namespace: %s: %w: WithMinimalInit needs a PID namespace", method, ErrUnsupported)
 	}
 	if n.killDescendants {
 		return fmt.Errorf("namespace: %s: %w (%w): WithKillDescendants needs a process of its own to outlive the program and end its descendants, and %s starts none; use %s", method, ErrUnsupported, errors.ErrUnsupported, method, instead)
@@ -378,7 +378,7 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 // *os.PathError with Op "exec" if execve failed (fs.ErrNotExist,
 // fs.ErrPermission, ...). The thread is then discarded and the caller goes
 // on in its own namespaces, as after Do. Like Do, Exec refuses PID, user
-// and time namespaces and WithInit (ErrUnsupported): they need a new
+// and time namespaces and WithMinimalInit (ErrUnsupported): they need a new
 // process; use StartProcess.
 func (n *Namespace) Exec(path string, argv, envv []string) error {
 	guardChild()

@@ -723,7 +723,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 				a.initCtty = i
 			}
 			if a.initCtty < 0 {
-				return nil, nil, fmt.Errorf("%w: with WithInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.ctty)
+				return nil, nil, fmt.Errorf("%w: with WithMinimalInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.ctty)
 			}
 		}
 	}

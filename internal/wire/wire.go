@@ -98,7 +98,7 @@ type Plan struct {
 	Monotonic time.Duration // CLOCK_MONOTONIC offset
 	Boottime  time.Duration // CLOCK_BOOTTIME offset
 	PID1      bool          // the child is PID 1 of a new PID namespace
-	Init      bool          // a minimal init is PID 1, the command PID 2 (WithInit)
+	Init      bool          // a minimal init is PID 1, the command PID 2 (WithMinimalInit)
 	Debug     bool          // the child logs its steps to standard error
 	// DirExplicit: the working directory was requested explicitly
 	// (Command's Dir, StartProcess's attr.Dir): after the set-up the child
