@@ -46,6 +46,9 @@ var (
 	// ErrProtocol: the child's job could not be delivered or its answer could
 	// not be read.
 	ErrProtocol = errors.New("namespace child protocol error")
+
+	// ErrClosed: a Pool was used after Close.
+	ErrClosed = errors.New("pool closed")
 )
 
 // An ExitError reports a child that did not finish its job successfully: its

@@ -150,7 +150,7 @@ func tcpEcho(msg string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-func runProbe(t *testing.T, n *Namespace, req probeReq) probe {
+func runProbe(t *testing.T, n Runner, req probeReq) probe {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

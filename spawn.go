@@ -120,7 +120,11 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if attr == nil {
 		attr = &os.ProcAttr{}
 	}
-	if err := n.Validate(); err != nil {
+	v := verbPrepare
+	if !hold {
+		v = verbStartProcess
+	}
+	if err := n.check(v); err != nil {
 		return nil, err
 	}
 	a, keep, err := n.prepareSpawn(path, argv, attr)

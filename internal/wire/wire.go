@@ -70,7 +70,7 @@ const (
 	RoleSetup Role = "setup" // set up, then continue the program (Setup)
 	// RolePrewarm: set up, then wait in Init, without a time limit, for a
 	// second job (RoleFunc) on the same socket: a child of a pool
-	// (WithPrewarm).
+	// (Namespace.Pool).
 	RolePrewarm Role = "prewarm"
 )
 
