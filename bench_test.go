@@ -222,7 +222,7 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkRunPool runs the same function on a pool (WithPrewarm(2)) in
+// BenchmarkRunPool runs the same function on a Pool of 2 in
 // mnt+pid+tmpfs. "ready": each Run finds the pool full (the wait for the
 // refill is not timed): the latency of a hand-off. "ready-no-signals": the
 // same with WithTermChild(false), so that Run does not catch the
@@ -234,13 +234,16 @@ func BenchmarkRunPool(b *testing.B) {
 	ctx := context.Background()
 	for _, mode := range []string{"ready", "ready-no-signals", "back-to-back"} {
 		b.Run(mode, func(b *testing.B) {
-			opts := append(setOptions(benchkit.MntPIDTmp), WithPrewarm(2))
+			opts := setOptions(benchkit.MntPIDTmp)
 			if mode == "ready-no-signals" {
 				opts = append(opts, WithTermChild(false))
 			}
-			n := New(opts...)
+			n, err := New(opts...).Pool(2)
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer n.Close()
-			if err := n.Run(ctx, benchNop); err != nil { // starts the pool
+			if err := n.Run(ctx, benchNop); err != nil {
 				b.Fatal(err)
 			}
 			noLeftovers(b)

@@ -134,7 +134,7 @@ func childStart(marker string) {
 	}
 	child.jobs = jobs
 	// The namespaces the clone made (a time namespace is made by this
-	// process, and entered at the re-execution; with WithInit, the pid
+	// process, and entered at the re-execution; with WithMinimalInit, the pid
 	// namespace is made for PID 1 later).
 	made := j.Plan.Flags &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM)
 	if j.Plan.Init {
@@ -482,7 +482,7 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 func execJob(j *job, parentDir int, log *slog.Logger) {
 	if hasStep(j.Plan.Steps, stepTimeNS) {
 		// The set-up created the time namespace (on the main thread, whose
-		// time namespace for children execve, or WithInit's fork, enters).
+		// time namespace for children execve, or WithMinimalInit's fork, enters).
 		if err := checkNamespacesDiffer(parentDir, syscalls.CLONE_NEWTIME, j.Plan.ParentNS); err != nil {
 			childFail(nil, "check namespaces", err)
 		}
@@ -500,7 +500,7 @@ func execJob(j *job, parentDir int, log *slog.Logger) {
 }
 
 // forwardedSignals are the signals that Setup's original process and
-// WithInit's init pass on.
+// WithMinimalInit's init pass on.
 var forwardedSignals = []os.Signal{
 	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT,

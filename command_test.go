@@ -115,9 +115,9 @@ func TestCommandDenied(t *testing.T) {
 	}
 }
 
-func TestCommandWithInit(t *testing.T) {
+func TestCommandWithMinimalInit(t *testing.T) {
 	var out bytes.Buffer
-	cmd := testNS(WithPrivatePID(), WithInit()).Command(context.Background(), "sh", "-c", "echo pid=$$; exit 5")
+	cmd := testNS(WithPrivatePID(), WithMinimalInit()).Command(context.Background(), "sh", "-c", "echo pid=$$; exit 5")
 	cmd.Stdout = &out
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -262,7 +262,7 @@ zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | grep -c ') Z ')
 echo "zombies=$zombies"
 echo ready
 while :; do sleep 0.05; done`
-	cmd := testNS(WithPrivatePID(), WithInit()).Command(context.Background(), "sh", "-c", script)
+	cmd := testNS(WithPrivatePID(), WithMinimalInit()).Command(context.Background(), "sh", "-c", script)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

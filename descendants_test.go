@@ -275,7 +275,7 @@ func TestKillDescendantsWhenTheChildEnds(t *testing.T) {
 	check("cancelled Run", m)
 
 	// A pooled child: the prepared children wait under their subreapers.
-	pn := testNS(WithPrivateTmp(), WithKillDescendants(), WithPrewarm(1))
+	pn := testPool(t, 1, WithPrivateTmp(), WithKillDescendants())
 	for i := range 3 {
 		pm := m + strconv.Itoa(i+2)
 		if err := pn.Run(context.Background(), spawnAndReturn, pm); err != nil {

@@ -47,6 +47,9 @@ var (
 	// ErrProtocol: the child's job could not be delivered or its answer could
 	// not be read.
 	ErrProtocol = errors.New("namespace child protocol error")
+
+	// ErrClosed: a Pool was used after Close.
+	ErrClosed = errors.New("pool closed")
 )
 
 // wrapped is a sentinel that wraps a more general one of the standard

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/linuxns/namespace"
 )
@@ -14,14 +15,18 @@ var square = namespace.NewTask("example-square", func(ctx context.Context, n int
 	return n * n, nil
 })
 
-func ExampleWithPrewarm() {
+func ExampleNamespace_Pool() {
 	// Two children are kept ready, each in fresh namespaces of its own with
-	// the set-up done; after the first Run, which starts the pool, a Run
-	// hands its job to a ready child. Close ends the children that wait.
-	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithPrewarm(2))...)
-	defer ns.Close()
+	// the set-up done; a Run hands its job to a ready child (or starts a
+	// cold one if none is ready yet). Close ends the children that wait.
+	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())...)
+	pool, err := ns.Pool(2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
 	for i := 1; i <= 3; i++ {
-		sq, err := square.Run(context.Background(), ns, i)
+		sq, err := square.Run(context.Background(), pool, i)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -31,4 +36,21 @@ func ExampleWithPrewarm() {
 	// 1
 	// 4
 	// 9
+}
+
+var greet = namespace.Register("example-greet", func(ctx context.Context, args []string) error {
+	fmt.Println("hello,", args[0], "from pid", os.Getpid())
+	return nil
+})
+
+func ExamplePool() {
+	pool, err := namespace.New(rootless(namespace.WithPrivatePID())...).Pool(1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.Run(context.Background(), greet, "pool"); err != nil {
+		log.Fatal(err)
+	}
+	// Output: hello, pool from pid 1
 }

@@ -107,11 +107,11 @@ func ExampleNamespace_StartProcess() {
 	// exit status 3
 }
 
-// With WithInit, the process StartProcess returns is a minimal init, PID 1,
+// With WithMinimalInit, the process StartProcess returns is a minimal init, PID 1,
 // and the program is PID 2: the init reaps the program's orphans, sends on
 // the signals it gets, and exits with the program's status.
-func ExampleWithInit() {
-	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithInit())...)
+func ExampleWithMinimalInit() {
+	ns := namespace.New(rootless(namespace.WithPrivatePID(), namespace.WithMinimalInit())...)
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		log.Fatal(err)

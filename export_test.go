@@ -6,10 +6,7 @@ package namespace
 // explicitly (wire.StepDirExplicit), as a command's Dir is: the Go executor's
 // handling of an explicit directory, tested through Do's thread.
 func (n *Namespace) DoExplicitDir(fn func() error) error {
-	if err := n.Validate(); err != nil {
-		return err
-	}
-	if err := n.checkThreadKinds("Do", "Run"); err != nil {
+	if err := n.check(verbDo); err != nil {
 		return err
 	}
 	p := n.plan()

@@ -9,6 +9,8 @@
 //     child performs the in-namespace set-up (a private mount table, a fresh
 //     /tmp and /proc, a hostname, the loopback interface) and then runs a
 //     registered Go function or executes a command.
+//   - Pool keeps children ready, set up in fresh namespaces, so that a Run
+//     on it only hands the job over; Close ends it.
 //   - StartProcess starts a program with no Go child: one process is cloned
 //     into the namespaces, does the same set-up with raw system calls and
 //     executes the program (the fastest way to run a command inside).
@@ -81,8 +83,8 @@ import (
 
 // Namespace describes a set of namespaces to create and the set-up to perform
 // inside them. It is made by New and is safe for concurrent use by multiple
-// goroutines once made: every Run, Command, Setup or Do creates fresh
-// namespaces of its own.
+// goroutines once made: every verb (Run, Command, StartProcess, Setup, Do,
+// …) creates fresh namespaces of its own.
 type Namespace struct {
 	mount      bool
 	tmp        *tmpfsConfig
@@ -103,8 +105,8 @@ type Namespace struct {
 	killGrace  time.Duration
 	logger     *slog.Logger
 	initProc   bool
-	pool       *pool // WithPrewarm; see pool.go
 	optionErrs []error
+	given      []string // the names of the options given, in order (see optionVerbs)
 
 	killDescendants bool // WithKillDescendants
 }
@@ -114,9 +116,10 @@ type Namespace struct {
 const DefaultKillGrace = 200 * time.Millisecond
 
 // New returns a Namespace with the given options. It collects the options and
-// engages nothing: no process, namespace or mount is created until Run,
-// Command, Setup or Do. Invalid options are reported by those methods, before
-// anything is created.
+// engages nothing: no process, namespace or mount is created until a verb
+// (Run, Task.Run, Pool, Command, StartProcess, Prepare, Setup, Exec or Do)
+// is called. Invalid options, and options the verb cannot honour, are
+// reported by the verb, before anything is created.
 func New(opts ...Option) *Namespace {
 	n := &Namespace{termChild: true, killGrace: DefaultKillGrace}
 	for _, o := range opts {
@@ -181,10 +184,23 @@ func (n *Namespace) String() string {
 	return s + "}"
 }
 
-// Validate reports every problem with the options, joined, or nil. Run,
-// Command, Setup and Do call it before they create anything; it is exported
-// so that callers can check a configuration early (for example at start-up).
-// Each problem wraps ErrInvalid.
+// Validate checks the options together, creating nothing, and returns nil
+// if they are consistent. Otherwise it returns every problem it found,
+// joined by errors.Join (one line each in Error; errors.Is and errors.As
+// see each one). Each problem wraps ErrInvalid: a malformed hostname,
+// TmpfsSize, TmpfsMode, TmpfsInodes or IDMap, id maps without
+// WithPrivateUser, overlapping id maps or more than the kernel's 340, a
+// time offset that would make a clock negative or pass the kernel's limit
+// (read from the clocks now), a negative WithKillGrace, WithMinimalInit
+// without WithPrivatePID. The exception is an id map that the caller may
+// not write, judged by its effective uid and gid now: a caller other than
+// root may map only its own uid and gid, once each; that problem wraps
+// ErrPermission instead.
+//
+// Every verb calls Validate before it creates anything, and joins to its
+// result the options that it cannot honour (ErrUnsupported, see Option),
+// which Validate, knowing no verb, does not report. It is exported so that
+// callers can check a configuration early (for example at start-up).
 func (n *Namespace) Validate() error {
 	errs := append([]error(nil), n.optionErrs...)
 	if n.hostname != nil {
@@ -212,7 +228,7 @@ func (n *Namespace) Validate() error {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}
 	if n.initProc && !n.pid {
-		errs = append(errs, invalidf("WithInit needs WithPrivatePID: only PID 1 of a new PID namespace is an init"))
+		errs = append(errs, invalidf("WithMinimalInit needs WithPrivatePID: only PID 1 of a new PID namespace is an init"))
 	}
 	return errors.Join(errs...)
 }

@@ -8,20 +8,41 @@ import (
 	"time"
 )
 
-// An Option configures a Namespace. Options are made by the With… functions.
+// An Option configures a Namespace. Options are made by the With…
+// functions.
+//
+// Each option says which verbs honour it. The verbs are Run, Task.Run,
+// Pool (and the Runs on it), Command, StartProcess, Prepare, Setup, Exec
+// and Do. A verb given an option that it cannot honour returns, before it
+// creates anything, an error that wraps ErrUnsupported and names the verb
+// and the option (Command's in Cmd.Err); no option is silently ignored.
 type Option interface {
 	apply(*Namespace)
 }
 
-type optionFunc func(*Namespace)
+// namedOption is an option that records its name in the Namespace, so
+// that each verb can refuse the options it cannot honour (optionVerbs).
+type namedOption struct {
+	name string
+	set  func(*Namespace)
+}
 
-func (f optionFunc) apply(n *Namespace) { f(n) }
+func (o namedOption) apply(n *Namespace) {
+	o.set(n)
+	if !slices.Contains(n.given, o.name) {
+		n.given = append(n.given, o.name)
+	}
+}
+
+// option returns the option called name that applies set.
+func option(name string, set func(*Namespace)) Option { return namedOption{name, set} }
 
 // WithPrivateMount creates a new mount namespace (Perl: private_mount). The
 // root mount is made recursively private (MS_REC|MS_PRIVATE) before anything
-// else, so that no mount made inside propagates to the host.
+// else, so that no mount made inside propagates to the host. Every verb
+// honours it.
 func WithPrivateMount() Option {
-	return optionFunc(func(n *Namespace) { n.mount = true })
+	return option("WithPrivateMount", func(n *Namespace) { n.mount = true })
 }
 
 // WithPrivateTmp mounts a fresh tmpfs on /tmp (Perl: private_tmp), in a new
@@ -29,8 +50,9 @@ func WithPrivateMount() Option {
 // TmpfsMode says otherwise; TmpfsSize and TmpfsInodes limit it. A working
 // directory under /tmp is looked up in the private /tmp (see "Working
 // directory" in the package documentation): only /tmp itself is there.
+// Every verb honours it.
 func WithPrivateTmp(opts ...TmpfsOption) Option {
-	return optionFunc(func(n *Namespace) {
+	return option("WithPrivateTmp", func(n *Namespace) {
 		t := &tmpfsConfig{mode: os.ModeSticky | 0o777}
 		for _, o := range opts {
 			if o != nil {
@@ -127,14 +149,16 @@ func (t *tmpfsConfig) data() string {
 // new mount namespace unless WithoutProc is given. As PID 1 the child reaps
 // orphaned processes; when it exits, the kernel kills the whole namespace,
 // so every process that the child started ends with it, however the child
-// ends (its parent's death included). Do cannot create a PID namespace.
+// ends (its parent's death included). Every verb that starts a process
+// honours it (Run, Task.Run, Pool, Command, StartProcess, Prepare, Setup);
+// Do and Exec refuse it: a new PID namespace applies to new processes only.
 //
 // Without a PID namespace that is not so: the child dies with its parent
 // (it gets SIGKILL as its parent-death signal), but the processes it
 // started are re-parented and live on, a daemon or a `setsid cmd &` among
 // them. WithKillDescendants ends them without a PID namespace.
 func WithPrivatePID() Option {
-	return optionFunc(func(n *Namespace) { n.pid = true })
+	return option("WithPrivatePID", func(n *Namespace) { n.pid = true })
 }
 
 // WithKillDescendants makes every process that the child starts end with
@@ -148,11 +172,11 @@ func WithPrivatePID() Option {
 // so that it outlives its parent long enough to kill its descendants
 // (found in /proc/thread-self/children) and reap them. It sends the signals
 // it receives on to the child and exits with the child's status, 128+N if
-// signal N killed it (as WithInit does).
+// signal N killed it (as WithMinimalInit does).
 //
-// Run, Task, Setup and pools (WithPrewarm) honour it by executing the child
-// program once more under the supervisor; Command and StartProcess (and
-// Prepare) run the command under it. With StartProcess the returned
+// Run, Task.Run, Pool and Setup honour it by executing the child program
+// once more under the supervisor; Command and StartProcess (and Prepare)
+// run the command under it. With StartProcess the returned
 // process is a second raw process in front of the supervisor, which passes
 // signals on: SIGKILL sent to it (Process.Kill) ends the program and its
 // descendants too. Do and Exec start no process and refuse it
@@ -162,38 +186,42 @@ func WithPrivatePID() Option {
 // The descendants are found through /proc: the supervisor fails to start
 // (a *SetupError) if /proc/thread-self/children cannot be read.
 func WithKillDescendants() Option {
-	return optionFunc(func(n *Namespace) { n.killDescendants = true })
+	return option("WithKillDescendants", func(n *Namespace) { n.killDescendants = true })
 }
 
 // WithoutProc keeps the inherited /proc in a new PID namespace (Perl:
-// no_proc). Without a PID namespace it has no effect.
+// no_proc). Without a PID namespace it has no effect. The verbs that honour
+// WithPrivatePID honour it; Do and Exec refuse it.
 func WithoutProc() Option {
-	return optionFunc(func(n *Namespace) { n.noProc = true })
+	return option("WithoutProc", func(n *Namespace) { n.noProc = true })
 }
 
 // WithPrivateNet creates a new network namespace (Perl: private_net) and
 // brings its loopback interface up, so that 127.0.0.1 and ::1 work inside.
-// It has no other interface.
+// It has no other interface. Every verb honours it.
 func WithPrivateNet() Option {
-	return optionFunc(func(n *Namespace) { n.net = true })
+	return option("WithPrivateNet", func(n *Namespace) { n.net = true })
 }
 
 // WithPrivateIPC creates a new IPC namespace (Perl: private_ipc): System V
-// IPC objects and POSIX message queues of the host are not visible.
+// IPC objects and POSIX message queues of the host are not visible. Every
+// verb honours it.
 func WithPrivateIPC() Option {
-	return optionFunc(func(n *Namespace) { n.ipc = true })
+	return option("WithPrivateIPC", func(n *Namespace) { n.ipc = true })
 }
 
 // WithPrivateUTS creates a new UTS namespace (Perl: private_uts): the host
 // name and NIS domain name can be changed without affecting the host.
+// Every verb honours it.
 func WithPrivateUTS() Option {
-	return optionFunc(func(n *Namespace) { n.uts = true })
+	return option("WithPrivateUTS", func(n *Namespace) { n.uts = true })
 }
 
 // WithHostname creates a new UTS namespace and sets its host name. The name
-// must be a valid RFC 1123 host name of at most HostNameMax bytes.
+// must be a valid RFC 1123 host name of at most HostNameMax bytes. Every
+// verb honours it.
 func WithHostname(name string) Option {
-	return optionFunc(func(n *Namespace) { n.uts = true; n.hostname = &name })
+	return option("WithHostname", func(n *Namespace) { n.uts = true; n.hostname = &name })
 }
 
 // WithPrivateUser creates a new user namespace (Perl: private_user). The
@@ -205,8 +233,12 @@ func WithHostname(name string) Option {
 // its own uid and gid, one each; root can map any ranges. setgroups(2) is
 // denied inside unless the caller is root in a user namespace that allows it
 // (one made by an unprivileged user denies it, and so do all nested in it).
+//
+// Every verb that starts a process honours it (Run, Task.Run, Pool,
+// Command, StartProcess, Prepare, Setup); Do and Exec refuse it: the kernel
+// refuses a new user namespace in a multi-threaded process.
 func WithPrivateUser(maps ...IDMap) Option {
-	return optionFunc(func(n *Namespace) {
+	return option("WithPrivateUser", func(n *Namespace) {
 		n.user = true
 		n.idMaps = append(n.idMaps, maps...)
 	})
@@ -216,26 +248,30 @@ func WithPrivateUser(maps ...IDMap) Option {
 // adjustments (Perl: private_sysvsem, clone flag CLONE_SYSVSEM). A child
 // process started by Run, Task or Command never shares the list with its
 // parent in any case (Perl's clone(CLONE_SYSVSEM) in fact shared it); in Do
-// the thread unshares its list. It adds CLONE_SYSVSEM to Flags.
+// and Exec the thread unshares its list. It adds CLONE_SYSVSEM to Flags.
+// Every verb honours it.
 func WithPrivateSysVSem() Option {
-	return optionFunc(func(n *Namespace) { n.sysvsem = true })
+	return option("WithPrivateSysVSem", func(n *Namespace) { n.sysvsem = true })
 }
 
 // WithPrivateCgroup creates a new cgroup namespace: the child's current
-// cgroup becomes the root of its view of /proc/self/cgroup.
+// cgroup becomes the root of its view of /proc/self/cgroup. Every verb
+// honours it.
 func WithPrivateCgroup() Option {
-	return optionFunc(func(n *Namespace) { n.cgroup = true })
+	return option("WithPrivateCgroup", func(n *Namespace) { n.cgroup = true })
 }
 
 // WithPrivateTime creates a new time namespace whose CLOCK_MONOTONIC and
 // CLOCK_BOOTTIME are shifted by the given offsets (zero for none); the
 // wall clock is not affected. A negative offset must not make a clock
 // negative, nor a positive one take it past the kernel's limit (about 146
-// years). Do cannot create a time namespace. Run and Task need one extra
-// re-execution of the child for it (the offsets can only be set before the
-// first process enters the namespace).
+// years). Every verb that starts a process honours it (Run, Task.Run,
+// Pool, Command, StartProcess, Prepare, Setup); Do and Exec refuse it: a
+// new time namespace applies to new processes only. Run, Task.Run, Pool
+// and Setup need one extra re-execution of the child for it (the offsets
+// can only be set before the first process enters the namespace).
 func WithPrivateTime(monotonic, boottime time.Duration) Option {
-	return optionFunc(func(n *Namespace) {
+	return option("WithPrivateTime", func(n *Namespace) {
 		n.time = true
 		n.monotonic = monotonic
 		n.boottime = boottime
@@ -248,34 +284,46 @@ func WithPrivateTime(monotonic, boottime time.Duration) Option {
 // caught and the child gets SIGTERM, then SIGKILL after the kill grace.
 // When false, those signals are left alone and cancellation of the context
 // kills the child at once.
+//
+// Run, Task.Run, Pool and Command honour it (Command through the Cmd's
+// Cancel and WaitDelay); the other verbs refuse it: Setup forwards signals
+// to the program instead, and StartProcess, Prepare, Exec and Do do not
+// wait for a child.
 func WithTermChild(on bool) Option {
-	return optionFunc(func(n *Namespace) { n.termChild = on })
+	return option("WithTermChild", func(n *Namespace) { n.termChild = on })
 }
 
 // WithKillGrace sets how long a child has between SIGTERM and SIGKILL
 // (default DefaultKillGrace, 200ms). A child that exits by itself costs no
-// delay.
+// delay. The verbs that honour WithTermChild honour it, and the others
+// refuse it.
 func WithKillGrace(d time.Duration) Option {
-	return optionFunc(func(n *Namespace) { n.killGrace = d })
+	return option("WithKillGrace", func(n *Namespace) { n.killGrace = d })
 }
 
 // WithLogger logs each step (flags, mounts, pids, signals) at debug level,
 // in the parent and in the child (Perl: $Sys::Linux::Namespace::debug). The
 // child logs to its standard error in slog's text format, at debug level,
-// when the logger is enabled for debug.
+// when the logger is enabled for debug. Every verb honours it.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(n *Namespace) { n.logger = l })
+	return option("WithLogger", func(n *Namespace) { n.logger = l })
 }
 
-// WithInit makes Command and StartProcess run a minimal init as PID 1 of
-// the new PID namespace: the command is PID 2; the init forwards every
-// signal it gets to the command, reaps orphans, and exits with the
-// command's status (128+N if signal N killed it). Use it for commands that
-// do not expect to be PID 1 (most shells and programs do not reap orphans
-// or handle SIGTERM as PID 1). It needs WithPrivatePID; Run's child is an
-// init already, and Do and Exec refuse it.
-func WithInit() Option {
-	return optionFunc(func(n *Namespace) { n.initProc = true })
+// WithMinimalInit makes Command, StartProcess and Prepare run a minimal
+// init as PID 1 of the new PID namespace: the command is PID 2; the init
+// forwards every signal it gets to the command, reaps orphans, and exits
+// with the command's status (128+N if signal N killed it). Use it for
+// commands that do not expect to be PID 1 (most shells and programs do not
+// reap orphans or handle SIGTERM as PID 1). It needs WithPrivatePID
+// (ErrInvalid otherwise). The other verbs refuse it: the child of Run,
+// Task.Run, Pool and Setup is PID 1 itself and reaps orphans, and Do and
+// Exec start no process.
+//
+// It is named for what it adds, not to be confused with Init, the call
+// that starts a program's child role; nsrun spells it --init, as unshare
+// and bwrap do.
+func WithMinimalInit() Option {
+	return option("WithMinimalInit", func(n *Namespace) { n.initProc = true })
 }
 
 // IDKind says which ids an IDMap maps.

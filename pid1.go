@@ -16,7 +16,7 @@ import (
 	"github.com/linuxns/namespace/internal/rawproc"
 )
 
-// The minimal init of WithInit and the subreaper of WithKillDescendants
+// The minimal init of WithMinimalInit and the subreaper of WithKillDescendants
 // run without the Go runtime: their code is in internal/rawproc (ForkInit,
 // InitLoop). This file prepares them and waits for them.
 

@@ -25,7 +25,7 @@ import (
 //
 // Two executors perform the same list: the Go one (runSteps: the
 // re-executed child, Setup, Do's and Exec's thread) and the raw one
-// (rawproc.RunSteps: StartProcess and Prepare's clone, WithInit's PID 1),
+// (rawproc.RunSteps: StartProcess and Prepare's clone, WithMinimalInit's PID 1),
 // to which rawSteps converts the list. Each step kind has one name, in
 // stepTable, used in SetupError's Step, debug logs and docs; the raw-only
 // steps around the list (the id-map gate, descriptors, session and

@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// A prepared pool (WithPrewarm).
+// A pool's children.
 //
 // A pool child is started like the child of Run, with the job role
 // "prewarm": it authenticates, performs the set-up in its fresh namespaces,
@@ -32,11 +32,13 @@ import (
 // until the child has exited, so Pdeathsig kills it if the parent dies; it
 // also exits when its socket to the parent reaches end of file.
 
-// WithPrewarm keeps n children ready for Run and Task.Run: started ahead, in
-// fresh namespaces of their own, with the set-up done and the program
-// initialised up to Init, so that a Run only hands the job over. Each
-// child runs one job and is replaced in the background by a new one; no
-// namespace is ever reused.
+// A Pool keeps children ready to run registered functions in the
+// namespaces of a Namespace: each started ahead, in fresh namespaces of its
+// own, with the set-up done and the program initialised up to Init, so
+// that a Run only hands the job over. Each child runs one job and is
+// replaced in the background by a new one; no namespace is ever reused.
+// Namespace.Pool makes a Pool; Pool.Run and Task.Run (a Pool is a Runner)
+// run on it; Close ends it. A Pool is safe for concurrent use.
 //
 // A pooled Run whose function returned nil returns as soon as that result
 // arrives: the child's exit, which follows at once, and with it the end of
@@ -45,50 +47,83 @@ import (
 // outcome (an error, a panic, a signal) is reported once the child has
 // exited, with its exit status, as without a pool.
 //
-// The pool starts filling at the first Run (which runs cold, like a Run
-// without a pool, as does any Run that finds no child ready). If children
-// cannot be started, Runs run cold and report the error themselves, and the
-// pool tries again later.
-//
-// Call Close to end the pool: it kills the children that wait and waits for
-// Runs in flight on pooled children. Pool children also die with the
-// parent process (as every Run child does), and when an unreachable
-// Namespace is garbage collected. Each pool child holds an OS thread of the
-// parent while it lives. Command, Setup and Do do not use the pool. A
-// negative n is an error (ErrInvalid); 0 means no pool.
-func WithPrewarm(n int) Option {
-	return optionFunc(func(ns *Namespace) {
-		if n < 0 {
-			ns.optionErrs = append(ns.optionErrs, invalidf("WithPrewarm(%d): the pool size must not be negative", n))
-			return
-		}
-		if n == 0 {
-			ns.pool = nil
-			return
-		}
-		p := &pool{size: n, live: make(map[*pooledChild]struct{})}
-		ns.pool = p
-		// A pool never refers to its Namespace, so an unreachable
-		// Namespace can end its pool. (Cleanups share one goroutine:
-		// close, which waits, runs on its own.)
-		runtime.AddCleanup(ns, func(p *pool) { go p.close() }, p)
-	})
+// A Run that finds no child ready runs one cold, as Namespace.Run does. If
+// children cannot be started, Runs run cold and report the error
+// themselves, and the pool tries again later. Each pool child holds an OS
+// thread of the parent while it lives. Pool children die with the parent
+// process (as every Run child does), and when an unreachable Pool is
+// garbage collected.
+type Pool struct {
+	n *Namespace
+	p *pool
 }
 
-// Close ends the pool of WithPrewarm: children waiting for a job are killed
-// and reaped, and Close waits for Runs in flight on pooled children to end.
-// Afterwards Run and Task.Run still work, with a cold child each time; the
-// pool is not refilled. Close is safe to call more than once and
-// concurrently with Run; without WithPrewarm it does nothing. It returns
-// nil.
-func (n *Namespace) Close() error {
-	if n.pool != nil {
-		n.pool.close()
+// Pool starts size children for Run and Task.Run in the background and
+// returns the Pool that serves them, without waiting for the children to
+// be ready. The Pool honours the options that Run honours (see each
+// option); it returns an error wrapping ErrUnsupported that names an
+// option it cannot honour (WithMinimalInit), the problems of Validate
+// (ErrInvalid), or ErrInvalid if size is not positive. Call Close when the
+// Pool is no longer needed.
+func (n *Namespace) Pool(size int) (*Pool, error) {
+	guardChild()
+	err := n.check(verbPool)
+	if size < 1 {
+		err = errors.Join(err, invalidf("Pool(%d): the pool size must be positive", size))
 	}
+	if err != nil {
+		return nil, err
+	}
+	p := &pool{size: size, live: make(map[*pooledChild]struct{})}
+	p.mu.Lock()
+	p.fillLocked(n)
+	p.mu.Unlock()
+	P := &Pool{n: n, p: p}
+	// The children never refer to the Pool, so an unreachable Pool can end
+	// them. (Cleanups share one goroutine: close, which waits, runs on its
+	// own.)
+	runtime.AddCleanup(P, func(p *pool) { go p.close() }, p)
+	return P, nil
+}
+
+// Run runs f with args on a ready child of the pool, or on a cold one if
+// none is ready, and returns as Namespace.Run does. After Close it returns
+// an error wrapping ErrClosed and runs nothing.
+func (p *Pool) Run(ctx context.Context, f *Func, args ...string) error {
+	if f == nil || lookupFunc(f.name) != f {
+		return fmt.Errorf("namespace: Pool.Run: %w: make the function with Register", ErrUnknownFunc)
+	}
+	_, err := p.runJob(ctx, verbRun, &job{Role: roleFunc, Func: f.name, Args: args})
+	return err
+}
+
+// runJob runs j on a ready child, or on a cold one.
+func (p *Pool) runJob(ctx context.Context, _ verb, j *job) (json.RawMessage, error) {
+	guardChild()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, ran, err := p.p.run(ctx, p.n, j)
+	if ran {
+		return out, err
+	}
+	if p.p.isClosed() {
+		return nil, fmt.Errorf("namespace: Pool.Run: %w: make a new Pool, or use Namespace.Run", ErrClosed)
+	}
+	return p.n.runCold(ctx, j)
+}
+
+// Close ends the pool: children waiting for a job are killed and reaped,
+// and Close waits for Runs in flight on pooled children to end, and for
+// the children whose Run has returned to exit. Runs that start afterwards
+// fail with ErrClosed. Close is safe to call more than once and
+// concurrently with Run. It returns nil.
+func (p *Pool) Close() error {
+	p.p.close()
 	return nil
 }
 
-// pool holds the children of WithPrewarm.
+// pool holds the children of a Pool.
 type pool struct {
 	size int
 
@@ -327,6 +362,13 @@ func (p *pool) keep(pc *pooledChild, childEnd *os.File, started chan<- error) {
 	pc.rep = <-pc.reports
 	pc.sock.Close()
 	close(pc.done)
+}
+
+// isClosed reports whether close was called.
+func (p *pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // close kills the children that are not taken and waits for every child

@@ -24,15 +24,25 @@ import (
 	"github.com/linuxns/namespace/syscalls"
 )
 
+// testPool returns a pool of size children in a testNS of opts.
+func testPool(t testing.TB, size int, opts ...Option) *Pool {
+	t.Helper()
+	p, err := testNS(opts...).Pool(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // poolIdle returns the pool's idle children once there are at least want of
 // them (the pool fills in the background).
-func poolIdle(t testing.TB, n *Namespace, want int) []*pooledChild {
+func poolIdle(t testing.TB, n *Pool, want int) []*pooledChild {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		n.pool.mu.Lock()
-		idle := slices.Clone(n.pool.idle)
-		n.pool.mu.Unlock()
+		n.p.mu.Lock()
+		idle := slices.Clone(n.p.idle)
+		n.p.mu.Unlock()
 		if len(idle) >= want {
 			return idle
 		}
@@ -84,13 +94,13 @@ func mntID(t *testing.T, pid int) string {
 // A pooled Run is served by a child that was ready before it was asked, and
 // returns the function's result like a cold one.
 func TestPoolRunUsesReadyChild(t *testing.T) {
-	n := testNS(WithPrivatePID(), WithPrivateTmp(), WithPrewarm(2))
+	n := testPool(t, 2, WithPrivatePID(), WithPrivateTmp())
 	defer n.Close()
 	before := hostMounts(t)
 
-	first := runProbe(t, n, probeReq{}) // cold: starts the pool
+	first := runProbe(t, n, probeReq{}) // cold, or on a child that is ready already
 	if first.PID != 1 || len(first.Tmp) != 0 {
-		t.Fatalf("cold run: pid %d, /tmp %v", first.PID, first.Tmp)
+		t.Fatalf("first run: pid %d, /tmp %v", first.PID, first.Tmp)
 	}
 	idle := poolIdle(t, n, 2)
 	ready := map[string]bool{}
@@ -140,7 +150,7 @@ func TestPoolRunUsesReadyChild(t *testing.T) {
 // descriptor of every pool child's namespaces, so that the kernel cannot
 // reuse their inode numbers meanwhile.
 func TestPoolEachChildUsedOnce(t *testing.T) {
-	n := testNS(WithPrivateMount(), WithPrivateNet(), WithPrewarm(2))
+	n := testPool(t, 2, WithPrivateMount(), WithPrivateNet())
 	defer n.Close()
 	runProbe(t, n, probeReq{})
 	held := map[string]bool{} // namespaces of pool children, "mnt net"
@@ -184,7 +194,7 @@ func TestPoolEachChildUsedOnce(t *testing.T) {
 
 // Close kills and reaps the children waiting for a job.
 func TestPoolCloseLeavesNoProcess(t *testing.T) {
-	n := testNS(WithPrivateMount(), WithPrewarm(3))
+	n := testPool(t, 3, WithPrivateMount())
 	if err := n.Run(context.Background(), failing, "ok"); err != nil {
 		t.Fatal(err)
 	}
@@ -205,9 +215,9 @@ func TestPoolCloseLeavesNoProcess(t *testing.T) {
 	if z := zombieChildren(); len(z) > 0 {
 		t.Errorf("zombies after Close: %v", z)
 	}
-	n.pool.mu.Lock()
-	live, idle := len(n.pool.live), len(n.pool.idle)
-	n.pool.mu.Unlock()
+	n.p.mu.Lock()
+	live, idle := len(n.p.live), len(n.p.idle)
+	n.p.mu.Unlock()
 	if live != 0 || idle != 0 {
 		t.Errorf("after Close the pool holds %d live and %d idle children", live, idle)
 	}
@@ -216,19 +226,22 @@ func TestPoolCloseLeavesNoProcess(t *testing.T) {
 	}
 }
 
-// Run after Close runs a cold child and does not refill the pool.
-func TestPoolRunAfterCloseRunsCold(t *testing.T) {
-	n := testNS(WithPrivateMount(), WithPrewarm(1))
+// Run after Close fails with ErrClosed, runs nothing and does not refill
+// the pool.
+func TestPoolRunAfterCloseFails(t *testing.T) {
+	n := testPool(t, 1, WithPrivateMount())
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := runProbe(t, n, probeReq{})
-	if p.NS["mnt"] == mntID(t, os.Getpid()) {
-		t.Error("Run after Close ran in the host's mount namespace")
+	if err := n.Run(context.Background(), failing, "ok"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Pool.Run after Close: %v, want ErrClosed", err)
 	}
-	n.pool.mu.Lock()
-	live, starting := len(n.pool.live), n.pool.starting
-	n.pool.mu.Unlock()
+	if _, err := sumTask.Run(context.Background(), n, sumIn{Numbers: []int{1}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Task.Run on a closed Pool: %v, want ErrClosed", err)
+	}
+	n.p.mu.Lock()
+	live, starting := len(n.p.live), n.p.starting
+	n.p.mu.Unlock()
 	if live != 0 || starting != 0 {
 		t.Errorf("Run after Close started pool children: %d live, %d starting", live, starting)
 	}
@@ -237,7 +250,7 @@ func TestPoolRunAfterCloseRunsCold(t *testing.T) {
 // Concurrent Runs share the pool (some run cold when it is empty) and get
 // their own results; Close then leaves nothing.
 func TestPoolConcurrentRuns(t *testing.T) {
-	n := testNS(WithPrivateMount(), WithPrivateTmp(), WithPrewarm(2))
+	n := testPool(t, 2, WithPrivateMount(), WithPrivateTmp())
 	if _, err := sumTask.Run(context.Background(), n, sumIn{Numbers: []int{1, 2}}); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +287,7 @@ func TestPoolConcurrentRuns(t *testing.T) {
 // A pooled child honours ctx: SIGTERM cancels the function's context, and
 // one that ignores SIGTERM is killed after the grace.
 func TestPoolContextCancelled(t *testing.T) {
-	n := testNS(WithPrivateMount(), WithPrewarm(1), WithKillGrace(200*time.Millisecond))
+	n := testPool(t, 1, WithPrivateMount(), WithKillGrace(200*time.Millisecond))
 	defer n.Close()
 	if err := n.Run(context.Background(), failing, "ok"); err != nil {
 		t.Fatal(err)
@@ -300,7 +313,7 @@ func TestPoolContextCancelled(t *testing.T) {
 // A pool child killed from outside while it waits is not handed a job; the
 // Run goes to another child or a cold one.
 func TestPoolChildKilledWhileIdle(t *testing.T) {
-	n := testNS(WithPrivateMount(), WithPrewarm(1))
+	n := testPool(t, 1, WithPrivateMount())
 	defer n.Close()
 	if err := n.Run(context.Background(), failing, "ok"); err != nil {
 		t.Fatal(err)
@@ -316,14 +329,13 @@ func TestPoolChildKilledWhileIdle(t *testing.T) {
 }
 
 func TestPoolValidation(t *testing.T) {
-	if err := New(WithPrewarm(-1)).Validate(); !errors.Is(err, ErrInvalid) {
-		t.Errorf("WithPrewarm(-1): Validate = %v, want ErrInvalid", err)
+	for _, size := range []int{-1, 0} {
+		if p, err := New(WithPrivateMount()).Pool(size); !errors.Is(err, ErrInvalid) || p != nil {
+			t.Errorf("Pool(%d) = %v, %v; want ErrInvalid", size, p, err)
+		}
 	}
-	if n := New(WithPrewarm(0)); n.pool != nil {
-		t.Error("WithPrewarm(0) made a pool")
-	}
-	if err := New().Close(); err != nil {
-		t.Errorf("Close without a pool: %v", err)
+	if p, err := New(WithHostname("-bad")).Pool(1); !errors.Is(err, ErrInvalid) || p != nil {
+		t.Errorf("Pool with an invalid hostname = %v, %v; want ErrInvalid", p, err)
 	}
 }
 
@@ -336,7 +348,7 @@ func TestPoolParentHelper(t *testing.T) {
 	if os.Getenv(envPoolParent) == "" {
 		t.Skip("helper process of TestPoolDiesWithParent")
 	}
-	n := testNS(WithPrivatePID(), WithPrewarm(2))
+	n := testPool(t, 2, WithPrivatePID())
 	if err := n.Run(context.Background(), failing, "ok"); err != nil {
 		t.Fatal(err)
 	}
@@ -396,10 +408,10 @@ func TestPoolDiesWithParent(t *testing.T) {
 	}
 }
 
-// A pool whose Namespace becomes unreachable without Close ends with it.
-func TestPoolEndsWhenNamespaceUnreachable(t *testing.T) {
+// A Pool that becomes unreachable without Close ends its children.
+func TestPoolEndsWhenUnreachable(t *testing.T) {
 	pidfds := func() map[int]int {
-		n := testNS(WithPrivateMount(), WithPrewarm(2))
+		n := testPool(t, 2, WithPrivateMount())
 		if err := n.Run(context.Background(), failing, "ok"); err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +443,10 @@ func TestPoolTimeAndUserNamespaces(t *testing.T) {
 		t.Skip("kernel has no time namespaces")
 	}
 	off := 1000 * time.Hour
-	n := New(WithPrivateUser(), WithPrivatePID(), WithPrivateTime(off, off), WithPrewarm(1))
+	n, err := New(WithPrivateUser(), WithPrivatePID(), WithPrivateTime(off, off)).Pool(1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer n.Close()
 	for i := range 2 {
 		if i == 1 {
@@ -457,7 +472,7 @@ func TestPoolTimeAndUserNamespaces(t *testing.T) {
 // namespace to end: a process the function left behind is gone, and no
 // child or zombie remains.
 func TestPoolCloseWaitsForReturnedChildren(t *testing.T) {
-	n := testNS(WithPrivatePID(), WithPrewarm(1))
+	n := testPool(t, 1, WithPrivatePID())
 	if err := n.Run(context.Background(), failing, "ok"); err != nil {
 		t.Fatal(err)
 	}

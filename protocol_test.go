@@ -44,9 +44,9 @@ var bytesEcho = Register("test-bytes-echo", func(ctx context.Context, args []str
 // and its error text and panic value come back byte for byte, from a cold
 // child and from a pool's.
 func TestRunArgsByteExact(t *testing.T) {
-	pooled := testNS(WithPrivateMount(), WithPrewarm(1))
+	pooled := testPool(t, 1, WithPrivateMount())
 	t.Cleanup(func() { _ = pooled.Close() })
-	for name, n := range map[string]*Namespace{"cold": testNS(WithPrivateMount()), "pool": pooled} {
+	for name, n := range map[string]Runner{"cold": testNS(WithPrivateMount()), "pool": pooled} {
 		if err := n.Run(context.Background(), bytesArgs, oddArgs...); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

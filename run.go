@@ -72,14 +72,26 @@ func (n *Namespace) Run(ctx context.Context, f *Func, args ...string) error {
 	if f == nil || lookupFunc(f.name) != f {
 		return fmt.Errorf("namespace: Run: %w: make the function with Register", ErrUnknownFunc)
 	}
-	_, err := n.run(ctx, &job{Role: roleFunc, Func: f.name, Args: args})
+	_, err := n.runJob(ctx, verbRun, &job{Role: roleFunc, Func: f.name, Args: args})
 	return err
 }
 
-// Run runs the task in a child process inside the namespaces of n, with
-// input in, and returns its output. An input that cannot be encoded as JSON
-// is an error before any child starts. Errors are as for Namespace.Run.
-func (t *Task[In, Out]) Run(ctx context.Context, n *Namespace, in In) (Out, error) {
+// A Runner runs registered functions in fresh namespaces: a *Namespace
+// starts a child for each call, and a *Pool hands the call to a child it
+// prepared. Task.Run takes either. Only this package's types implement it.
+type Runner interface {
+	// Run runs f with args in a child process and returns its outcome.
+	Run(ctx context.Context, f *Func, args ...string) error
+
+	runJob(ctx context.Context, v verb, j *job) (json.RawMessage, error)
+}
+
+// Run runs the task in a child process inside the namespaces of r (a
+// *Namespace, or a *Pool to use one of its ready children), with input in,
+// and returns its output. An input that cannot be encoded as JSON is an
+// error before any child starts. Errors are as for Namespace.Run and
+// Pool.Run.
+func (t *Task[In, Out]) Run(ctx context.Context, r Runner, in In) (Out, error) {
 	var zero Out
 	if t == nil || t.f == nil || lookupFunc(t.f.name) != t.f {
 		return zero, fmt.Errorf("namespace: Task.Run: %w: make the task with NewTask", ErrUnknownFunc)
@@ -91,7 +103,10 @@ func (t *Task[In, Out]) Run(ctx context.Context, n *Namespace, in In) (Out, erro
 	if len(raw) > maxFrame {
 		return zero, fmt.Errorf("namespace: task %s: %w: the input is %d bytes as JSON, which exceeds the limit of %d bytes for a job; nothing was started", t.f.name, ErrProtocol, len(raw), maxFrame)
 	}
-	out, err := n.run(ctx, &job{Role: roleFunc, Func: t.f.name, Input: raw})
+	if r == nil {
+		return zero, fmt.Errorf("namespace: task %s: %w: a nil Runner", t.f.name, ErrInvalid)
+	}
+	out, err := r.runJob(ctx, verbTask, &job{Role: roleFunc, Func: t.f.name, Input: raw})
 	if err != nil {
 		return zero, err
 	}
@@ -127,7 +142,7 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		Pdeathsig:  syscall.SIGKILL,
 	}
 	if n.initProc {
-		// WithInit: the child forks PID 1 of the new PID namespace itself
+		// WithMinimalInit: the child forks PID 1 of the new PID namespace itself
 		// (see pid1.go).
 		attr.Cloneflags &^= syscalls.CLONE_NEWPID
 	}
@@ -296,20 +311,21 @@ type childErrno struct {
 func (e *childErrno) Error() string { return e.msg }
 func (e *childErrno) Unwrap() error { return e.errno }
 
-// run starts a child for j, hands it the job, and waits for its outcome.
-func (n *Namespace) run(ctx context.Context, j *job) (json.RawMessage, error) {
+// runJob checks the options for v and runs j on a cold child.
+func (n *Namespace) runJob(ctx context.Context, v verb, j *job) (json.RawMessage, error) {
 	guardChild()
-	if err := n.Validate(); err != nil {
+	if err := n.check(v); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if n.pool != nil {
-		if out, ok, err := n.pool.run(ctx, n, j); ok {
-			return out, err
-		}
-	}
+	return n.runCold(ctx, j)
+}
+
+// runCold starts a child for j, hands it the job, and waits for its
+// outcome.
+func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error) {
 	log := n.log()
 	j.Token = newToken()
 	j.Plan = n.plan()
@@ -511,7 +527,7 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 	if cmd.Err != nil {
 		return cmd
 	}
-	if err := n.Validate(); err != nil {
+	if err := n.check(verbCommand); err != nil {
 		cmd.Err = err
 		return cmd
 	}

@@ -152,7 +152,7 @@ func tcpEcho(msg string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-func runProbe(t *testing.T, n *Namespace, req probeReq) probe {
+func runProbe(t *testing.T, n Runner, req probeReq) probe {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -613,7 +613,7 @@ func TestRunValidation(t *testing.T) {
 		{"negative map", New(WithPrivateUser(IDMap{Inside: -1, Outside: 0, Size: 1}))},
 		{"overlapping maps", New(WithPrivateUser(IDMap{Inside: 0, Outside: 0, Size: 10}, IDMap{Inside: 5, Outside: 100, Size: 10}))},
 		{"negative grace", New(WithKillGrace(-time.Second))},
-		{"init without pid", New(WithInit())},
+		{"init without pid", New(WithMinimalInit())},
 		{"time offset before boot", New(WithPrivateTime(-100*365*24*time.Hour, 0))},
 	}
 	for _, c := range cases {

@@ -62,7 +62,7 @@ func (n *Namespace) Setup() error {
 		// choosing; Setup would nest, which is what Run inside Run is for.
 		return fmt.Errorf("namespace: Setup inside a function run by Run: %w", ErrUnsupported)
 	}
-	if err := n.Validate(); err != nil {
+	if err := n.check(verbSetup); err != nil {
 		return err
 	}
 	log := n.log()
@@ -214,13 +214,6 @@ func fromTerminal(s os.Signal) bool {
 	return err == nil && pgrp == unix.Getpgrp()
 }
 
-// doRefused are the namespace kinds that Do cannot create on one thread.
-var doRefused = map[syscalls.Type]string{
-	syscalls.PID:  "a new PID namespace only applies to child processes",
-	syscalls.User: "the kernel refuses a new user namespace in a multi-threaded process",
-	syscalls.Time: "a new time namespace only applies to child processes",
-}
-
 // Do runs fn on a fresh OS thread in new mount, UTS, IPC, network and cgroup
 // namespaces, with the same set-up as Run (a recursively private /, a
 // private /tmp, a hostname, lo up), and returns fn's error. No process is
@@ -251,8 +244,9 @@ var doRefused = map[syscalls.Type]string{
 // /tmp, and if it is not there (a private /tmp is empty), the thread starts
 // in / instead.
 //
-// Do refuses PID, user and time namespaces (ErrUnsupported): they apply to
-// new processes only; use Run. A panic in fn is re-raised in the caller; if
+// Do refuses PID, user and time namespaces and the other options that need
+// a new process (ErrUnsupported, naming the option; see each option's
+// doc): use Run. A panic in fn is re-raised in the caller; if
 // fn ends its goroutine with runtime.Goexit (t.Fatal called in fn, say), Do
 // returns an error saying so.
 func (n *Namespace) Do(fn func() error) error {
@@ -260,10 +254,7 @@ func (n *Namespace) Do(fn func() error) error {
 	if fn == nil {
 		return fmt.Errorf("namespace: Do: %w: nil function", ErrInvalid)
 	}
-	if err := n.Validate(); err != nil {
-		return err
-	}
-	if err := n.checkThreadKinds("Do", "Run, Command or Setup"); err != nil {
+	if err := n.check(verbDo); err != nil {
 		return err
 	}
 	return n.do(n.plan(), fn)
@@ -331,23 +322,6 @@ func (n *Namespace) do(p plan, fn func() error) error {
 	return o.err
 }
 
-// checkThreadKinds refuses, for method, what cannot be created on one
-// thread, and names the alternatives.
-func (n *Namespace) checkThreadKinds(method, instead string) error {
-	for _, t := range n.Types() {
-		if why, refused := doRefused[t]; refused {
-			return fmt.Errorf("namespace: %s cannot create a %s namespace (%s): %w; use %s", method, t, why, ErrUnsupported, instead)
-		}
-	}
-	if n.initProc {
-		return fmt.Errorf("namespace: %s: %w: WithInit needs a PID namespace", method, ErrUnsupported)
-	}
-	if n.killDescendants {
-		return fmt.Errorf("namespace: %s: %w (%w): WithKillDescendants needs a process of its own to outlive the program and end its descendants, and %s starts none; use %s", method, ErrUnsupported, errors.ErrUnsupported, method, instead)
-	}
-	return nil
-}
-
 // Exec executes the program at path in place of the calling program, in
 // new namespaces with the set-up made, as syscall.Exec does and as
 // unshare(1) does without --fork: a fresh OS thread creates the mount, UTS,
@@ -379,14 +353,12 @@ func (n *Namespace) checkThreadKinds(method, instead string) error {
 // *os.PathError with Op "exec" if execve failed (fs.ErrNotExist,
 // fs.ErrPermission, ...). The thread is then discarded and the caller goes
 // on in its own namespaces, as after Do. Like Do, Exec refuses PID, user
-// and time namespaces and WithInit (ErrUnsupported): they need a new
-// process; use StartProcess.
+// and time namespaces and the other options that need a new process
+// (ErrUnsupported, naming the option; see each option's doc): use
+// StartProcess.
 func (n *Namespace) Exec(path string, argv, envv []string) error {
 	guardChild()
-	if err := n.Validate(); err != nil {
-		return err
-	}
-	if err := n.checkThreadKinds("Exec", "StartProcess"); err != nil {
+	if err := n.check(verbExec); err != nil {
 		return err
 	}
 	if argv == nil {

@@ -44,7 +44,7 @@ import (
 // SIGKILL if the OS thread that started it exits (see Command), and if the
 // calling process dies.
 //
-// With WithInit, the cloned process does not execute the program: it stays
+// With WithMinimalInit, the cloned process does not execute the program: it stays
 // as a minimal init, PID 1, that forks the program as PID 2 (StartProcess
 // returns once the program has been executed, or with the error of
 // executing it), sends on every signal it receives, reaps orphans, keeps no
@@ -123,7 +123,11 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if attr == nil {
 		attr = &os.ProcAttr{}
 	}
-	if err := n.Validate(); err != nil {
+	v := verbPrepare
+	if !hold {
+		v = verbStartProcess
+	}
+	if err := n.check(v); err != nil {
 		return nil, err
 	}
 	a, steps, keep, err := n.prepareSpawn(path, argv, attr)
@@ -531,7 +535,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 				a.InitCtty = i
 			}
 			if a.InitCtty < 0 {
-				return nil, nil, nil, fmt.Errorf("%w: with WithInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.Ctty)
+				return nil, nil, nil, fmt.Errorf("%w: with WithMinimalInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.Ctty)
 			}
 		}
 	}

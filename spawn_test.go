@@ -154,17 +154,17 @@ func TestStartProcessErrors(t *testing.T) {
 	if _, err := n.StartProcess("/bin/true", nil, &os.ProcAttr{Sys: &syscall.SysProcAttr{Chroot: "/"}}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("Chroot: %v, want ErrUnsupported", err)
 	}
-	if _, err := testNS(WithInit()).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
-		t.Errorf("WithInit without a PID namespace: %v, want ErrInvalid", err)
+	if _, err := testNS(WithMinimalInit()).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("WithMinimalInit without a PID namespace: %v, want ErrInvalid", err)
 	}
 	// Under an init the program takes the terminal once its descriptors
 	// are in place: a Ctty that they close is refused.
-	_, err = testNS(WithPrivatePID(), WithInit()).StartProcess("/bin/true", nil, &os.ProcAttr{
+	_, err = testNS(WithPrivatePID(), WithMinimalInit()).StartProcess("/bin/true", nil, &os.ProcAttr{
 		Files: []*os.File{nil, nil, nil, nil, nil, nil},
 		Sys:   &syscall.SysProcAttr{Foreground: true, Ctty: 5},
 	})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Ctty") {
-		t.Errorf("WithInit, Foreground and a Ctty closed for the program: %v, want ErrUnsupported naming Ctty", err)
+		t.Errorf("WithMinimalInit, Foreground and a Ctty closed for the program: %v, want ErrUnsupported naming Ctty", err)
 	}
 	if _, err := testNS(WithHostname(strings.Repeat("x", HostNameMax+1))).StartProcess("/bin/true", nil, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("host name too long: %v, want ErrInvalid", err)
@@ -194,11 +194,11 @@ func TestStartProcessProcessGroup(t *testing.T) {
 	}
 }
 
-// TestStartProcessWithInit: under WithInit the program is PID 2, a child of
+// TestStartProcessWithMinimalInit: under WithMinimalInit the program is PID 2, a child of
 // the init, which holds no descriptor and exits with the program's status.
-func TestStartProcessWithInit(t *testing.T) {
+func TestStartProcessWithMinimalInit(t *testing.T) {
 	before := hostMounts(t)
-	n := testNS(WithPrivatePID(), WithPrivateTmp(), WithInit())
+	n := testNS(WithPrivatePID(), WithPrivateTmp(), WithMinimalInit())
 	out, code := startOutput(t, n, `echo "pid=$$ ppid=$PPID"; echo "init-fds=$(ls /proc/1/fd | wc -l)"; echo "init-group=$(cut -d' ' -f5 /proc/1/stat) mine=$(cut -d' ' -f5 /proc/$$/stat)"; exit 5`, nil)
 	if code != 5 {
 		t.Errorf("exit status %d, want the program's 5\n%s", code, out)
@@ -217,7 +217,7 @@ func TestStartProcessWithInit(t *testing.T) {
 
 	// The program, forked by the init, is in the user and time namespaces
 	// too.
-	out, code = startOutput(t, New(WithPrivateUser(), WithPrivatePID(), WithInit(), WithPrivateTime(time.Hour, 0)), `echo "pid=$$ uid=$(id -u)"; grep monotonic /proc/self/timens_offsets`, nil)
+	out, code = startOutput(t, New(WithPrivateUser(), WithPrivatePID(), WithMinimalInit(), WithPrivateTime(time.Hour, 0)), `echo "pid=$$ uid=$(id -u)"; grep monotonic /proc/self/timens_offsets`, nil)
 	if code != 0 || !strings.Contains(out, "pid=2 uid=0\n") || !strings.Contains(strings.Join(strings.Fields(out), " "), "monotonic 3600 0") {
 		t.Errorf("user and time namespaces under the init: exit %d, output %q; want pid 2, uid 0 and a monotonic offset of 3600 s", code, out)
 	}
@@ -277,7 +277,7 @@ while :; do sleep 0.05; done`
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p, err := testNS(WithPrivatePID(), WithInit()).StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}})
+	p, err := testNS(WithPrivatePID(), WithMinimalInit()).StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}})
 	w.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -178,7 +178,7 @@ func TestCommandWorkDir(t *testing.T) {
 			for name, n := range map[string]*Namespace{
 				"plain": testNS(WithPrivateTmp()),
 				// PID 1 mounts /proc after the child's set-up.
-				"init": testNS(WithPrivateTmp(), WithPrivatePID(), WithInit()),
+				"init": testNS(WithPrivateTmp(), WithPrivatePID(), WithMinimalInit()),
 			} {
 				t.Run("inherited/"+name, func(t *testing.T) {
 					t.Chdir(c.Dir)
@@ -268,7 +268,7 @@ func TestStartProcessWorkDir(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			for name, n := range map[string]*Namespace{
 				"plain": testNS(WithPrivateTmp()),
-				"init":  testNS(WithPrivateTmp(), WithPrivatePID(), WithInit()),
+				"init":  testNS(WithPrivateTmp(), WithPrivatePID(), WithMinimalInit()),
 			} {
 				t.Run("inherited/"+name, func(t *testing.T) {
 					t.Chdir(c.Dir)

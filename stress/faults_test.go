@@ -149,7 +149,7 @@ func TestParentKilledMidRun(t *testing.T) {
 // TestParentKilledMidStartProcess SIGKILLs a process while it starts
 // programs with StartProcess one after the other: every program already
 // started, and one caught between its clone and its parent-death signal,
-// must be gone within 1 s (with WithInit, the inits and their programs).
+// must be gone within 1 s (with WithMinimalInit, the inits and their programs).
 func TestParentKilledMidStartProcess(t *testing.T) {
 	for _, opts := range []string{"pid", "nopid", "init"} {
 		t.Run(opts, func(t *testing.T) {
@@ -208,7 +208,7 @@ func helperNamespace(opts string) *namespace.Namespace {
 	case "nopid":
 		return rootless(namespace.WithPrivateTmp())
 	case "init":
-		return rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithInit())
+		return rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithMinimalInit())
 	}
 	return rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp())
 }

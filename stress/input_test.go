@@ -66,7 +66,7 @@ func TestHostileOptions(t *testing.T) {
 		"monotonic beyond limit": namespace.New(namespace.WithPrivateTime(math.MaxInt64, 0)),
 		"boottime beyond limit":  namespace.New(namespace.WithPrivateTime(0, 150*year)),
 		"negative grace":         namespace.New(namespace.WithKillGrace(-1)),
-		"init without pid":       namespace.New(namespace.WithInit()),
+		"init without pid":       namespace.New(namespace.WithMinimalInit()),
 	}
 	before := mounts(t)
 	for name, ns := range cases {

@@ -204,13 +204,13 @@ func TestLoadConcurrent(t *testing.T) {
 
 // TestLoadStartProcess: 1,000 programs started with StartProcess, 4 at a
 // time, leave no zombie, descriptor, goroutine, memory or mount behind; and
-// as many under an init (WithInit).
+// as many under an init (WithMinimalInit).
 func TestLoadStartProcess(t *testing.T) {
 	t.Run("pid", func(t *testing.T) {
 		loadStartProcess(t, "StartProcess", rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp()))
 	})
 	t.Run("pid+init", func(t *testing.T) {
-		loadStartProcess(t, "StartProcess WithInit", rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithInit()))
+		loadStartProcess(t, "StartProcess WithMinimalInit", rootless(namespace.WithPrivatePID(), namespace.WithPrivateTmp(), namespace.WithMinimalInit()))
 	})
 }
 

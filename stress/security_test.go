@@ -18,7 +18,7 @@ import (
 
 // rsharedThenNested makes / recursively shared in its own mount namespace,
 // as systemd does on the host, then starts nested children with a private
-// /tmp and /proc (Run, Command, and Command with WithInit) and reports
+// /tmp and /proc (Run, Command, and Command with WithMinimalInit) and reports
 // whether any of their mounts appeared in its own mount table.
 var rsharedThenNested = namespace.NewTask("stress-rshared", func(ctx context.Context, _ int) (string, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
@@ -35,7 +35,7 @@ var rsharedThenNested = namespace.NewTask("stress-rshared", func(ctx context.Con
 	if err := inner.Command(ctx, "sh", "-c", "test -d /tmp && mount -t tmpfs none /tmp").Run(); err != nil {
 		return "", fmt.Errorf("command: %w", err)
 	}
-	withInit := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivatePID(), namespace.WithInit())
+	withInit := namespace.New(namespace.WithPrivateTmp(), namespace.WithPrivatePID(), namespace.WithMinimalInit())
 	if err := withInit.Command(ctx, "true").Run(); err != nil {
 		return "", fmt.Errorf("command with init: %w", err)
 	}
@@ -283,7 +283,7 @@ func TestChildGetsOnlyWhatItNeeds(t *testing.T) {
 		ns   *namespace.Namespace
 	}{
 		{"command", rootless(namespace.WithPrivateMount())},
-		{"command with init", rootless(namespace.WithPrivatePID(), namespace.WithInit())},
+		{"command with init", rootless(namespace.WithPrivatePID(), namespace.WithMinimalInit())},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := c.ns.Command(context.Background(), "sh", "-c", `tr '\0' '\n' < /proc/self/environ; for f in /proc/$$/fd/*; do echo "fd $f $(readlink $f)"; done`).Output()

@@ -235,7 +235,7 @@ func (c *config) options(uid, gid int) []namespace.Option {
 		opts = append(opts, namespace.WithPrivatePID())
 	}
 	if c.init {
-		opts = append(opts, namespace.WithInit())
+		opts = append(opts, namespace.WithMinimalInit())
 	}
 	if c.noProc {
 		opts = append(opts, namespace.WithoutProc())

@@ -96,10 +96,9 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 		h := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 		log = slog.New(h).With("prog", "nsrun")
 	}
-	opts := c.options(os.Geteuid(), os.Getegid())
-	// nsrun forwards signals itself (signals.go): the library must not
-	// catch them too.
-	opts = append(opts, namespace.WithTermChild(false), namespace.WithLogger(log))
+	// nsrun forwards signals itself (signals.go); StartProcess and Exec
+	// catch none.
+	opts := append(c.options(os.Geteuid(), os.Getegid()), namespace.WithLogger(log))
 	ns := namespace.New(opts...)
 	if err := ns.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {

@@ -15,7 +15,7 @@
 // programs that do nsrun's work, a static C program that does it (as root,
 // if built: testdata/cfloor.c), unshare, bwrap, and (as root, where it applies) the Perl original's run() in core Perl
 // (perl-run.pl), all running /bin/true or nothing. It then compares a cold
-// Run with a Run on a prepared pool (WithPrewarm), times the Perl run()
+// Run with a Run on a prepared pool (Namespace.Pool), times the Perl run()
 // with its default term_child, prints the peak RSS of each contender's
 // process tree (/usr/bin/time -v; for Run, the child's, from getrusage),
 // and the throughput of 1 and 2 workers.
@@ -433,12 +433,18 @@ func comparePool(rounds int) error {
 	ctx := context.Background()
 	s := effective(benchkit.MntPIDTmp)
 	cold := namespace.New(options(s)...)
-	pooled := namespace.New(append(options(s), namespace.WithPrewarm(1))...)
+	pooled, err := namespace.New(options(s)...).Pool(1)
+	if err != nil {
+		return err
+	}
 	defer pooled.Close()
-	quiet := namespace.New(append(options(s), namespace.WithPrewarm(1), namespace.WithTermChild(false))...)
+	quiet, err := namespace.New(append(options(s), namespace.WithTermChild(false))...).Pool(1)
+	if err != nil {
+		return err
+	}
 	defer quiet.Close()
-	for _, n := range []*namespace.Namespace{pooled, quiet} {
-		if err := n.Run(ctx, nop); err != nil { // starts the pool
+	for _, p := range []*namespace.Pool{pooled, quiet} {
+		if err := p.Run(ctx, nop); err != nil {
 			return err
 		}
 	}
@@ -459,7 +465,7 @@ func comparePool(rounds int) error {
 			lat[i] = append(lat[i], time.Since(t0))
 		}
 	}
-	fmt.Printf("## %s: Run on a prepared pool (WithPrewarm(1)), %d alternating rounds\n\n", s.Name, rounds)
+	fmt.Printf("## %s: Run on a prepared pool (Pool(1)), %d alternating rounds\n\n", s.Name, rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/cold\t")
 	c50 := benchkit.Ms(lat[0].Percentile(50))

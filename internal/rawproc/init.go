@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The minimal init of WithInit.
+// The minimal init of WithMinimalInit.
 //
 // An init written in Go cannot make the command PID 2: the Go runtime's
 // threads are created first and take the first ids of the namespace. So the

@@ -34,7 +34,7 @@ type SpawnArgs struct {
 	// Reaper (WithKillDescendants without a PID namespace): the cloned
 	// process forks a subreaper, which forks the program.
 	Reaper Subreaper
-	// Init (WithInit): the cloned process stays PID 1 and forks the
+	// Init (WithMinimalInit): the cloned process stays PID 1 and forks the
 	// program as PID 2, which leads a process group of its own in the
 	// terminal's foreground if InitTakesTerminal.
 	Init              bool
@@ -199,7 +199,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 	if a.Reaper.On {
 		// WithKillDescendants: this process, the caller's child, forks the
 		// subreaper, sends on to it every signal it gets and exits with its
-		// status; the subreaper forks the program (as WithInit's PID 1
+		// status; the subreaper forks the program (as WithMinimalInit's PID 1
 		// does, below) and, when the program has ended or this process has
 		// died (SIGKILL included), kills the descendants left. First check
 		// that it will find them.
@@ -231,7 +231,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 	}
 
 	if a.Init || a.Reaper.On {
-		// WithInit: PID 1 forks the program as PID 2 and stays. vfork:
+		// WithMinimalInit: PID 1 forks the program as PID 2 and stays. vfork:
 		// PID 1 goes on once PID 2 has executed the program or reported
 		// why it could not, and then closes the report pipe, which tells
 		// the parent that the program runs. PID 1 keeps no descriptor.

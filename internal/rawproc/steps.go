@@ -3,7 +3,7 @@
 // Package rawproc is the code of github.com/linuxns/namespace that runs
 // between clone(2) and execve(2) without the Go runtime: the set-up
 // executed by a raw clone child (StartProcess, Prepare) and the minimal
-// PID 1 and subreaper (WithInit, WithKillDescendants).
+// PID 1 and subreaper (WithMinimalInit, WithKillDescendants).
 //
 // Everything here runs in a process that is a copy of a Go program but
 // may not run Go code that needs the runtime: after clone only
@@ -67,7 +67,7 @@ const (
 	CodeForeground                          // TIOCSPGRP
 	CodeSetctty                             // TIOCSCTTY
 	CodeExec                                // execve
-	CodeForkProgram                         // fork the program (WithInit, WithKillDescendants)
+	CodeForkProgram                         // fork the program (WithMinimalInit, WithKillDescendants)
 	CodeChildrenFile                        // open /proc/thread-self/children
 	CodeForkSubreaper                       // fork the subreaper
 	CodeHeld                                // not a failure: set up, held before execve (Prepare)

@@ -71,7 +71,7 @@ const (
 	RoleSetup Role = "setup" // set up, then continue the program (Setup)
 	// RolePrewarm: set up, then wait in Init, without a time limit, for a
 	// second job (RoleFunc) on the same socket: a child of a pool
-	// (WithPrewarm).
+	// (Namespace.Pool).
 	RolePrewarm Role = "prewarm"
 )
 
@@ -94,7 +94,7 @@ type Plan struct {
 	// Steps is the set-up, in the order in which the child performs it.
 	Steps []Step
 	PID1  bool // the child is PID 1 of a new PID namespace
-	Init  bool // a minimal init is PID 1, the command PID 2 (WithInit)
+	Init  bool // a minimal init is PID 1, the command PID 2 (WithMinimalInit)
 	Debug bool // the child logs its steps to standard error
 	// KillDescendants: a subreaper in front of the child ends its
 	// descendants (WithKillDescendants without a PID namespace).

@@ -1,0 +1,113 @@
+package namespace
+
+import (
+	"errors"
+	"strings"
+)
+
+// A verb is a method that engages a Namespace's options.
+type verb uint16
+
+const (
+	verbRun verb = 1 << iota
+	verbTask
+	verbPool
+	verbCommand
+	verbStartProcess
+	verbPrepare
+	verbSetup
+	verbExec
+	verbDo
+	verbEnd // one past the last verb
+)
+
+// Sets of verbs, by what they start.
+const (
+	// goChildVerbs run a registered function in a Go child and wait for it.
+	goChildVerbs = verbRun | verbTask | verbPool
+	// waitingVerbs wait for their child and stop it on cancellation.
+	waitingVerbs = goChildVerbs | verbCommand
+	// processVerbs start a new process in the namespaces.
+	processVerbs = waitingVerbs | verbStartProcess | verbPrepare | verbSetup
+	// allVerbs also counts Exec and Do, which start no process.
+	allVerbs = processVerbs | verbExec | verbDo
+)
+
+func (v verb) String() string {
+	var names []string
+	for b, name := range []string{"Run", "Task.Run", "Pool", "Command", "StartProcess", "Prepare", "Setup", "Exec", "Do"} {
+		if v&(1<<b) != 0 {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// honour says which verbs honour an option, and why the others cannot.
+type honour struct {
+	verbs verb
+	why   string
+}
+
+// optionVerbs is the table of which verbs honour each option, by the
+// option's name. Every option is in it; a verb given an option outside its
+// row refuses it (see Namespace.check), so that no option is silently
+// ignored. The doc of each option says the same in words.
+var optionVerbs = map[string]honour{
+	"WithPrivateMount":   {allVerbs, ""},
+	"WithPrivateTmp":     {allVerbs, ""},
+	"WithPrivateNet":     {allVerbs, ""},
+	"WithPrivateIPC":     {allVerbs, ""},
+	"WithPrivateUTS":     {allVerbs, ""},
+	"WithHostname":       {allVerbs, ""},
+	"WithPrivateSysVSem": {allVerbs, ""},
+	"WithPrivateCgroup":  {allVerbs, ""},
+	"WithLogger":         {allVerbs, ""},
+	"WithPrivatePID":     {processVerbs, "a new PID namespace applies to new processes only"},
+	"WithoutProc":        {processVerbs, "it concerns the /proc of a new PID namespace, which applies to new processes only"},
+	"WithPrivateUser":    {processVerbs, "the kernel refuses a new user namespace in a multi-threaded process"},
+	"WithPrivateTime":    {processVerbs, "a new time namespace applies to new processes only"},
+	"WithKillDescendants": {processVerbs, "it needs a process of its own to outlive the program and end its descendants, " +
+		"and no process is started"},
+	"WithMinimalInit": {verbCommand | verbStartProcess | verbPrepare, "only a command has an init put in front of it; " +
+		"the child of Run, Task.Run, a Pool and Setup is PID 1 itself and reaps orphans, and Do and Exec start no process"},
+	"WithTermChild": {waitingVerbs, "the verb does not wait for a child that it could stop"},
+	"WithKillGrace": {waitingVerbs, "the verb does not wait for a child that it could stop"},
+}
+
+// An optionError is an option given to a verb that cannot honour it.
+type optionError struct {
+	verb   verb
+	option string
+	why    string
+}
+
+func (e *optionError) Error() string {
+	return "namespace: " + e.verb.String() + " does not honour " + e.option + " (" + e.why + "): " +
+		ErrUnsupported.Error() + "; " + e.option + " works with " + optionVerbs[e.option].verbs.String()
+}
+
+// Unwrap returns ErrUnsupported (and errors.ErrUnsupported).
+func (e *optionError) Unwrap() []error { return []error{ErrUnsupported, errors.ErrUnsupported} }
+
+// unhonoured returns an error for each option given to n that v does not
+// honour, in the order the options were given.
+func (n *Namespace) unhonoured(v verb) []error {
+	var errs []error
+	for _, name := range n.given {
+		if h := optionVerbs[name]; h.verbs&v == 0 {
+			errs = append(errs, &optionError{verb: v, option: name, why: h.why})
+		}
+	}
+	return errs
+}
+
+// check is what every verb calls before it creates anything: the problems
+// of Validate and the options that v does not honour, joined, or nil.
+func (n *Namespace) check(v verb) error {
+	errs := n.unhonoured(v)
+	if err := n.Validate(); err != nil {
+		errs = append([]error{err}, errs...)
+	}
+	return errors.Join(errs...)
+}
