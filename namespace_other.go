@@ -33,7 +33,7 @@ func (n *Namespace) Run(ctx context.Context, f *Func, args ...string) error {
 
 // Run runs the task in a child process on Linux. On this system it returns
 // the zero Out and an error wrapping ErrUnsupported.
-func (t *Task[In, Out]) Run(ctx context.Context, n *Namespace, in In) (Out, error) {
+func (t *Task[In, Out]) Run(ctx context.Context, r Runner, in In) (Out, error) {
 	var zero Out
 	return zero, unsupported("Task.Run")
 }
@@ -91,23 +91,25 @@ func (p *Prepared) Start() (*os.Process, error) { return nil, unsupported("Prepa
 // error wrapping ErrUnsupported.
 func (p *Prepared) Abort() error { return unsupported("Prepared.Abort") }
 
-// WithPrewarm keeps n children ready for Run and Task.Run on Linux. On this
-// system it starts nothing (Run is not supported); a negative n is an
-// error (ErrInvalid), as on Linux.
-func WithPrewarm(n int) Option {
-	return optionFunc(func(ns *Namespace) {
-		if n < 0 {
-			ns.optionErrs = append(ns.optionErrs, invalidf("WithPrewarm(%d): the pool size must not be negative", n))
-		}
-	})
+// A Pool keeps children ready in fresh namespaces on Linux. On this
+// system none can be made.
+type Pool struct{}
+
+// Pool makes a pool of prepared children on Linux. On this system it
+// returns an error wrapping ErrUnsupported.
+func (n *Namespace) Pool(size int) (*Pool, error) { return nil, unsupported("Pool") }
+
+// Run runs a registered function on a pooled child on Linux. On this
+// system it returns an error wrapping ErrUnsupported.
+func (p *Pool) Run(ctx context.Context, f *Func, args ...string) error {
+	return unsupported("Pool.Run")
 }
 
-// Close ends the pool of WithPrewarm. On this system there is none; Close
-// returns nil.
-func (n *Namespace) Close() error { return nil }
+// Close ends the pool. On this system there is none; Close returns nil.
+func (p *Pool) Close() error { return nil }
 
-// pool holds the children of WithPrewarm on Linux.
-type pool struct{}
+func (n *Namespace) runner() {}
+func (p *Pool) runner()      {}
 
 // checkTimeOffsets checks offsets against the clocks on Linux; here there
 // are no time namespaces whose clocks could go wrong.

@@ -19,7 +19,7 @@ var otherTask = NewTask("other-task", func(_ context.Context, in int) (int, erro
 
 func TestEntryPointsUnsupported(t *testing.T) {
 	Init() // nothing to do: it returns
-	n := New(WithPrivatePID(), WithPrivateTmp(), WithHostname("box"), WithPrewarm(1))
+	n := New(WithPrivatePID(), WithPrivateTmp(), WithHostname("box"))
 	if err := n.Validate(); err != nil {
 		t.Fatalf("Validate = %v", err)
 	}
@@ -30,6 +30,7 @@ func TestEntryPointsUnsupported(t *testing.T) {
 	prep, prepErr := n.Prepare(os.Args[0], nil, &os.ProcAttr{})
 	var zero Prepared
 	_, startErr := zero.Start()
+	pool, poolErr := n.Pool(1)
 	for name, err := range map[string]error{
 		"Run":            n.Run(ctx, otherFunc),
 		"Task.Run":       taskErr,
@@ -42,6 +43,8 @@ func TestEntryPointsUnsupported(t *testing.T) {
 		"Exec":           n.Exec(os.Args[0], nil, nil),
 		"Setup":          n.Setup(),
 		"Do":             n.Do(func() error { called = true; return nil }),
+		"Pool":           poolErr,
+		"Pool.Run":       (&Pool{}).Run(ctx, otherFunc),
 	} {
 		if !errors.Is(err, errors.ErrUnsupported) || !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s = %v, want an error wrapping ErrUnsupported and errors.ErrUnsupported", name, err)
@@ -53,17 +56,14 @@ func TestEntryPointsUnsupported(t *testing.T) {
 	if called {
 		t.Error("Do called its function")
 	}
-	if err := n.Close(); err != nil {
-		t.Errorf("Close = %v", err)
+	if pool != nil {
+		t.Errorf("Pool returned a pool")
 	}
 }
 
 func TestPortablePartsWork(t *testing.T) {
 	if err := New(WithHostname("-x")).Validate(); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Validate of a bad hostname = %v, want ErrInvalid", err)
-	}
-	if err := New(WithPrewarm(-1)).Validate(); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Validate of WithPrewarm(-1) = %v, want ErrInvalid", err)
 	}
 	n := New(WithPrivateUser(), WithPrivatePID(), WithPrivateNet())
 	if got, want := n.String(), "namespace{user,mnt,net,pid}"; got != want {

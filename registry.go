@@ -106,3 +106,13 @@ func NewTask[In, Out any](name string, fn func(context.Context, In) (Out, error)
 
 // Func returns the registered function behind the task.
 func (t *Task[In, Out]) Func() *Func { return t.f }
+
+// A Runner runs registered functions in fresh namespaces: a *Namespace
+// starts a child for each call, and a *Pool hands the call to a child it
+// prepared. Task.Run takes either. Only this package's types implement it.
+type Runner interface {
+	// Run runs f with args in a child process and returns its outcome.
+	Run(ctx context.Context, f *Func, args ...string) error
+
+	runner()
+}

@@ -76,15 +76,13 @@ func (n *Namespace) Run(ctx context.Context, f *Func, args ...string) error {
 	return err
 }
 
-// A Runner runs registered functions in fresh namespaces: a *Namespace
-// starts a child for each call, and a *Pool hands the call to a child it
-// prepared. Task.Run takes either. Only this package's types implement it.
-type Runner interface {
-	// Run runs f with args in a child process and returns its outcome.
-	Run(ctx context.Context, f *Func, args ...string) error
-
+// jobRunner is what Task.Run needs of a Runner; every Runner is one.
+type jobRunner interface {
 	runJob(ctx context.Context, v verb, j *job) (json.RawMessage, error)
 }
+
+func (n *Namespace) runner() {}
+func (p *Pool) runner()      {}
 
 // Run runs the task in a child process inside the namespaces of r (a
 // *Namespace, or a *Pool to use one of its ready children), with input in,
@@ -106,7 +104,7 @@ func (t *Task[In, Out]) Run(ctx context.Context, r Runner, in In) (Out, error) {
 	if r == nil {
 		return zero, fmt.Errorf("namespace: task %s: %w: a nil Runner", t.f.name, ErrInvalid)
 	}
-	out, err := r.runJob(ctx, verbTask, &job{Role: roleFunc, Func: t.f.name, Input: raw})
+	out, err := r.(jobRunner).runJob(ctx, verbTask, &job{Role: roleFunc, Func: t.f.name, Input: raw})
 	if err != nil {
 		return zero, err
 	}
