@@ -6,10 +6,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -137,39 +135,7 @@ func TestSetupFailureChangesNothing(t *testing.T) {
 
 // nobodyCopy copies the program bin into a new directory that uid 65534 can
 // reach, and returns the copy's path.
-func nobodyCopy(t *testing.T, bin string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "linuxns-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	p := filepath.Join(dir, filepath.Base(bin))
-	dst, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
-			t.Skipf("uid 65534 cannot reach %s (%s is not searchable); set TMPDIR to a directory it can", p, d)
-		}
-	}
-	return p
-}
+func nobodyCopy(t *testing.T, bin string) string { return proctest.NobodyCopy(t, bin) }
 
 // startSetupdemo starts the fixture, in a session of its own without a
 // terminal, and waits for its "ready" line.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linuxns/namespace/internal/proctest"
 	"golang.org/x/sys/unix"
 )
 
@@ -132,22 +133,9 @@ func TestForgedJobFromExecedParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("/var/tmp", "linuxns-execed-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil { // uid 65534 cannot write here
-		t.Fatal(err)
-	}
-	prog := filepath.Join(dir, "setuid-copy")
-	attacker := filepath.Join(dir, "plain-copy")
-	if err := copyFile(self, prog, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := copyFile(self, attacker, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := proctest.SharedDir(t, "/var/tmp", 0o755) // uid 65534 cannot write here
+	prog := proctest.CopyProgram(t, self, dir, "setuid-copy", 0o755)
+	attacker := proctest.CopyProgram(t, self, dir, "plain-copy", 0o755)
 	for _, mode := range []string{"queued", "respond"} {
 		t.Run("setuid/"+mode, func(t *testing.T) {
 			if err := os.Chmod(prog, os.ModeSetuid|0o755); err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linuxns/namespace/internal/proctest"
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -56,23 +57,9 @@ func TestForgedJobSetuid(t *testing.T) {
 	}
 	// Under /var/tmp: a file system that honours setuid, and outside the
 	// /tmp that a forged set-up would cover.
-	dir, err := os.MkdirTemp("/var/tmp", "linuxns-trust-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	setuidBin := filepath.Join(dir, "setuid-copy")
-	if err := copyFile(self, setuidBin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(setuidBin, os.ModeSetuid|0o755); err != nil {
-		t.Fatal(err)
-	}
-	bins := map[string]string{"setuid": setuidBin}
-	if capsBin, err := fileCapsCopy(self, dir); err != nil {
+	dir := proctest.SharedDir(t, "/var/tmp", 0o777)
+	bins := map[string]string{"setuid": proctest.CopyProgram(t, self, dir, "setuid-copy", os.ModeSetuid|0o755)}
+	if capsBin, err := fileCapsCopy(t, self, dir); err != nil {
 		t.Logf("no file-capabilities copy (%v): that case is not run", err)
 	} else {
 		bins["file caps"] = capsBin
@@ -194,15 +181,12 @@ func TestChildRefusesSharedNamespaces(t *testing.T) {
 // fileCapsCopy copies the test binary into dir with the file capability
 // CAP_SYS_ADMIN (setcap(8)), as a program that uses the library without
 // being setuid would be installed.
-func fileCapsCopy(self, dir string) (string, error) {
+func fileCapsCopy(t *testing.T, self, dir string) (string, error) {
 	setcap, err := exec.LookPath("setcap")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "filecaps-copy")
-	if err := copyFile(self, bin, 0o755); err != nil {
-		return "", err
-	}
+	bin := proctest.CopyProgram(t, self, dir, "filecaps-copy", 0o755)
 	if out, err := exec.Command(setcap, "cap_sys_admin+ep", bin).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("setcap: %v: %s", err, out)
 	}
@@ -241,28 +225,14 @@ func TestPrivilegedProgramRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("/var/tmp", "linuxns-filecaps-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	dir := proctest.SharedDir(t, "/var/tmp", 0o777)
 	bins := map[string]string{}
-	if bin, err := fileCapsCopy(self, dir); err != nil {
+	if bin, err := fileCapsCopy(t, self, dir); err != nil {
 		t.Logf("no file-capabilities copy: %v", err)
 	} else {
 		bins["file caps"] = bin
 	}
-	setuidBin := filepath.Join(dir, "setuid-copy")
-	if err := copyFile(self, setuidBin, os.ModeSetuid|0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(setuidBin, os.ModeSetuid|0o755); err != nil {
-		t.Fatal(err)
-	}
-	bins["setuid"] = setuidBin
+	bins["setuid"] = proctest.CopyProgram(t, self, dir, "setuid-copy", os.ModeSetuid|0o755)
 	for name, bin := range bins {
 		os.Remove(filepath.Join(dir, "ran-as-child"))
 		cmd := exec.Command(bin, "-test.run=^TestFileCapsRunProbe$", "-test.v")
@@ -292,21 +262,4 @@ func awaitHello(t *testing.T, r io.Reader) string {
 			return m.Msg
 		}
 	}
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

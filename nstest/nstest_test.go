@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace"
+	"github.com/linuxns/namespace/internal/proctest"
 	"github.com/linuxns/namespace/nstest"
 )
 
@@ -342,39 +342,7 @@ func selfTest(t *testing.T, mode string, asNobody bool, args ...string) (string,
 
 // nobodyCopy copies the program bin into a new directory that uid 65534 can
 // reach, and returns the copy's path.
-func nobodyCopy(t *testing.T, bin string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nstest-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
-			t.Skipf("uid 65534 cannot reach %s (%s is not searchable); set TMPDIR to a directory it can", dir, d)
-		}
-	}
-	src, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	p := filepath.Join(dir, filepath.Base(bin))
-	dst, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func nobodyCopy(t *testing.T, bin string) string { return proctest.NobodyCopy(t, bin) }
 
 // A body that fails, stops, panics or exits early fails the parent test,
 // and its output reaches the parent's.

@@ -1,5 +1,3 @@
-//go:build linux
-
 package namespace
 
 import (
@@ -21,8 +19,8 @@ import (
 // 3+len(ExtraFiles) for Command), and a fresh random token. The child
 // removes envChild from its environment, checks that the socket comes from
 // its parent running the same program with the same credentials
-// (trust.go), asks for its job with a hello carrying a fresh nonce, reads
-// the one job frame that its parent sends in answer (jobreader.go: only
+// (trust_linux.go), asks for its job with a hello carrying a fresh nonce, reads
+// the one job frame that its parent sends in answer (jobreader_linux.go: only
 // bytes the parent sent after the hello), checks that the job carries the
 // same token and the nonce, and answers with message frames (ack, ready,
 // running, result, error). A frame is a 4-byte big-endian length and a job or a message in

@@ -1,5 +1,3 @@
-//go:build linux
-
 package namespace
 
 import (
@@ -397,7 +395,7 @@ func Init() {
 	child.job = nil
 	child.dispatched = true
 	if j.Role == rolePrewarm {
-		j = awaitPooledJob(j) // pool.go
+		j = awaitPooledJob(j) // pool_linux.go
 	}
 	runFunc(j)
 }

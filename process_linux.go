@@ -1,16 +1,10 @@
-//go:build linux
-
 package namespace
 
 import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -380,200 +374,75 @@ var (
 	})
 )
 
-// pipe2 returns a close-on-exec pipe.
-func pipe2() ([2]int, error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return p, os.NewSyscallError("pipe2", err)
-	}
-	return p, nil
-}
-
-// readFull reads into b until it is full or the writer closes.
-func readFull(fd int, b []byte) (int, error) {
-	got := 0
-	for got < len(b) {
-		m, err := unix.Read(fd, b[got:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return got, os.NewSyscallError("read", err)
-		}
-		if m == 0 {
-			break
-		}
-		got += m
-	}
-	return got, nil
-}
-
-// writeIDMaps writes the id maps of the child pid, in its new user
-// namespace, from this (the parent) user namespace.
-func (n *Namespace) writeIDMaps(pid int) error {
-	uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
-	dir := "/proc/" + strconv.Itoa(pid) + "/"
-	write := func(file, data string) error {
-		if err := os.WriteFile(dir+file, []byte(data), 0); err != nil {
-			return classify("write "+file, err, n)
-		}
-		return nil
-	}
-	if err := write("uid_map", formatIDMap(uids)); err != nil {
+// Exec executes the program at path in place of the calling program, in
+// new namespaces with the set-up made, as syscall.Exec does and as
+// unshare(1) does without --fork: a fresh OS thread creates the mount, UTS,
+// IPC, network and cgroup namespaces, makes the set-up (a recursively
+// private /, a private /tmp, a hostname, lo up) and calls execve(2). The
+// kernel then ends every other thread, and the program is the process, with
+// its pid, its parent and its process group; its namespaces end with it.
+// Nothing of the calling program runs any more: use it at the end of a
+// command such as nsrun, where StartProcess would leave a parent waiting
+// for nothing. As with syscall.Exec, children that the program started
+// with a parent-death signal from another thread get it when the kernel
+// ends that thread.
+//
+// argv is the program's argument list (nil means just path); envv its
+// environment (nil means the current one). Descriptors without
+// close-on-exec stay open. Signals that the program ignores (signal.Ignore,
+// or SIGHUP and SIGINT ignored when it started) stay ignored and the others
+// get their default action, as in os/exec's children; the soft
+// RLIMIT_NOFILE that the Go runtime raised is restored.
+//
+// The command starts in the caller's working directory, entered again by
+// its path after the set-up, or in / if it is not there inside, as Do's
+// function does. The thread obeys Do's discipline too: code of the
+// caller's that runs on it (a WithLogger handler) may unlock it as Do's
+// function may.
+//
+// Exec returns only if it fails: with a *SetupError if the namespaces or
+// the set-up could not be made (ErrPermission without CAP_SYS_ADMIN), or an
+// *os.PathError with Op "exec" if execve failed (fs.ErrNotExist,
+// fs.ErrPermission, ...). The thread is then discarded and the caller goes
+// on in its own namespaces, as after Do. Like Do, Exec refuses PID, user
+// and time namespaces and the other options that need a new process
+// (ErrUnsupported, naming the option; see each option's doc): use
+// StartProcess.
+func (n *Namespace) Exec(path string, argv, envv []string) error {
+	guardChild()
+	if err := n.check(verbExec); err != nil {
 		return err
 	}
-	if !(os.Geteuid() == 0 && setgroupsAllowed()) {
-		if err := write("setgroups", "deny"); err != nil {
-			return err
-		}
-	}
-	return write("gid_map", formatIDMap(gids))
-}
-
-func formatIDMap(maps []IDMap) string {
-	var b strings.Builder
-	for _, m := range maps {
-		fmt.Fprintf(&b, "%d %d %d\n", m.Inside, m.Outside, m.Size)
-	}
-	return b.String()
-}
-
-// prepareSpawn builds the child's arguments and returns them with the
-// set-up's steps as the child performs them. keep holds what the child's
-// descriptors refer to.
-func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*rawproc.SpawnArgs, []step, []any, error) {
-	a := &rawproc.SpawnArgs{
-		// CLONE_PIDFD: the parent holds a pidfd of the child from the
-		// clone on, before the child can run, let alone exit.
-		CloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
-		Pidfd:      -1,
-	}
-	var keep []any
-	var err error
-	if a.Path, err = cString(path); err != nil {
-		return nil, nil, nil, err
-	}
-	if len(argv) == 0 {
+	if argv == nil {
 		argv = []string{path}
 	}
-	av, err := cStrings(argv)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: an argument contains a NUL byte", ErrInvalid)
+	if envv == nil {
+		envv = os.Environ()
 	}
-	env := attr.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	ev, err := cStrings(env)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: the environment contains a NUL byte", ErrInvalid)
-	}
-	a.Argv, a.Envv = &av[0], &ev[0]
 	p := n.plan()
-	steps := p.Steps
-	if attr.Dir != "" {
-		dir := attr.Dir
-		if dir[0] != '/' && n.needsMountNS() {
-			// Relative to the working directory the caller has now, not to
-			// whatever the mounts make of its path.
-			wd, err := unix.Getwd()
-			if err != nil {
-				return nil, nil, nil, classify(stepWorkDirName, fmt.Errorf("attr.Dir %q is relative: %w", attr.Dir, os.NewSyscallError("getcwd", err)), n)
-			}
-			dir = wd + "/" + attr.Dir
+	log := n.log()
+	type failure struct {
+		err  error
+		gone exitWaiter
+	}
+	failed := make(chan failure, 1)
+	onThrowawayThread(func() {
+		// A logger's handler is the caller's code: see holdThread.
+		tid := holdThread()
+		gone := threadExitWaiter()
+		var err error
+		if uerr := syscalls.Unshare(p.Flags); uerr != nil {
+			err = n.startError(uerr)
+		} else if merr := runSteps(p.Steps, log); merr != nil {
+			err = classify(failedStep(merr), stepCause(merr), n)
+		} else {
+			log.Debug("exec: namespaces ready", "path", path)
+			err = &os.PathError{Op: "exec", Path: path, Err: syscall.Exec(path, argv, envv)}
 		}
-		steps = withDir(steps, dir)
-	}
-	if a.Steps, a.WD, err = rawSteps(steps); err != nil {
-		return nil, nil, nil, err
-	}
-
-	if sys := attr.Sys; sys != nil {
-		rest := *sys
-		a.Setsid, a.Setpgid, a.Pgid = sys.Setsid, sys.Setpgid, sys.Pgid
-		a.Foreground, a.Setctty, a.Ctty = sys.Foreground, sys.Setctty, sys.Ctty
-		rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
-		rest.Foreground, rest.Setctty, rest.Ctty = false, false, 0
-		if rest.Pdeathsig == syscall.SIGKILL {
-			rest.Pdeathsig = 0
-		}
-		if !onlyZero(&rest) {
-			return nil, nil, nil, fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
-		}
-	}
-
-	for sig := 1; sig < 65; sig++ {
-		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
-			continue
-		}
-		a.ResetSignals |= 1 << (sig - 1)
-	}
-
-	a.NextFD = len(attr.Files)
-	for _, f := range attr.Files {
-		fd := -1
-		if f != nil {
-			fd = int(f.Fd())
-			keep = append(keep, f)
-		}
-		a.Fds = append(a.Fds, fd)
-		if fd >= a.NextFD {
-			a.NextFD = fd + 1
-		}
-	}
-
-	if p.Init {
-		a.Init = true
-		if a.Foreground {
-			// PID 2 takes the terminal after the descriptors are in place:
-			// find Ctty's descriptor there.
-			a.InitTakesTerminal = true
-			a.InitCtty = -1
-			if a.Ctty >= len(a.Fds) || a.Fds[a.Ctty] == a.Ctty {
-				a.InitCtty = a.Ctty
-			} else if i := slices.Index(a.Fds, a.Ctty); i >= 0 {
-				a.InitCtty = i
-			}
-			if a.InitCtty < 0 {
-				return nil, nil, nil, fmt.Errorf("%w: with WithMinimalInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.Ctty)
-			}
-		}
-	}
-	if p.KillDescendants {
-		a.Reaper.On = true
-		if a.Reaper.Children, err = cString(childrenFile); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	return a, steps, keep, nil
-}
-
-// onlyZero reports whether every field of attr is zero (or nil).
-func onlyZero(attr *syscall.SysProcAttr) bool {
-	var zero syscall.SysProcAttr
-	return attr.Chroot == zero.Chroot && attr.Credential == nil && !attr.Ptrace &&
-		!attr.Noctty && attr.Pdeathsig == 0 && attr.Cloneflags == 0 &&
-		attr.Unshareflags == 0 && attr.UidMappings == nil && attr.GidMappings == nil &&
-		!attr.GidMappingsEnableSetgroups && attr.AmbientCaps == nil &&
-		!attr.UseCgroupFD && attr.CgroupFD == 0 && attr.PidFD == nil
-}
-
-// spawn clones the child with every signal blocked on a locked thread, and
-// with syscall.ForkLock held, as os/exec does, so that no descriptor that
-// another goroutine is creating leaks into it.
-func spawn(a *rawproc.SpawnArgs) (int, syscall.Errno) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var all, old unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^all.Val[i]
-	}
-	syscall.ForkLock.Lock()
-	defer syscall.ForkLock.Unlock()
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
-		return 0, err.(syscall.Errno)
-	}
-	pid, errno := rawproc.Spawn(a)
-	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-	return pid, errno
+		keepThread(tid, "Exec")
+		failed <- failure{err, gone}
+	})
+	f := <-failed
+	f.gone.wait()
+	return f.err
 }
