@@ -76,8 +76,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/linuxns/namespace/internal/wire"
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -109,6 +111,13 @@ type Namespace struct {
 	given      []string // the names of the options given, in order (see optionVerbs)
 
 	killDescendants bool // WithKillDescendants
+
+	// compiled is the set-up that the options ask for, compiled once, at
+	// the first verb (plan_linux.go).
+	compiled struct {
+		once  sync.Once
+		steps []wire.Step
+	}
 }
 
 // DefaultKillGrace is how long a child has between SIGTERM and SIGKILL when

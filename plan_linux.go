@@ -112,8 +112,20 @@ func (n *Namespace) plan() plan {
 	}
 }
 
-// steps compiles the options into the set-up's steps, in their order.
+// steps returns the set-up's steps, compiled from the options once.
 func (n *Namespace) steps() []step {
+	n.compiled.once.Do(func() {
+		s := n.compileSteps()
+		// Callers that change the list copy it (withDir,
+		// withDirExplicit); an append must not reach the shared array.
+		n.compiled.steps = s[:len(s):len(s)]
+	})
+	return n.compiled.steps
+}
+
+// compileSteps compiles the options into the set-up's steps, in the
+// contract's order.
+func (n *Namespace) compileSteps() []step {
 	var s []step
 	mountNS := n.needsMountNS()
 	if mountNS {
