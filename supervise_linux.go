@@ -226,8 +226,25 @@ func reapOne(log *slog.Logger) bool {
 }
 
 // holdsPidfd reports whether this process holds a pidfd for pid (a pid in
-// this process's PID namespace).
+// this process's PID namespace). A scan of /proc/self/fdinfo is not atomic:
+// StartProcess hands a child over from the pidfd of its clone to the one
+// os.Process opens, and a scan that lists the descriptors before the new
+// one exists and reads the old one after it was closed sees neither. So
+// the answer "not held" needs two scans in a row: a hand-over happens once
+// per child, and the second scan, listed after the first ended, sees the
+// new descriptor.
 func holdsPidfd(pid int) (bool, error) {
+	for range 2 {
+		held, err := scanPidfds(pid)
+		if err != nil || held {
+			return held, err
+		}
+	}
+	return false, nil
+}
+
+// scanPidfds is one scan of /proc/self/fdinfo for a pidfd of pid.
+func scanPidfds(pid int) (bool, error) {
 	dir, err := os.Open("/proc/self/fdinfo")
 	if err != nil {
 		return false, err
