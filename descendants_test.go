@@ -99,38 +99,6 @@ func descendantsHelper(verb string, kill bool) {
 	os.Exit(3)
 }
 
-// sleeper returns the pid of `sleep marker`, or 0.
-func sleeper(marker string) int {
-	for _, pid := range proctest.WithArg(marker) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err == nil && string(b) == "sleep\x00"+marker+"\x00" {
-			return pid
-		}
-	}
-	return 0
-}
-
-// waitFor polls cond until it holds or a generous deadline has passed (a
-// bound against a hang, not a timing requirement), and reports whether it
-// held.
-func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// exited reports whether the process that pidfd refers to has exited.
-func exited(pidfd int) bool {
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, 0)
-	return err == nil && n == 1
-}
-
 // TestKillDescendants SIGKILLs, from the test, a process that has started
 // a child with each verb, whose job started a detached grandchild: with
 // WithKillDescendants the grandchild is ended; without it, it outlives
@@ -188,7 +156,7 @@ func testKillDescendants(t *testing.T, verb string, kill bool) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	var pid int
-	if !waitFor(func() bool { pid = sleeper(marker); return pid != 0 }) {
+	if !proctest.WaitFor(func() bool { pid = proctest.Sleeper(marker); return pid != 0 }) {
 		_ = helper.Process.Kill()
 		_ = helper.Wait()
 		t.Fatalf("the grandchild `sleep %s` never started", marker)
@@ -210,23 +178,23 @@ func testKillDescendants(t *testing.T, verb string, kill bool) {
 	_ = helper.Wait()
 
 	if kill {
-		if !waitFor(func() bool { return exited(pidfd) }) {
+		if !proctest.WaitFor(func() bool { return proctest.Exited(pidfd) }) {
 			t.Errorf("%s WithKillDescendants: the grandchild %d outlived its SIGKILLed ancestor %v by a minute", verb, pid, chain)
 		}
-		if !waitFor(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
+		if !proctest.WaitFor(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
 			t.Errorf("%s WithKillDescendants: processes left: %v", verb, proctest.WithArg(marker))
 		}
 	} else {
 		// Everything between the helper and the grandchild dies with the
 		// helper; the grandchild lives on.
-		if !waitFor(func() bool { return len(others()) == 0 }) {
+		if !proctest.WaitFor(func() bool { return len(others()) == 0 }) {
 			t.Errorf("%s: the processes between the helper and the grandchild outlived it: %v", verb, others())
 		}
-		if exited(pidfd) {
+		if proctest.Exited(pidfd) {
 			t.Errorf("%s without WithKillDescendants: the grandchild %d died with its ancestors; the test shows nothing", verb, pid)
 		}
 		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		if !waitFor(func() bool { return exited(pidfd) }) {
+		if !proctest.WaitFor(func() bool { return proctest.Exited(pidfd) }) {
 			t.Errorf("the grandchild %d survived SIGKILL", pid)
 		}
 	}
@@ -243,7 +211,7 @@ func TestKillDescendantsWhenTheChildEnds(t *testing.T) {
 	n := testNS(WithPrivateTmp(), WithKillDescendants())
 	check := func(what, marker string) {
 		t.Helper()
-		if !waitFor(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
+		if !proctest.WaitFor(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
 			t.Errorf("%s: processes left after the child ended: %v", what, proctest.WithArg(marker))
 			for _, pid := range proctest.WithArg(marker) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -265,7 +233,7 @@ func TestKillDescendantsWhenTheChildEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- n.Run(ctx, spawnAndReturn, m, "block") }()
-	if !waitFor(func() bool { return sleeper(m) != 0 }) {
+	if !proctest.WaitFor(func() bool { return proctest.Sleeper(m) != 0 }) {
 		t.Error("cancelled Run: the grandchild never started")
 	}
 	cancel()

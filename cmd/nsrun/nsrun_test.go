@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -456,7 +455,7 @@ func TestKillDescendants(t *testing.T) {
 				t.Fatalf("COMMAND said %q, want ready", line)
 			}
 			var pid int
-			if !poll(func() bool { pid = sleeper(marker); return pid != 0 }) {
+			if !proctest.WaitFor(func() bool { pid = proctest.Sleeper(marker); return pid != 0 }) {
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
 				t.Fatal("the detached process never started")
@@ -469,51 +468,20 @@ func TestKillDescendants(t *testing.T) {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			if kill {
-				if !poll(func() bool { return exited(pidfd) }) {
+				if !proctest.WaitFor(func() bool { return proctest.Exited(pidfd) }) {
 					t.Errorf("the detached process %d outlived the SIGKILLed nsrun by a minute", pid)
 				}
-				if !poll(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
+				if !proctest.WaitFor(func() bool { return len(proctest.WithArg(marker)) == 0 }) {
 					t.Errorf("processes left: %v", proctest.WithArg(marker))
 				}
 				return
 			}
-			if !poll(func() bool { return slices.Equal(proctest.WithArg(marker), []int{pid}) }) {
+			if !proctest.WaitFor(func() bool { return slices.Equal(proctest.WithArg(marker), []int{pid}) }) {
 				t.Errorf("processes with the marker: %v, want the detached one alone once nsrun is gone", proctest.WithArg(marker))
 			}
-			if exited(pidfd) {
+			if proctest.Exited(pidfd) {
 				t.Errorf("without --kill-descendants the detached process %d died too; the test shows nothing", pid)
 			}
 		})
 	}
-}
-
-// sleeper returns the pid of `sleep marker`, or 0.
-func sleeper(marker string) int {
-	for _, pid := range proctest.WithArg(marker) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err == nil && string(b) == "sleep\x00"+marker+"\x00" {
-			return pid
-		}
-	}
-	return 0
-}
-
-// poll polls cond until it holds or a generous deadline has passed (a
-// bound against a hang, not a timing requirement), and reports whether it
-// held.
-func poll(cond func() bool) bool {
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
-
-// exited reports whether the process that pidfd refers to has exited.
-func exited(pidfd int) bool {
-	n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
-	return err == nil && n == 1
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -123,4 +124,35 @@ func OpenPty() (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	return m, s, nil
+}
+
+// Sleeper returns the pid of a process running `sleep marker`, or 0.
+func Sleeper(marker string) int {
+	for _, pid := range WithArg(marker) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err == nil && string(b) == "sleep\x00"+marker+"\x00" {
+			return pid
+		}
+	}
+	return 0
+}
+
+// WaitFor polls cond until it holds or a generous deadline has passed (a
+// bound against a hang, not a timing requirement), and reports whether it
+// held.
+func WaitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// Exited reports whether the process that pidfd refers to has exited.
+func Exited(pidfd int) bool {
+	n, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
+	return err == nil && n == 1
 }
