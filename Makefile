@@ -8,6 +8,9 @@
 #   make demo    runs nsrun to show PID 1, a private /tmp, a hostname and lo
 #   make lint    gofmt, go vet, make cross, staticcheck
 #   make bench   benchmarks side by side with unshare(1) and bwrap
+#   make test-kernels
+#                the suite under Debian's 6.1 and 6.12 cloud kernels in qemu
+#                (TCG), as root and as uid 65534 (docs/kernels.md)
 
 GO          ?= go
 PKGS        ?= ./...
@@ -25,7 +28,7 @@ export LINUXNS_BIN := $(BINDIR)
 GORACE ?= atexit_sleep_ms=0
 export GORACE
 
-.PHONY: all build test test-root test-nobody test-386 test-stress cross lint demo bench clean
+.PHONY: all build test test-root test-nobody test-386 test-stress test-kernels cross lint demo bench clean
 
 all: build
 
@@ -72,6 +75,21 @@ test-stress:
 	cd internal/wire && $(GO) test -run '^$$' -fuzz '^FuzzJobRoundTrip$$' -fuzztime $(FUZZTIME) .
 	cd internal/wire && $(GO) test -run '^$$' -fuzz '^FuzzMessageRoundTrip$$' -fuzztime $(FUZZTIME) .
 	cd internal/wire && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) .
+
+# The kernel matrix (docs/kernels.md, scripts/vm): every package's tests,
+# built static, in guests booted by qemu with software emulation from
+# Debian's cloud kernels (apt-get download), as root and as uid 65534, and
+# the *Blocker* tests in boots with a knob that blocks user namespaces.
+# Narrow it with KERNELS, PKGS, TESTS (a -test.run pattern; write $ as $$),
+# USERS and KNOBS, e.g.
+#   make test-kernels KERNELS=6.1 PKGS=./syscalls TESTS=TestUnshare
+KERNELS ?= 6.1 6.12
+TESTS   ?=
+USERS   ?= root nobody
+KNOBS   ?=
+test-kernels:
+	KERNELS="$(KERNELS)" PKGS="$(PKGS)" TESTS='$(TESTS)' USERS="$(USERS)" KNOBS="$(KNOBS)" GO="$(GO)" \
+	  $(CURDIR)/scripts/vm
 
 # The platforms the module builds for (README.md, docs/design.md): Linux on
 # every architecture with namespaces in CI's reach, and macOS and Windows,
