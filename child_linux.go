@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -160,13 +161,26 @@ func childStart(marker string) {
 	// A time namespace is entered at execve. A function or Setup child
 	// creates it, re-executes itself once to be inside, and performs the
 	// other steps there; a command enters it when it is executed, below.
+	// Before Linux 6.3 (timens_linux.go) the time namespace is made by the
+	// raw process forked in front of the program, which a fork enters: this
+	// process stays outside, and can still make threads.
 	steps := j.Plan.Steps
 	timeNS := hasStep(steps, stepTimeNS)
+	timeFork := !stage2 && timeNSNeedsFork(steps)
 	if (timeNS || j.Plan.KillDescendants) && !stage2 && j.Role != roleExec {
-		if err := runSteps(selectSteps(steps, isTimeStep), log); err != nil {
-			childFail(sock, failedStep(err), err)
+		if !timeFork {
+			if err := runSteps(selectSteps(steps, isTimeStep), log); err != nil {
+				childFail(sock, failedStep(err), err)
+			}
 		}
-		reexecStage2(sock, fd, token, j)
+		reexecStage2(sock, fd, token, j, timeFork)
+	}
+	var rawTail []step
+	if timeFork && j.Role == roleExec {
+		// The raw process performs the time steps and every step after
+		// them, in the plan's order, before it forks the command.
+		i := slices.IndexFunc(steps, func(s step) bool { return isTimeStep(&s) })
+		steps, rawTail = steps[:i:i], steps[i:]
 	}
 	if stage2 {
 		steps = selectSteps(steps, func(s *step) bool { return !isTimeStep(s) })
@@ -181,6 +195,7 @@ func childStart(marker string) {
 		// PID 1 of the new PID namespace mounts /proc; this process is
 		// outside it.
 		steps = selectSteps(steps, func(s *step) bool { return s.Kind != stepProc })
+		rawTail = selectSteps(rawTail, func(s *step) bool { return s.Kind != stepProc })
 	}
 	if err := runSteps(steps, log); err != nil {
 		childFail(sock, failedStep(err), err)
@@ -196,7 +211,7 @@ func childStart(marker string) {
 
 	switch j.Role {
 	case roleExec:
-		execJob(j, parent.dir, log)
+		execJob(j, parent.dir, log, timeFork, rawTail)
 	case roleSetup:
 		child.setup = true
 		startChildServices(j.Plan)
@@ -259,17 +274,25 @@ func childLogger(debugOn bool) *slog.Logger {
 // process waits for. It does not return. The re-executed program checks
 // its parent again (and, under the subreaper, the chain up to the socket's
 // maker) and asks the parent for the job again.
-func reexecStage2(sock *os.File, sockFD int, token string, j *job) {
+func reexecStage2(sock *os.File, sockFD int, token string, j *job, timeFork bool) {
 	if _, err := unix.FcntlInt(uintptr(sockFD), unix.F_SETFD, 0); err != nil {
 		childFail(sock, "re-execute into time namespace", err)
 	}
+	// Before Linux 6.3 the re-executed program must be forked to be in the
+	// time namespace (timens_linux.go): it runs behind a relay, as under
+	// WithKillDescendants' subreaper.
+	viaFork := j.Plan.KillDescendants || timeFork
 	stage := envStage + "=2"
-	if j.Plan.KillDescendants {
-		stage += ":3" // the socket's maker is the parent of this process's parent, the subreaper's
+	if viaFork {
+		stage += ":3" // the socket's maker is the parent of this process's parent, the subreaper's or relay's
 	}
 	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), stage)
-	if j.Plan.KillDescendants {
-		runRawInit(selfExe, os.Args, env, &j.Plan, sock, child.log)
+	if viaFork {
+		var raw []step
+		if timeFork {
+			raw = selectSteps(j.Plan.Steps, isTimeStep)
+		}
+		runRawInit(selfExe, os.Args, env, &j.Plan, raw, sock, child.log)
 	}
 	err := syscall.Exec("/proc/self/exe", os.Args, env)
 	childFail(sock, "re-execute into time namespace", err)
@@ -477,16 +500,19 @@ func callFunc(ctx context.Context, f *Func, j *job) (res message) {
 // execJob executes the command of a Command child. It does not return.
 // parentDir is the parent's /proc directory, for the check of the time
 // namespace.
-func execJob(j *job, parentDir int, log *slog.Logger) {
-	if hasStep(j.Plan.Steps, stepTimeNS) {
+//
+// With timeFork, the raw process in front of the command performs rawTail,
+// the time steps and those after them (see timens_linux.go).
+func execJob(j *job, parentDir int, log *slog.Logger, timeFork bool, rawTail []step) {
+	if hasStep(j.Plan.Steps, stepTimeNS) && !timeFork {
 		// The set-up created the time namespace (on the main thread, whose
 		// time namespace for children execve, or WithMinimalInit's fork, enters).
 		if err := checkNamespacesDiffer(parentDir, syscalls.CLONE_NEWTIME, j.Plan.ParentNS); err != nil {
 			childFail(nil, "check namespaces", err)
 		}
 	}
-	if j.Plan.Init || j.Plan.KillDescendants {
-		runRawInit(j.Path, j.Argv, os.Environ(), &j.Plan, nil, log)
+	if j.Plan.Init || j.Plan.KillDescendants || timeFork {
+		runRawInit(j.Path, j.Argv, os.Environ(), &j.Plan, rawTail, nil, log)
 	}
 	log.Debug("executing", "path", j.Path, "argv", j.Argv)
 	err := syscall.Exec(j.Path, j.Argv, os.Environ())

@@ -177,6 +177,9 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 			}
 		}
 	}
+	// Before Linux 6.3, only a fork enters the time namespace
+	// (timens_linux.go).
+	a.TimeFork = !p.Init && !p.KillDescendants && timeNSNeedsFork(steps)
 	if p.KillDescendants {
 		a.Reaper.On = true
 		if a.Reaper.Children, err = cString(childrenFile); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -303,21 +304,27 @@ func pidfdPid(path string) (int, bool) {
 const childrenFile = rawproc.ChildrenFile
 
 // runRawInit executes the program at path with argv and env under a raw
-// process: with p.Init a minimal PID 1 in a new PID namespace, else (with
-// p.KillDescendants) a subreaper; and exits with its status. It runs during
-// package initialisation, on the main thread. Its failures are reported on
-// sock if it is not nil (a function or Setup child, whose parent reads it).
-func runRawInit(path string, argv, env []string, p *plan, sock *os.File, log *slog.Logger) {
+// process: with p.Init a minimal PID 1 in a new PID namespace, with
+// p.KillDescendants a subreaper, else a relay that only passes signals on (a
+// time namespace before Linux 6.3, see timens_linux.go); and exits with its
+// status. The raw process performs raw (the time namespace's steps and,
+// for a command, those after them: timens_linux.go) before it forks the
+// program. It runs during package initialisation, on the main thread. Its
+// failures are reported on sock if it is not nil (a function or Setup child,
+// whose parent reads it).
+func runRawInit(path string, argv, env []string, p *plan, raw []step, sock *os.File, log *slog.Logger) {
 	runtime.LockOSThread()
 	what := "init"
-	if !p.Init {
+	if !p.Init && !p.KillDescendants {
+		what = "relay" // the time namespace before Linux 6.3 (timens_linux.go)
+	} else if !p.Init {
 		what = "subreaper"
 		// Fail now, and tell the parent, rather than in the subreaper.
 		if err := checkChildrenFile(); err != nil {
 			childFail(sock, rawStepTable[rawproc.CodeChildrenFile].name, err)
 		}
 	}
-	a, err := prepareRawInit(path, argv, env, p)
+	a, err := prepareRawInit(path, argv, env, p, raw, what)
 	if err != nil {
 		childFail(sock, "prepare "+what, err)
 	}
@@ -384,7 +391,7 @@ func runRawInit(path string, argv, env []string, p *plan, sock *os.File, log *sl
 
 // prepareRawInit builds the C strings and arrays PID 1 (or the subreaper)
 // needs.
-func prepareRawInit(file string, args, env []string, p *plan) (*rawproc.InitArgs, error) {
+func prepareRawInit(file string, args, env []string, p *plan, raw []step, what string) (*rawproc.InitArgs, error) {
 	path, err := unix.BytePtrFromString(file)
 	if err != nil {
 		return nil, err
@@ -404,7 +411,10 @@ func prepareRawInit(file string, args, env []string, p *plan) (*rawproc.InitArgs
 		Envv:     &envv[0],
 		FailFork: []byte(fmt.Sprintf("namespace: init: cannot fork %s\n", file)),
 	}
-	if !p.Init {
+	if !p.Init && !p.KillDescendants {
+		a.Relay = true
+		a.FailFork = []byte(fmt.Sprintf("namespace: relay: cannot fork %s\n", file))
+	} else if !p.Init {
 		a.Reaper.On = true
 		a.Reaper.Parent = uintptr(os.Getpid())
 		if a.Reaper.Children, err = unix.BytePtrFromString(childrenFile); err != nil {
@@ -427,25 +437,29 @@ func prepareRawInit(file string, args, env []string, p *plan) (*rawproc.InitArgs
 	if fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && fg == os.Getpid() && unix.Getpgrp() == os.Getpid() {
 		a.TakeTerminal = true
 	}
+	steps := slices.Clone(raw)
 	if p.Init && hasStep(p.Steps, stepProc) {
 		// PID 1 mounts /proc of its PID namespace (the Go child, outside
 		// it, left that step out) and enters the working directory again
 		// after it: the one the Go child entered after its own steps.
-		steps := selectSteps(p.Steps, func(s *step) bool { return s.Kind == stepProc || s.Kind == stepWorkDir })
+		initSteps := selectSteps(p.Steps, func(s *step) bool { return s.Kind == stepProc || s.Kind == stepWorkDir })
 		wd, err := unix.Getwd()
 		if err != nil {
 			wd = "/"
 		}
-		for i := range steps {
-			if steps[i].Kind == stepWorkDir {
-				steps[i].Target = wd
+		for i := range initSteps {
+			if initSteps[i].Kind == stepWorkDir && len(raw) == 0 {
+				initSteps[i].Target = wd
 			}
 		}
+		steps = append(steps, initSteps...)
+	}
+	if len(steps) > 0 {
 		if a.Steps, a.WD, err = rawSteps(steps); err != nil {
 			return nil, err
 		}
 		for i := range steps {
-			a.Fail = append(a.Fail, []byte(fmt.Sprintf("namespace: init: %s: %s %s failed\n", stepName(&steps[i]), stepTable[steps[i].Kind].call, steps[i].Target)))
+			a.Fail = append(a.Fail, []byte(fmt.Sprintf("namespace: %s: %s: %s %s failed\n", what, stepName(&steps[i]), stepTable[steps[i].Kind].call, steps[i].Target)))
 		}
 	}
 	return a, nil

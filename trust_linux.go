@@ -144,7 +144,10 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 			unix.Close(p.dir)
 			return nil, fmt.Errorf("%w: the parent is outside this process's pid namespace", errUntrusted)
 		}
-		want = p.pid
+		// p.pid is as the /proc mount sees it; SO_PEERCRED gives the pid
+		// in this process's pid namespace, 0 for a maker outside it (a
+		// child in a new PID namespace behind a raw subreaper or relay).
+		want = pidInOwnNS(p.dir, p.pid)
 	}
 	if int(cred.Pid) != want {
 		unix.Close(p.dir)
@@ -458,4 +461,32 @@ func checkNamespacesDiffer(parentDir int, flags uintptr, parentNS []string) erro
 		return fmt.Errorf("the %s namespace(s) were not created: this process shares them with its parent", strings.Join(same, ", "))
 	}
 	return nil
+}
+
+// pidInOwnNS returns the pid of the process whose /proc directory is dir (an
+// ancestor of this process) as this process's pid namespace sees it: 0 if
+// that process is outside it. The NSpid lines of /proc/PID/status list a
+// process's pids from the /proc mount's pid namespace down to its own; an
+// ancestor's namespace is this process's or one of its ancestors. Without
+// NSpid (before Linux 4.1), it returns fallback.
+func pidInOwnNS(dir, fallback int) int {
+	self, err1 := readSmallFile(unix.AT_FDCWD, "/proc/self/status")
+	its, err2 := readSmallFile(dir, "status")
+	if err1 != nil || err2 != nil {
+		return fallback
+	}
+	s, ok1 := statusField(self, "NSpid:")
+	t, ok2 := statusField(its, "NSpid:")
+	if !ok1 || !ok2 {
+		return fallback
+	}
+	mine, theirs := strings.Fields(s), strings.Fields(t)
+	if len(theirs) < len(mine) {
+		return 0
+	}
+	pid, err := strconv.Atoi(theirs[len(mine)-1])
+	if err != nil {
+		return fallback
+	}
+	return pid
 }

@@ -44,6 +44,10 @@ type InitArgs struct {
 	// Reaper: the raw process is a subreaper, not PID 1
 	// (WithKillDescendants).
 	Reaper Subreaper
+	// Relay: the raw process is neither PID 1 nor a subreaper, only in
+	// front of the command, which dies with it (a time namespace before
+	// Linux 6.3, which only a fork enters).
+	Relay bool
 }
 
 // Subreaper is the state of a raw process that ends its descendants
@@ -118,7 +122,7 @@ func ForkInit(a *InitArgs) (pid int, err syscall.Errno) {
 		// PID 2: default dispositions for the signals the Go runtime
 		// handles (ignored ones stay ignored, as across execve), an empty
 		// mask, and the command, which dies with a subreaper.
-		if a.Reaper.On {
+		if a.Reaper.On || a.Relay {
 			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
 		}
 		for sig := uintptr(1); sig < 65; sig++ {
@@ -148,7 +152,7 @@ func ForkInit(a *InitArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, code, 0, 0, 0, 0, 0)
 	}
 
-	if a.Reaper.On {
+	if a.Reaper.On || a.Relay {
 		// The command has what it needs; the subreaper holds nothing (not
 		// the job socket, nor a terminal).
 		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int

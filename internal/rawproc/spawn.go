@@ -46,6 +46,11 @@ type SpawnArgs struct {
 	// ResetSignals has bit N-1 set for each signal N that the Go runtime
 	// handles and the program must get with its default action.
 	ResetSignals uint64
+	// TimeFork: the cloned process forks the program, as PID 1 does, and
+	// stays in front of it; the program dies with it. A fork enters the
+	// time namespace that the set-up made, which execve does only since
+	// Linux 6.3.
+	TimeFork bool
 }
 
 // A report, written by the child into the pipe ErrFD: the code of the
@@ -230,7 +235,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		}
 	}
 
-	if a.Init || a.Reaper.On {
+	if a.Init || a.Reaper.On || a.TimeFork {
 		// WithMinimalInit: PID 1 forks the program as PID 2 and stays. vfork:
 		// PID 1 goes on once PID 2 has executed the program or reported
 		// why it could not, and then closes the report pipe, which tells
@@ -246,8 +251,8 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 			syscall.RawSyscall6(unix.SYS_CLOSE, a.ErrFD, 0, 0, 0, 0, 0)
 			InitLoop(r1, !a.InitTakesTerminal, &a.Reaper)
 		}
-		if a.Reaper.On {
-			// The program dies with the subreaper.
+		if a.Reaper.On || a.TimeFork {
+			// The program dies with the subreaper (or the relay).
 			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
 		}
 		// PID 2. Every signal is still blocked, so a background group may
