@@ -13,10 +13,20 @@ import (
 // (private /tmp), network and UTS namespaces.
 const ExecInPlaceEnv = "LINUXNS_TEST_EXEC_IN_PLACE"
 
+// LoStateEnv makes the test binary print the state of the loopback
+// interface of its own network namespace ("up" or "down", SIOCGIFFLAGS) and
+// exit: /sys/class/net shows the network namespace of whoever mounted
+// sysfs, not the reader's.
+const LoStateEnv = "LINUXNS_TEST_LO_STATE"
+
 func TestMain(m *testing.M) {
 	Init()
 	if _, ok := os.LookupEnv(ProbeEnv); ok {
 		fmt.Print(describeSetUp())
+		os.Exit(0)
+	}
+	if _, ok := os.LookupEnv(LoStateEnv); ok {
+		fmt.Print(loopbackState())
 		os.Exit(0)
 	}
 	if script, ok := os.LookupEnv(ExecInPlaceEnv); ok {

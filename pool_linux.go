@@ -306,7 +306,7 @@ func (p *pool) start(n *Namespace) error {
 
 // poolFailure explains why a pool child exited before it was idle.
 func (n *Namespace) poolFailure(pc *pooledChild) error {
-	j := &job{Role: rolePrewarm}
+	j := &job{Role: rolePrewarm, Plan: n.plan()}
 	_, err := n.outcome(j, pc.cmd.ProcessState, pc.waitErr, pc.rep)
 	if err == nil {
 		err = fmt.Errorf("namespace: pool child exited with status 0 before it was ready: %w", ErrNoInit)

@@ -241,6 +241,7 @@ func (n *Namespace) startError(err error) error {
 // report is what the parent learned from the child.
 type report struct {
 	acked, ready, running, noInit bool
+	hellos                        int // a re-executed child asks again
 	pid                           int
 	result                        *message
 	failure                       *message
@@ -267,6 +268,8 @@ func readReport(r io.Reader, notify func(*message)) report {
 			notify(&m)
 		}
 		switch m.Type {
+		case msgHello:
+			rep.hellos++
 		case msgAck:
 			rep.acked = true
 			rep.pid = m.Pid
@@ -445,6 +448,11 @@ func (n *Namespace) outcome(j *job, ps *os.ProcessState, waitErr error, rep repo
 	}
 	if !rep.acked {
 		return nil, &ExitError{Code: ps.ExitCode(), Msg: "the child exited before it took its job"}
+	}
+	if (j.Role == roleFunc || j.Role == rolePrewarm) && !rep.running {
+		if err := startFailure(j, ps, rep); err != nil {
+			return nil, err
+		}
 	}
 	if j.Role == roleFunc && !rep.running {
 		return nil, fmt.Errorf("namespace: child for %q exited with status %d without running it: %w", j.Func, ps.ExitCode(), ErrNoInit)

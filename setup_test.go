@@ -61,6 +61,28 @@ func TestSetupContinuesInside(t *testing.T) {
 	}
 }
 
+// With a time namespace too (before Linux 6.3, made by a relay in front of
+// the program: timens_linux.go), the program continues inside it, a Go
+// program that makes threads, with the clocks shifted.
+func TestSetupTimeNamespace(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("this kernel has no time namespaces")
+	}
+	out, code := runSetupdemo(t, "time")
+	if code != 0 {
+		t.Fatalf("exit status %d:\n%s", code, out)
+	}
+	var up float64
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "uptime "); ok {
+			up, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if up < 1_000_000 {
+		t.Errorf("uptime inside %v, want at least the boot time offset, 1000000 s:\n%s", up, out)
+	}
+}
+
 // The re-executed program gets the same arguments, environment (without
 // the package's marker), working directory and standard input. (The
 // directory is not under /tmp: the program inside has a private /tmp; see

@@ -4,7 +4,7 @@
 // into a private /tmp and PID namespace (and a user namespace when not root)
 // and reports what it sees.
 //
-//	setupdemo [exit N | kill N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser | workdir MARKER FILE]
+//	setupdemo [exit N | kill N | sleep | wait-term | wait-int | twice | again | env | stdin | tty | nouser | workdir MARKER FILE | time]
 //
 // "kill N" leaves out the PID namespace (PID 1 cannot die of its own
 // signal) and kills the program inside with signal N.
@@ -39,6 +39,10 @@ func main() {
 	opts := []namespace.Option{namespace.WithPrivateTmp()}
 	if mode != "kill" {
 		opts = append(opts, namespace.WithPrivatePID())
+	}
+	if mode == "time" {
+		// A boot time a million seconds later: /proc/uptime shows it.
+		opts = append(opts, namespace.WithPrivateTime(0, 1_000_000*time.Second))
 	}
 	if os.Geteuid() != 0 && mode != "nouser" {
 		opts = append(opts, namespace.WithPrivateUser())
@@ -110,6 +114,9 @@ func main() {
 		}
 	case "workdir":
 		workdir(os.Args[2], os.Args[3])
+	case "time":
+		up, _ := os.ReadFile("/proc/uptime")
+		fmt.Printf("uptime %s\n", strings.Fields(string(up)+" ?")[0])
 	case "stdin":
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		fmt.Printf("stdin %q\n", strings.TrimSpace(line))
