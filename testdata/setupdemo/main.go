@@ -116,7 +116,7 @@ func main() {
 		workdir(os.Args[2], os.Args[3])
 	case "time":
 		up, _ := os.ReadFile("/proc/uptime")
-		fmt.Printf("uptime %s\n", strings.Fields(string(up)+" ?")[0])
+		fmt.Printf("uptime %s\n", strings.Fields(string(up) + " ?")[0])
 	case "stdin":
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		fmt.Printf("stdin %q\n", strings.TrimSpace(line))
