@@ -269,7 +269,10 @@ func WithPrivateCgroup() Option {
 // Pool, Command, StartProcess, Prepare, Setup); Do and Exec refuse it: a
 // new time namespace applies to new processes only. Run, Task.Run, Pool
 // and Setup need one extra re-execution of the child for it (the offsets
-// can only be set before the first process enters the namespace).
+// can only be set before the first process enters the namespace). Before
+// Linux 6.3, where only a fork enters a time namespace, the program runs
+// behind one more process, a relay that passes signals on and exits with
+// its status (docs/kernels.md).
 func WithPrivateTime(monotonic, boottime time.Duration) Option {
 	return option("WithPrivateTime", func(n *Namespace) {
 		n.time = true
