@@ -136,7 +136,7 @@ func childStart(marker string) {
 	// process, and entered at the re-execution; with WithMinimalInit, the pid
 	// namespace is made for PID 1 later).
 	made := j.Plan.Flags &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM)
-	if j.Plan.Init {
+	if j.Plan.Init || !stage2 && relayMakesPIDNSFor(j) {
 		made &^= syscalls.CLONE_NEWPID
 	}
 	if stage2 {
@@ -291,6 +291,13 @@ func reexecStage2(sock *os.File, sockFD int, token string, j *job, timeFork bool
 		var raw []step
 		if timeFork {
 			raw = selectSteps(j.Plan.Steps, isTimeStep)
+			if relayMakesPIDNSFor(j) {
+				for i := range raw {
+					if raw[i].Kind == stepTimeNS {
+						raw[i].Flags |= uint64(syscalls.CLONE_NEWPID)
+					}
+				}
+			}
 		}
 		runRawInit(selfExe, os.Args, env, &j.Plan, raw, sock, child.log)
 	}

@@ -329,6 +329,13 @@ func TestExecutorsAgree(t *testing.T) {
 				desc = "failed at step " + failedStepOf(err)
 				t.Logf("%s via %s: %v", c, x.name, err)
 			}
+			if c.pid > 0 && c.time && !execEntersTimeNS() && x.name != engineExecutors[0].name && strings.Contains(desc, "pid1 false\n") {
+				// Before Linux 6.3 a command runs behind the relay that
+				// made its time namespace, and is not PID 1 of its PID
+				// namespace; a function child is (docs/kernels.md).
+				t.Logf("%s via %s: not PID 1 on this kernel, as documented", c, x.name)
+				desc = strings.Replace(desc, "pid1 false\n", "pid1 true\n", 1)
+			}
 			got[x.name] = desc
 			if first == "" {
 				first = x.name

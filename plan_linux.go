@@ -217,7 +217,7 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 			copy(ifr, "lo")
 			r.Op, r.Data = rawproc.OpLoopback, &ifr[0]
 		case stepTimeNS:
-			r.Op = rawproc.OpTimeNS
+			r.Op, r.Flags = rawproc.OpTimeNS, uintptr(s.Flags) // a PID namespace too: timens_linux.go
 		case stepTimeOffsets:
 			r.Op, r.Data, r.Len = rawproc.OpTimeOffsets, &[]byte(s.Data)[0], uintptr(len(s.Data))
 			r.Target, err = cString("/proc/self/timens_offsets")

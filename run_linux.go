@@ -168,6 +168,10 @@ func setgroupsAllowed() bool {
 // of n with the job socket childEnd at descriptor 3 and the standard
 // descriptors of the process.
 func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
+	attr := n.sysProcAttr()
+	if n.relayMakesPIDNS() {
+		attr.Cloneflags &^= syscalls.CLONE_NEWPID // made by the relay: timens_linux.go
+	}
 	return &exec.Cmd{
 		Path:        selfPath(),
 		Args:        os.Args,
@@ -176,7 +180,7 @@ func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{childEnd},
-		SysProcAttr: n.sysProcAttr(),
+		SysProcAttr: attr,
 	}
 }
 

@@ -371,15 +371,23 @@ func runRawInit(path string, argv, env []string, p *plan, raw []step, sock *os.F
 			}
 		}
 	}()
+	// As PID 1 of a PID namespace (a command behind the relay of a time
+	// namespace before Linux 6.3), this process inherits the namespace's
+	// orphans: it reaps them too.
+	wpid := pid
+	if os.Getpid() == 1 {
+		wpid = -1
+	}
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if !errors.Is(err, unix.EINTR) {
-			if err != nil {
-				childFail(nil, "wait for "+what, err)
-			}
-			break
+		got, err := unix.Wait4(wpid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) || err == nil && got != pid {
+			continue
 		}
+		if err != nil {
+			childFail(nil, "wait for "+what, err)
+		}
+		break
 	}
 	close(exited)
 	code := ws.ExitStatus()

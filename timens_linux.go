@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
 )
 
 // The time namespace before Linux 6.3.
@@ -55,6 +57,20 @@ func kernelAtLeast(release string, major, minor int) bool {
 		return false
 	}
 	return ma > major || ma == major && mi >= minor
+}
+
+// relayMakesPIDNS reports whether, for a function, pool or Setup child of
+// n, the relay makes the PID namespace together with the time namespace:
+// the child is then cloned without CLONE_NEWPID, and the program the relay
+// forks is PID 1 of both, as the re-executed child is on later kernels
+// (and mounts /proc there as such).
+func (n *Namespace) relayMakesPIDNS() bool {
+	return n.pid && n.time && !n.initProc && !execEntersTimeNS()
+}
+
+// relayMakesPIDNSFor is relayMakesPIDNS for a child's job.
+func relayMakesPIDNSFor(j *job) bool {
+	return j.Role != roleExec && j.Plan.Flags&syscalls.CLONE_NEWPID != 0 && !j.Plan.Init && timeNSNeedsFork(j.Plan.Steps)
 }
 
 // timeNSNeedsFork reports whether a plan's program must be forked after

@@ -34,7 +34,7 @@ const (
 	OpMount       Op = iota + 1 // mount(Src, Target, Src, Flags, Data)
 	OpHostname                  // sethostname(Data, Len)
 	OpLoopback                  // SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP on the struct ifreq at Data
-	OpTimeNS                    // unshare(CLONE_NEWTIME)
+	OpTimeNS                    // unshare(CLONE_NEWTIME | Flags)
 	OpTimeOffsets               // write Data (Len bytes) to the file Target
 	OpWorkDir                   // chdir(Target), or the inherited directory; see Step
 )
@@ -121,8 +121,9 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 			syscall.RawSyscall6(unix.SYS_CLOSE, sk, 0, 0, 0, 0, 0)
 		case OpTimeNS:
 			// The offsets can be set until a process enters the
-			// namespace, which execve does.
-			_, _, e = syscall.RawSyscall6(unix.SYS_UNSHARE, unix.CLONE_NEWTIME, 0, 0, 0, 0, 0)
+			// namespace, which execve does. Flags: other namespaces
+			// to make for the children with it (CLONE_NEWPID).
+			_, _, e = syscall.RawSyscall6(unix.SYS_UNSHARE, unix.CLONE_NEWTIME|s.Flags, 0, 0, 0, 0, 0)
 		case OpTimeOffsets:
 			fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(s.Target)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
 			if e != 0 {
