@@ -258,6 +258,9 @@ func (n *Namespace) checkFS() []error {
 			if err := checkFSPath(op.name, "source", op.src, false); err != nil {
 				errs = append(errs, err)
 			}
+			if op.kind == fsTmpOverlay && strings.ContainsAny(op.src, ":,\\") {
+				errs = append(errs, invalidf("%s: the directory %q has ':', ',' or '\\', which overlayfs's options cannot hold", op.name, op.src))
+			}
 		case fsSymlink:
 			if op.src == "" || strings.IndexByte(op.src, 0) >= 0 {
 				errs = append(errs, invalidf("%s: the link's content %q is empty or contains a NUL byte", op.name, op.src))
@@ -274,9 +277,14 @@ func (n *Namespace) checkFS() []error {
 		dst := cleanPath(op.dst)
 		for j := i + 1; j < len(n.fs); j++ {
 			later := &n.fs[j]
-			if r := later.replaces(); r != "" && checkFSPath(later.name, "", r, true) == nil && under(dst, cleanPath(r)) {
+			r := later.replaces()
+			if r == "" || checkFSPath(later.name, "", r, true) != nil {
+				continue
+			}
+			// A directory made for a later mount is its mount point.
+			if r = cleanPath(r); under(dst, r) && !(op.kind == fsDir && dst == r) {
 				errs = append(errs, invalidf("%s: the destination %s is at or under %s, which the later %s replaces; give %s first",
-					op.name, dst, cleanPath(r), later.name, later.name))
+					op.name, dst, r, later.name, later.name))
 				break
 			}
 		}

@@ -37,29 +37,8 @@ const (
 	stepDetachOldRoot = wire.StepDetachOldRoot
 )
 
-// fsStepTable names the filesystem view's steps (merged into stepTable).
-var fsStepTable = map[stepKind]stepInfo{
-	stepNewRoot:       {"make the new root", "open_tree", ""},
-	stepBindSource:    {"open the bind source", "open_tree", ""},
-	stepFileSource:    {"make the file", "fsmount", ""},
-	stepFSSource:      {"make the file system", "fsmount", ""},
-	stepOverlaySource: {"make the overlay", "fsmount", ""},
-	stepAttach:        {"mount", "move_mount", ""},
-	stepSetAttr:       {"make read-only", "mount_setattr", ""},
-	stepSymlink:       {"make the symbolic link", "symlinkat", ""},
-	stepDir:           {"make the directory", "mkdirat", ""},
-	stepPivot:         {"enter the new root", "pivot_root", ""},
-	stepDetachOldRoot: {"detach the old root", "umount2", ""},
-}
-
-func init() {
-	for k, v := range fsStepTable {
-		stepTable[k] = v
-	}
-}
-
 // isFSStep reports whether k is a step kind of the filesystem view.
-func isFSStep(k stepKind) bool { _, ok := fsStepTable[k]; return ok }
+func isFSStep(k stepKind) bool { return k >= stepNewRoot && k <= 39 }
 
 // isInitStep reports whether s is a step that PID 1 of WithMinimalInit
 // performs, in its PID namespace, rather than the Go child outside it: the
@@ -70,7 +49,7 @@ func isInitStep(s *step) bool { return s.Kind == stepProc || s.Kind == stepDetac
 
 // fsStepName names a step of the filesystem view with its paths.
 func fsStepName(s *step) string {
-	info := fsStepTable[s.Kind]
+	info := stepTable[s.Kind]
 	switch s.Kind {
 	case stepNewRoot:
 		if s.Data == "" {
@@ -333,7 +312,7 @@ func rawFSStep(s *step, r *rawproc.Step) error {
 // fsStepErr describes the failure e of the step s of the filesystem view,
 // for both executors.
 func fsStepErr(s *step, e syscall.Errno) error {
-	info := fsStepTable[s.Kind]
+	info := stepTable[s.Kind]
 	switch s.Kind {
 	case stepNewRoot, stepBindSource, stepOverlaySource:
 		if s.Data != "" {

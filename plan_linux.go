@@ -61,6 +61,19 @@ var stepTable = map[stepKind]stepInfo{
 	stepTimeNS:      {"create time namespace", "unshare", ""},
 	stepTimeOffsets: {"set time offsets", "write timens_offsets", ""},
 	stepWorkDir:     {"enter working directory", "chdir", ""},
+
+	// The filesystem view (fs_plan_linux.go).
+	stepNewRoot:       {"make the new root", "open_tree", ""},
+	stepBindSource:    {"open the bind source", "open_tree", ""},
+	stepFileSource:    {"make the file", "fsmount", ""},
+	stepFSSource:      {"make the file system", "fsmount", ""},
+	stepOverlaySource: {"make the overlay", "fsmount", ""},
+	stepAttach:        {"mount", "move_mount", ""},
+	stepSetAttr:       {"make read-only", "mount_setattr", ""},
+	stepSymlink:       {"make the symbolic link", "symlinkat", ""},
+	stepDir:           {"make the directory", "mkdirat", ""},
+	stepPivot:         {"enter the new root", "pivot_root", ""},
+	stepDetachOldRoot: {"detach the old root", "umount2", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their
