@@ -127,9 +127,7 @@ type fsDirs struct{ src, dst, other, over, root, rw string }
 
 func makeFSDirs(t *testing.T) fsDirs {
 	t.Helper()
-	base := t.TempDir()
-	// Reachable by the user namespace's root mapped from the caller.
-	d := fsDirs{src: base + "/src", dst: base + "/dst", other: base + "/other", over: base + "/over", root: base + "/root", rw: base + "/rw"}
+	d := fsDirsAt(t.TempDir())
 	for _, p := range []string{d.src + "/sub", d.dst, d.other, d.over, d.root + "/usr", d.root + "/proc", d.root + "/tmp", d.root + "/etc", d.root + "/dev", d.rw} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -146,6 +144,54 @@ func makeFSDirs(t *testing.T) fsDirs {
 		}
 	}
 	return d
+}
+
+// fsDirsAt returns the directories of makeFSDirs under base.
+func fsDirsAt(base string) fsDirs {
+	return fsDirs{src: base + "/src", dst: base + "/dst", other: base + "/other", over: base + "/over", root: base + "/root", rw: base + "/rw"}
+}
+
+// FSSetupEnv makes the test binary the helper of TestFSViewExecutorsAgree
+// for Setup: "CASE\x00BASE\x00SCRIPT" names the view of fsCases with the
+// directories under BASE; the program calls Setup with it, then runs the
+// script.
+const FSSetupEnv = "LINUXNS_TEST_FS_SETUP"
+
+// fsSetupHelper is the helper of FSSetupEnv.
+func fsSetupHelper(v string) {
+	f := strings.SplitN(v, "|", 3)
+	if len(f) != 3 {
+		fmt.Fprintln(os.Stderr, "bad", FSSetupEnv)
+		os.Exit(2)
+	}
+	for _, c := range fsCases(fsDirsAt(f[1])) {
+		if c.name == f[0] {
+			if err := testNS(c.opts...).Setup(); err != nil {
+				fmt.Fprintln(os.Stderr, "Setup:", err)
+				os.Exit(125)
+			}
+			out, err := exec.Command("/bin/sh", "-c", f[2]).CombinedOutput()
+			fmt.Print(string(out))
+			if err != nil {
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
+	}
+	os.Exit(2)
+}
+
+// fsSetup runs the script after Setup with the view c, in a copy of the
+// test binary (a helper of FSSetupEnv).
+func fsSetup(t *testing.T, c fsCase, d fsDirs, script string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), FSSetupEnv+"="+c.name+"|"+filepath.Dir(d.src)+"|"+script)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // fsCase is a view and what to look at in it.
@@ -171,7 +217,7 @@ func fsCases(d fsDirs) []fsCase {
 				"write " + d.rw + "/marker ok", d.dst + " ro", d.dst + "/sub ro", d.rw + " rw", d.root + "/tmp dir"}},
 		{name: "tmpfs, file, dir, symlink, remount", opts: []Option{
 			WithTmpfs(d.dst, TmpfsMode(0o700)), WithFile(d.dst+"/a/f", []byte("content\n"), 0o444), WithFile(d.dst+"/w", []byte("rw"), 0o644),
-			WithDir(d.dst+"/d/e", 0o750), WithSymlink("../f", d.dst+"/d/l"), WithDir(d.dst+"/ro", 0o755), WithTmpfs(d.dst+"/ro"),
+			WithDir(d.dst+"/d/e", 0o750), WithSymlink("../f", d.dst+"/d/l"), WithDir(d.dst+"/ro", 0o755), WithTmpfs(d.dst + "/ro"),
 			WithRemountReadOnly(d.dst + "/ro")},
 			paths:  []string{d.dst, d.dst + "/a/f", d.dst + "/d", d.dst + "/d/l"},
 			writes: []string{d.dst + "/a/f", d.dst + "/w", d.dst + "/ro/x", d.dst + "/new"},
@@ -198,7 +244,7 @@ func fsCases(d fsDirs) []fsCase {
 }
 
 // TestFSViewExecutorsAgree runs each view through every executor (Command,
-// StartProcess, Run; Do as root where it applies), checks that the child
+// StartProcess, Run, Setup; Do as root where it applies), checks that the child
 // sees what the options ask for, that all executors agree, and that the
 // host's mount table and directories are unchanged, as root and as uid
 // 65534 (through a user namespace).
@@ -207,7 +253,10 @@ func TestFSViewExecutorsAgree(t *testing.T) {
 	for _, c := range fsCases(d) {
 		t.Run(c.name, func(t *testing.T) {
 			var first, firstName string
-			for _, ex := range fsExecutors {
+			setup := fsExecutor{name: "Setup (Go executor, the program continues)", run: func(_ *Namespace, script string) (string, error) {
+				return fsSetup(t, c, d, script)
+			}}
+			for _, ex := range append(fsExecutors[:len(fsExecutors):len(fsExecutors)], setup) {
 				if ex.do && (!asRoot() || c.pid) {
 					continue
 				}
@@ -419,3 +468,45 @@ func anchorOf(s step) int {
 	return int(s.Flags>>32&0xffff) - 1
 }
 
+// TestFSNewRootWithMinimalInit: with WithMinimalInit, PID 1 mounts the
+// fresh /proc in the new root and then detaches the old root, for
+// Command's Go child and StartProcess's raw one.
+func TestFSNewRootWithMinimalInit(t *testing.T) {
+	d := makeFSDirs(t)
+	script := fmt.Sprintf(`echo $$; ls -A / | tr '\n' ' '; echo; readlink /proc/1/root; [ -e /proc/1/root%[1]s ] && echo reached; grep -c ' / / ' /proc/self/mountinfo`, d.other+"/marker")
+	for _, ex := range fsExecutors[:2] {
+		n := testNS(WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithSymlink("usr/bin", "/bin"), WithSymlink("usr/lib", "/lib"),
+			WithSymlink("usr/lib64", "/lib64"), WithDev(), WithPrivatePID(), WithMinimalInit())
+		out, err := ex.run(n, script)
+		if want := "2\nbin dev lib lib64 proc usr \n/\n1\n"; err != nil || out != want {
+			t.Errorf("%s: %q, %v; want %q", ex.name, out, err, want)
+		}
+	}
+}
+
+// TestFSDoNewRoot: Do's thread gets the new root; the rest of the program
+// keeps the host's.
+func TestFSDoNewRoot(t *testing.T) {
+	if !asRoot() {
+		t.Skip("Do cannot create a user namespace; unprivileged it cannot mount")
+	}
+	d := makeFSDirs(t)
+	marker := d.other + "/marker"
+	var inside, other error
+	err := New(WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithDir("/tmp", os.ModeSticky|0o777)).Do(func() error {
+		_, inside = os.Stat(marker)
+		done := make(chan error)
+		go func() { _, err := os.Stat(marker); done <- err }() // another thread
+		other = <-done
+		if _, err := os.Stat("/usr/bin/sh"); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil || !errors.Is(inside, fs.ErrNotExist) || other != nil {
+		t.Errorf("Do: %v; the marker on Do's thread: %v (want not there), on another: %v (want there)", err, inside, other)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("after Do: %v", err)
+	}
+}
