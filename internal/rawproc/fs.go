@@ -402,6 +402,18 @@ func overlayOn(s *Step, st *FSState, stage int) syscall.Errno {
 	return e
 }
 
+// walkFrom is walk, with the root made first.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func walkFrom(st *FSState, w *byte) (int, *byte, syscall.Errno) {
+	if _, e := root(st); e != 0 {
+		return -1, nil, e
+	}
+	return walk(st, w)
+}
+
 // walk opens the parent of a destination to be created below its anchor:
 // the anchor is opened in the root, then each element but the last is made
 // (if missing) and opened without following symbolic links or crossing a
@@ -411,14 +423,15 @@ func overlayOn(s *Step, st *FSState, stage int) syscall.Errno {
 //go:norace
 //go:nocheckptr
 func walk(st *FSState, w *byte) (int, *byte, syscall.Errno) {
-	r, e := root(st)
+	r := st.root - 1 // made by the caller (root)
+	// (openIn, by hand: on ppc64le its frame would take the raw child's
+	// chain past the nosplit limit.)
+	st.How[0], st.How[1], st.How[2] = unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0, resolveInRoot|resolveNoMagic
+	fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT2, uintptr(r), ptr(w), uintptr(unsafe.Pointer(&st.How[0])), openHowSize, 0, 0)
 	if e != 0 {
 		return -1, nil, e
 	}
-	cur, e := openIn(st, uintptr(r), ptr(w), unix.O_DIRECTORY, resolveInRoot|resolveNoMagic)
-	if e != 0 {
-		return -1, nil, e
-	}
+	cur := int(fd)
 	for elem := next(w); ; {
 		after := next(elem)
 		if *after == 0 { // elem is the last
@@ -429,12 +442,13 @@ func walk(st *FSState, w *byte) (int, *byte, syscall.Errno) {
 			closeFD(cur)
 			return -1, nil, e
 		}
-		nxt, e := openIn(st, uintptr(cur), ptr(elem), unix.O_DIRECTORY, resolveBeneath|resolveNoSymlinks|resolveNoMagic|resolveNoXdev)
+		st.How[0], st.How[1], st.How[2] = unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0, resolveBeneath|resolveNoSymlinks|resolveNoMagic|resolveNoXdev
+		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT2, uintptr(cur), ptr(elem), uintptr(unsafe.Pointer(&st.How[0])), openHowSize, 0, 0)
 		closeFD(cur)
 		if e != 0 {
 			return -1, nil, e
 		}
-		cur, elem = nxt, after
+		cur, elem = int(fd), after
 	}
 }
 
@@ -451,6 +465,9 @@ func openDest(s *Step, st *FSState, dir bool) (int, syscall.Errno) {
 			return -1, e
 		}
 		return openIn(st, uintptr(r), ptr(s.Target), 0, resolveInRoot|resolveNoMagic)
+	}
+	if _, e := root(st); e != 0 {
+		return -1, e
 	}
 	parent, last, e := walk(st, s.Src)
 	if e != 0 {
@@ -526,7 +543,7 @@ func remount(s *Step, st *FSState) syscall.Errno {
 //go:nocheckptr
 func symlink(s *Step, st *FSState) syscall.Errno {
 	if s.Src != nil {
-		parent, last, e := walk(st, s.Src)
+		parent, last, e := walkFrom(st, s.Src)
 		if e != 0 {
 			return e
 		}
@@ -586,7 +603,7 @@ func mkdir(s *Step, st *FSState) syscall.Errno {
 		closeFD(fd)
 		return e
 	}
-	parent, last, e := walk(st, s.Src)
+	parent, last, e := walkFrom(st, s.Src)
 	if e != 0 {
 		return e
 	}
