@@ -189,10 +189,6 @@ func WithTmpOverlay(dir string) Option {
 	return fsOption(fsOp{kind: fsTmpOverlay, name: "WithTmpOverlay", src: dir, dst: dir})
 }
 
-// fsOptionNames are the names of the filesystem view's options.
-var fsOptionNames = []string{"WithBind", "WithReadOnlyBind", "WithTmpfs", "WithReadOnlyRoot", "WithRoot",
-	"WithEmptyRoot", "WithSymlink", "WithDir", "WithFile", "WithRemountReadOnly", "WithDev", "WithTmpOverlay"}
-
 // replaces returns the path that op mounts over, or "".
 func (op *fsOp) replaces() string {
 	switch op.kind {

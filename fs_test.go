@@ -342,15 +342,6 @@ grep -c ' / / ' /proc/self/mountinfo
 	}
 }
 
-func mustRead(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestFSBadPathsRefusedFirst: every bad path is ErrInvalid from Validate,
 // and every verb refuses it before anything is created.
 func TestFSBadPathsRefusedFirst(t *testing.T) {
