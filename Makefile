@@ -5,7 +5,8 @@
 #                built for linux/386 (make test-386)
 #   make cross   builds and vets every package, test and program for each
 #                supported platform (CROSS_TARGETS), offline
-#   make demo    runs nsrun to show PID 1, a private /tmp, a hostname and lo
+#   make demo    runs nsrun to show PID 1, a private /tmp, a hostname, lo and
+#                a root built from nothing
 #   make lint    gofmt, go vet, make cross, staticcheck
 #   make bench   benchmarks side by side with unshare(1) and bwrap
 #   make test-kernels

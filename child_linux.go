@@ -194,8 +194,9 @@ func childStart(marker string) {
 	if j.Role == roleExec && j.Plan.Init {
 		// PID 1 of the new PID namespace mounts /proc; this process is
 		// outside it.
-		steps = selectSteps(steps, func(s *step) bool { return s.Kind != stepProc })
-		rawTail = selectSteps(rawTail, func(s *step) bool { return s.Kind != stepProc })
+		// So does the old root's detachment after it (fs_plan_linux.go).
+		steps = selectSteps(steps, func(s *step) bool { return !isInitStep(s) })
+		rawTail = selectSteps(rawTail, func(s *step) bool { return !isInitStep(s) })
 	}
 	if err := runSteps(steps, log); err != nil {
 		childFail(sock, failedStep(err), err)

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		fmt.Print(loopbackState())
 		os.Exit(0)
 	}
+	if v, ok := os.LookupEnv(FSSetupEnv); ok {
+		fsSetupHelper(v) // (again in the program Setup re-executes)
+	}
 	if script, ok := os.LookupEnv(ExecInPlaceEnv); ok {
 		os.Unsetenv(ExecInPlaceEnv)
 		err := New(WithPrivateTmp(), WithPrivateNet(), WithHostname("in-place")).Exec("/bin/sh", []string{"sh", "-c", script}, nil)

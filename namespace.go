@@ -112,6 +112,8 @@ type Namespace struct {
 
 	killDescendants bool // WithKillDescendants
 
+	fs []fsOp // the filesystem view, in order (fs_options.go)
+
 	// compiled is the set-up that the options ask for, compiled once, at
 	// the first verb (plan_linux.go).
 	compiled struct {
@@ -169,7 +171,7 @@ func (n *Namespace) Flags() uintptr {
 // needsMountNS reports whether a mount namespace is part of the plan: asked
 // for, or implied by a private /tmp or by a fresh /proc for a PID namespace.
 func (n *Namespace) needsMountNS() bool {
-	return n.mount || n.tmp != nil || (n.pid && !n.noProc)
+	return n.mount || n.tmp != nil || (n.pid && !n.noProc) || len(n.fs) > 0
 }
 
 // mountsProc reports whether a fresh /proc is mounted in the child.
@@ -220,6 +222,7 @@ func (n *Namespace) Validate() error {
 	if n.tmp != nil {
 		errs = append(errs, n.tmp.check()...)
 	}
+	errs = append(errs, n.checkFS()...)
 	if len(n.idMaps) > 0 && !n.user {
 		errs = append(errs, invalidf("id maps given without a user namespace"))
 	}

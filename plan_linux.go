@@ -61,6 +61,19 @@ var stepTable = map[stepKind]stepInfo{
 	stepTimeNS:      {"create time namespace", "unshare", ""},
 	stepTimeOffsets: {"set time offsets", "write timens_offsets", ""},
 	stepWorkDir:     {"enter working directory", "chdir", ""},
+
+	// The filesystem view (fs_plan_linux.go).
+	stepNewRoot:       {"make the new root", "open_tree", ""},
+	stepBindSource:    {"open the bind source", "open_tree", ""},
+	stepFileSource:    {"make the file", "fsmount", ""},
+	stepFSSource:      {"make the file system", "fsmount", ""},
+	stepOverlaySource: {"make the overlay", "fsmount", ""},
+	stepAttach:        {"mount", "move_mount", ""},
+	stepSetAttr:       {"make read-only", "mount_setattr", ""},
+	stepSymlink:       {"make the symbolic link", "symlinkat", ""},
+	stepDir:           {"make the directory", "mkdirat", ""},
+	stepPivot:         {"enter the new root", "pivot_root", ""},
+	stepDetachOldRoot: {"detach the old root", "umount2", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their
@@ -92,6 +105,8 @@ func stepName(s *step) string {
 		return info.name + " on " + s.Target + " (" + s.Data + ")"
 	case s.Kind == stepProc:
 		return info.name + " on " + s.Target
+	case isFSStep(s.Kind):
+		return fsStepName(s)
 	}
 	return info.name
 }
@@ -133,12 +148,9 @@ func (n *Namespace) compileSteps() []step {
 		// even if the host's / is shared.
 		s = append(s, step{Kind: stepRPrivate, Target: "/", Flags: unix.MS_REC | unix.MS_PRIVATE})
 	}
-	if n.tmp != nil {
-		s = append(s, step{Kind: stepTmpfs, Target: "/tmp", Data: n.tmp.data(), Flags: unix.MS_NOSUID | unix.MS_NODEV})
-	}
-	if n.mountsProc() {
-		s = append(s, step{Kind: stepProc, Target: "/proc", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
-	}
+	// The filesystem view in order, /tmp, a new root, /proc
+	// (fs_plan_linux.go).
+	s = n.appendFSSteps(s)
 	if n.hostname != nil && *n.hostname != "" {
 		s = append(s, step{Kind: stepHostname, Data: *n.hostname})
 	}
@@ -232,6 +244,10 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 				wd.Cwd = make([]byte, unix.PathMax)
 			}
 		default:
+			if isFSStep(s.Kind) {
+				err = rawFSStep(s, r)
+				break
+			}
 			err = fmt.Errorf("%w: a set-up step of unknown kind %d", ErrInvalid, s.Kind)
 		}
 		if err != nil {
@@ -286,9 +302,17 @@ func runSteps(steps []step, log *slog.Logger) error {
 	if hasStep(steps, stepWorkDir) {
 		wd, wdErr = unix.Getwd()
 	}
+	var fs fsState // the filesystem view's descriptors
+	defer fs.close()
 	for i := range steps {
 		s := &steps[i]
-		if err := runStep(s, wd, wdErr, log); err != nil {
+		var err error
+		if isFSStep(s.Kind) {
+			err = fs.run(s)
+		} else {
+			err = runStep(s, wd, wdErr, log)
+		}
+		if err != nil {
 			return &stepError{step: stepName(s), err: err}
 		}
 		if log.Enabled(context.Background(), slog.LevelDebug) {

@@ -328,6 +328,9 @@ func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
 			}
 			return classify(info.name, &os.PathError{Op: info.call, Path: dir, Err: e}, p.n)
 		}
+		if isFSStep(s.Kind) {
+			return classify(stepName(s), fsStepErr(s, e), p.n)
+		}
 		return classify(stepName(s), os.NewSyscallError(info.call, e), p.n)
 	}
 	info, ok := rawStepTable[st]

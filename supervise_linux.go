@@ -450,7 +450,7 @@ func prepareRawInit(file string, args, env []string, p *plan, raw []step, what s
 		// PID 1 mounts /proc of its PID namespace (the Go child, outside
 		// it, left that step out) and enters the working directory again
 		// after it: the one the Go child entered after its own steps.
-		initSteps := selectSteps(p.Steps, func(s *step) bool { return s.Kind == stepProc || s.Kind == stepWorkDir })
+		initSteps := selectSteps(p.Steps, func(s *step) bool { return isInitStep(s) || s.Kind == stepWorkDir })
 		wd, err := unix.Getwd()
 		if err != nil {
 			wd = "/"

@@ -73,6 +73,24 @@ var optionVerbs = map[string]honour{
 		"the child of Run, Task.Run, a Pool and Setup is PID 1 itself and reaps orphans, and Do and Exec start no process"},
 	"WithTermChild": {waitingVerbs, "the verb does not wait for a child that it could stop"},
 	"WithKillGrace": {waitingVerbs, "the verb does not wait for a child that it could stop"},
+
+	// The filesystem view (fs_options.go): Do's and Exec's thread has its
+	// own mount namespace and fs_struct (unshare(CLONE_NEWNS) unshares
+	// it), so its binds, tmpfs and even a new root (pivot_root changes the
+	// root of the processes and threads whose root was the old root of
+	// this mount namespace, which only this thread has) are the thread's.
+	"WithBind":            {allVerbs, ""},
+	"WithReadOnlyBind":    {allVerbs, ""},
+	"WithTmpfs":           {allVerbs, ""},
+	"WithReadOnlyRoot":    {allVerbs, ""},
+	"WithRoot":            {allVerbs, ""},
+	"WithEmptyRoot":       {allVerbs, ""},
+	"WithSymlink":         {allVerbs, ""},
+	"WithDir":             {allVerbs, ""},
+	"WithFile":            {allVerbs, ""},
+	"WithRemountReadOnly": {allVerbs, ""},
+	"WithDev":             {allVerbs, ""},
+	"WithTmpOverlay":      {allVerbs, ""},
 }
 
 // An optionError is an option given to a verb that cannot honour it.

@@ -34,6 +34,20 @@ var optionSamples = map[string]Option{
 	"WithKillGrace":       WithKillGrace(time.Second),
 	"WithLogger":          WithLogger(slog.New(slog.DiscardHandler)),
 	"WithMinimalInit":     WithMinimalInit(),
+
+	// The filesystem view.
+	"WithBind":            WithBind("/usr", "/usr"),
+	"WithReadOnlyBind":    WithReadOnlyBind("/usr", "/usr"),
+	"WithTmpfs":           WithTmpfs("/mnt"),
+	"WithReadOnlyRoot":    WithReadOnlyRoot(),
+	"WithRoot":            WithRoot("/"),
+	"WithEmptyRoot":       WithEmptyRoot(),
+	"WithSymlink":         WithSymlink("usr/bin", "/bin"),
+	"WithDir":             WithDir("/usr", 0o755),
+	"WithFile":            WithFile("/etc/hostname", []byte("inside\n"), 0o444),
+	"WithRemountReadOnly": WithRemountReadOnly("/usr"),
+	"WithDev":             WithDev(),
+	"WithTmpOverlay":      WithTmpOverlay("/usr"),
 }
 
 // TestOptionTableComplete: every function of the package that returns an

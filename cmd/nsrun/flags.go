@@ -29,6 +29,9 @@ type config struct {
 	monotonic, boottime secondsValue
 	killGrace           time.Duration
 
+	fs    []fsArg // the filesystem view, in order (fsflags.go)
+	chdir string
+
 	// set records the value flags given on the command line, even with an
 	// empty value.
 	set map[string]bool
@@ -77,6 +80,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, --init, -U, -r, -c, -T, --kill-grace, --kill-descendants)")
 	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal (implies --fork)")
 	fs.BoolVar(&c.killDescendants, "kill-descendants", false, "kill what COMMAND started when it ends or nsrun dies (implies --fork)")
+	addFSFlags(fs, c)
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
@@ -111,7 +115,7 @@ Namespaces:
       --monotonic SECS    CLOCK_MONOTONIC offset (implies --time)
       --boottime SECS     CLOCK_BOOTTIME offset (implies --time)
       --sysvsem           own System V semaphore undo list
-
+` + fsUsage + `
 Running:
   -f, --fork              run COMMAND as a child of nsrun, which forwards
                           signals to it (implied by -p, -U, -r, -c, -T and
@@ -169,12 +173,12 @@ func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
 // Otherwise COMMAND replaces nsrun.
 func (c *config) needsParent() bool {
 	return c.fork || c.set["kill-grace"] || c.killDescendants || c.pid || c.init || c.userNS() ||
-		c.timeNS || c.set["monotonic"] || c.set["boottime"]
+		c.timeNS || c.set["monotonic"] || c.set["boottime"] || c.chdir != ""
 }
 
 // mountNS reports whether a mount namespace will be created.
 func (c *config) mountNS() bool {
-	return c.mount || c.tmp || c.set["tmp-size"] || ((c.pid || c.init) && !c.noProc)
+	return c.mount || c.tmp || c.set["tmp-size"] || ((c.pid || c.init) && !c.noProc) || len(c.fs) > 0
 }
 
 // checkPrivileges rejects what cannot work for an unprivileged caller
@@ -188,7 +192,7 @@ func (c *config) checkPrivileges(euid int) error {
 	}
 	var need []string
 	if c.mountNS() {
-		need = append(need, "mounts (-m, --tmp, -p)")
+		need = append(need, "mounts (-m, --tmp, -p, the filesystem flags)")
 	}
 	if c.init {
 		need = append(need, "the init's PID namespace (--init)")
@@ -224,6 +228,7 @@ func (c *config) options(uid, gid int) []namespace.Option {
 	if c.mount {
 		opts = append(opts, namespace.WithPrivateMount())
 	}
+	opts = append(opts, c.fsOptions()...)
 	if c.tmp || c.set["tmp-size"] {
 		var tmpfs []namespace.TmpfsOption
 		if c.set["tmp-size"] {

@@ -137,7 +137,7 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	fwd := startForwarding(sigs, term, c.killGrace, log)
 	defer fwd.stop()
 	log.Debug("starting", "namespaces", ns.String(), "argv", argv, "own-process-group", term.ownGroup())
-	proc, err := ns.StartProcess(path, argv, &os.ProcAttr{Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
+	proc, err := ns.StartProcess(path, argv, &os.ProcAttr{Dir: c.chdir, Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
 	if err != nil {
 		term.reclaim(0)
 		return reportStart(stderr, c, ns, path, err)

@@ -99,6 +99,10 @@ func main() {
 			failed = true
 		}
 	}
+	if err := compareRoot(*rounds, *nsrun); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %s: %v\n", benchkit.RootSetName, err)
+		failed = true
+	}
 	if err := comparePool(*rounds); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: pool: %v\n", err)
 		failed = true

@@ -79,6 +79,7 @@ const (
 type WorkDir struct {
 	Cwd  []byte
 	Root *byte
+	FS   FSState // the filesystem view's steps' state (fs.go)
 }
 
 // atFDCWD is AT_FDCWD as a system call argument.
@@ -133,13 +134,18 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 			syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
 		case OpWorkDir:
 			e = enterWorkDir(s, wd)
+		case OpNewRoot, OpBindSource, OpFileSource, OpFSSource, OpOverlaySource, OpAttach,
+			OpSetAttr, OpSymlink, OpDir, OpPivot, OpDetachOldRoot:
+			e = RunFS(s, &wd.FS)
 		default:
 			e = syscall.EINVAL
 		}
 		if e != 0 {
+			CloseFS(&wd.FS)
 			return i, e
 		}
 	}
+	CloseFS(&wd.FS)
 	return -1, 0
 }
 

@@ -125,6 +125,76 @@ const (
 	StepWorkDir
 )
 
+// The kinds of the filesystem view's steps (16-39). Destinations (Target)
+// are absolute paths resolved in the view's root (the new root, once
+// StepNewRoot made one). Every step that mounts is in two parts: a source
+// step that makes a detached mount tree, held by the executor, and a
+// StepAttach that attaches it. A destination that does not exist is
+// created only below its anchor (StepAnchorLen), the destination of an
+// earlier step that made a fresh file system.
+const (
+	// StepNewRoot makes the tree that becomes the root: a recursive bind
+	// of the directory Data, or, if Data is empty, a fresh tmpfs. It is
+	// attached over the old root, which stays the process's root until
+	// StepPivot.
+	StepNewRoot StepKind = 16
+	// StepBindSource clones the tree at Data (a recursive bind), with the
+	// mount attributes Flags&StepAttrMask added to every mount of it;
+	// with StepOptional a missing source is skipped, and so is its attach.
+	StepBindSource StepKind = 17
+	// StepFileSource makes a file with the content Data and the
+	// permissions Flags&0o7777 on a tmpfs made for it, with the mount
+	// attributes Flags>>12&StepAttrMask.
+	StepFileSource StepKind = 18
+	// StepFSSource makes a new file system of type Target with the
+	// options Data (key NUL value NUL …; an empty value sets a flag) and
+	// the mount attributes Flags&StepAttrMask.
+	StepFSSource StepKind = 19
+	// StepOverlaySource makes an overlay of the directory Data with an
+	// upper layer on a fresh tmpfs.
+	StepOverlaySource StepKind = 20
+	// StepAttach attaches the tree of the last source step at Target.
+	StepAttach StepKind = 21
+	// StepSetAttr adds the mount attributes Flags&StepAttrMask to every
+	// mount at and below Target (mount_setattr with AT_RECURSIVE).
+	StepSetAttr StepKind = 22
+	// StepSymlink makes the symbolic link Target with the content Data.
+	StepSymlink StepKind = 23
+	// StepDir makes the directory Target with the permissions
+	// Flags&0o7777.
+	StepDir StepKind = 24
+	// StepPivot makes the new root the process's root (pivot_root); the
+	// old root stays attached over it, unreachable by any path, until
+	// StepDetachOldRoot (a fresh /proc is mounted between the two: the
+	// kernel allows that in a user namespace only while a full /proc is
+	// in the mount namespace).
+	StepPivot StepKind = 25
+	// StepDetachOldRoot detaches the old root (umount2 MNT_DETACH).
+	StepDetachOldRoot StepKind = 26
+)
+
+// The flags of the filesystem view's steps.
+const (
+	StepAttrReadOnly = 0x1 // MOUNT_ATTR_RDONLY
+	StepAttrNoSuid   = 0x2 // MOUNT_ATTR_NOSUID
+	StepAttrNoDev    = 0x4 // MOUNT_ATTR_NODEV
+	StepAttrNoExec   = 0x8 // MOUNT_ATTR_NOEXEC
+	StepAttrMask     = 0xf
+	// StepOptional: a missing source is skipped (StepBindSource), and so
+	// is the attach of a skipped source (StepAttach).
+	StepOptional = 1 << 16
+)
+
+// StepAnchorLen returns the length of the anchor of a StepAttach,
+// StepSymlink or StepDir with flags f, the prefix of its Target below
+// which a missing destination is created, or -1 if it has none (the
+// destination must exist).
+func StepAnchorLen(f uint64) int { return int(f>>32&0xffff) - 1 }
+
+// StepWithAnchor returns the flags f with an anchor of n bytes (n < 0:
+// none).
+func StepWithAnchor(f uint64, n int) uint64 { return f&^(0xffff<<32) | uint64(n+1)<<32 }
+
 // StepDirExplicit is the flag of a StepWorkDir whose directory was asked
 // for explicitly (Command's Dir, StartProcess's attr.Dir).
 const StepDirExplicit = 1

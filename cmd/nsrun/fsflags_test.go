@@ -1,0 +1,65 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestFSFlagsParse: the filesystem flags keep their command-line order,
+// and malformed ones are usage errors.
+func TestFSFlagsParse(t *testing.T) {
+	c, err := parseArgs([]string{"--empty-root", "--ro-bind", "/usr", "--symlink", "usr/bin:/bin", "--tmpfs", "/tmp", "--ro",
+		"--bind", "/a:/b", "--dev", "--chdir", "/tmp", "--", "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range c.fs {
+		got = append(got, a.flag+"="+a.value)
+	}
+	want := "empty-root=true ro-bind=/usr symlink=usr/bin:/bin tmpfs=/tmp ro=true bind=/a:/b dev=true"
+	if strings.Join(got, " ") != want {
+		t.Errorf("order: %q, want %q", strings.Join(got, " "), want)
+	}
+	if !c.needsParent() || !c.mountNS() || c.chdir != "/tmp" {
+		t.Errorf("--chdir implies a parent, the flags a mount namespace: %v %v %q", c.needsParent(), c.mountNS(), c.chdir)
+	}
+	for _, bad := range [][]string{{"--symlink", "x"}, {"--file", "x:/y"}, {"--file", "99:/y"}, {"--ro=false"}} {
+		if _, err := parseArgs(append(bad, "--", "true")); !errors.Is(err, errUsage) {
+			t.Errorf("%q: %v, want a usage error", bad, err)
+		}
+	}
+}
+
+// TestFSFlagsRun: a root built from nothing (the demo's), with the host's
+// home, /root and /var out of sight; --file's content from a descriptor;
+// a destination under a later mount is refused before anything runs.
+func TestFSFlagsRun(t *testing.T) {
+	root := []string{"-p", "--empty-root", "--ro-bind", "/usr", "--symlink", "usr/bin:/bin", "--symlink", "usr/lib:/lib",
+		"--symlink", "usr/lib64:/lib64", "--tmpfs", "/tmp", "--dev", "--chdir", "/tmp"}
+	out := mustShell(t, `pwd; ls -A / | tr '\n' ' '; echo; for d in /home /root /var /proc/1/root/home; do [ -e $d ] && echo "$d visible"; done; echo ok`, root...)
+	if out != "/tmp\nbin dev lib lib64 proc tmp usr \nok\n" {
+		t.Errorf("the root built from nothing:\n%s", out)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, _ = w.WriteString("generated\n")
+	w.Close()
+	cmd := nsrun(t, "--tmpfs", "/mnt", "--file", "3:/mnt/f", "--", "cat", "/mnt/f")
+	cmd.ExtraFiles = []*os.File{r}
+	if out, code := result(t, cmd); code != 0 || out != "generated\n" {
+		t.Errorf("--file: %q, status %d", out, code)
+	}
+
+	if out, code := shell(t, "echo ran", "--dir", "/mnt/x", "--tmpfs", "/mnt"); code != 125 || strings.Contains(out, "ran") || !strings.Contains(out, "/mnt/x") {
+		t.Errorf("a directory under a later tmpfs: status %d\n%s", code, out)
+	}
+}
