@@ -194,10 +194,14 @@ func childStart(marker string) {
 	if j.Role == roleExec && j.Plan.Init {
 		// PID 1 of the new PID namespace mounts /proc; this process is
 		// outside it.
-		// So does the old root's detachment after it (fs_plan_linux.go).
-		steps = selectSteps(steps, func(s *step) bool { return !isInitStep(s) })
-		rawTail = selectSteps(rawTail, func(s *step) bool { return !isInitStep(s) })
+		// So does the old root's detachment after it (fs_plan_linux.go),
+		// and so PID 1 performs the privilege steps after them.
+		steps = selectSteps(steps, func(s *step) bool { return !isInitStep(s) && !isPrivStep(s) })
+		rawTail = selectSteps(rawTail, func(s *step) bool { return !isInitStep(s) && !isPrivStep(s) })
 	}
+	// A child that keeps running Go applies the privilege steps to every
+	// thread; a command's, to the thread that executes it.
+	privAllThreads = j.Role != roleExec
 	if err := runSteps(steps, log); err != nil {
 		childFail(sock, failedStep(err), err)
 	}

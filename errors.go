@@ -151,6 +151,15 @@ func classify(step string, err error, n *Namespace) error {
 		return &SetupError{Step: step, Err: err}
 	}
 	e := &SetupError{Step: step, Err: err}
+	if h := privHint(step, errno); h != "" {
+		e.Hint = h
+		if errno == syscall.EPERM {
+			e.kind = ErrPermission
+		} else {
+			e.kind = ErrUnsupported
+		}
+		return e
+	}
 	switch errno {
 	case syscall.EPERM, syscall.EACCES:
 		e.kind = ErrPermission

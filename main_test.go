@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 	if v, ok := os.LookupEnv(FSSetupEnv); ok {
 		fsSetupHelper(v) // (again in the program Setup re-executes)
 	}
+	if dir, ok := os.LookupEnv(PrivProbeEnv); ok {
+		fmt.Print(privDescribe(dir))
+		os.Exit(0)
+	}
 	if script, ok := os.LookupEnv(ExecInPlaceEnv); ok {
 		os.Unsetenv(ExecInPlaceEnv)
 		err := New(WithPrivateTmp(), WithPrivateNet(), WithHostname("in-place")).Exec("/bin/sh", []string{"sh", "-c", script}, nil)

@@ -113,6 +113,7 @@ type Namespace struct {
 	killDescendants bool // WithKillDescendants
 
 	fs []fsOp // the filesystem view, in order (fs_options.go)
+	priv privConfig // privileges and limits (privileges.go)
 
 	// compiled is the set-up that the options ask for, compiled once, at
 	// the first verb (plan_linux.go).
@@ -239,6 +240,7 @@ func (n *Namespace) Validate() error {
 	if n.killGrace < 0 {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}
+	errs = append(errs, n.privErrors()...)
 	if n.initProc && !n.pid {
 		errs = append(errs, invalidf("WithMinimalInit needs WithPrivatePID: only PID 1 of a new PID namespace is an init"))
 	}

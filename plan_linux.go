@@ -74,6 +74,13 @@ var stepTable = map[stepKind]stepInfo{
 	stepDir:           {"make the directory", "mkdirat", ""},
 	stepPivot:         {"enter the new root", "pivot_root", ""},
 	stepDetachOldRoot: {"detach the old root", "umount2", ""},
+	// Privileges and limits (privileges_linux.go).
+	stepRlimit:       {"set resource limit", "prlimit", ""},
+	stepNewSession:   {"start a new session", "setsid", ""},
+	stepLandlock:     {"apply Landlock rules", "landlock", ""},
+	stepCapabilities: {"drop capabilities", "capset", ""},
+	stepNoNewPrivs:   {"set no_new_privs", "prctl", ""},
+	stepSeccomp:      {"install seccomp filter", "seccomp", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their
@@ -107,6 +114,8 @@ func stepName(s *step) string {
 		return info.name + " on " + s.Target
 	case isFSStep(s.Kind):
 		return fsStepName(s)
+	case s.Kind == stepRlimit && s.Flags < uint64(len(rlimNames)):
+		return info.name + " " + rlimNames[s.Flags]
 	}
 	return info.name
 }
@@ -166,7 +175,10 @@ func (n *Namespace) compileSteps() []step {
 	if mountNS {
 		s = append(s, step{Kind: stepWorkDir})
 	}
-	return s
+	// Last: rlimits → session → Landlock → capabilities → no_new_privs →
+	// seccomp (their problems are Validate's).
+	priv, _ := n.privSteps()
+	return append(s, priv...)
 }
 
 // hasStep reports whether steps has a step of kind k.
@@ -242,6 +254,10 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 				r.Target, err = cString(s.Target)
 			} else if wd.Cwd == nil {
 				wd.Cwd = make([]byte, unix.PathMax)
+			}
+		case stepRlimit, stepNewSession, stepLandlock, stepCapabilities, stepNoNewPrivs, stepSeccomp:
+			if err = rawPrivStep(s, r); err != nil {
+				err = classify(stepName(s), err, nil)
 			}
 		default:
 			if isFSStep(s.Kind) {
@@ -355,6 +371,8 @@ func runStep(s *step, wd string, wdErr error, log *slog.Logger) error {
 			wd, wdErr = s.Target, nil
 		}
 		return enterWorkDir(wd, wdErr, s.Flags&wire.StepDirExplicit != 0, log)
+	case stepRlimit, stepNewSession, stepLandlock, stepCapabilities, stepNoNewPrivs, stepSeccomp:
+		return runPrivStep(s)
 	default:
 		return fmt.Errorf("%w: a set-up step of unknown kind %d", ErrProtocol, s.Kind)
 	}

@@ -139,6 +139,9 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 			return nil, nil, nil, fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
 		}
 	}
+	if hasStep(steps, stepNewSession) {
+		a.Setsid = false // the step made the session (WithNewSession)
+	}
 
 	for sig := 1; sig < 65; sig++ {
 		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {

@@ -446,11 +446,13 @@ func prepareRawInit(file string, args, env []string, p *plan, raw []step, what s
 		a.TakeTerminal = true
 	}
 	steps := slices.Clone(raw)
-	if p.Init && hasStep(p.Steps, stepProc) {
+	if p.Init && (hasStep(p.Steps, stepProc) || slices.ContainsFunc(p.Steps, func(s step) bool { return isPrivStep(&s) })) {
 		// PID 1 mounts /proc of its PID namespace (the Go child, outside
 		// it, left that step out) and enters the working directory again
-		// after it: the one the Go child entered after its own steps.
-		initSteps := selectSteps(p.Steps, func(s *step) bool { return isInitStep(s) || s.Kind == stepWorkDir })
+		// after it: the one the Go child entered after its own steps. The
+		// privilege and limit steps come after the mounts, so PID 1
+		// performs them too, before it forks the command.
+		initSteps := selectSteps(p.Steps, func(s *step) bool { return isInitStep(s) || s.Kind == stepWorkDir || isPrivStep(s) })
 		wd, err := unix.Getwd()
 		if err != nil {
 			wd = "/"

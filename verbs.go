@@ -71,6 +71,15 @@ var optionVerbs = map[string]honour{
 		"and no process is started"},
 	"WithMinimalInit": {verbCommand | verbStartProcess | verbPrepare, "only a command has an init put in front of it; " +
 		"the child of Run, Task.Run, a Pool and Setup is PID 1 itself and reaps orphans, and Do and Exec start no process"},
+	// Privileges and limits (privileges.go).
+	"WithNoNewPrivs":              {processVerbs, whyPrivThread},
+	"WithCapabilities":            {processVerbs, whyPrivThread},
+	"WithSeccomp":                 {processVerbs, whyPrivThread},
+	"WithLandlock":                {processVerbs, whyPrivThread},
+	"WithoutNestedUserNamespaces": {processVerbs, whyPrivThread},
+	"WithRlimit":                  {processVerbs, "a resource limit is the whole process's, the caller's included"},
+	"WithNewSession":              {processVerbs, "a session is the whole process's, the caller's included"},
+	"WithSandbox":                 {processVerbs, "it creates user and PID namespaces and limits the whole process"},
 	"WithTermChild": {waitingVerbs, "the verb does not wait for a child that it could stop"},
 	"WithKillGrace": {waitingVerbs, "the verb does not wait for a child that it could stop"},
 
@@ -92,6 +101,9 @@ var optionVerbs = map[string]honour{
 	"WithDev":             {allVerbs, ""},
 	"WithTmpOverlay":      {allVerbs, ""},
 }
+
+// whyPrivThread is why Do and Exec refuse the restrictions of a thread.
+const whyPrivThread = "it would restrict one thread of the caller's process, whose other threads (where the goroutines of Do's fn run) stay unrestricted; Exec does not apply it yet"
 
 // An optionError is an option given to a verb that cannot honour it.
 type optionError struct {

@@ -39,6 +39,16 @@ const (
 	OpWorkDir                   // chdir(Target), or the inherited directory; see Step
 )
 
+// The operations of the privilege and limit steps (privsteps.go).
+const (
+	OpRlimit       Op = 40 // prlimit64(0, Flags, Data: a [2]uint64, nil)
+	OpNewSession   Op = 41 // setsid, unless already a session leader
+	OpLandlock     Op = 42 // the Landlock ruleset at Data (a *Landlock)
+	OpCapabilities Op = 43 // drop the capabilities outside Data's (a *Caps) Keep
+	OpNoNewPrivs   Op = 44 // prctl(PR_SET_NO_NEW_PRIVS)
+	OpSeccomp      Op = 45 // no_new_privs, then seccomp(SET_MODE_FILTER, 0, Data: a *unix.SockFprog)
+)
+
 // Step is one step of the set-up, with its arguments prepared by the
 // parent.
 type Step struct {
@@ -137,6 +147,8 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 		case OpNewRoot, OpBindSource, OpFileSource, OpFSSource, OpOverlaySource, OpAttach,
 			OpSetAttr, OpSymlink, OpDir, OpPivot, OpDetachOldRoot:
 			e = RunFS(s, &wd.FS)
+		case OpRlimit, OpNewSession, OpLandlock, OpCapabilities, OpNoNewPrivs, OpSeccomp:
+			e = runPrivOp(s)
 		default:
 			e = syscall.EINVAL
 		}

@@ -195,6 +195,26 @@ func StepAnchorLen(f uint64) int { return int(f>>32&0xffff) - 1 }
 // none).
 func StepWithAnchor(f uint64, n int) uint64 { return f&^(0xffff<<32) | uint64(n+1)<<32 }
 
+// The kinds of the privilege and limit steps (reserved range 40-63), run
+// after the working directory, in this order.
+const (
+	// StepRlimit sets resource Flags to Data: "SOFT HARD", decimal.
+	StepRlimit StepKind = 40
+	// StepNewSession starts a new session (setsid).
+	StepNewSession StepKind = 41
+	// StepLandlock applies a Landlock ruleset: Flags holds the handled
+	// file system rights (bits 0-31) and network rights (bits 32-47);
+	// Data the rules (see the root package's landlock_linux.go).
+	StepLandlock StepKind = 42
+	// StepCapabilities drops every capability outside the mask Flags.
+	StepCapabilities StepKind = 43
+	// StepNoNewPrivs sets no_new_privs.
+	StepNoNewPrivs StepKind = 44
+	// StepSeccomp installs the BPF program Data (struct sock_filter
+	// entries, native byte order), after setting no_new_privs.
+	StepSeccomp StepKind = 45
+)
+
 // StepDirExplicit is the flag of a StepWorkDir whose directory was asked
 // for explicitly (Command's Dir, StartProcess's attr.Dir).
 const StepDirExplicit = 1

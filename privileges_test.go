@@ -1,0 +1,421 @@
+//go:build linux
+
+package namespace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The privilege and limit steps, read from inside the child: the same
+// probe (privDescribe) runs in a Run child (Go executor, every thread), a
+// Command child (Go executor, then execve) and a StartProcess child (raw
+// executor), and the three must agree.
+
+// PrivProbeEnv makes the test binary print privDescribe and exit. Its
+// value is a directory where the probe may write.
+const PrivProbeEnv = "LINUXNS_TEST_PRIV_PROBE"
+
+// privProbe is the Run probe.
+var privProbe = NewTask("test-priv-probe", func(ctx context.Context, dir string) (string, error) {
+	return privDescribe(dir), nil
+})
+
+// privDescribe describes the process's privileges and limits: the lines
+// of /proc/self/status that they show, RLIMIT_NOFILE and what opening
+// beyond it gives, whether it leads a session, what keyctl and a new user
+// namespace give, and what writing in dir and beside the program gives.
+func privDescribe(dir string) string {
+	var b strings.Builder
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Fprintf(&b, "status: %v\n", err)
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "NoNewPrivs", "Seccomp", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb":
+			fmt.Fprintf(&b, "%s: %s\n", k, strings.TrimSpace(v))
+		}
+	}
+	var lim unix.Rlimit
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	fmt.Fprintf(&b, "nofile: %d %d\n", lim.Cur, lim.Max)
+	if lim.Cur < 1024 {
+		var fds []int
+		var err error
+		for range lim.Cur + 1 {
+			var fd int
+			if fd, err = unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				break
+			}
+			fds = append(fds, fd)
+		}
+		fmt.Fprintf(&b, "open beyond nofile: %v\n", errName(err))
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	sid, _ := unix.Getsid(0)
+	fmt.Fprintf(&b, "session leader: %v\n", sid == os.Getpid())
+	_, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, 0, 0)
+	fmt.Fprintf(&b, "keyctl: %v\n", errName(e))
+	fmt.Fprintf(&b, "write allowed dir: %v\n", errName(os.WriteFile(filepath.Join(dir, "probe"), nil, 0o600)))
+	os.Remove(filepath.Join(dir, "probe"))
+	fmt.Fprintf(&b, "write /dev/shm: %v\n", errName(os.WriteFile("/dev/shm/linuxns-priv-probe", nil, 0o600)))
+	os.Remove("/dev/shm/linuxns-priv-probe")
+	return b.String()
+}
+
+// errName names err's errno, or says "ok".
+func errName(err error) string {
+	var e syscall.Errno
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &e) && e == 0:
+		return "ok"
+	case errors.As(err, &e):
+		return unix.ErrnoName(e)
+	}
+	return err.Error()
+}
+
+// privRun runs the probe through verb ("Run", "Command" or
+// "StartProcess") with n, writing in dir.
+func privRun(t *testing.T, verb string, n *Namespace, dir string) (string, error) {
+	t.Helper()
+	switch verb {
+	case "Run":
+		return privProbe.Run(context.Background(), n, dir)
+	case "Command":
+		cmd := n.Command(context.Background(), selfExe)
+		cmd.Env = append(os.Environ(), PrivProbeEnv+"="+dir, "GORACE=atexit_sleep_ms=0")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return string(out), fmt.Errorf("%w: %s", err, stderr.Bytes())
+		}
+		return string(out), nil
+	case "StartProcess":
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		devNull, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer devNull.Close()
+		attr := &os.ProcAttr{Env: append(os.Environ(), PrivProbeEnv+"="+dir, "GORACE=atexit_sleep_ms=0"), Files: []*os.File{devNull, w, os.Stderr}}
+		p, err := n.StartProcess(selfExe, []string{"probe"}, attr)
+		w.Close()
+		if err != nil {
+			return "", err
+		}
+		var out bytes.Buffer
+		_, _ = out.ReadFrom(r)
+		ps, err := p.Wait()
+		if err != nil || !ps.Success() {
+			return out.String(), fmt.Errorf("probe: %v %v", ps, err)
+		}
+		return out.String(), nil
+	}
+	t.Fatalf("unknown verb %s", verb)
+	return "", nil
+}
+
+// landlockSystem returns read-only rules for what a program needs to
+// start (its own directory, the loader's and libraries' directories,
+// /proc), among those that exist.
+func landlockSystem(t *testing.T) LandlockRule {
+	var ro []string
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Dir(exe), "/usr", "/lib", "/lib64", "/lib32", "/proc", "/etc", "/dev/null"} {
+		if _, err := os.Stat(p); err == nil {
+			ro = append(ro, p)
+		}
+	}
+	return LandlockReadOnly(ro...)
+}
+
+// needLandlock skips the test if the kernel has no Landlock ABI 3.
+func needLandlock(t *testing.T) {
+	t.Helper()
+	if abi := landlockABI(); abi < llNeedFS {
+		t.Skipf("the kernel's Landlock ABI is %d; these tests need %d", abi, llNeedFS)
+	}
+}
+
+// needSeccomp skips the test where go-seccomp-bpf has no system call table.
+func needSeccomp(t *testing.T) {
+	t.Helper()
+	if _, err := seccompProgram(&seccompConfig{}, false); errors.Is(err, ErrUnsupported) {
+		t.Skip(err)
+	}
+}
+
+// TestPrivilegesFromInside applies every privilege and limit step and
+// reads the effect from inside the child, through the three executors,
+// which must agree.
+func TestPrivilegesFromInside(t *testing.T) {
+	needLandlock(t)
+	needSeccomp(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	n := testNS(
+		WithRlimit(unix.RLIMIT_NOFILE, 64, 64),
+		WithNewSession(),
+		WithLandlock(landlockSystem(t), LandlockReadWrite(dir)),
+		WithCapabilities(CapNetBindService),
+		WithNoNewPrivs(),
+		WithSeccomp(SeccompDenyErrno(syscall.ENOTTY, "keyctl")),
+	)
+	var first, firstVerb string
+	for _, verb := range []string{"Run", "Command", "StartProcess"} {
+		out, err := privRun(t, verb, n, dir)
+		if verb == "Run" && !allThreadsWork() {
+			// A program that links cgo (this one, with -race): the Go child
+			// cannot restrict all its threads, and says so.
+			var se *SetupError
+			if !errors.As(err, &se) || !errors.Is(err, ErrUnsupported) || !strings.Contains(se.Step, "apply Landlock rules") {
+				t.Errorf("Run in a cgo program: %v; want a *SetupError of step \"apply Landlock rules\" wrapping ErrUnsupported", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", verb, err, out)
+		}
+		for _, want := range []string{
+			"NoNewPrivs: 1", "Seccomp: 2",
+			"CapBnd: 0000000000000400", "CapPrm: 0000000000000400", "CapEff: 0000000000000400",
+			"CapInh: 0000000000000400", "CapAmb: 0000000000000400",
+			"nofile: 64 64", "open beyond nofile: EMFILE", "session leader: true",
+			"keyctl: ENOTTY", "write allowed dir: ok", "write /dev/shm: EACCES",
+		} {
+			if !strings.Contains(out, want+"\n") {
+				t.Errorf("%s: no %q in\n%s", verb, want, out)
+			}
+		}
+		if first == "" {
+			first, firstVerb = out, verb
+		} else if out != first {
+			t.Errorf("%s and %s disagree:\n%s\n%s", firstVerb, verb, first, out)
+		}
+	}
+}
+
+// TestLandlockWithoutNamespaces: Landlock and no_new_privs on a plain
+// child, no namespace at all (as uid 65534 in make test-nobody).
+func TestLandlockWithoutNamespaces(t *testing.T) {
+	needLandlock(t)
+	dir := t.TempDir()
+	n := New(WithLandlock(landlockSystem(t), LandlockReadWrite(dir)), WithNoNewPrivs())
+	if n.Flags() != 0 {
+		t.Fatalf("flags %#x; want none", n.Flags())
+	}
+	for _, verb := range []string{"Command", "StartProcess"} {
+		out, err := privRun(t, verb, n, dir)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", verb, err, out)
+		}
+		for _, want := range []string{"NoNewPrivs: 1", "write allowed dir: ok", "write /dev/shm: EACCES"} {
+			if !strings.Contains(out, want+"\n") {
+				t.Errorf("%s: no %q in\n%s", verb, want, out)
+			}
+		}
+	}
+}
+
+// TestSeccompKill: a call of a killed system call kills the process with
+// SIGSYS; the default list makes keyctl fail with EPERM.
+func TestSeccompKill(t *testing.T) {
+	needSeccomp(t)
+	for _, verb := range []string{"Command", "StartProcess"} {
+		out, err := privRun(t, verb, New(WithSeccomp(SeccompKill("keyctl"))), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), "bad system call") && !strings.Contains(err.Error(), "signal: 31") {
+			t.Errorf("%s: %v; want the probe killed by SIGSYS\n%s", verb, err, out)
+		}
+		out, err = privRun(t, verb, New(WithSeccomp()), t.TempDir())
+		if err != nil || !strings.Contains(out, "keyctl: EPERM\n") || !strings.Contains(out, "Seccomp: 2\n") || !strings.Contains(out, "NoNewPrivs: 1\n") {
+			t.Errorf("%s with the default list: %v\n%s", verb, err, out)
+		}
+	}
+}
+
+// TestNoNestedUserNamespaces: unshare(1) -U fails inside, checked from
+// inside; the sandbox's whole set through sh.
+func TestSandboxFromInside(t *testing.T) {
+	needSeccomp(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare(1)")
+	}
+	script := unshare + ` -U true 2>/dev/null && echo nested-userns-ok || echo nested-userns-refused
+grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' /proc/self/status
+test "$(ps -o sid= -p $$ 2>/dev/null || cut -d' ' -f6 /proc/$$/stat)" -eq $$ && echo session-leader
+hostname -i >/dev/null 2>&1; cat /proc/net/dev | grep -c ':' | sed 's/^/interfaces: /'`
+	for _, verb := range []string{"Command", "StartProcess"} {
+		n := New(WithSandbox())
+		var out []byte
+		var err error
+		if verb == "Command" {
+			out, err = n.Command(context.Background(), "/bin/sh", "-c", script).CombinedOutput()
+		} else {
+			out, err = startSh(n, script)
+		}
+		if err != nil {
+			if errors.Is(err, ErrPermission) {
+				t.Skipf("user namespaces blocked here: %v", err)
+			}
+			t.Fatalf("%s: %v\n%s", verb, err, out)
+		}
+		for _, want := range []string{"nested-userns-refused", "NoNewPrivs:\t1", "Seccomp:\t2", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "session-leader", "interfaces: 1"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: no %q in\n%s", verb, want, out)
+			}
+		}
+	}
+}
+
+// startSh runs sh -c script with StartProcess and returns its output.
+func startSh(n *Namespace, script string) ([]byte, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, w}})
+	w.Close()
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	_, _ = out.ReadFrom(r)
+	ps, err := p.Wait()
+	if err == nil && !ps.Success() {
+		err = fmt.Errorf("sh: %v", ps)
+	}
+	return out.Bytes(), err
+}
+
+// TestPrivValidate: unknown names and numbers are ErrInvalid naming them,
+// before anything is created.
+func TestPrivValidate(t *testing.T) {
+	needSeccomp(t)
+	for _, c := range []struct {
+		opt  Option
+		want string
+	}{
+		{WithSeccomp(SeccompDeny("keyctl", "no_such_call", "other_bogus")), "no_such_call, other_bogus"},
+		{WithSeccomp(SeccompDenyErrno(0, "keyctl")), "errno 0"},
+		{WithCapabilities(Capability(99)), "capability number 99"},
+		{WithLandlock(LandlockReadOnly("relative/path")), `"relative/path" is not absolute`},
+		{WithRlimit(99, 1, 1), "unknown resource 99"},
+		{WithRlimit(unix.RLIMIT_NOFILE, 2, 1), "soft limit 2 is above the hard limit 1"},
+	} {
+		err := New(c.opt).Validate()
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v; want ErrInvalid naming %q", err, c.want)
+		}
+	}
+	if _, err := ParseCapability("net_raw"); err != nil {
+		t.Error(err)
+	}
+	if c, err := ParseCapability("CAP_SYS_ADMIN"); err != nil || c != CapSysAdmin || c.String() != "CAP_SYS_ADMIN" {
+		t.Errorf("ParseCapability: %v %v", c, err)
+	}
+	if _, err := ParseCapability("cap_bogus"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseCapability(cap_bogus): %v", err)
+	}
+	// Do refuses them, naming each.
+	err := New(WithNoNewPrivs(), WithSeccomp(), WithRlimit(unix.RLIMIT_NOFILE, 10, 10)).Do(func() error { return nil })
+	for _, name := range []string{"WithNoNewPrivs", "WithSeccomp", "WithRlimit"} {
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Do does not honour "+name) {
+			t.Errorf("Do: %v; want a refusal of %s", err, name)
+		}
+	}
+}
+
+// TestSeccompForeignArch: the filter's first instructions kill a call of
+// another architecture, before the deny list.
+func TestSeccompForeignArch(t *testing.T) {
+	needSeccomp(t)
+	prog, err := seccompProgram(&seccompConfig{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := seccompFilter(prog)
+	if len(f) < 3 || f[0].K != seccompArchOff || f[1].Jt != 1 || f[2].K != unix.SECCOMP_RET_KILL_PROCESS {
+		t.Errorf("the filter does not start with the architecture check: %+v", f[:3])
+	}
+}
+
+// TestPrivPlanOrder: the privilege steps come last, in the contract's
+// order, whatever the order of the options.
+func TestPrivPlanOrder(t *testing.T) {
+	needSeccomp(t)
+	n := New(WithSeccomp(), WithNoNewPrivs(), WithCapabilities(), WithLandlock(LandlockReadOnly("/"), LandlockBestEffort()),
+		WithNewSession(), WithRlimit(unix.RLIMIT_CORE, 0, 0), WithPrivateTmp())
+	var got []string
+	for _, s := range n.plan().Steps {
+		got = append(got, stepName(&s))
+	}
+	want := []string{"make / recursively private", "mount tmpfs on /tmp (mode=1777)", "enter working directory",
+		"set resource limit core", "start a new session", "apply Landlock rules", "drop capabilities", "install seccomp filter"}
+	if landlockABI() == 0 {
+		want = append(want[:5], want[6:]...)
+	}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("steps:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestPrivFailClosed: a step that cannot be applied is a *SetupError
+// naming it, and the program does not run.
+func TestPrivFailClosed(t *testing.T) {
+	needLandlock(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	n := New(WithLandlock(LandlockReadOnly("/no/such/linuxns/path")))
+	for _, verb := range []string{"Command", "StartProcess"} {
+		var err error
+		if verb == "Command" {
+			// A command's set-up error is on its standard error, with
+			// status 125.
+			cmd := n.Command(context.Background(), "/bin/touch", marker)
+			out, err := cmd.CombinedOutput()
+			if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "apply Landlock rules") || !strings.Contains(string(out), "/no/such/linuxns/path") {
+				t.Errorf("Command: %v, %s; want status 125 naming the step and the path", err, out)
+			}
+		} else {
+			var p *os.Process
+			if p, err = n.StartProcess("/bin/touch", []string{"touch", marker}, &os.ProcAttr{}); err == nil {
+				p.Wait()
+			}
+		}
+		var se *SetupError
+		if verb == "StartProcess" && (!errors.As(err, &se) || !strings.Contains(se.Step, "apply Landlock rules") || !errors.Is(err, syscall.ENOENT)) {
+			t.Errorf("%s: %v; want a *SetupError of step \"apply Landlock rules\" wrapping ENOENT", verb, err)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("%s: the program ran", verb)
+		}
+	}
+}
