@@ -32,6 +32,14 @@ func TestMain(m *testing.M) {
 	if v, ok := os.LookupEnv(FSSetupEnv); ok {
 		fsSetupHelper(v) // (again in the program Setup re-executes)
 	}
+	if dir, ok := os.LookupEnv(PrivSetupEnv); ok {
+		if err := New(privEveryVerbOptions()...).Setup(); err != nil {
+			fmt.Fprintf(os.Stderr, "Setup: %v\n", err)
+			os.Exit(3)
+		}
+		fmt.Print(privDescribe(dir))
+		os.Exit(0)
+	}
 	if dir, ok := os.LookupEnv(PrivProbeEnv); ok {
 		fmt.Print(privDescribe(dir))
 		os.Exit(0)

@@ -112,7 +112,7 @@ type Namespace struct {
 
 	killDescendants bool // WithKillDescendants
 
-	fs []fsOp // the filesystem view, in order (fs_options.go)
+	fs   []fsOp     // the filesystem view, in order (fs_options.go)
 	priv privConfig // privileges and limits (privileges.go)
 
 	// compiled is the set-up that the options ask for, compiled once, at

@@ -419,3 +419,77 @@ func TestPrivFailClosed(t *testing.T) {
 		}
 	}
 }
+
+// PrivSetupEnv makes the test binary call Setup with
+// privEveryVerbOptions, then print privDescribe (of the directory in the
+// variable) and exit.
+const PrivSetupEnv = "LINUXNS_TEST_PRIV_SETUP"
+
+// privEveryVerbOptions are steps that any Go program can apply to every
+// thread (seccomp's TSYNC sets no_new_privs too), with no namespace.
+func privEveryVerbOptions() []Option {
+	return []Option{WithNoNewPrivs(), WithSeccomp(), WithRlimit(unix.RLIMIT_NOFILE, 50, 50)}
+}
+
+// TestPrivEveryVerb: every verb that starts a process applies the steps,
+// without any namespace: Run, Task.Run, a Pool, Command, StartProcess,
+// Prepare and Setup.
+func TestPrivEveryVerb(t *testing.T) {
+	needSeccomp(t)
+	dir := t.TempDir()
+	n := New(privEveryVerbOptions()...)
+	if n.Flags() != 0 {
+		t.Fatalf("flags %#x; want none", n.Flags())
+	}
+	check := func(verb, out string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", verb, err, out)
+			return
+		}
+		for _, want := range []string{"NoNewPrivs: 1", "Seccomp: 2", "keyctl: EPERM", "nofile: 50 50", "open beyond nofile: EMFILE"} {
+			if !strings.Contains(out, want+"\n") {
+				t.Errorf("%s: no %q in\n%s", verb, want, out)
+			}
+		}
+	}
+	for _, verb := range []string{"Run", "Command", "StartProcess"} {
+		out, err := privRun(t, verb, n, dir)
+		check(verb, out, err)
+	}
+	pool, err := n.Pool(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := privProbe.Run(context.Background(), pool, dir)
+	pool.Close()
+	check("Pool", out, err)
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := n.Prepare(selfExe, []string{"probe"}, &os.ProcAttr{Env: append(os.Environ(), PrivProbeEnv+"="+dir), Files: []*os.File{nil, w, os.Stderr}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := p.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(r)
+	r.Close()
+	_, _ = proc.Wait()
+	check("Prepare", buf.String(), nil)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), PrivSetupEnv+"="+dir, "GORACE=atexit_sleep_ms=0")
+	b, err := cmd.Output()
+	check("Setup", string(b), err)
+}

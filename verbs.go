@@ -80,8 +80,8 @@ var optionVerbs = map[string]honour{
 	"WithRlimit":                  {processVerbs, "a resource limit is the whole process's, the caller's included"},
 	"WithNewSession":              {processVerbs, "a session is the whole process's, the caller's included"},
 	"WithSandbox":                 {processVerbs, "it creates user and PID namespaces and limits the whole process"},
-	"WithTermChild": {waitingVerbs, "the verb does not wait for a child that it could stop"},
-	"WithKillGrace": {waitingVerbs, "the verb does not wait for a child that it could stop"},
+	"WithTermChild":               {waitingVerbs, "the verb does not wait for a child that it could stop"},
+	"WithKillGrace":               {waitingVerbs, "the verb does not wait for a child that it could stop"},
 
 	// The filesystem view (fs_options.go): Do's and Exec's thread has its
 	// own mount namespace and fs_struct (unshare(CLONE_NEWNS) unshares
@@ -100,6 +100,8 @@ var optionVerbs = map[string]honour{
 	"WithRemountReadOnly": {allVerbs, ""},
 	"WithDev":             {allVerbs, ""},
 	"WithTmpOverlay":      {allVerbs, ""},
+	"WithTermChild":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
+	"WithKillGrace":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
 }
 
 // whyPrivThread is why Do and Exec refuse the restrictions of a thread.

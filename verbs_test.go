@@ -48,6 +48,15 @@ var optionSamples = map[string]Option{
 	"WithRemountReadOnly": WithRemountReadOnly("/usr"),
 	"WithDev":             WithDev(),
 	"WithTmpOverlay":      WithTmpOverlay("/usr"),
+	// Privileges and limits.
+	"WithNoNewPrivs":              WithNoNewPrivs(),
+	"WithCapabilities":            WithCapabilities(CapNetBindService),
+	"WithSeccomp":                 WithSeccomp(),
+	"WithLandlock":                WithLandlock(LandlockReadOnly("/"), LandlockBestEffort()),
+	"WithoutNestedUserNamespaces": WithoutNestedUserNamespaces(),
+	"WithRlimit":                  WithRlimit(7, 100, 100),
+	"WithNewSession":              WithNewSession(),
+	"WithSandbox":                 WithSandbox(),
 }
 
 // TestOptionTableComplete: every function of the package that returns an
