@@ -145,6 +145,15 @@ func WithNewSession() Option {
 	return option("WithNewSession", func(n *Namespace) { n.priv.newSession = true })
 }
 
+// WithoutNewSession undoes an earlier WithNewSession, such as
+// WithSandbox's: the child stays in the caller's session, for job control
+// on an interactive terminal (nsrun does so when its standard input is
+// the terminal's foreground). The seccomp filter, if any, still refuses
+// TIOCSTI. Every verb honours it.
+func WithoutNewSession() Option {
+	return option("WithoutNewSession", func(n *Namespace) { n.priv.newSession = false })
+}
+
 // WithoutNestedUserNamespaces keeps the child, and everything it starts,
 // from creating user namespaces, so that a sandboxed program cannot regain
 // capabilities over a namespace of its own (as bwrap's --disable-userns):

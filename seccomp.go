@@ -82,7 +82,9 @@ var defaultDeniedSyscalls = []string{
 //	WithSeccomp(SeccompDeny(append(DefaultDeniedSyscalls(), "unshare", "setns", "mount")...))
 //
 // and WithoutNestedUserNamespaces refuses only new user namespaces.
-func DefaultDeniedSyscalls() []string { return slices.Clone(defaultDeniedSyscalls) }
+func DefaultDeniedSyscalls() []string {
+	return slices.DeleteFunc(slices.Clone(defaultDeniedSyscalls), func(name string) bool { return !knownSyscall(name) })
+}
 
 // WithSeccomp installs a seccomp filter in the child, last of the set-up
 // (so that the set-up itself is not filtered), built in Go: no cgo, no

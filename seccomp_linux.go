@@ -20,6 +20,17 @@ import (
 // one (the library would let it through with the default action, allow)
 // and the ioctl requests that push input into a terminal.
 
+// knownSyscall reports whether name is a system call of the program's
+// architecture (true where the table is missing: WithSeccomp says so).
+func knownSyscall(name string) bool {
+	info, err := arch.GetInfo("")
+	if err != nil {
+		return true
+	}
+	_, ok := info.SyscallNames[name]
+	return ok
+}
+
 // seccompRetErrno returns the action "fail with errno".
 func seccompRetErrno(errno unix.Errno) uint32 {
 	return unix.SECCOMP_RET_ERRNO | uint32(errno)&unix.SECCOMP_RET_DATA
@@ -48,13 +59,7 @@ func seccompProgram(c *seccompConfig, noUserNS bool) (string, error) {
 	if c != nil {
 		rules := c.rules
 		if len(rules) == 0 {
-			var names []string
-			for _, name := range defaultDeniedSyscalls {
-				if _, ok := info.SyscallNames[name]; ok {
-					names = append(names, name)
-				}
-			}
-			rules = []SeccompRule{SeccompDeny(names...)}
+			rules = []SeccompRule{SeccompDeny(DefaultDeniedSyscalls()...)}
 		}
 		seen := map[string]bool{}
 		var unknown []string

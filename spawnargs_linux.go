@@ -140,7 +140,12 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 		}
 	}
 	if hasStep(steps, stepNewSession) {
-		a.Setsid = false // the step made the session (WithNewSession)
+		// The step made the session (WithNewSession), whose leader leads
+		// its own process group already.
+		a.Setsid = false
+		if a.Pgid == 0 {
+			a.Setpgid = false
+		}
 	}
 
 	for sig := 1; sig < 65; sig++ {

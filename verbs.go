@@ -79,9 +79,8 @@ var optionVerbs = map[string]honour{
 	"WithoutNestedUserNamespaces": {processVerbs, whyPrivThread},
 	"WithRlimit":                  {processVerbs, "a resource limit is the whole process's, the caller's included"},
 	"WithNewSession":              {processVerbs, "a session is the whole process's, the caller's included"},
+	"WithoutNewSession":           {allVerbs, ""},
 	"WithSandbox":                 {processVerbs, "it creates user and PID namespaces and limits the whole process"},
-	"WithTermChild":               {waitingVerbs, "the verb does not wait for a child that it could stop"},
-	"WithKillGrace":               {waitingVerbs, "the verb does not wait for a child that it could stop"},
 
 	// The filesystem view (fs_options.go): Do's and Exec's thread has its
 	// own mount namespace and fs_struct (unshare(CLONE_NEWNS) unshares

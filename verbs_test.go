@@ -57,6 +57,7 @@ var optionSamples = map[string]Option{
 	"WithRlimit":                  WithRlimit(7, 100, 100),
 	"WithNewSession":              WithNewSession(),
 	"WithSandbox":                 WithSandbox(),
+	"WithoutNewSession":           WithoutNewSession(),
 }
 
 // TestOptionTableComplete: every function of the package that returns an

@@ -24,6 +24,8 @@ type config struct {
 	fork, verbose, help, version        bool
 	killDescendants                     bool
 
+	priv privFlags // privileges, limits, environment (privflags.go)
+
 	tmpSize             sizeValue
 	hostname            string
 	monotonic, boottime secondsValue
@@ -81,6 +83,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal (implies --fork)")
 	fs.BoolVar(&c.killDescendants, "kill-descendants", false, "kill what COMMAND started when it ends or nsrun dies (implies --fork)")
 	addFSFlags(fs, c)
+	addPrivFlags(fs, &c.priv)
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
@@ -116,7 +119,7 @@ Namespaces:
       --boottime SECS     CLOCK_BOOTTIME offset (implies --time)
       --sysvsem           own System V semaphore undo list
 ` + fsUsage + `
-Running:
+` + privUsage + `Running:
   -f, --fork              run COMMAND as a child of nsrun, which forwards
                           signals to it (implied by -p, -U, -r, -c, -T and
                           by --init and --kill-grace and --kill-descendants);
@@ -172,7 +175,7 @@ func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
 // process (PID, time), need a single-threaded one (user), or --init.
 // Otherwise COMMAND replaces nsrun.
 func (c *config) needsParent() bool {
-	return c.fork || c.set["kill-grace"] || c.killDescendants || c.pid || c.init || c.userNS() ||
+	return c.fork || c.set["kill-grace"] || c.killDescendants || c.pid || c.init || c.userNS() || c.priv.needsProcess() ||
 		c.timeNS || c.set["monotonic"] || c.set["boottime"] || c.chdir != ""
 }
 

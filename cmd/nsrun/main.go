@@ -99,6 +99,15 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	// nsrun forwards signals itself (signals.go); StartProcess and Exec
 	// catch none.
 	opts := append(c.options(os.Geteuid(), os.Getegid()), namespace.WithLogger(log))
+	privOpts, err := c.priv.options(interactive(stdin, stdout))
+	if err != nil {
+		return usageError(stderr, err)
+	}
+	opts = append(opts, privOpts...)
+	env, err := c.priv.environ(os.Environ())
+	if err != nil {
+		return usageError(stderr, err)
+	}
 	ns := namespace.New(opts...)
 	if err := ns.Validate(); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -124,20 +133,21 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	}
 
 	if !c.needsParent() {
-		return execInPlace(c, ns, path, argv, stderr, log)
+		return execInPlace(c, ns, path, argv, env, stderr, log)
 	}
 
 	term := openTerminal(stdin, stdout)
 	defer term.close()
 	sys := &syscall.SysProcAttr{}
-	if term.ownGroup() {
-		// A job of its own in the terminal's foreground (signals.go).
+	if term.ownGroup() && !c.priv.newSession {
+		// A job of its own in the terminal's foreground (signals.go);
+		// not with --new-session, whose new session has no terminal.
 		sys.Setpgid, sys.Foreground, sys.Ctty = true, true, 0
 	}
 	fwd := startForwarding(sigs, term, c.killGrace, log)
 	defer fwd.stop()
 	log.Debug("starting", "namespaces", ns.String(), "argv", argv, "own-process-group", term.ownGroup())
-	proc, err := ns.StartProcess(path, argv, &os.ProcAttr{Dir: c.chdir, Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
+	proc, err := ns.StartProcess(path, argv, &os.ProcAttr{Dir: c.chdir, Env: env, Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
 	if err != nil {
 		term.reclaim(0)
 		return reportStart(stderr, c, ns, path, err)
@@ -164,9 +174,9 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 // execInPlace executes COMMAND in place of nsrun, as unshare(1) does
 // without --fork (Namespace.Exec). It returns only if that fails, with
 // nsrun's exit status.
-func execInPlace(c *config, ns *namespace.Namespace, path string, argv []string, stderr io.Writer, log *slog.Logger) int {
+func execInPlace(c *config, ns *namespace.Namespace, path string, argv, env []string, stderr io.Writer, log *slog.Logger) int {
 	log.Debug("executing in place", "namespaces", ns.String(), "argv", argv)
-	return reportStart(stderr, c, ns, path, ns.Exec(path, argv, nil))
+	return reportStart(stderr, c, ns, path, ns.Exec(path, argv, env))
 }
 
 // usageError prints a command-line error with a hint and returns 125.
