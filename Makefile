@@ -142,7 +142,7 @@ bench: build
 	@{ echo "## go test -bench, as $$(id -un)"; \
 	  $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 . || touch $(BINDIR)/bench.failed; \
 	  echo "## go test -bench, as uid 65534 (scripts/as-nobody)"; \
-	  $(GO) test -run '^$$' -bench 'BenchmarkRun|BenchmarkStartProcess|BenchmarkBaseline' -benchtime $(BENCHTIME) -count 1 \
+	  $(GO) test -run '^$$' -bench 'BenchmarkRun|BenchmarkStartProcess|BenchmarkBaseline|BenchmarkPrivSteps' -benchtime $(BENCHTIME) -count 1 \
 	    -exec $(CURDIR)/scripts/as-nobody . || touch $(BINDIR)/bench.failed; \
 	  $(BINDIR)/benchcmp -rounds $(BENCHROUNDS) || touch $(BINDIR)/bench.failed; } 2>&1 | tee bench.txt
 	@if [ -e $(BINDIR)/bench.failed ]; then rm -f $(BINDIR)/bench.failed; echo "make bench: a benchmark failed (see bench.txt)"; exit 1; fi

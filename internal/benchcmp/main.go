@@ -67,6 +67,7 @@ func main() {
 	tput := flag.Duration("throughput", 3*time.Second, "duration of each throughput measurement (0: skip)")
 	rssRun := flag.String("rss-run", "", "internal: run one Run in the named set and print the child's peak RSS in KiB")
 	flag.StringVar(&cFloor, "cfloor", defaultCFloor(), "path of the C floor program built from testdata/cfloor.c (empty: leave it out)")
+	sandboxOnly := flag.Bool("sandbox-only", false, "only the comparison of nsrun --sandbox with bwrap")
 	flag.Parse()
 
 	if *rssRun != "" {
@@ -93,6 +94,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "benchcmp: %v; orphans of the tools are left to init\n", err)
 	}
 	failed := false
+	if *sandboxOnly {
+		if err := compareSandbox(*rounds, *nsrun); err != nil {
+			fmt.Fprintf(os.Stderr, "benchcmp: sandbox: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	for _, s := range benchkit.ComparedSets() {
 		if err := compareLatency(effective(s), *rounds, *nsrun); err != nil {
 			fmt.Fprintf(os.Stderr, "benchcmp: %s: %v\n", s.Name, err)
@@ -101,6 +109,10 @@ func main() {
 	}
 	if err := compareRoot(*rounds, *nsrun); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: %s: %v\n", benchkit.RootSetName, err)
+		failed = true
+	}
+	if err := compareSandbox(*rounds, *nsrun); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: sandbox: %v\n", err)
 		failed = true
 	}
 	if err := comparePool(*rounds); err != nil {
