@@ -155,7 +155,7 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	pid := proc.Pid
 	log.Debug("started", "pid", pid)
 	fwd.attach(proc)
-	if term.ownGroup() {
+	if term.ownGroup() && !c.priv.newSession {
 		go term.followStops(pid, log)
 	}
 	state, err := proc.Wait()

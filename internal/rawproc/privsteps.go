@@ -147,7 +147,7 @@ func dropCaps(c *Caps) syscall.Errno {
 		return e
 	}
 	for capn := uintptr(0); capn < 64; capn++ {
-		if c.Data[capn/32].Inheritable&(1<<(capn%32)) != 0 {
+		if c.Data[(capn>>5)&1].Inheritable&(1<<(capn&31)) != 0 {
 			// Best effort: SECBIT_NO_CAP_AMBIENT_RAISE may forbid it; the
 			// capability is kept in the other sets all the same.
 			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, capn, 0, 0, 0)
