@@ -5,15 +5,18 @@ package namespace
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -354,17 +357,66 @@ func TestPrivValidate(t *testing.T) {
 	}
 }
 
-// TestSeccompForeignArch: the filter's first instructions kill a call of
-// another architecture, before the deny list.
-func TestSeccompForeignArch(t *testing.T) {
+// TestSeccompProgram runs the compiled filter in golang.org/x/net/bpf's
+// virtual machine: a call of another architecture is killed, an x32 call
+// fails with ENOSYS, the deny list and the user namespace and TIOCSTI
+// rules apply, the rest is allowed.
+func TestSeccompProgram(t *testing.T) {
 	needSeccomp(t)
-	prog, err := seccompProgram(&seccompConfig{}, true)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the cases are x86-64's")
+	}
+	prog, err := seccompProgram(&seccompConfig{rules: []SeccompRule{SeccompKill("ptrace"), SeccompDenyErrno(syscall.ENOTTY, "keyctl")}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := seccompFilter(prog)
-	if len(f) < 3 || f[0].K != seccompArchOff || f[1].Jt != 1 || f[2].K != unix.SECCOMP_RET_KILL_PROCESS {
-		t.Errorf("the filter does not start with the architecture check: %+v", f[:3])
+	var ins []bpf.Instruction
+	for _, f := range seccompFilter(prog) {
+		ins = append(ins, bpf.RawInstruction{Op: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K}.Disassemble())
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// struct seccomp_data, in the byte order of the virtual machine's
+	// loads (big-endian): nr, arch, ip, args (each low half at +4 in BE
+	// terms is the kernel's low half at +0: the filter loads +0).
+	call := func(auditArch uint32, nr uint32, args ...uint64) uint32 {
+		d := make([]byte, 64)
+		binary.BigEndian.PutUint32(d[0:], nr)
+		binary.BigEndian.PutUint32(d[4:], auditArch)
+		for i, a := range args {
+			binary.BigEndian.PutUint32(d[16+8*i:], uint32(a))
+			binary.BigEndian.PutUint32(d[16+8*i+4:], uint32(a>>32))
+		}
+		r, err := vm.Run(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint32(r)
+	}
+	const x8664, i386 = 0xc000003e, 0x40000003
+	for _, c := range []struct {
+		name string
+		got  uint32
+		want uint32
+	}{
+		{"i386 getpid", call(i386, 20), unix.SECCOMP_RET_KILL_PROCESS},
+		{"x32 getpid", call(x8664, 0x40000000|39), unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{"getpid", call(x8664, unix.SYS_GETPID), unix.SECCOMP_RET_ALLOW},
+		{"keyctl", call(x8664, unix.SYS_KEYCTL), unix.SECCOMP_RET_ERRNO | uint32(unix.ENOTTY)},
+		{"ptrace", call(x8664, unix.SYS_PTRACE), unix.SECCOMP_RET_KILL_PROCESS},
+		{"unshare(CLONE_NEWUSER|CLONE_NEWNS)", call(x8664, unix.SYS_UNSHARE, unix.CLONE_NEWUSER|unix.CLONE_NEWNS), unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{"unshare(CLONE_NEWNS)", call(x8664, unix.SYS_UNSHARE, unix.CLONE_NEWNS), unix.SECCOMP_RET_ALLOW},
+		{"clone(CLONE_NEWUSER)", call(x8664, unix.SYS_CLONE, unix.CLONE_NEWUSER), unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{"clone3", call(x8664, unix.SYS_CLONE3), unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{"ioctl TIOCSTI", call(x8664, unix.SYS_IOCTL, 0, unix.TIOCSTI), unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{"ioctl TIOCSTI, high bits set", call(x8664, unix.SYS_IOCTL, 0, 1<<32|unix.TIOCSTI), unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{"ioctl TCGETS", call(x8664, unix.SYS_IOCTL, 0, unix.TCGETS), unix.SECCOMP_RET_ALLOW},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %#x, want %#x", c.name, c.got, c.want)
+		}
 	}
 }
 

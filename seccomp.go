@@ -93,17 +93,19 @@ func DefaultDeniedSyscalls() []string {
 // a system call in two rules gets the first one's action. Every other call
 // is allowed, except that
 //
-//   - a call of another architecture than the program's (i386 on
-//     x86-64) kills the process, and x32 calls on x86-64 fail with ENOSYS:
-//     a deny list must not be bypassed through another system call table;
+//   - a call of another architecture (i386 from an x86-64 program) kills
+//     the process, and x32 calls on x86-64 fail with ENOSYS: a deny list
+//     must not be bypassed through another system call table;
 //   - ioctl TIOCSTI and TIOCLINUX, which push input into a terminal, fail
 //     with EPERM (see WithNewSession).
 //
 // The filter implies no_new_privs (the kernel needs it for a filter
-// installed without CAP_SYS_ADMIN) and needs no namespace. An unknown
-// system call name is ErrInvalid naming it; an architecture whose system
-// call table github.com/elastic/go-seccomp-bpf lacks (it has x86-64, i386,
-// arm and arm64) is ErrUnsupported. A later WithSeccomp replaces an earlier
+// installed without CAP_SYS_ADMIN) and needs no namespace. A 386 or arm
+// program on a 64-bit kernel allows the kernel's architecture as well,
+// each with its own numbers (it may execute programs of either). An
+// unknown system call name is ErrInvalid naming it; an architecture whose
+// system call table github.com/elastic/go-seccomp-bpf lacks (it has
+// x86-64, i386, arm and arm64) is ErrUnsupported. A later WithSeccomp replaces an earlier
 // one. Run, Task.Run, Pool, Command, StartProcess, Prepare and Setup honour
 // it; Do and Exec refuse it.
 func WithSeccomp(rules ...SeccompRule) Option {

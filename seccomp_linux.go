@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -15,10 +15,11 @@ import (
 // The seccomp filter is compiled here, in the parent, into a BPF program
 // (struct sock_filter entries) that travels in the step's Data; each
 // executor only installs it (seccomp(2) SECCOMP_SET_MODE_FILTER). The
-// deny list is assembled by github.com/elastic/go-seccomp-bpf, behind a
-// prefix written here: the architecture check that kills a call of another
-// one (the library would let it through with the default action, allow)
-// and the ioctl requests that push input into a terminal.
+// system call numbers come from github.com/elastic/go-seccomp-bpf's
+// tables; the program is assembled here (golang.org/x/net/bpf), because
+// that module's Policy assembles for the program's architecture only and
+// sends a call of another one to its default action, which for a deny
+// list is "allow".
 
 // knownSyscall reports whether name is a system call of the program's
 // architecture (true where the table is missing: WithSeccomp says so).
@@ -39,63 +40,57 @@ func seccompRetErrno(errno unix.Errno) uint32 {
 // seccompProgram compiles the filter: c's rules (the default list if none)
 // and, with noUserNS, the refusal of new user namespaces. It returns the
 // program's bytes.
+//
+// The filter allows the program's own architecture and, if it differs,
+// the kernel's (a 386 program on an x86-64 kernel runs i386 calls itself
+// and may execute x86-64 programs), each with its own system call numbers
+// from github.com/elastic/go-seccomp-bpf's tables; a call of any other
+// architecture kills the process, and on x86-64 an x32 call fails with
+// ENOSYS.
 func seccompProgram(c *seccompConfig, noUserNS bool) (string, error) {
-	info, err := arch.GetInfo("")
+	own, err := arch.GetInfo("")
 	if err != nil {
 		return "", fmt.Errorf("%w: seccomp filters on %s: github.com/elastic/go-seccomp-bpf has no system call table for it (%v)", ErrUnsupported, runtime.GOARCH, err)
 	}
-	var groups []seccomp.SyscallGroup
-	if noUserNS {
-		groups = append(groups,
-			seccomp.SyscallGroup{
-				Action: seccomp.Action(seccompRetErrno(unix.EPERM)),
-				NamesWithCondtions: []seccomp.NameWithConditions{
-					{Name: "unshare", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_NEWUSER}}},
-					{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_NEWUSER}}},
-				},
-			},
-			seccomp.SyscallGroup{Action: seccomp.Action(seccompRetErrno(unix.ENOSYS)), Names: []string{"clone3"}})
+	arches := []*arch.Info{own}
+	if k := kernelArch(); k != nil && k.ID != own.ID {
+		arches = append(arches, k)
 	}
+	var rules []SeccompRule
 	if c != nil {
-		rules := c.rules
+		rules = c.rules
 		if len(rules) == 0 {
 			rules = []SeccompRule{SeccompDeny(DefaultDeniedSyscalls()...)}
 		}
-		seen := map[string]bool{}
 		var unknown []string
 		for _, r := range rules {
-			g := seccomp.SyscallGroup{Action: seccomp.Action(seccompRetErrno(unix.Errno(r.errno)))}
-			if r.kill {
-				g.Action = seccomp.ActionKillProcess
-			}
 			for _, name := range r.names {
-				if _, ok := info.SyscallNames[name]; !ok {
+				if _, ok := own.SyscallNames[name]; !ok && !slices.Contains(unknown, name) {
 					unknown = append(unknown, name)
-					continue
 				}
-				if !seen[name] {
-					seen[name] = true
-					g.Names = append(g.Names, name)
-				}
-			}
-			if len(g.Names) > 0 {
-				groups = append(groups, g)
 			}
 		}
 		if len(unknown) > 0 {
-			return "", invalidf("WithSeccomp: unknown system call name(s) %s for %s", strings.Join(unknown, ", "), info.Name)
+			return "", invalidf("WithSeccomp: unknown system call name(s) %s for %s", strings.Join(unknown, ", "), own.Name)
 		}
 	}
-	prog := seccompPrefix(info)
-	if len(groups) > 0 {
-		p := seccomp.Policy{DefaultAction: seccomp.ActionAllow, Syscalls: groups}
-		body, err := p.Assemble()
-		if err != nil {
-			return "", fmt.Errorf("%w: assembling the seccomp filter: %v", ErrInvalid, err)
-		}
-		prog = append(prog, body...)
-	} else {
-		prog = append(prog, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW})
+	// The dispatch on the architecture, then a block for each.
+	var blocks [][]bpf.Instruction
+	for _, a := range arches {
+		blocks = append(blocks, seccompBlock(a, rules, noUserNS))
+	}
+	prog := []bpf.Instruction{bpf.LoadAbsolute{Off: seccompArchOff, Size: 4}}
+	// Each test is two instructions (jeq, ja); then the kill.
+	skip := 2*(len(arches)-1-0) + 1
+	for i, a := range arches {
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(a.ID), SkipTrue: 1},
+			bpf.Jump{Skip: uint32(skip)})
+		skip += len(blocks[i]) - 2
+	}
+	prog = append(prog, bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS})
+	for _, b := range blocks {
+		prog = append(prog, b...)
 	}
 	raw, err := bpf.Assemble(prog)
 	if err != nil {
@@ -113,30 +108,94 @@ func seccompProgram(c *seccompConfig, noUserNS bool) (string, error) {
 	return string(b), nil
 }
 
+// kernelArch returns the table of the kernel's own architecture, or nil.
+func kernelArch() *arch.Info {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return nil
+	}
+	switch m := unix.ByteSliceToString(u.Machine[:]); {
+	case m == "x86_64":
+		return arch.X86_64
+	case m == "aarch64":
+		return arch.AARCH64
+	case len(m) == 4 && m[0] == 'i' && m[2:] == "86":
+		return arch.I386
+	case strings.HasPrefix(m, "arm"):
+		return arch.ARM
+	}
+	return nil
+}
+
+// seccompBlock returns the filter's instructions for the calls of
+// architecture a (the system call number is loaded first): x32 calls on
+// x86-64 fail with ENOSYS; ioctl TIOCSTI and TIOCLINUX fail with EPERM
+// (the request is an unsigned int: only its low half is compared, as the
+// kernel reads it); with noUserNS, unshare and clone with CLONE_NEWUSER
+// fail with EPERM and clone3 with ENOSYS; then each rule's calls (those
+// that a has) get its action; everything else is allowed.
+func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instruction {
+	eperm := bpf.RetConstant{Val: seccompRetErrno(unix.EPERM)}
+	enosys := bpf.RetConstant{Val: seccompRetErrno(unix.ENOSYS)}
+	ldNr := bpf.LoadAbsolute{Off: seccompNrOff, Size: 4}
+	p := []bpf.Instruction{ldNr}
+	if a.ID == arch.X86_64.ID {
+		p = append(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipFalse: 1}, enosys)
+	}
+	p = append(p,
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(a.SyscallNames["ioctl"]), SkipTrue: 5},
+		bpf.LoadAbsolute{Off: seccompArg1Lo, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCSTI, SkipTrue: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCLINUX, SkipTrue: 1},
+		bpf.Jump{Skip: 1},
+		eperm,
+		ldNr)
+	if noUserNS {
+		for _, name := range []string{"unshare", "clone"} {
+			nr, ok := a.SyscallNames[name]
+			if !ok {
+				continue
+			}
+			// Flags are the first argument of both on these
+			// architectures; CLONE_NEWUSER is in its low half.
+			p = append(p,
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 4},
+				bpf.LoadAbsolute{Off: seccompArg0Lo, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.CLONE_NEWUSER, SkipFalse: 1},
+				eperm,
+				ldNr)
+		}
+		if nr, ok := a.SyscallNames["clone3"]; ok {
+			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 1}, enosys)
+		}
+	}
+	seen := map[int]bool{}
+	for _, r := range rules {
+		action := seccompRetErrno(unix.Errno(r.errno))
+		if r.kill {
+			action = unix.SECCOMP_RET_KILL_PROCESS
+		}
+		for _, name := range r.names {
+			nr, ok := a.SyscallNames[name]
+			if !ok || seen[nr] {
+				continue
+			}
+			seen[nr] = true
+			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 1}, bpf.RetConstant{Val: action})
+		}
+	}
+	return append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW})
+}
+
+// x32SyscallBit marks the system call numbers of the x32 ABI on x86-64.
+const x32SyscallBit = 0x40000000
+
 // The offsets in struct seccomp_data of the system call number, the
 // architecture and the low half of the second argument (little-endian:
 // every architecture with a table is).
 const (
 	seccompNrOff   = 0
 	seccompArchOff = 4
+	seccompArg0Lo  = 16
 	seccompArg1Lo  = 16 + 8
 )
-
-// seccompPrefix returns the instructions before the deny list: a call of
-// another architecture kills the process; ioctl TIOCSTI and TIOCLINUX
-// fail with EPERM (the request is an unsigned int: only its low half is
-// compared, as the kernel reads it).
-func seccompPrefix(info *arch.Info) []bpf.Instruction {
-	return []bpf.Instruction{
-		bpf.LoadAbsolute{Off: seccompArchOff, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
-		bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS},
-		bpf.LoadAbsolute{Off: seccompNrOff, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(info.SyscallNames["ioctl"]), SkipTrue: 5},
-		bpf.LoadAbsolute{Off: seccompArg1Lo, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCSTI, SkipTrue: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCLINUX, SkipTrue: 1},
-		bpf.Jump{Skip: 1},
-		bpf.RetConstant{Val: seccompRetErrno(unix.EPERM)},
-	}
-}
