@@ -140,6 +140,7 @@ func New(opts ...Option) *Namespace {
 		}
 		o.apply(n)
 	}
+	sandboxFS(n) // WithSandbox's view, once every option is known (privileges.go)
 	return n
 }
 

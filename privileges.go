@@ -37,6 +37,7 @@ type privConfig struct {
 	noUserNS   bool
 	seccomp    *seccompConfig
 	landlock   *landlockConfig
+	sandbox    bool // WithSandbox: its filesystem view is added by New (sandboxFS)
 
 	// compiled: the steps, compiled once (privileges_linux.go).
 	compiled struct {
@@ -174,19 +175,31 @@ func WithoutNestedUserNamespaces() Option {
 //     WithPrivateUser() (the caller is root inside, unless id maps are
 //     given), WithPrivateMount, WithPrivatePID, WithPrivateIPC,
 //     WithPrivateUTS, WithPrivateNet (only lo, up) and WithPrivateCgroup;
+//
 //   - private /tmp and /proc: WithPrivateTmp, and the fresh /proc of the
 //     PID namespace;
+//
 //   - no_new_privs: WithNoNewPrivs;
+//
 //   - a new session: WithNewSession;
+//
 //   - no nested user namespaces: WithoutNestedUserNamespaces;
+//
 //   - every capability dropped: WithCapabilities();
+//
 //   - the default seccomp filter: WithSeccomp() (DefaultDeniedSyscalls,
 //     EPERM).
 //
-// The child dies with its parent whatever the options. The view of the
-// host's files is the inherited one, covered by the private /tmp and
-// /proc: a read-only view of the host and a private /dev are the
-// filesystem options' to add (see sandboxFS).
+//   - a read-only view of the host: WithReadOnlyRoot, first, so that the
+//     filesystem options given stay as they ask (a WithBind is writable);
+//     with WithRoot or WithEmptyRoot (given before or after WithSandbox),
+//     the view is theirs instead;
+//
+//   - /dev is the host's, read-only like the rest: add WithDev for a
+//     private one (it is not part of WithSandbox yet: WithDev fails
+//     through StartProcess, "open the bind source /dev/null").
+//
+// The child dies with its parent whatever the options.
 //
 // Each part can be changed by a later option: WithCapabilities(CapNetRaw)
 // keeps one capability, WithSeccomp(…) replaces the filter,
@@ -204,14 +217,26 @@ func WithSandbox() Option {
 		none := uint64(0)
 		n.priv.keepCaps = &none
 		n.priv.seccomp = &seccompConfig{}
-		sandboxFS(n)
+		n.priv.sandbox = true
 	})
 }
 
-// sandboxFS is the hook of WithSandbox for the filesystem view (a
-// read-only view of the host, a private /dev) once the filesystem options
-// exist; until then it adds nothing.
-func sandboxFS(*Namespace) {}
+// sandboxFS adds WithSandbox's filesystem view once every option is
+// known: unless a root was given (WithRoot, WithEmptyRoot, before or
+// after WithSandbox), a read-only view of the host (WithReadOnlyRoot),
+// before every filesystem option given, so that what those mount stays as
+// they ask.
+func sandboxFS(n *Namespace) {
+	if !n.priv.sandbox {
+		return
+	}
+	for _, op := range n.fs {
+		if op.kind == fsRoot || op.kind == fsEmptyRoot {
+			return
+		}
+	}
+	n.fs = append([]fsOp{{kind: fsReadOnlyRoot, name: "WithSandbox", dst: "/"}}, n.fs...)
+}
 
 // any reports whether the options ask for any privilege or limit
 // step.

@@ -274,6 +274,7 @@ func TestSandboxFromInside(t *testing.T) {
 	script := unshare + ` -U true 2>/dev/null && echo nested-userns-ok || echo nested-userns-refused
 grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' /proc/self/status
 test "$(ps -o sid= -p $$ 2>/dev/null || cut -d' ' -f6 /proc/$$/stat)" -eq $$ && echo session-leader
+touch /usr/linuxns-sandbox-probe 2>/dev/null && echo usr-writable || echo usr-read-only
 hostname -i >/dev/null 2>&1; cat /proc/net/dev | grep -c ':' | sed 's/^/interfaces: /'`
 	for _, verb := range []string{"Command", "StartProcess"} {
 		n := New(WithSandbox())
@@ -290,7 +291,7 @@ hostname -i >/dev/null 2>&1; cat /proc/net/dev | grep -c ':' | sed 's/^/interfac
 			}
 			t.Fatalf("%s: %v\n%s", verb, err, out)
 		}
-		for _, want := range []string{"nested-userns-refused", "NoNewPrivs:\t1", "Seccomp:\t2", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "session-leader", "interfaces: 1"} {
+		for _, want := range []string{"nested-userns-refused", "NoNewPrivs:\t1", "Seccomp:\t2", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "session-leader", "interfaces: 1", "usr-read-only"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%s: no %q in\n%s", verb, want, out)
 			}

@@ -33,10 +33,11 @@ type privFlags struct {
 const privUsage = `Privileges and limits (applied last, in this order: rlimits, session,
 Landlock, capabilities, no_new_privs, seccomp):
       --sandbox           user, mount, PID, IPC, UTS, network and cgroup
-                          namespaces, private /tmp and /proc, no_new_privs,
-                          a new session (unless interactive), no nested user
-                          namespaces, no capabilities, the default seccomp
-                          filter; later flags change the parts
+                          namespaces, the host read-only, private /tmp and
+                          /proc, no_new_privs, a new session (unless
+                          interactive), no nested user namespaces, no
+                          capabilities, the default seccomp filter; later
+                          flags change the parts
       --no-new-privs      set no_new_privs: execve grants no privilege
       --cap-keep CAP      drop every capability but CAP (repeatable; none:
                           drop all)
