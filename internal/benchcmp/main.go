@@ -333,6 +333,9 @@ func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
 			ratio(p50[c.Name], p50["unshare"]), ratio(p50[c.Name], p50["bwrap"]), usageCells(c.Usage))
 	}
 	w.Flush()
+	if _, ok := p50["nsrun"]; ok {
+		fmt.Printf("\nnsrun: %s unshare, %s bwrap\n", target(p50["nsrun"], p50["unshare"], 1.10, false), target(p50["nsrun"], p50["bwrap"], 1.00, false))
+	}
 	fmt.Println()
 	return nil
 }
@@ -484,11 +487,15 @@ func comparePool(rounds int) error {
 	}
 	fmt.Printf("## %s: Run on a prepared pool (Pool(1)), %d alternating rounds\n\n", s.Name, rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/cold\t")
+	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/cold (target for pooled: ≤0.10×)\t")
 	c50 := benchkit.Ms(lat[0].Percentile(50))
 	for i, c := range cs {
 		p50 := benchkit.Ms(lat[i].Percentile(50))
-		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%s\t\n", c.Name, p50, benchkit.Ms(lat[i].Percentile(99)), ratio(p50, c50))
+		cell := ratio(p50, c50)
+		if i > 0 {
+			cell = target(p50, c50, 0.10, false)
+		}
+		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%s\t\n", c.Name, p50, benchkit.Ms(lat[i].Percentile(99)), cell)
 	}
 	w.Flush()
 	fmt.Println()

@@ -64,6 +64,9 @@ func compareScale(rounds int, nsrun string, tput time.Duration) error {
 	if err := compareStartup(rounds, nsrun); err != nil {
 		return fmt.Errorf("start-up: %w", err)
 	}
+	if err := compareFloor(rounds, nsrun); err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
 	if tput > 0 {
 		for _, s := range []benchkit.Set{benchkit.MntPIDTmp, benchkit.NetLo} {
 			if err := compareConcurrency(effective(s), tput); err != nil {
@@ -275,4 +278,71 @@ func reportGrowth(before, after benchkit.SelfCounts) {
 	fmt.Fprintf(w, "peak RSS KiB (VmHWM)\t%d\t%d\t\t\n", before.HWMKiB, after.HWMKiB)
 	w.Flush()
 	fmt.Println()
+}
+
+// compareFloor takes apart the floor of nsrun as COMMAND's parent in
+// mnt+pid+proc: floorstart (testdata/floorstart) with one piece more or
+// less per mode, beside nsrun -m -p, unshare(1), bwrap and the C floor.
+func compareFloor(rounds int, nsrun string) error {
+	if nsrun == "" || benchkit.Tool("unshare") == "" {
+		return nil
+	}
+	s := effective(benchkit.MntPIDProc)
+	if s.User {
+		return nil // floorstart makes no user namespace
+	}
+	dir := filepath.Dir(nsrun)
+	floor := filepath.Join(dir, "floorstart")
+	if _, err := os.Stat(floor); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %s is not built (make bench builds it); the floor is left out\n", floor)
+		return nil
+	}
+	unshareArgv, _ := s.UnshareArgv("/bin/true")
+	cs := []benchkit.Contender{execContender("unshare", unshareArgv)}
+	if argv, ok := s.BwrapArgv("/bin/true"); ok && benchkit.Tool("bwrap") != "" {
+		cs = append(cs, execContender("bwrap", argv))
+	}
+	if cFloor != "" {
+		cs = append(cs, execContender("C floor", []string{cFloor, s.Name, "/bin/true"}))
+	}
+	if p := filepath.Join(dir, "goempty"); fileExists(p) {
+		cs = append(cs, execContender("Go: empty program", []string{p}))
+	}
+	cs = append(cs,
+		execContender("floor: Go start-up and package init only", []string{floor, "init", "--", "/bin/true"}),
+		execContender("floor: StartProcess + Wait (pidfd)", []string{floor, "start", "--", "/bin/true"}),
+		execContender("floor: StartProcess + wait4", []string{floor, "wait4", "--", "/bin/true"}),
+		execContender("floor: StartProcess + Wait, GOMAXPROCS=1", []string{"/usr/bin/env", "GOMAXPROCS=1", floor, "start", "--", "/bin/true"}),
+		execContender("floor: Prepare + Start + Wait", []string{floor, "prepare", "--", "/bin/true"}),
+		execContender("floor: + os/signal, nine signals", []string{floor, "signals", "--", "/bin/true"}),
+		execContender("nsrun -m -p", s.NsrunArgv(nsrun, "/bin/true")),
+	)
+	if _, err := benchkit.Alternate(5, cs, reapOrphans); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		c.Usage.Reset()
+	}
+	lat, err := benchkit.Alternate(rounds, cs, reapOrphans)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("## %s: the floor of nsrun as a waiting parent, taken apart, %d alternating rounds (target for nsrun: ≤1.10× unshare, ≤1.00× bwrap)\n\n", s.Name, rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "contender\tp50 ms\t/unshare\t/bwrap\tCPU ms/run\tfaults/run\t")
+	p50 := map[string]float64{}
+	for i, c := range cs {
+		p50[c.Name] = benchkit.Ms(lat[i].Percentile(50))
+	}
+	for _, c := range cs {
+		fmt.Fprintf(w, "%s\t%.2f\t%s\t%s\t%s\t\n", c.Name, p50[c.Name], ratio(p50[c.Name], p50["unshare"]), ratio(p50[c.Name], p50["bwrap"]), usageCells(c.Usage))
+	}
+	w.Flush()
+	fmt.Println()
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
