@@ -26,6 +26,12 @@ func execContender(name string, argv []string, okCodes ...int) benchkit.Contende
 	return benchkit.Contender{Name: name, Op: benchkit.ExecOpUsage(argv, u, okCodes...), Usage: u}
 }
 
+// envContender is execContender with env added to argv's environment.
+func envContender(name string, env, argv []string) benchkit.Contender {
+	u := &benchkit.Usage{}
+	return benchkit.Contender{Name: name, Op: benchkit.ExecOpEnv(env, argv, u), Usage: u}
+}
+
 // usageCells formats a contender's CPU time and page faults per run, or
 // dashes for one that runs in this process.
 func usageCells(u *benchkit.Usage) string {
@@ -160,16 +166,25 @@ func compareConcurrency(s benchkit.Set, d time.Duration) error {
 	}
 	workers := []int{1, 2, 8, 32}
 	rates := make(map[string][]float64)
-	// Each concurrency in turn, every contender at it, so that a change of
-	// load falls on all of them alike.
+	// Each concurrency in turn, every contender at it in three slices of
+	// d/3 in rotating order, so that a change of load falls on all of them
+	// alike.
+	const slices = 3
 	for _, wk := range workers {
-		for _, c := range cs {
-			v, err := benchkit.Throughput(wk, d, c.Op)
-			reapOrphans()
-			if err != nil {
-				return fmt.Errorf("%s, %d workers: %w", c.Name, wk, err)
+		sum := make([]float64, len(cs))
+		for r := range slices {
+			for k := range cs {
+				i := (r + k) % len(cs)
+				v, err := benchkit.Throughput(wk, d/slices, cs[i].Op)
+				reapOrphans()
+				if err != nil {
+					return fmt.Errorf("%s, %d workers: %w", cs[i].Name, wk, err)
+				}
+				sum[i] += v / slices
 			}
-			rates[c.Name] = append(rates[c.Name], v)
+		}
+		for i, c := range cs {
+			rates[c.Name] = append(rates[c.Name], sum[i])
 		}
 	}
 	fmt.Printf("## %s: creations per second, %v per measurement (target: ≥ unshare at every concurrency)\n\n", s.Name, d)
@@ -312,7 +327,7 @@ func compareFloor(rounds int, nsrun string) error {
 		execContender("floor: Go start-up and package init only", []string{floor, "init", "--", "/bin/true"}),
 		execContender("floor: StartProcess + Wait (pidfd)", []string{floor, "start", "--", "/bin/true"}),
 		execContender("floor: StartProcess + wait4", []string{floor, "wait4", "--", "/bin/true"}),
-		execContender("floor: StartProcess + Wait, GOMAXPROCS=1", []string{"/usr/bin/env", "GOMAXPROCS=1", floor, "start", "--", "/bin/true"}),
+		envContender("floor: StartProcess + Wait, GOMAXPROCS=1", []string{"GOMAXPROCS=1"}, []string{floor, "start", "--", "/bin/true"}),
 		execContender("floor: Prepare + Start + Wait", []string{floor, "prepare", "--", "/bin/true"}),
 		execContender("floor: + os/signal, nine signals", []string{floor, "signals", "--", "/bin/true"}),
 		execContender("nsrun -m -p", s.NsrunArgv(nsrun, "/bin/true")),

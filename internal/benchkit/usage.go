@@ -60,8 +60,17 @@ func (u *Usage) Reset() {
 // are exit statuses other than 0 that count as success (unshare -n
 // /bin/false exits 1).
 func ExecOpUsage(argv []string, u *Usage, okCodes ...int) func() error {
+	return ExecOpEnv(nil, argv, u, okCodes...)
+}
+
+// ExecOpEnv is ExecOpUsage with env ("KEY=value") added to the
+// environment of argv.
+func ExecOpEnv(env, argv []string, u *Usage, okCodes ...int) func() error {
 	return func() error {
 		cmd := exec.Command(argv[0], argv[1:]...)
+		if env != nil {
+			cmd.Env = append(os.Environ(), env...)
+		}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
