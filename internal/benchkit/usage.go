@@ -34,7 +34,7 @@ func (u *Usage) Add(ru *syscall.Rusage) {
 	u.mu.Lock()
 	u.runs++
 	u.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	u.faults += ru.Minflt + ru.Majflt
+	u.faults += int64(ru.Minflt) + int64(ru.Majflt)
 	u.mu.Unlock()
 }
 
