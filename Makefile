@@ -136,6 +136,9 @@ bench: build
 	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "bwrap missing; its benchmarks are skipped"; fi; }
 	@[ -x /usr/bin/time ] || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq time; else echo "/usr/bin/time missing; RSS is skipped"; fi; }
 	$(GO) build -o $(BINDIR)/benchcmp ./internal/benchcmp
+	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/goempty ./internal/benchcmp/testdata/goempty
+	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/goexec ./internal/benchcmp/testdata/goexec
+	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/floorstart ./internal/benchcmp/testdata/floorstart
 	@if command -v cc >/dev/null 2>&1 && cc -O2 -static -o $(BINDIR)/cfloor internal/benchcmp/testdata/cfloor.c 2>/dev/null; then :; \
 	  else rm -f $(BINDIR)/cfloor; echo "no C compiler with a static libc: the C floor is left out"; fi
 	@rm -f $(BINDIR)/bench.failed

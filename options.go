@@ -288,6 +288,13 @@ func WithPrivateTime(monotonic, boottime time.Duration) Option {
 // When false, those signals are left alone and cancellation of the context
 // kills the child at once.
 //
+// The signals are caught once for the whole process while any Run or Pool
+// with WithTermChild is active, not at every Run. A signal that arrives
+// while a Pool is open and no Run is live is sent to the process again once
+// the package has let it go, so that the program's own handling or the
+// default action takes place; a program that catches that signal itself
+// with signal.Notify then receives it twice.
+//
 // Run, Task.Run, Pool and Command honour it (Command through the Cmd's
 // Cancel and WaitDelay); the other verbs refuse it: Setup forwards signals
 // to the program instead, and StartProcess, Prepare, Exec and Do do not

@@ -30,13 +30,14 @@ var terminatingSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SI
 // through the child's pidfd (os.Process does that since Go 1.23), so a
 // reused pid is never signalled.
 type supervisor struct {
-	n     *Namespace
-	log   *slog.Logger
-	sigc  chan os.Signal
-	procc chan *os.Process
-	done  chan struct{}
-	exit  chan struct{}
-	armed chan struct{} // closed once the terminating signals are caught
+	n      *Namespace
+	log    *slog.Logger
+	sigc   chan os.Signal
+	procc  chan *os.Process
+	done   chan struct{}
+	exit   chan struct{}
+	armed  <-chan struct{} // closed once the terminating signals are caught
+	joined bool            // a user of the hub until stopSignals
 
 	stopOnce sync.Once
 	mu       sync.Mutex
@@ -48,30 +49,22 @@ type supervisor struct {
 // once the child has started, stopSignals once it has reported its result
 // (optional) and finish when it has exited.
 //
-// os/signal needs a round trip to a thread of its own for each signal it
-// starts or stops catching, which takes a while: the signals are caught in
-// the background, while the child starts, and the job is not handed over
-// before they are (waitArmed), so that none is lost while the function
-// runs.
+// The signals are caught through the hub (sighub_linux.go), which holds one
+// registration while any Run or Pool is active. When it has none, it makes
+// one in the background, while the child starts; the job is not handed over
+// before the signals are caught (waitArmed), so that none is lost while the
+// function runs.
 func (n *Namespace) supervise(ctx context.Context, log *slog.Logger) *supervisor {
-	s := &supervisor{n: n, log: log, procc: make(chan *os.Process, 1), done: make(chan struct{}), exit: make(chan struct{}), armed: make(chan struct{})}
+	s := &supervisor{n: n, log: log, procc: make(chan *os.Process, 1), done: make(chan struct{}), exit: make(chan struct{})}
 	if n.termChild {
-		var sigs []os.Signal
-		for _, sig := range terminatingSignals {
-			if !signal.Ignored(sig) {
-				sigs = append(sigs, sig)
-			}
-		}
-		if len(sigs) > 0 {
-			s.sigc = make(chan os.Signal, 1)
-			go func() {
-				signal.Notify(s.sigc, sigs...)
-				close(s.armed)
-			}()
-		}
+		s.sigc = make(chan os.Signal, 1)
+		s.joined = true
+		s.armed = hub.join(s)
 	}
-	if s.sigc == nil {
-		close(s.armed)
+	if s.armed == nil {
+		armed := make(chan struct{})
+		close(armed)
+		s.armed = armed
 	}
 	go s.loop(ctx)
 	return s
@@ -80,16 +73,15 @@ func (n *Namespace) supervise(ctx context.Context, log *slog.Logger) *supervisor
 // waitArmed waits until the terminating signals are caught.
 func (s *supervisor) waitArmed() { <-s.armed }
 
-// stopSignals stops catching the terminating signals and restores the
-// program's handling of them. Run calls it as soon as the child has reported
-// its result, so that it overlaps the child's exit; finish calls it in any
-// case. A signal after it takes its usual course (the child, being done,
-// is not asked to stop).
+// stopSignals stops delivering the terminating signals to this Run. Run
+// calls it as soon as the child has reported its result, so that it
+// overlaps the child's exit; finish calls it in any case. A signal after it
+// takes its usual course (the child, being done, is not asked to stop):
+// the program's own handling, or the default action (see hub).
 func (s *supervisor) stopSignals() {
 	s.stopOnce.Do(func() {
-		<-s.armed
-		if s.sigc != nil {
-			signal.Stop(s.sigc)
+		if s.joined {
+			hub.leave(s)
 		}
 	})
 }

@@ -67,8 +67,10 @@ func main() {
 	tput := flag.Duration("throughput", 3*time.Second, "duration of each throughput measurement (0: skip)")
 	rssRun := flag.String("rss-run", "", "internal: run one Run in the named set and print the child's peak RSS in KiB")
 	flag.StringVar(&cFloor, "cfloor", defaultCFloor(), "path of the C floor program built from testdata/cfloor.c (empty: leave it out)")
-	sandboxOnly := flag.Bool("sandbox-only", false, "only the comparison of nsrun --sandbox with bwrap")
+	only := flag.String("only", "", "comma-separated sections to run (latency, root, sandbox, pool, perl, rss, scale); empty: all")
+	sandboxOnly := flag.Bool("sandbox-only", false, "only the comparison of nsrun --sandbox with bwrap (as -only sandbox)")
 	flag.Parse()
+	want := func(section string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), section) }
 
 	if *rssRun != "" {
 		os.Exit(printRunRSS(*rssRun))
@@ -95,43 +97,46 @@ func main() {
 	}
 	failed := false
 	if *sandboxOnly {
-		if err := compareSandbox(*rounds, *nsrun); err != nil {
-			fmt.Fprintf(os.Stderr, "benchcmp: sandbox: %v\n", err)
-			os.Exit(1)
-		}
-		return
+		*only = "sandbox"
 	}
 	for _, s := range benchkit.ComparedSets() {
+		if !want("latency") {
+			break
+		}
 		if err := compareLatency(effective(s), *rounds, *nsrun); err != nil {
 			fmt.Fprintf(os.Stderr, "benchcmp: %s: %v\n", s.Name, err)
 			failed = true
 		}
 	}
-	if err := compareRoot(*rounds, *nsrun); err != nil {
+	if !want("root") {
+	} else if err := compareRoot(*rounds, *nsrun); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: %s: %v\n", benchkit.RootSetName, err)
 		failed = true
 	}
-	if err := compareSandbox(*rounds, *nsrun); err != nil {
+	if !want("sandbox") {
+	} else if err := compareSandbox(*rounds, *nsrun); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: sandbox: %v\n", err)
 		failed = true
 	}
-	if err := comparePool(*rounds); err != nil {
+	if !want("pool") {
+	} else if err := comparePool(*rounds); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: pool: %v\n", err)
 		failed = true
 	}
-	if err := comparePerlTermChild(20); err != nil {
+	if !want("perl") {
+	} else if err := comparePerlTermChild(20); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: perl: %v\n", err)
 		failed = true
 	}
-	if err := compareRSS(effective(benchkit.MntPIDProc), *nsrun); err != nil {
+	if !want("rss") {
+	} else if err := compareRSS(effective(benchkit.MntPIDProc), *nsrun); err != nil {
 		fmt.Fprintf(os.Stderr, "benchcmp: rss: %v\n", err)
 		failed = true
 	}
-	if *tput > 0 {
-		if err := compareThroughput(effective(benchkit.MntPIDProc), *nsrun, *tput); err != nil {
-			fmt.Fprintf(os.Stderr, "benchcmp: throughput: %v\n", err)
-			failed = true
-		}
+	if !want("scale") {
+	} else if err := compareScale(*rounds, *nsrun, *tput); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v\n", err)
+		failed = true
 	}
 	reapOrphans()
 	if failed {
@@ -265,37 +270,37 @@ func contenders(s benchkit.Set, nsrun string) []benchkit.Contender {
 	// place; "nsrun -f" is nsrun as its parent, as with -p.
 	inPlace := !s.PID && !s.User && !s.Time
 	if nsrun != "" {
-		cs = append(cs, benchkit.Contender{Name: "nsrun", Op: benchkit.ExecOp(s.NsrunArgv(nsrun, "/bin/true"))})
+		cs = append(cs, execContender("nsrun", s.NsrunArgv(nsrun, "/bin/true")))
 		if inPlace {
 			argv := s.NsrunArgv(nsrun, "/bin/true")
 			argv = append([]string{argv[0], "--fork"}, argv[1:]...)
-			cs = append(cs, benchkit.Contender{Name: "nsrun -f", Op: benchkit.ExecOp(argv)})
+			cs = append(cs, execContender("nsrun -f", argv))
 		}
 		if s.PID {
 			// With an init as PID 1, as bwrap keeps one of its own.
 			argv := s.NsrunArgv(nsrun, "/bin/true")
 			argv = append([]string{argv[0], "--init"}, argv[1:]...)
-			cs = append(cs, benchkit.Contender{Name: "nsrun --init", Op: benchkit.ExecOp(argv)})
+			cs = append(cs, execContender("nsrun --init", argv))
 		}
 	}
 	if self, err := os.Executable(); err == nil {
-		cs = append(cs, benchkit.Contender{Name: "mini-cmd", Op: benchkit.ExecOp([]string{self, "-cmd-in", s.Name, "--", "/bin/true"})})
-		cs = append(cs, benchkit.Contender{Name: "mini-start", Op: benchkit.ExecOp([]string{self, "-start-in", s.Name, "--", "/bin/true"})})
+		cs = append(cs, execContender("mini-cmd", []string{self, "-cmd-in", s.Name, "--", "/bin/true"}))
+		cs = append(cs, execContender("mini-start", []string{self, "-start-in", s.Name, "--", "/bin/true"}))
 		if inPlace {
-			cs = append(cs, benchkit.Contender{Name: "mini-exec", Op: benchkit.ExecOp([]string{self, "-exec-in", s.Name, "--", "/bin/true"})})
+			cs = append(cs, execContender("mini-exec", []string{self, "-exec-in", s.Name, "--", "/bin/true"}))
 		}
 	}
 	if cFloor != "" && !s.User {
 		// The least a static C program does for the same work: a floor
 		// that the Go runtime's start-up alone exceeds.
-		cs = append(cs, benchkit.Contender{Name: "C floor", Op: benchkit.ExecOp([]string{cFloor, s.Name, "/bin/true"})})
+		cs = append(cs, execContender("C floor", []string{cFloor, s.Name, "/bin/true"}))
 	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
-		cs = append(cs, benchkit.Contender{Name: "unshare", Op: benchkit.ExecOp(argv)})
+		cs = append(cs, execContender("unshare", argv))
 	}
 	if argv, ok := s.BwrapArgv("/bin/true"); ok && benchkit.Tool("bwrap") != "" {
-		cs = append(cs, benchkit.Contender{Name: "bwrap", Op: benchkit.ExecOp(argv)})
+		cs = append(cs, execContender("bwrap", argv))
 	}
 	return cs
 }
@@ -314,6 +319,11 @@ func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
 	if _, err := benchkit.Alternate(5, cs, reapOrphans); err != nil {
 		return err
 	}
+	for _, c := range cs {
+		if c.Usage != nil {
+			c.Usage.Reset()
+		}
+	}
 	lat, err := benchkit.Alternate(rounds, cs, reapOrphans)
 	if err != nil {
 		return err
@@ -323,15 +333,18 @@ func compareLatency(s benchkit.Set, rounds int, nsrun string) error {
 	fmt.Printf("unshare: %s\n\n", strings.Join(unshareArgv, " "))
 	p50 := map[string]float64{}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/unshare\t/bwrap\t")
+	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/unshare\t/bwrap\tCPU ms/run\tfaults/run\t")
 	for i, c := range cs {
 		p50[c.Name] = benchkit.Ms(lat[i].Percentile(50))
 	}
 	for i, c := range cs {
-		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%s\t%s\t\n", c.Name, p50[c.Name], benchkit.Ms(lat[i].Percentile(99)),
-			ratio(p50[c.Name], p50["unshare"]), ratio(p50[c.Name], p50["bwrap"]))
+		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%s\t%s\t%s\t\n", c.Name, p50[c.Name], benchkit.Ms(lat[i].Percentile(99)),
+			ratio(p50[c.Name], p50["unshare"]), ratio(p50[c.Name], p50["bwrap"]), usageCells(c.Usage))
 	}
 	w.Flush()
+	if _, ok := p50["nsrun"]; ok {
+		fmt.Printf("\nnsrun: %s unshare, %s bwrap\n", target(p50["nsrun"], p50["unshare"], 1.10, false), target(p50["nsrun"], p50["bwrap"], 1.00, false))
+	}
 	fmt.Println()
 	return nil
 }
@@ -483,11 +496,15 @@ func comparePool(rounds int) error {
 	}
 	fmt.Printf("## %s: Run on a prepared pool (Pool(1)), %d alternating rounds\n\n", s.Name, rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/cold\t")
+	fmt.Fprintln(w, "contender\tp50 ms\tp99 ms\t/cold (target for pooled: ≤0.10×)\t")
 	c50 := benchkit.Ms(lat[0].Percentile(50))
 	for i, c := range cs {
 		p50 := benchkit.Ms(lat[i].Percentile(50))
-		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%s\t\n", c.Name, p50, benchkit.Ms(lat[i].Percentile(99)), ratio(p50, c50))
+		cell := ratio(p50, c50)
+		if i > 0 {
+			cell = target(p50, c50, 0.10, false)
+		}
+		fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%s\t\n", c.Name, p50, benchkit.Ms(lat[i].Percentile(99)), cell)
 	}
 	w.Flush()
 	fmt.Println()
@@ -509,19 +526,20 @@ func compareRSS(s benchkit.Set, nsrun string) error {
 		return err
 	}
 	type row struct {
-		name string
-		argv []string
+		name  string
+		argv  []string
+		field int // of -rss-run's output, for argv nil
 	}
-	rows := []row{{"Run (child only)", nil}}
+	rows := []row{{"Run (child only)", nil, 0}, {"Run (parent: a program doing one Run)", nil, 1}}
 	if nsrun != "" {
-		rows = append(rows, row{"nsrun", s.NsrunArgv(nsrun, "/bin/true")})
+		rows = append(rows, row{"nsrun", s.NsrunArgv(nsrun, "/bin/true"), 0})
 	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
-		rows = append(rows, row{"unshare", argv})
+		rows = append(rows, row{"unshare", argv, 0})
 	}
 	if argv, ok := s.BwrapArgv("/bin/true"); ok && benchkit.Tool("bwrap") != "" {
-		rows = append(rows, row{"bwrap", argv})
+		rows = append(rows, row{"bwrap", argv, 0})
 	}
 	fmt.Printf("## %s: peak RSS of the process tree (median of 5)\n\n", s.Name)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -535,7 +553,11 @@ func compareRSS(s benchkit.Set, nsrun string) error {
 				if err != nil {
 					return fmt.Errorf("rss of Run: %w", err)
 				}
-				v, err = strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+				fields := strings.Fields(string(out))
+				if len(fields) != 2 {
+					return fmt.Errorf("rss of Run: output %q", out)
+				}
+				v, err = strconv.ParseFloat(fields[r.field], 64)
 				if err != nil {
 					return err
 				}
@@ -642,7 +664,7 @@ func miniExec(name string, argv []string) int {
 }
 
 // printRunRSS runs one Run in the set named name and prints the peak RSS
-// of this process's children (the Run child) in KiB.
+// of this process's children (the Run child) and of this process, in KiB.
 func printRunRSS(name string) int {
 	set, ok := findSet(name)
 	if !ok {
@@ -658,37 +680,11 @@ func printRunRSS(name string) int {
 		fmt.Fprintf(os.Stderr, "benchcmp: getrusage: %v\n", err)
 		return 1
 	}
-	fmt.Println(ru.Maxrss)
+	var self syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: getrusage: %v\n", err)
+		return 1
+	}
+	fmt.Println(ru.Maxrss, self.Maxrss)
 	return 0
-}
-
-// compareThroughput runs each contender from 1 and 2 workers for d and
-// prints operations per second.
-func compareThroughput(s benchkit.Set, nsrun string, d time.Duration) error {
-	cs := contenders(s, nsrun)
-	fmt.Printf("## %s: throughput, %v per measurement\n\n", s.Name, d)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "contender\t1 worker /s\t2 workers /s\t1w /unshare\t2w /unshare\t")
-	rates := map[string][2]float64{}
-	for _, c := range cs {
-		var r [2]float64
-		for i, workers := range []int{1, 2} {
-			v, err := benchkit.Throughput(workers, d, c.Op)
-			reapOrphans()
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.Name, err)
-			}
-			r[i] = v
-		}
-		rates[c.Name] = r
-	}
-	u := rates["unshare"]
-	for _, c := range cs {
-		r := rates[c.Name]
-		// Higher is better: ours / theirs as a rate ratio.
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%s\t%s\t\n", c.Name, r[0], r[1], ratio(r[0], u[0]), ratio(r[1], u[1]))
-	}
-	w.Flush()
-	fmt.Println()
-	return nil
 }

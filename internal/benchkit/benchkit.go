@@ -266,6 +266,9 @@ func Tool(name string) string {
 type Contender struct {
 	Name string
 	Op   func() error
+	// Usage, if not nil, collects the CPU time and page faults of the
+	// processes Op waits for (ExecOpUsage).
+	Usage *Usage
 }
 
 // Alternate runs every contender once per round, for rounds rounds, in an
