@@ -3,6 +3,7 @@
 package namespace
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -76,10 +77,24 @@ func TestCommandValidationError(t *testing.T) {
 }
 
 func TestCommandContextTerminates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := testNS(WithPrivatePID(), WithKillGrace(100*time.Millisecond)).Command(ctx, "sh", "-c", "trap '' TERM; sleep 60")
-	err := cmd.Run()
+	// Cancelled once the command runs (a deadline could come first on a
+	// slow machine, under emulation, and end the child before it executes
+	// sh).
+	cmd := testNS(WithPrivatePID(), WithKillGrace(100*time.Millisecond)).Command(ctx, "sh", "-c", "trap '' TERM; echo ready; sleep 60")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("sh said %q (%v), want ready", line, err)
+	}
+	cancel()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
 		t.Fatalf("got %v", err)
