@@ -60,6 +60,14 @@ var fsExecutors = []fsExecutor{
 	{"Run (Go executor, function child)", false, func(n *Namespace, script string) (string, error) {
 		return fsShell.Run(context.Background(), n, script)
 	}},
+	{"Pool (Go executor, prewarmed child)", false, func(n *Namespace, script string) (string, error) {
+		p, err := n.Pool(1)
+		if err != nil {
+			return "", err
+		}
+		defer p.Close()
+		return fsShell.Run(context.Background(), p, script)
+	}},
 	{"Do (Go executor, one thread)", true, func(n *Namespace, script string) (string, error) {
 		var out []byte
 		err := n.Do(func() error {
