@@ -362,7 +362,7 @@ for p in %[1]s /..%[1]s /../../..%[1]s /proc/self/root%[1]s /proc/1/root%[1]s /p
 done
 cd -P /proc/self/root/.. && ls -A | tr '\n' ' '; echo
 cd -P /proc/1/cwd/../.. && ls -A | tr '\n' ' '; echo
-readlink /proc/self/root /proc/1/root
+readlink /proc/self/root; readlink /proc/1/root
 grep -c ' / / ' /proc/self/mountinfo
 `, marker)
 	for _, ex := range fsExecutors {

@@ -62,7 +62,8 @@ func TestFSFlagsRun(t *testing.T) {
 	defer r.Close()
 	_, _ = w.WriteString("generated\n")
 	w.Close()
-	cmd := nsrun(t, "--tmpfs", "/mnt", "--file", "3:/mnt/f", "--", "cat", "/mnt/f")
+	dir := t.TempDir()
+	cmd := nsrun(t, "--tmpfs", dir, "--file", "3:"+dir+"/f", "--", "cat", dir+"/f")
 	cmd.ExtraFiles = []*os.File{r}
 	if out, code := result(t, cmd); code != 0 || out != "generated\n" {
 		t.Errorf("--file: %q, status %d", out, code)
