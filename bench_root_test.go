@@ -13,14 +13,16 @@ import (
 	"github.com/linuxns/namespace/internal/benchkit"
 )
 
-// rootOptions are the options of the set "bwrap-style root".
+// rootOptions are the options of the set "bwrap-style root"
+// (benchkit.NsrunRootArgv).
 func rootOptions() []Option {
 	var o []Option
 	if !asRoot() {
 		o = append(o, WithPrivateUser())
 	}
-	return append(o, WithPrivatePID(), WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithSymlink("usr/bin", "/bin"),
-		WithSymlink("usr/sbin", "/sbin"), WithSymlink("usr/lib", "/lib"), WithSymlink("usr/lib64", "/lib64"), WithTmpfs("/tmp"), WithDev())
+	o = append(o, WithPrivatePID())
+	o = append(o, systemView()...)
+	return append(o, WithTmpfs("/tmp"), WithDev())
 }
 
 // BenchmarkRootVersus alternates, iteration by iteration, Command and

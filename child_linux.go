@@ -191,7 +191,7 @@ func childStart(marker string) {
 		// initialisation.
 		prepareFuncChild(j.Plan, j.Role == roleFunc)
 	}
-	if j.Role == roleExec && j.Plan.Init {
+	if j.Role == roleExec && j.Plan.Init && hasStep(steps, stepProc) {
 		// PID 1 of the new PID namespace mounts /proc; this process is
 		// outside it.
 		// So does the old root's detachment after it (fs_plan_linux.go),

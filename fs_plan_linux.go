@@ -38,13 +38,13 @@ const (
 )
 
 // isFSStep reports whether k is a step kind of the filesystem view.
-func isFSStep(k stepKind) bool { return k >= stepNewRoot && k <= 39 }
+func isFSStep(k stepKind) bool { return k >= stepNewRoot && k <= stepDetachOldRoot }
 
 // isInitStep reports whether s is a step that PID 1 of WithMinimalInit
-// performs, in its PID namespace, rather than the Go child outside it: the
-// fresh /proc, and after it the old root's detachment (the kernel mounts a
-// /proc in a user namespace only while a full /proc is in the mount
-// namespace, as the old root's is).
+// performs, in its PID namespace, rather than the Go child outside it, in
+// a plan with a fresh /proc: the /proc, and after it the old root's
+// detachment (the kernel mounts a /proc in a user namespace only while a
+// full /proc is in the mount namespace, as the old root's is).
 func isInitStep(s *step) bool { return s.Kind == stepProc || s.Kind == stepDetachOldRoot }
 
 // fsStepName names a step of the filesystem view with its paths.
@@ -166,8 +166,9 @@ func (n *Namespace) appendFSSteps(s []step) []step {
 	}
 	if n.tmp != nil {
 		if newRoot {
+			// The classic tmpfs step's flags and mode, through fsmount,
+			// into the new root.
 			c.tmpfs("/tmp", n.tmp)
-			// The classic tmpfs step's flags and mode, through fsmount.
 		} else {
 			c.steps = append(c.steps, step{Kind: stepTmpfs, Target: "/tmp", Data: n.tmp.data(), Flags: unix.MS_NOSUID | unix.MS_NODEV})
 		}

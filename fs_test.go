@@ -14,7 +14,29 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
+
+// systemView returns the options that build a root from nothing that runs
+// the host's programs: an empty root, /usr read-only, and the host's /bin,
+// /lib … as it has them (links as links, directories as read-only binds).
+func systemView() []Option {
+	o := []Option{WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr")}
+	for _, e := range proctest.SystemLayout() {
+		if e.Link != "" {
+			o = append(o, WithSymlink(e.Link, e.Name))
+		} else {
+			o = append(o, WithReadOnlyBind(e.Name, e.Name))
+		}
+	}
+	return o
+}
+
+// rootListing is what ls lists in / of systemView with extra entries.
+func rootListing(extra ...string) string {
+	return strings.Join(proctest.SystemNames(append(extra, "usr")...), " ")
+}
 
 // The filesystem view's tests: each option through every executor, the
 // rules (nothing of the host created or changed, bad paths refused first,
@@ -59,6 +81,14 @@ var fsExecutors = []fsExecutor{
 	}},
 	{"Run (Go executor, function child)", false, func(n *Namespace, script string) (string, error) {
 		return fsShell.Run(context.Background(), n, script)
+	}},
+	{"Pool (Go executor, prewarmed child)", false, func(n *Namespace, script string) (string, error) {
+		p, err := n.Pool(1)
+		if err != nil {
+			return "", err
+		}
+		defer p.Close()
+		return fsShell.Run(context.Background(), p, script)
 	}},
 	{"Do (Go executor, one thread)", true, func(n *Namespace, script string) (string, error) {
 		var out []byte
@@ -138,8 +168,14 @@ func makeFSDirs(t *testing.T) fsDirs {
 			t.Fatal(err)
 		}
 	}
-	for l, target := range map[string]string{d.root + "/bin": "usr/bin", d.root + "/lib": "usr/lib", d.root + "/lib64": "usr/lib64"} {
-		if err := os.Symlink(target, l); err != nil {
+	for _, e := range proctest.SystemLayout() {
+		var err error
+		if e.Link != "" {
+			err = os.Symlink(e.Link, d.root+e.Name)
+		} else {
+			err = os.Mkdir(d.root+e.Name, 0o755)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -205,8 +241,13 @@ type fsCase struct {
 }
 
 func fsCases(d fsDirs) []fsCase {
-	root := []Option{WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithSymlink("usr/bin", "/bin"),
-		WithSymlink("usr/lib", "/lib"), WithSymlink("usr/lib64", "/lib64")}
+	root := systemView()
+	dirRoot := []Option{WithRoot(d.root), WithReadOnlyBind("/usr", "/usr")}
+	for _, e := range proctest.SystemLayout() {
+		if e.Link == "" {
+			dirRoot = append(dirRoot, WithReadOnlyBind(e.Name, e.Name))
+		}
+	}
 	return []fsCase{
 		{name: "binds", opts: []Option{
 			WithTmpfs(d.src + "/sub"), WithReadOnlyBind(d.src, d.dst), WithBind(d.other, d.rw, BindOptional()),
@@ -233,13 +274,13 @@ func fsCases(d fsDirs) []fsCase {
 			WithFile("/etc/passwd", []byte("root:x:0:0::/:/bin/sh\n"), 0o444), WithDev(), WithPrivateTmp(), WithPrivatePID()),
 			paths:  []string{"/", "/etc/passwd", "/dev", "/dev/fd", "/tmp"},
 			writes: []string{"/tmp/x", "/dev/null", "/usr/x", "/x"},
-			want: []string{"/ dir bin dev etc lib lib64 proc tmp usr", "/etc/passwd file root:x:0:0::/:/bin/sh",
+			want: []string{"/ dir " + rootListing("dev", "etc", "proc", "tmp"), "/etc/passwd file root:x:0:0::/:/bin/sh",
 				"/dev dir core fd full null ptmx pts random shm stderr stdin stdout tty urandom zero",
 				"write /tmp/x ok", "write /dev/null ok", "write /usr/x refused", "write /x ok", "/usr ro"}},
-		{name: "root from a directory", newRoot: true, pid: true, opts: []Option{WithRoot(d.root), WithReadOnlyBind("/usr", "/usr"),
-			WithTmpfs("/etc"), WithFile("/etc/hostname", []byte("rootdir"), 0o444), WithDev(), WithPrivatePID(), WithPrivateTmp()},
+		{name: "root from a directory", newRoot: true, pid: true, opts: append(dirRoot, WithTmpfs("/etc"),
+			WithFile("/etc/hostname", []byte("rootdir"), 0o444), WithDev(), WithPrivatePID(), WithPrivateTmp()),
 			paths: []string{"/", "/etc/hostname"}, writes: []string{"/tmp/x"},
-			want: []string{"/ dir bin dev etc lib lib64 proc tmp usr", "/etc/hostname file rootdir", "write /tmp/x ok"}},
+			want: []string{"/ dir " + rootListing("dev", "etc", "proc", "tmp"), "/etc/hostname file rootdir", "write /tmp/x ok"}},
 	}
 }
 
@@ -321,21 +362,20 @@ for p in %[1]s /..%[1]s /../../..%[1]s /proc/self/root%[1]s /proc/1/root%[1]s /p
 done
 cd -P /proc/self/root/.. && ls -A | tr '\n' ' '; echo
 cd -P /proc/1/cwd/../.. && ls -A | tr '\n' ' '; echo
-readlink /proc/self/root /proc/1/root
+readlink /proc/self/root; readlink /proc/1/root
 grep -c ' / / ' /proc/self/mountinfo
 `, marker)
 	for _, ex := range fsExecutors {
 		if ex.do {
 			continue
 		}
-		n := testNS(WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithSymlink("usr/bin", "/bin"), WithSymlink("usr/lib", "/lib"),
-			WithSymlink("usr/lib64", "/lib64"), WithDev(), WithPrivatePID())
+		n := testNS(append(systemView(), WithDev(), WithPrivatePID())...)
 		out, err := ex.run(n, script)
 		if err != nil {
 			t.Errorf("%s: %v\n%s", ex.name, err, out)
 			continue
 		}
-		const ls = "bin dev lib lib64 proc usr "
+		ls := rootListing("dev", "proc") + " "
 		if want := strings.Join([]string{ls, ls, "/", "/", "1"}, "\n"); strings.TrimSpace(out) != strings.TrimSpace(want) {
 			t.Errorf("%s: an escape, or not the new root:\n%s\nwant:\n%s", ex.name, out, want)
 		}
@@ -466,10 +506,9 @@ func TestFSNewRootWithMinimalInit(t *testing.T) {
 	d := makeFSDirs(t)
 	script := fmt.Sprintf(`echo $$; ls -A / | tr '\n' ' '; echo; readlink /proc/1/root; [ -e /proc/1/root%[1]s ] && echo reached; grep -c ' / / ' /proc/self/mountinfo`, d.other+"/marker")
 	for _, ex := range fsExecutors[:2] {
-		n := testNS(WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithSymlink("usr/bin", "/bin"), WithSymlink("usr/lib", "/lib"),
-			WithSymlink("usr/lib64", "/lib64"), WithDev(), WithPrivatePID(), WithMinimalInit())
+		n := testNS(append(systemView(), WithDev(), WithPrivatePID(), WithMinimalInit())...)
 		out, err := ex.run(n, script)
-		if want := "2\nbin dev lib lib64 proc usr \n/\n1\n"; err != nil || out != want {
+		if want := "2\n" + rootListing("dev", "proc") + " \n/\n1\n"; err != nil || out != want {
 			t.Errorf("%s: %q, %v; want %q", ex.name, out, err, want)
 		}
 	}
@@ -484,12 +523,12 @@ func TestFSDoNewRoot(t *testing.T) {
 	d := makeFSDirs(t)
 	marker := d.other + "/marker"
 	var inside, other error
-	err := New(WithEmptyRoot(), WithReadOnlyBind("/usr", "/usr"), WithDir("/tmp", os.ModeSticky|0o777)).Do(func() error {
+	err := New(append(systemView(), WithDir("/tmp", os.ModeSticky|0o777))...).Do(func() error {
 		_, inside = os.Stat(marker)
 		done := make(chan error)
 		go func() { _, err := os.Stat(marker); done <- err }() // another thread
 		other = <-done
-		if _, err := os.Stat("/usr/bin/sh"); err != nil {
+		if _, err := os.Stat("/bin/sh"); err != nil {
 			return err
 		}
 		return nil

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // TestFSFlagsParse: the filesystem flags keep their command-line order,
@@ -39,10 +41,17 @@ func TestFSFlagsParse(t *testing.T) {
 // home, /root and /var out of sight; --file's content from a descriptor;
 // a destination under a later mount is refused before anything runs.
 func TestFSFlagsRun(t *testing.T) {
-	root := []string{"-p", "--empty-root", "--ro-bind", "/usr", "--symlink", "usr/bin:/bin", "--symlink", "usr/lib:/lib",
-		"--symlink", "usr/lib64:/lib64", "--tmpfs", "/tmp", "--dev", "--chdir", "/tmp"}
-	out := mustShell(t, `pwd; ls -A / | tr '\n' ' '; echo; for d in /home /root /var /proc/1/root/home; do [ -e $d ] && echo "$d visible"; done; echo ok`, root...)
-	if out != "/tmp\nbin dev lib lib64 proc tmp usr \nok\n" {
+	root := []string{"-p", "--empty-root", "--ro-bind", "/usr"}
+	for _, e := range proctest.SystemLayout() { // the host's /bin, /lib …
+		if e.Link != "" {
+			root = append(root, "--symlink", e.Link+":"+e.Name)
+		} else {
+			root = append(root, "--ro-bind", e.Name)
+		}
+	}
+	root = append(root, "--tmpfs", "/tmp", "--dev", "--chdir", "/tmp")
+	out := mustShell(t, `pwd; echo $(ls -A /); for d in /home /root /var /proc/1/root/home; do [ -e $d ] && echo "$d visible"; done; echo ok`, root...)
+	if want := "/tmp\n" + strings.Join(proctest.SystemNames("dev", "proc", "tmp", "usr"), " ") + "\nok\n"; out != want {
 		t.Errorf("the root built from nothing:\n%s", out)
 	}
 
@@ -53,7 +62,8 @@ func TestFSFlagsRun(t *testing.T) {
 	defer r.Close()
 	_, _ = w.WriteString("generated\n")
 	w.Close()
-	cmd := nsrun(t, "--tmpfs", "/mnt", "--file", "3:/mnt/f", "--", "cat", "/mnt/f")
+	dir := t.TempDir()
+	cmd := nsrun(t, "--tmpfs", dir, "--file", "3:"+dir+"/f", "--", "cat", dir+"/f")
 	cmd.ExtraFiles = []*os.File{r}
 	if out, code := result(t, cmd); code != 0 || out != "generated\n" {
 		t.Errorf("--file: %q, status %d", out, code)

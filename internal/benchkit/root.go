@@ -1,16 +1,16 @@
 package benchkit
 
+import "github.com/linuxns/namespace/internal/proctest"
+
 // The set "bwrap-style root": the root of make demo, built from nothing
-// (an empty tmpfs, /usr read-only, the links of a merged-/usr system, a
+// (an empty tmpfs, /usr read-only, the host's /bin, /lib … as it has
+// them: the links of a merged-/usr system, or read-only binds; a
 // tmpfs on /tmp, a fresh /proc in a PID namespace, a minimal /dev), with
 // the same arguments for nsrun and bwrap (bwrap's root is always an empty
 // tmpfs).
 
 // RootSetName names the set.
 const RootSetName = "bwrap-style root"
-
-// rootLinks are the links of the root, as TARGET, LINK.
-var rootLinks = [][2]string{{"usr/bin", "/bin"}, {"usr/sbin", "/sbin"}, {"usr/lib", "/lib"}, {"usr/lib64", "/lib64"}}
 
 // BwrapRootArgv returns bwrap's command line for the set, running prog;
 // with user, in a user namespace in which the caller is root.
@@ -20,8 +20,12 @@ func BwrapRootArgv(user bool, prog ...string) []string {
 		argv = append(argv, "--unshare-user", "--uid", "0", "--gid", "0")
 	}
 	argv = append(argv, "--unshare-pid", "--ro-bind", "/usr", "/usr")
-	for _, l := range rootLinks {
-		argv = append(argv, "--symlink", l[0], l[1])
+	for _, e := range proctest.SystemLayout() {
+		if e.Link != "" {
+			argv = append(argv, "--symlink", e.Link, e.Name)
+		} else {
+			argv = append(argv, "--ro-bind", e.Name, e.Name)
+		}
 	}
 	argv = append(argv, "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev")
 	return append(argv, prog...)
@@ -34,8 +38,12 @@ func NsrunRootArgv(nsrun string, user bool, prog ...string) []string {
 		argv = append(argv, "--map-root-user")
 	}
 	argv = append(argv, "--pid", "--empty-root", "--ro-bind", "/usr")
-	for _, l := range rootLinks {
-		argv = append(argv, "--symlink", l[0]+":"+l[1])
+	for _, e := range proctest.SystemLayout() {
+		if e.Link != "" {
+			argv = append(argv, "--symlink", e.Link+":"+e.Name)
+		} else {
+			argv = append(argv, "--ro-bind", e.Name)
+		}
 	}
 	argv = append(argv, "--tmpfs", "/tmp", "--dev", "--")
 	return append(argv, prog...)

@@ -348,7 +348,9 @@ func writeFile(s *Step, dir int) syscall.Errno {
 }
 
 // overlaySource makes an overlay of s.Src with an upper layer on a fresh
-// tmpfs, reached through its descriptor's path in /proc.
+// tmpfs, reached through its descriptor's path in /proc. The tmpfs is
+// attached over / while the overlay is made (before Linux 6.x overlayfs
+// takes its layers only from attached mounts), then detached.
 //
 //go:nosplit
 //go:norace
@@ -358,8 +360,17 @@ func overlaySource(s *Step, st *FSState) syscall.Errno {
 	if e != 0 {
 		return e
 	}
+	if _, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(stage), cstr(emptyPath), atFDCWD, cstr(slashPath), moveMountEmptyFrom, 0); e != 0 {
+		closeFD(stage)
+		return e
+	}
 	e = overlayOn(s, st, stage)
+	fdPath(st, s.Target, stage, emptyPath)
+	_, _, e2 := syscall.RawSyscall6(unix.SYS_UMOUNT2, ptr(s.Target), unix.MNT_DETACH, 0, 0, 0, 0)
 	closeFD(stage)
+	if e == 0 {
+		e = e2
+	}
 	return e
 }
 
