@@ -112,7 +112,8 @@ type Namespace struct {
 
 	killDescendants bool // WithKillDescendants
 
-	fs []fsOp // the filesystem view, in order (fs_options.go)
+	fs    []fsOp     // the filesystem view, in order (fs_options.go)
+	joins []joinSpec // WithJoin, WithJoinProcess (join.go)
 
 	// compiled is the set-up that the options ask for, compiled once, at
 	// the first verb (plan_linux.go).
@@ -236,6 +237,7 @@ func (n *Namespace) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, n.checkJoins()...)
 	if n.killGrace < 0 {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}

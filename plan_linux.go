@@ -74,6 +74,11 @@ var stepTable = map[stepKind]stepInfo{
 	stepDir:           {"make the directory", "mkdirat", ""},
 	stepPivot:         {"enter the new root", "pivot_root", ""},
 	stepDetachOldRoot: {"detach the old root", "umount2", ""},
+	// Joining (join_linux.go); their names in errors come from joinStepName.
+	wire.StepJoin:        {"join namespace", "setns", ""},
+	wire.StepJoinProcess: {"join the namespaces of a process", "setns", ""},
+	wire.StepJoinFD:      {"join namespace", "setns", ""},
+	wire.StepUnshare:     {"create namespaces after the joins", "unshare", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their
@@ -107,6 +112,8 @@ func stepName(s *step) string {
 		return info.name + " on " + s.Target
 	case isFSStep(s.Kind):
 		return fsStepName(s)
+	case isJoinStep(s):
+		return joinStepName(s)
 	}
 	return info.name
 }
@@ -141,7 +148,7 @@ func (n *Namespace) steps() []step {
 // compileSteps compiles the options into the set-up's steps, in the
 // contract's order.
 func (n *Namespace) compileSteps() []step {
-	var s []step
+	s := n.joinSteps() // first: the created namespaces are made after them
 	mountNS := n.needsMountNS()
 	if mountNS {
 		// Before any other mount, so that nothing propagates to the host
@@ -233,6 +240,8 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 		case stepTimeOffsets:
 			r.Op, r.Data, r.Len = rawproc.OpTimeOffsets, &[]byte(s.Data)[0], uintptr(len(s.Data))
 			r.Target, err = cString("/proc/self/timens_offsets")
+		case wire.StepJoinFD, wire.StepUnshare:
+			err = rawJoinStep(s, r)
 		case stepWorkDir:
 			r.Op = rawproc.OpWorkDir
 			if s.Flags&wire.StepDirExplicit != 0 {
@@ -355,6 +364,8 @@ func runStep(s *step, wd string, wdErr error, log *slog.Logger) error {
 			wd, wdErr = s.Target, nil
 		}
 		return enterWorkDir(wd, wdErr, s.Flags&wire.StepDirExplicit != 0, log)
+	case wire.StepJoin, wire.StepJoinProcess, wire.StepJoinFD, wire.StepUnshare:
+		return runJoinStep(s)
 	default:
 		return fmt.Errorf("%w: a set-up step of unknown kind %d", ErrProtocol, s.Kind)
 	}

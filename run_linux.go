@@ -137,6 +137,11 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		Cloneflags: n.Flags() &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM),
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	if len(n.joins) > 0 {
+		// The child is made in the caller's namespaces: its join stage
+		// clones a raw child that joins, then creates (join_linux.go).
+		attr.Cloneflags = 0
+	}
 	if n.initProc {
 		// WithMinimalInit: the child forks PID 1 of the new PID namespace itself
 		// (see supervise_linux.go).
@@ -220,8 +225,8 @@ func socketPair() (parent, childEnd *os.File, err error) {
 // a new user namespace, every kind of namespace needs CAP_SYS_ADMIN in the
 // caller's user namespace, in its effective set.
 func (n *Namespace) checkPrivilege() error {
-	if n.user || n.Flags()&^syscalls.CLONE_SYSVSEM == 0 {
-		return nil // no namespace, or a user namespace first
+	if n.user || n.Flags()&^syscalls.CLONE_SYSVSEM == 0 || len(n.joins) > 0 {
+		return nil // no namespace, a user namespace first, or joins (the join stage reports)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData

@@ -91,6 +91,9 @@ var optionVerbs = map[string]honour{
 	"WithRemountReadOnly": {allVerbs, ""},
 	"WithDev":             {allVerbs, ""},
 	"WithTmpOverlay":      {allVerbs, ""},
+	// Joining (join.go); Do and Exec refuse some kinds (joinUnhonoured).
+	"WithJoin":        {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
+	"WithJoinProcess": {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
 }
 
 // An optionError is an option given to a verb that cannot honour it.
@@ -124,6 +127,7 @@ func (n *Namespace) unhonoured(v verb) []error {
 // of Validate and the options that v does not honour, joined, or nil.
 func (n *Namespace) check(v verb) error {
 	errs := n.unhonoured(v)
+	errs = append(errs, n.joinUnhonoured(v)...)
 	if err := n.Validate(); err != nil {
 		errs = append([]error{err}, errs...)
 	}

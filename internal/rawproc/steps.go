@@ -137,6 +137,8 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 		case OpNewRoot, OpBindSource, OpFileSource, OpFSSource, OpOverlaySource, OpAttach,
 			OpSetAttr, OpSymlink, OpDir, OpPivot, OpDetachOldRoot:
 			e = RunFS(s, &wd.FS)
+		case OpSetns, OpUnshare:
+			e = joinOp(s)
 		default:
 			e = syscall.EINVAL
 		}
