@@ -121,22 +121,22 @@ func (n *Namespace) checkJoins() []error {
 // joined user namespace first, since it grants the rights to enter the
 // others; then the processes' namespaces (all at once); then the other
 // files, the mount namespace last.
-func (n *Namespace) joinSteps() []step {
-	var s []step
+func (n *Namespace) joinSteps() []wire.Step {
+	var s []wire.Step
 	for _, j := range n.joins {
 		if j.pid == 0 && j.kinds == syscalls.User.Flag() {
-			s = append(s, step{Kind: wire.StepJoin, Target: j.path, Flags: uint64(j.kinds)})
+			s = append(s, wire.Step{Kind: wire.StepJoin, Target: j.path, Flags: uint64(j.kinds)})
 		}
 	}
 	for _, j := range n.joins {
 		if j.pid != 0 {
-			s = append(s, step{Kind: wire.StepJoinProcess, Target: strconv.Itoa(j.pid), Flags: uint64(j.kinds)})
+			s = append(s, wire.Step{Kind: wire.StepJoinProcess, Target: strconv.Itoa(j.pid), Flags: uint64(j.kinds)})
 		}
 	}
 	for _, k := range []syscalls.Type{syscalls.Cgroup, syscalls.IPC, syscalls.UTS, syscalls.Net, syscalls.PID, syscalls.Time, syscalls.Mount} {
 		for _, j := range n.joins {
 			if j.pid == 0 && j.kinds == k.Flag() {
-				s = append(s, step{Kind: wire.StepJoin, Target: j.path, Flags: uint64(j.kinds)})
+				s = append(s, wire.Step{Kind: wire.StepJoin, Target: j.path, Flags: uint64(j.kinds)})
 			}
 		}
 	}
@@ -158,7 +158,7 @@ func kindNames(flags uintptr) string {
 }
 
 // hasJoins reports whether steps join namespaces.
-func hasJoins(steps []step) bool {
+func hasJoins(steps []wire.Step) bool {
 	for i := range steps {
 		switch steps[i].Kind {
 		case wire.StepJoin, wire.StepJoinProcess, wire.StepJoinFD:
@@ -169,7 +169,7 @@ func hasJoins(steps []step) bool {
 }
 
 // joinStepName names a join step.
-func joinStepName(s *step) string {
+func joinStepName(s *wire.Step) string {
 	switch s.Kind {
 	case wire.StepJoin, wire.StepJoinFD:
 		return "join " + kindNames(uintptr(s.Flags)) + " namespace " + s.Target
@@ -187,7 +187,7 @@ func joinStepName(s *step) string {
 
 // isJoinStep reports whether s joins namespaces, or creates them after the
 // joins.
-func isJoinStep(s *step) bool {
+func isJoinStep(s *wire.Step) bool {
 	switch s.Kind {
 	case wire.StepJoin, wire.StepJoinProcess, wire.StepJoinFD, wire.StepUnshare:
 		return true

@@ -245,3 +245,23 @@ func threadJoins(p plan) (uintptr, []step, func(), error) {
 	}
 	return res.cloneFlags, res.steps, res.close, nil
 }
+
+// joinWorkDir gives the working directory step of a plan with joins the
+// caller's working directory: a Go child's stage 2 starts at the root of
+// a joined mount namespace, where the path can no longer be read.
+func joinWorkDir(p *plan) {
+	if !hasJoins(p.Steps) {
+		return
+	}
+	wd, err := unix.Getwd()
+	if err != nil {
+		return
+	}
+	steps := append([]step(nil), p.Steps...)
+	for i := range steps {
+		if steps[i].Kind == stepWorkDir && steps[i].Target == "" {
+			steps[i].Target = wd
+		}
+	}
+	p.Steps = steps
+}

@@ -170,7 +170,8 @@ func (n *Namespace) compileSteps() []step {
 			s = append(s, step{Kind: stepTimeOffsets, Data: timensOffsets(n.monotonic, n.boottime)})
 		}
 	}
-	if mountNS {
+	if mountNS || n.joinedKinds()&syscalls.CLONE_NEWNS != 0 {
+		// Joining a mount namespace enters its root as well.
 		s = append(s, step{Kind: stepWorkDir})
 	}
 	return s

@@ -337,6 +337,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	log := n.log()
 	j.Token = newToken()
 	j.Plan = n.plan()
+	joinWorkDir(&j.Plan)
 
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {

@@ -63,6 +63,7 @@ func (n *Namespace) Setup() error {
 	log := n.log()
 	token := newToken()
 	j := &job{Token: token, Role: roleSetup, Plan: n.plan()}
+	joinWorkDir(&j.Plan)
 
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {

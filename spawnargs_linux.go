@@ -134,7 +134,7 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	a.Argv, a.Envv = &av[0], &ev[0]
 	if attr.Dir != "" {
 		dir := attr.Dir
-		if dir[0] != '/' && hasStep(steps, stepRPrivate) {
+		if dir[0] != '/' && hasStep(steps, stepWorkDir) {
 			// Relative to the working directory the caller has now, not to
 			// whatever the mounts make of its path.
 			wd, err := unix.Getwd()
