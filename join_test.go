@@ -252,3 +252,90 @@ func TestJoinValidation(t *testing.T) {
 		t.Errorf("joining an exited process: %v", err)
 	}
 }
+
+// JoinSetupEnv makes the test binary the helper of TestJoinSetup: it
+// joins the namespaces of the process whose pid is the variable's value
+// with Setup, and prints what it sees inside.
+const JoinSetupEnv = "LINUXNS_TEST_JOIN_SETUP"
+
+func joinSetupHelper(v string) {
+	pid, _ := strconv.Atoi(v)
+	if err := New(WithJoinProcess(pid)).Setup(); err != nil {
+		fmt.Printf("setup: %v\n", err)
+		os.Exit(3)
+	}
+	os.Unsetenv(JoinSetupEnv)
+	b, _ := os.ReadFile("/tmp/marker")
+	h, _ := os.Hostname()
+	wd, _ := os.Getwd()
+	fmt.Printf("%s%s\n%s\n", b, h, wd)
+	os.Exit(0)
+}
+
+// TestJoinSetup: Setup moves the program into the namespaces of a running
+// process, user and mount included, and keeps its working directory.
+func TestJoinSetup(t *testing.T) {
+	pid := joinTarget(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), JoinSetupEnv+"="+strconv.Itoa(pid))
+	cmd.Dir = "/usr"
+	out, err := cmd.CombinedOutput()
+	want := "joined\njn-" + strconv.Itoa(os.Getpid()) + "\n/usr\n"
+	if err != nil || string(out) != want {
+		t.Errorf("Setup joining: %q %v, want %q", out, err, want)
+	}
+}
+
+// TestJoinPIDNamespace: Command and StartProcess join the PID namespace
+// of a process (its PID 1); the program is a process of that namespace.
+func TestJoinPIDNamespace(t *testing.T) {
+	target, err := testNS(WithPrivatePID(), WithoutProc()).StartProcess("/bin/sleep", []string{"sleep", "1000"}, &os.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = target.Kill(); _, _ = target.Wait() }()
+	want := nsLink(t, strconv.Itoa(target.Pid), "pid")
+	kinds := []syscalls.Type{syscalls.PID}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	n := New(WithJoinProcess(target.Pid, kinds...))
+	out, err := n.Command(context.Background(), "/bin/sh", "-c", "echo $$; readlink /proc/self/ns/pid").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /proc is the caller's: the shell's pid there is not the one it has.
+	if f := strings.Fields(string(out)); len(f) != 2 || f[0] == "1" || f[1] != want {
+		t.Errorf("Command in the joined PID namespace: %q, want a pid other than 1 and %s", out, want)
+	}
+	if err := n.Run(context.Background(), joinedFunc, ""); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Run joining a PID namespace: %v, want ErrUnsupported", err)
+	}
+}
+
+// TestJoinCommandSignals: a Command that joins is stopped by its context
+// (the join stage passes SIGTERM on), and dies of the signal.
+func TestJoinCommandSignals(t *testing.T) {
+	pid := joinTarget(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := New(WithJoinProcess(pid)).Command(ctx, "/bin/sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.String() != "signal: terminated" {
+		t.Errorf("cancelled: %v, want signal: terminated", err)
+	}
+	if out, _ := New(WithJoinProcess(pid)).Command(context.Background(), "/bin/sh", "-c", "exit 7").CombinedOutput(); len(out) != 0 {
+		t.Errorf("output %q", out)
+	}
+	if err := New(WithJoinProcess(pid)).Command(context.Background(), "/bin/sh", "-c", "exit 7").Run(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("exit 7: %v", err)
+	}
+	if err := New(WithJoinProcess(pid)).Command(context.Background(), "/nonexistent/x").Run(); !errors.As(err, &ee) || ee.ExitCode() != 127 {
+		t.Errorf("a missing program: %v, want status 127", err)
+	}
+}

@@ -38,5 +38,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "exec in place: %v\n", err)
 		os.Exit(3)
 	}
+	if v, ok := os.LookupEnv(JoinSetupEnv); ok {
+		joinSetupHelper(v)
+	}
 	os.Exit(m.Run())
 }
