@@ -182,6 +182,9 @@ func classify(step string, err error, n *Namespace) error {
 		e.kind = ErrInvalid
 		e.Hint = "a time offset would make a clock negative or is out of range"
 	}
+	if d := diagnose(step, errno, n); d != "" {
+		e.Hint = d // the likely cause, found by Check's checks
+	}
 	return e
 }
 

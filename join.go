@@ -200,11 +200,14 @@ func isJoinStep(s *wire.Step) bool {
 // Task.Run, Setup) does not join a PID namespace, nor combine joins with
 // WithKillDescendants.
 func (n *Namespace) joinUnhonoured(v verb) []error {
+	var errs []error
+	if n.user && usesSubIDs(n.idMaps) && v&(verbCommand|verbPool) != 0 {
+		errs = append(errs, &optionError{verb: v, option: "WithPrivateUser", why: "with SubIDs() its maps are written by newuidmap, which needs the child's pid before the child takes its job; use StartProcess, Run or Setup"})
+	}
 	if len(n.joins) == 0 {
-		return nil
+		return errs
 	}
 	kinds := n.joinedKinds()
-	var errs []error
 	switch {
 	case v&(verbDo|verbExec) != 0:
 		const notThread = syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWTIME

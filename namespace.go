@@ -227,7 +227,11 @@ func (n *Namespace) Validate() error {
 	if len(n.idMaps) > 0 && !n.user {
 		errs = append(errs, invalidf("id maps given without a user namespace"))
 	}
-	if n.user {
+	if n.user && usesSubIDs(n.idMaps) {
+		if err := checkSubIDs(n.idMaps); err != nil {
+			errs = append(errs, err)
+		}
+	} else if n.user {
 		if err := checkIDMaps(n.idMaps, os.Geteuid(), os.Getegid()); err != nil {
 			errs = append(errs, err)
 		}

@@ -147,7 +147,7 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		// (see supervise_linux.go).
 		attr.Cloneflags &^= syscalls.CLONE_NEWPID
 	}
-	if n.user {
+	if n.user && !usesSubIDs(n.idMaps) { // else newuidmap writes them (subids.go)
 		uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
 		for _, m := range uids {
 			attr.UidMappings = append(attr.UidMappings, syscall.SysProcIDMap{ContainerID: m.Inside, HostID: m.Outside, Size: m.Size})
@@ -370,6 +370,15 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		return nil, n.startError(err)
 	}
 	sup.attach(cmd.Process)
+	if n.user && usesSubIDs(n.idMaps) {
+		// Before the child gets its job, so before its set-up.
+		if err := writeSubIDMaps(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			<-waited
+			sup.finish()
+			return nil, classify("write the id maps", err, n)
+		}
+	}
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
 
 	reports := make(chan report, 1)

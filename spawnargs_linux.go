@@ -49,6 +49,9 @@ func readFull(fd int, b []byte) (int, error) {
 // writeIDMaps writes the id maps of the child pid, in its new user
 // namespace, from this (the parent) user namespace.
 func (n *Namespace) writeIDMaps(pid int) error {
+	if usesSubIDs(n.idMaps) {
+		return classify("write the id maps", writeSubIDMaps(pid), n)
+	}
 	uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	write := func(file, data string) error {
