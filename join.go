@@ -108,7 +108,9 @@ func (n *Namespace) checkJoins() []error {
 	for _, j := range n.joins {
 		explicit |= j.kinds
 	}
-	if both := explicit & created; both != 0 {
+	// A mount namespace may be both: a new one on top of the joined one
+	// (for a private /tmp, say).
+	if both := explicit & created &^ syscalls.CLONE_NEWNS; both != 0 {
 		errs = append(errs, invalidf("the %v namespace is both joined and created: give one of them", kindNames(both)))
 	}
 	if n.user {
