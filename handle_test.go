@@ -33,6 +33,7 @@ var handleFunc = Register("handle-test-hostname", func(ctx context.Context, args
 // the same namespaces (a file one writes in the held /tmp, the others
 // read), one after the other and concurrently.
 func TestHandleJobsShareNamespaces(t *testing.T) {
+	needUserNS(t)
 	before := hostMounts(t)
 	host := "hd-" + strconv.Itoa(os.Getpid())
 	h, err := testNS(WithPrivateTmp(), WithHostname(host), WithPrivateNet()).Create(context.Background())
@@ -81,6 +82,7 @@ func TestHandleJobsShareNamespaces(t *testing.T) {
 // TestHandlePIDNamespace: the holder is PID 1; jobs run inside as other
 // pids; Close ends them.
 func TestHandlePIDNamespace(t *testing.T) {
+	needUserNS(t)
 	h, err := testNS(WithPrivatePID()).Create(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,7 @@ func TestHandlePIDNamespace(t *testing.T) {
 // TestHandleThousandJobs: 1,000 jobs in one Handle leave no descriptor,
 // thread, mount or process behind.
 func TestHandleThousandJobs(t *testing.T) {
+	needUserNS(t)
 	h, err := testNS(WithPrivateTmp(), WithPrivateNet()).Create(context.Background())
 	if err != nil {
 		t.Fatal(err)

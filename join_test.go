@@ -23,6 +23,7 @@ import (
 // file, a hostname) and returns its pid; it is killed at the test's end.
 func joinTarget(t *testing.T) int {
 	t.Helper()
+	needUserNS(t)
 	host := "jn-" + strconv.Itoa(os.Getpid())
 	n := testNS(WithPrivateTmp(), WithHostname(host))
 	p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", "echo joined > /tmp/marker && exec sleep 1000"},
@@ -337,5 +338,14 @@ func TestJoinCommandSignals(t *testing.T) {
 	}
 	if err := New(WithJoinProcess(pid)).Command(context.Background(), "/nonexistent/x").Run(); !errors.As(err, &ee) || ee.ExitCode() != 127 {
 		t.Errorf("a missing program: %v, want status 127", err)
+	}
+}
+
+// needUserNS skips a test that runs unprivileged where no user namespace
+// can be created (a kernel booted with them disabled).
+func needUserNS(t *testing.T) {
+	t.Helper()
+	if !asRoot() && !userNSAvailable() {
+		t.Skip("unprivileged, and no user namespace can be created here (see TestDiagnoseHostKnobs)")
 	}
 }

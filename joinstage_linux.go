@@ -120,6 +120,9 @@ func waitRaw(pid int) unix.WaitStatus {
 func relay(pid, pidfd int, sigc chan os.Signal, log *slog.Logger) {
 	go func() {
 		for s := range sigc {
+			if fromTerminal(s) {
+				continue // the terminal sent it to the whole group, the child included
+			}
 			log.Debug("join stage: forwarding", "signal", s)
 			_ = unix.PidfdSendSignal(pidfd, s.(syscall.Signal), nil, 0)
 		}

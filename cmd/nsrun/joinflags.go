@@ -31,6 +31,7 @@ type joinConfig struct {
 	infoFD     int
 	statusFD   int
 	statusFile *os.File
+	ids        map[string]uint64 // the namespaces' ids, read while they live
 }
 
 // define adds the flags to fs.
@@ -124,7 +125,19 @@ func (j *joinConfig) options(c *config) []namespace.Option {
 // Handle of ns's namespaces pinned at the paths; and what releases them.
 func (j *joinConfig) starter(ns *namespace.Namespace) (func(string, []string, *os.ProcAttr) (*os.Process, error), func(), error) {
 	if len(j.pins) == 0 {
-		return ns.StartProcess, func() {}, nil
+		if j.infoFD < 0 && j.statusFD < 0 {
+			return ns.StartProcess, func() {}, nil
+		}
+		// The ids are read while the process is held before its program,
+		// which may exit at once.
+		return func(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+			p, err := ns.Prepare(path, argv, attr)
+			if err != nil {
+				return nil, err
+			}
+			j.ids = nsIDs(p.Pid)
+			return p.Start()
+		}, func() {}, nil
 	}
 	h, err := ns.Create(context.Background())
 	if err != nil {
@@ -137,6 +150,7 @@ func (j *joinConfig) starter(ns *namespace.Namespace) (func(string, []string, *o
 			return nil, nil, err
 		}
 	}
+	j.ids = nsIDs(h.Pid()) // the jobs' namespaces are the holder's
 	return h.StartProcess, func() { h.Close() }, nil
 }
 
@@ -158,7 +172,12 @@ func (j *joinConfig) started(pid int, stderr io.Writer) {
 	if j.infoFD < 0 && j.statusFD < 0 {
 		return
 	}
-	b, _ := json.Marshal(nsIDs(pid))
+	ids := j.ids
+	if ids == nil {
+		ids = nsIDs(pid)
+	}
+	ids["child-pid"] = uint64(pid)
+	b, _ := json.Marshal(ids)
 	b = append(b, '\n')
 	if j.infoFD >= 0 {
 		f := os.NewFile(uintptr(j.infoFD), "info-fd")
