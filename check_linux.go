@@ -122,10 +122,10 @@ func diagnose(step string, errno syscall.Errno, n *Namespace) string {
 	case syscall.ENOSPC:
 		limits, zero := kindLimits(flags)
 		if len(zero) > 0 {
-			return "namespaces of this kind are disabled: " + strings.Join(zero, ", ") + " in this user namespace; raise it (sysctl -w) in the user namespace that lowered it"
+			return "namespaces of this kind are disabled: " + strings.Join(zero, ", ") + " in this user namespace; raise it (sysctl -w, /proc/sys/user/max_*_namespaces) in the user namespace that lowered it"
 		}
 		if len(limits) > 0 {
-			return "a limit on the number of namespaces was reached (" + strings.Join(limits, ", ") + ", counted per user and user namespace); end unused namespaces or raise the limit"
+			return "a limit on the number of namespaces was reached (" + strings.Join(limits, ", ") + ", counted per user and user namespace); end unused namespaces or raise the limit in /proc/sys/user/max_*_namespaces"
 		}
 	case syscall.EUSERS:
 		return "user namespaces nest at most 32 deep, and this process is that deep; create the namespace from an outer one"
