@@ -89,8 +89,11 @@ func childStart(marker string) {
 	// subreaper, whose child this process is): re-executed, this process
 	// asks its parent for the job again.
 	stage := os.Getenv(envStage)
-	stage2, hops := stage == "2" || stage == "2:3", 1
-	if stage == "2:3" {
+	stage2, hops := stage == "2" || stage == "2:2" || stage == "2:3", 1
+	switch stage {
+	case "2:2":
+		hops = 2 // the join stage's raw child executed this process
+	case "2:3":
 		hops = 3
 	}
 	// The marker never reaches user code or an executed program.
@@ -142,6 +145,10 @@ func childStart(marker string) {
 	if stage2 {
 		made |= j.Plan.Flags & syscalls.CLONE_NEWTIME
 	}
+	joins := hasJoins(j.Plan.Steps)
+	if joins && !stage2 {
+		made = 0 // made in the caller's namespaces; its join stage makes them
+	}
 	if err := checkNamespacesDiffer(parent.dir, made, j.Plan.ParentNS); err != nil {
 		childFail(sock, "check namespaces", err)
 	}
@@ -165,6 +172,9 @@ func childStart(marker string) {
 	// raw process forked in front of the program, which a fork enters: this
 	// process stays outside, and can still make threads.
 	steps := j.Plan.Steps
+	if joins && !stage2 {
+		runJoinStage(sock, token, j, log) // does not return
+	}
 	timeNS := hasStep(steps, stepTimeNS)
 	timeFork := !stage2 && timeNSNeedsFork(steps)
 	if (timeNS || j.Plan.KillDescendants) && !stage2 && j.Role != roleExec {
@@ -183,7 +193,7 @@ func childStart(marker string) {
 		steps, rawTail = steps[:i:i], steps[i:]
 	}
 	if stage2 {
-		steps = selectSteps(steps, func(s *step) bool { return !isTimeStep(s) })
+		steps = selectSteps(steps, func(s *step) bool { return !isTimeStep(s) && !isJoinStep(s) })
 	}
 
 	if j.Role == roleFunc || j.Role == rolePrewarm {

@@ -90,12 +90,19 @@ func (n *Namespace) do(p plan, fn func() error) error {
 			res <- o
 		}()
 		start := time.Now()
-		if err := syscalls.Unshare(p.Flags); err != nil {
+		flags, steps, release, err := threadJoins(p)
+		if err != nil {
+			returned = true
+			o.err = err
+			return
+		}
+		defer release()
+		if err := syscalls.Unshare(flags); err != nil {
 			returned = true
 			o.err = n.startError(err)
 			return
 		}
-		if err := runSteps(p.Steps, log); err != nil {
+		if err := runSteps(steps, log); err != nil {
 			returned = true
 			o.err = classify(failedStep(err), stepCause(err), n)
 			return

@@ -166,6 +166,8 @@ func classify(step string, err error, n *Namespace) error {
 		switch {
 		case strings.HasSuffix(step, "mount proc on /proc"):
 			e.Hint = "the kernel refuses a fresh /proc in a user namespace while parts of the visible /proc are covered by other mounts (as in many containers); add WithoutProc() to keep the inherited /proc"
+		case strings.HasPrefix(step, "join ") || strings.Contains(step, ": join "):
+			e.Hint = "joining a namespace needs CAP_SYS_ADMIN in the user namespace that owns it: join that user namespace as well (WithJoin(syscalls.User, …)), or run as its owner"
 		case n != nil && !n.user:
 			e.Hint = "creating namespaces needs CAP_SYS_ADMIN; run as root or add WithPrivateUser()"
 		default:
@@ -188,6 +190,9 @@ func classify(step string, err error, n *Namespace) error {
 	case syscall.ERANGE:
 		e.kind = ErrInvalid
 		e.Hint = "a time offset would make a clock negative or is out of range"
+	}
+	if d := diagnose(step, errno, n); d != "" {
+		e.Hint = d // the likely cause, found by Check's checks
 	}
 	return e
 }

@@ -50,5 +50,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "exec in place: %v\n", err)
 		os.Exit(3)
 	}
+	if _, ok := os.LookupEnv(SubIDsEnv); ok {
+		subIDsHelper()
+	}
+	if v, ok := os.LookupEnv(JoinSetupEnv); ok {
+		joinSetupHelper(v)
+	}
 	os.Exit(m.Run())
 }

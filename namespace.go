@@ -112,8 +112,9 @@ type Namespace struct {
 
 	killDescendants bool // WithKillDescendants
 
-	fs   []fsOp     // the filesystem view, in order (fs_options.go)
-	priv privConfig // privileges and limits (privileges.go)
+	fs    []fsOp     // the filesystem view, in order (fs_options.go)
+	priv  privConfig // privileges and limits (privileges.go)
+	joins []joinSpec // WithJoin, WithJoinProcess (join.go)
 
 	// compiled is the set-up that the options ask for, compiled once, at
 	// the first verb (plan_linux.go).
@@ -228,7 +229,11 @@ func (n *Namespace) Validate() error {
 	if len(n.idMaps) > 0 && !n.user {
 		errs = append(errs, invalidf("id maps given without a user namespace"))
 	}
-	if n.user {
+	if n.user && usesSubIDs(n.idMaps) {
+		if err := checkSubIDs(n.idMaps); err != nil {
+			errs = append(errs, err)
+		}
+	} else if n.user {
 		if err := checkIDMaps(n.idMaps, os.Geteuid(), os.Getegid()); err != nil {
 			errs = append(errs, err)
 		}
@@ -238,6 +243,7 @@ func (n *Namespace) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, n.checkJoins()...)
 	if n.killGrace < 0 {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}

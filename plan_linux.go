@@ -81,6 +81,11 @@ var stepTable = map[stepKind]stepInfo{
 	stepCapabilities: {"drop capabilities", "capset", ""},
 	stepNoNewPrivs:   {"set no_new_privs", "prctl", ""},
 	stepSeccomp:      {"install seccomp filter", "seccomp", ""},
+	// Joining (join_linux.go); their names in errors come from joinStepName.
+	wire.StepJoin:        {"join namespace", "setns", ""},
+	wire.StepJoinProcess: {"join the namespaces of a process", "setns", ""},
+	wire.StepJoinFD:      {"join namespace", "setns", ""},
+	wire.StepUnshare:     {"create namespaces after the joins", "unshare", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their
@@ -116,6 +121,8 @@ func stepName(s *step) string {
 		return fsStepName(s)
 	case s.Kind == stepRlimit && s.Flags < uint64(len(rlimNames)):
 		return info.name + " " + rlimNames[s.Flags]
+	case isJoinStep(s):
+		return joinStepName(s)
 	}
 	return info.name
 }
@@ -150,7 +157,7 @@ func (n *Namespace) steps() []step {
 // compileSteps compiles the options into the set-up's steps, in the
 // contract's order.
 func (n *Namespace) compileSteps() []step {
-	var s []step
+	s := n.joinSteps() // first: the created namespaces are made after them
 	mountNS := n.needsMountNS()
 	if mountNS {
 		// Before any other mount, so that nothing propagates to the host
@@ -172,7 +179,8 @@ func (n *Namespace) compileSteps() []step {
 			s = append(s, step{Kind: stepTimeOffsets, Data: timensOffsets(n.monotonic, n.boottime)})
 		}
 	}
-	if mountNS {
+	if mountNS || n.joinedKinds()&syscalls.CLONE_NEWNS != 0 {
+		// Joining a mount namespace enters its root as well.
 		s = append(s, step{Kind: stepWorkDir})
 	}
 	// Last: rlimits → session → Landlock → capabilities → no_new_privs →
@@ -245,6 +253,8 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 		case stepTimeOffsets:
 			r.Op, r.Data, r.Len = rawproc.OpTimeOffsets, &[]byte(s.Data)[0], uintptr(len(s.Data))
 			r.Target, err = cString("/proc/self/timens_offsets")
+		case wire.StepJoinFD, wire.StepUnshare:
+			err = rawJoinStep(s, r)
 		case stepWorkDir:
 			r.Op = rawproc.OpWorkDir
 			if s.Flags&wire.StepDirExplicit != 0 {
@@ -373,6 +383,8 @@ func runStep(s *step, wd string, wdErr error, log *slog.Logger) error {
 		return enterWorkDir(wd, wdErr, s.Flags&wire.StepDirExplicit != 0, log)
 	case stepRlimit, stepNewSession, stepLandlock, stepCapabilities, stepNoNewPrivs, stepSeccomp:
 		return runPrivStep(s)
+	case wire.StepJoin, wire.StepJoinProcess, wire.StepJoinFD, wire.StepUnshare:
+		return runJoinStep(s)
 	default:
 		return fmt.Errorf("%w: a set-up step of unknown kind %d", ErrProtocol, s.Kind)
 	}

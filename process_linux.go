@@ -130,6 +130,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	}
 	defer runtime.KeepAlive(keep)
 	defer runtime.KeepAlive(a)
+	defer releaseKeep(keep) // the joins' descriptors, once the child is cloned
 
 	// The pipes: report (child to parent), id-map gate and hold (parent to
 	// child). closeAll closes the ends still open in the parent.
@@ -433,15 +434,18 @@ func (n *Namespace) Exec(path string, argv, envv []string) error {
 		// A logger's handler is the caller's code: see holdThread.
 		tid := holdThread()
 		gone := threadExitWaiter()
-		var err error
-		if uerr := syscalls.Unshare(p.Flags); uerr != nil {
-			err = n.startError(uerr)
-		} else if merr := runSteps(p.Steps, log); merr != nil {
-			err = classify(failedStep(merr), stepCause(merr), n)
-		} else {
-			log.Debug("exec: namespaces ready", "path", path)
-			err = &os.PathError{Op: "exec", Path: path, Err: syscall.Exec(path, argv, envv)}
+		flags, steps, release, err := threadJoins(p)
+		if err == nil {
+			if uerr := syscalls.Unshare(flags); uerr != nil {
+				err = n.startError(uerr)
+			} else if merr := runSteps(steps, log); merr != nil {
+				err = classify(failedStep(merr), stepCause(merr), n)
+			} else {
+				log.Debug("exec: namespaces ready", "path", path)
+				err = &os.PathError{Op: "exec", Path: path, Err: syscall.Exec(path, argv, envv)}
+			}
 		}
+		release()
 		keepThread(tid, "Exec")
 		failed <- failure{err, gone}
 	})

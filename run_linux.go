@@ -137,12 +137,17 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		Cloneflags: n.Flags() &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM),
 		Pdeathsig:  syscall.SIGKILL,
 	}
+	if len(n.joins) > 0 {
+		// The child is made in the caller's namespaces: its join stage
+		// clones a raw child that joins, then creates (join_linux.go).
+		attr.Cloneflags = 0
+	}
 	if n.initProc {
 		// WithMinimalInit: the child forks PID 1 of the new PID namespace itself
 		// (see supervise_linux.go).
 		attr.Cloneflags &^= syscalls.CLONE_NEWPID
 	}
-	if n.user {
+	if n.user && !usesSubIDs(n.idMaps) { // else newuidmap writes them (subids.go)
 		uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
 		for _, m := range uids {
 			attr.UidMappings = append(attr.UidMappings, syscall.SysProcIDMap{ContainerID: m.Inside, HostID: m.Outside, Size: m.Size})
@@ -220,8 +225,8 @@ func socketPair() (parent, childEnd *os.File, err error) {
 // a new user namespace, every kind of namespace needs CAP_SYS_ADMIN in the
 // caller's user namespace, in its effective set.
 func (n *Namespace) checkPrivilege() error {
-	if n.user || n.Flags()&^syscalls.CLONE_SYSVSEM == 0 {
-		return nil // no namespace, or a user namespace first
+	if n.user || n.Flags()&^syscalls.CLONE_SYSVSEM == 0 || len(n.joins) > 0 {
+		return nil // no namespace, a user namespace first, or joins (the join stage reports)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -332,6 +337,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	log := n.log()
 	j.Token = newToken()
 	j.Plan = n.plan()
+	joinWorkDir(&j.Plan)
 
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
@@ -364,6 +370,15 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		return nil, n.startError(err)
 	}
 	sup.attach(cmd.Process)
+	if n.user && usesSubIDs(n.idMaps) {
+		// Before the child gets its job, so before its set-up.
+		if err := writeSubIDMaps(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			<-waited
+			sup.finish()
+			return nil, classify("write the id maps", err, n)
+		}
+	}
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
 
 	reports := make(chan report, 1)

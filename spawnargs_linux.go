@@ -49,6 +49,9 @@ func readFull(fd int, b []byte) (int, error) {
 // writeIDMaps writes the id maps of the child pid, in its new user
 // namespace, from this (the parent) user namespace.
 func (n *Namespace) writeIDMaps(pid int) error {
+	if usesSubIDs(n.idMaps) {
+		return classify("write the id maps", writeSubIDMaps(pid), n)
+	}
 	uids, gids := resolveIDMaps(n.idMaps, os.Geteuid(), os.Getegid())
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	write := func(file, data string) error {
@@ -80,23 +83,48 @@ func formatIDMap(maps []IDMap) string {
 // set-up's steps as the child performs them. keep holds what the child's
 // descriptors refer to.
 func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) (*rawproc.SpawnArgs, []step, []any, error) {
+	return prepareSpawnPlan(n.plan(), path, argv, attr, n)
+}
+
+// prepareSpawnPlan is prepareSpawn for the plan p (n, if not nil, for the
+// errors' hints). keep holds the joins' descriptors too: releaseKeep
+// closes them once the child is cloned.
+func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *Namespace) (*rawproc.SpawnArgs, []step, []any, error) {
 	a := &rawproc.SpawnArgs{
 		// CLONE_PIDFD: the parent holds a pidfd of the child from the
 		// clone on, before the child can run, let alone exit.
-		CloneFlags: uintptr(n.Flags()&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
+		CloneFlags: uintptr(p.Flags&^(syscalls.CLONE_NEWTIME|syscalls.CLONE_SYSVSEM)) | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
 		Pidfd:      -1,
 	}
 	var keep []any
 	var err error
-	if a.Path, err = cString(path); err != nil {
+	steps := p.Steps
+	pidJoined := false
+	if hasJoins(steps) {
+		res, err := resolveJoins(steps, a.CloneFlags&syscalls.NamespaceFlags)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		a.CloneFlags = res.cloneFlags | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD)
+		steps = res.steps
+		keep = append(keep, res)
+		// A joined PID namespace is the children's: the program is
+		// forked into it by the cloned process, which stays outside.
+		pidJoined = res.joined&syscalls.CLONE_NEWPID != 0
+	}
+	fail := func(err error) (*rawproc.SpawnArgs, []step, []any, error) {
+		releaseKeep(keep)
 		return nil, nil, nil, err
+	}
+	if a.Path, err = cString(path); err != nil {
+		return fail(err)
 	}
 	if len(argv) == 0 {
 		argv = []string{path}
 	}
 	av, err := cStrings(argv)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: an argument contains a NUL byte", ErrInvalid)
+		return fail(fmt.Errorf("%w: an argument contains a NUL byte", ErrInvalid))
 	}
 	env := attr.Env
 	if env == nil {
@@ -104,26 +132,24 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 	}
 	ev, err := cStrings(env)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: the environment contains a NUL byte", ErrInvalid)
+		return fail(fmt.Errorf("%w: the environment contains a NUL byte", ErrInvalid))
 	}
 	a.Argv, a.Envv = &av[0], &ev[0]
-	p := n.plan()
-	steps := p.Steps
 	if attr.Dir != "" {
 		dir := attr.Dir
-		if dir[0] != '/' && n.needsMountNS() {
+		if dir[0] != '/' && hasStep(steps, stepWorkDir) {
 			// Relative to the working directory the caller has now, not to
 			// whatever the mounts make of its path.
 			wd, err := unix.Getwd()
 			if err != nil {
-				return nil, nil, nil, classify(stepWorkDirName, fmt.Errorf("attr.Dir %q is relative: %w", attr.Dir, os.NewSyscallError("getcwd", err)), n)
+				return fail(classify(stepWorkDirName, fmt.Errorf("attr.Dir %q is relative: %w", attr.Dir, os.NewSyscallError("getcwd", err)), n))
 			}
 			dir = wd + "/" + attr.Dir
 		}
 		steps = withDir(steps, dir)
 	}
 	if a.Steps, a.WD, err = rawSteps(steps); err != nil {
-		return nil, nil, nil, err
+		return fail(err)
 	}
 
 	if sys := attr.Sys; sys != nil {
@@ -136,7 +162,7 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 			rest.Pdeathsig = 0
 		}
 		if !onlyZero(&rest) {
-			return nil, nil, nil, fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported)
+			return fail(fmt.Errorf("%w: SysProcAttr may set only Setsid, Setpgid, Pgid, Foreground, Setctty and Ctty; use Command for the others", ErrUnsupported))
 		}
 	}
 	if hasStep(steps, stepNewSession) {
@@ -181,17 +207,20 @@ func (n *Namespace) prepareSpawn(path string, argv []string, attr *os.ProcAttr) 
 				a.InitCtty = i
 			}
 			if a.InitCtty < 0 {
-				return nil, nil, nil, fmt.Errorf("%w: with WithMinimalInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.Ctty)
+				return fail(fmt.Errorf("%w: with WithMinimalInit and Foreground, Ctty (%d) must stay open for the program: pass the terminal in attr.Files", ErrUnsupported, a.Ctty))
 			}
 		}
 	}
 	// Before Linux 6.3, only a fork enters the time namespace
 	// (timens_linux.go).
 	a.TimeFork = !p.Init && !p.KillDescendants && timeNSNeedsFork(steps)
+	if pidJoined {
+		a.Init, a.TimeFork = true, false // the Init fork enters the time namespace as well
+	}
 	if p.KillDescendants {
 		a.Reaper.On = true
 		if a.Reaper.Children, err = cString(childrenFile); err != nil {
-			return nil, nil, nil, err
+			return fail(err)
 		}
 	}
 	return a, steps, keep, nil
@@ -225,4 +254,13 @@ func spawn(a *rawproc.SpawnArgs) (int, syscall.Errno) {
 	pid, errno := rawproc.Spawn(a)
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return pid, errno
+}
+
+// releaseKeep closes the joins' descriptors among keep.
+func releaseKeep(keep []any) {
+	for _, k := range keep {
+		if r, ok := k.(*joinResolution); ok {
+			r.close()
+		}
+	}
 }

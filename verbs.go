@@ -101,6 +101,9 @@ var optionVerbs = map[string]honour{
 	"WithTmpOverlay":      {allVerbs, ""},
 	"WithTermChild":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
 	"WithKillGrace":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
+	// Joining (join.go); Do and Exec refuse some kinds (joinUnhonoured).
+	"WithJoin":        {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
+	"WithJoinProcess": {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
 }
 
 // whyPrivThread is why Do and Exec refuse the restrictions of a thread.
@@ -137,6 +140,7 @@ func (n *Namespace) unhonoured(v verb) []error {
 // of Validate and the options that v does not honour, joined, or nil.
 func (n *Namespace) check(v verb) error {
 	errs := n.unhonoured(v)
+	errs = append(errs, n.joinUnhonoured(v)...)
 	if err := n.Validate(); err != nil {
 		errs = append([]error{err}, errs...)
 	}

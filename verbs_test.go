@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linuxns/namespace/syscalls"
 )
 
 // optionSamples holds one value of every option of the package, by name.
@@ -58,6 +60,8 @@ var optionSamples = map[string]Option{
 	"WithNewSession":              WithNewSession(),
 	"WithSandbox":                 WithSandbox(),
 	"WithoutNewSession":           WithoutNewSession(),
+	"WithJoin":                    WithJoin(syscalls.UTS, "/proc/self/ns/uts"),
+	"WithJoinProcess":             WithJoinProcess(1, syscalls.UTS),
 }
 
 // TestOptionTableComplete: every function of the package that returns an

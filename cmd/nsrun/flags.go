@@ -23,6 +23,7 @@ type config struct {
 	mapCurrent, cgroup, timeNS, sysvsem bool
 	fork, verbose, help, version        bool
 	killDescendants                     bool
+	join                                joinConfig // joinflags.go
 
 	priv privFlags // privileges, limits, environment (privflags.go)
 
@@ -84,6 +85,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	fs.BoolVar(&c.killDescendants, "kill-descendants", false, "kill what COMMAND started when it ends or nsrun dies (implies --fork)")
 	addFSFlags(fs, c)
 	addPrivFlags(fs, &c.priv)
+	c.join.define(fs)
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
@@ -119,7 +121,26 @@ Namespaces:
       --boottime SECS     CLOCK_BOOTTIME offset (implies --time)
       --sysvsem           own System V semaphore undo list
 ` + fsUsage + `
-` + privUsage + `Running:
+` + privUsage + `Joining, keeping, checking:
+      --join KIND=PATH    join the namespace of KIND (mnt, uts, ipc, net,
+                          pid, user, cgroup, time) at PATH, as
+                          nsenter --KIND=PATH; /run/netns/NAME for ip netns
+      --join-pid PID      join the namespaces of process PID, as nsenter -t:
+                          the kind flags (-m -u -i -n -p -U -C -T) then name
+                          the kinds to join (none: all that differ); a
+                          private /tmp (--tmp) still gets a new mount
+                          namespace
+      --pin KIND=PATH     bind-mount the new namespace of KIND on PATH while
+                          COMMAND runs, for nsenter --KIND=PATH (root)
+      --subids            map root to you and 1.. to your ranges in
+                          /etc/subuid and /etc/subgid (newuidmap; implies -U)
+      --check             report which namespaces and features this kernel
+                          and system allow, with remedies, and exit
+      --info-fd FD        write COMMAND's pid and namespace ids to FD as
+                          JSON once it runs, as bwrap (implies -f)
+      --json-status-fd FD the same, then {"exit-code":N} when it ends
+
+Running:
   -f, --fork              run COMMAND as a child of nsrun, which forwards
                           signals to it (implied by -p, -U, -r, -c, -T and
                           by --init and --kill-grace and --kill-descendants);
@@ -163,6 +184,9 @@ func parseArgs(args []string) (*config, error) {
 	if c.set["hostname"] && c.hostname == "" {
 		return nil, usageErrorf("--hostname needs a name; use -u alone to keep the inherited one")
 	}
+	if err := c.join.validate(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -175,7 +199,7 @@ func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
 // process (PID, time), need a single-threaded one (user), or --init.
 // Otherwise COMMAND replaces nsrun.
 func (c *config) needsParent() bool {
-	return c.fork || c.set["kill-grace"] || c.killDescendants || c.pid || c.init || c.userNS() || c.priv.needsProcess() ||
+	return c.fork || c.set["kill-grace"] || c.join.active(c) || c.killDescendants || c.pid || c.init || c.userNS() || c.priv.needsProcess() ||
 		c.timeNS || c.set["monotonic"] || c.set["boottime"] || c.chdir != ""
 }
 
@@ -219,7 +243,7 @@ func (c *config) checkPrivileges(euid int) error {
 // options turns the configuration into namespace options. uid and gid are
 // the caller's, for -c.
 func (c *config) options(uid, gid int) []namespace.Option {
-	var opts []namespace.Option
+	opts := c.join.options(c) // first: --join-pid turns kind flags into kinds to join
 	switch {
 	case c.mapCurrent:
 		opts = append(opts, namespace.WithPrivateUser(

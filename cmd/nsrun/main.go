@@ -87,6 +87,9 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 		fmt.Fprintf(stdout, "nsrun %s\n", versionString())
 		return 0
 	}
+	if c.join.check {
+		return runCheck(stdout)
+	}
 	if err := c.checkPrivileges(os.Geteuid()); err != nil {
 		return usageError(stderr, err)
 	}
@@ -147,13 +150,20 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	fwd := startForwarding(sigs, term, c.killGrace, log)
 	defer fwd.stop()
 	log.Debug("starting", "namespaces", ns.String(), "argv", argv, "own-process-group", term.ownGroup())
-	proc, err := ns.StartProcess(path, argv, &os.ProcAttr{Dir: c.chdir, Env: env, Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
+	start, release, err := c.join.starter(ns)
+	if err != nil {
+		term.reclaim(0)
+		return reportStart(stderr, c, ns, path, err)
+	}
+	defer release()
+	proc, err := start(path, argv, &os.ProcAttr{Dir: c.chdir, Env: env, Files: []*os.File{stdin, stdout, stderr}, Sys: sys})
 	if err != nil {
 		term.reclaim(0)
 		return reportStart(stderr, c, ns, path, err)
 	}
 	pid := proc.Pid
 	log.Debug("started", "pid", pid)
+	c.join.started(pid, stderr)
 	fwd.attach(proc)
 	if term.ownGroup() && !c.priv.newSession {
 		go term.followStops(pid, log)
@@ -165,10 +175,12 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 		return exitFailed
 	}
 	log.Debug("exited", "pid", pid, "state", state.String())
+	code := state.ExitCode()
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exitSignalsBase + int(ws.Signal())
+		code = exitSignalsBase + int(ws.Signal())
 	}
-	return state.ExitCode()
+	c.join.exited(code)
+	return code
 }
 
 // execInPlace executes COMMAND in place of nsrun, as unshare(1) does

@@ -149,6 +149,8 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 			e = RunFS(s, &wd.FS)
 		case OpRlimit, OpNewSession, OpLandlock, OpCapabilities, OpNoNewPrivs, OpSeccomp:
 			e = runPrivOp(s)
+		case OpSetns, OpUnshare:
+			e = joinOp(s)
 		default:
 			e = syscall.EINVAL
 		}

@@ -215,6 +215,26 @@ const (
 	StepSeccomp StepKind = 45
 )
 
+// The step kinds of joining existing namespaces (WithJoin,
+// WithJoinProcess): the numbers 64-79 are theirs.
+const (
+	// StepJoin enters the namespace of kind Flags (a CLONE_NEW* flag)
+	// whose file is at Target.
+	StepJoin StepKind = 64
+	// StepJoinProcess enters the namespaces of kinds Flags (CLONE_NEW*
+	// flags; 0: every kind that differs) of the process whose pid is
+	// Target, in decimal.
+	StepJoinProcess StepKind = 65
+	// StepUnshare creates the namespaces of Flags by unshare(2): those
+	// that must be created after a join (inside a joined user
+	// namespace, or a mount namespace on top of a joined one).
+	StepUnshare StepKind = 66
+	// StepJoinFD enters the namespaces of Flags through the descriptor
+	// Data (decimal): a join resolved by the process that performs it;
+	// Target names the file for errors. It is never sent to a child.
+	StepJoinFD StepKind = 67
+)
+
 // StepDirExplicit is the flag of a StepWorkDir whose directory was asked
 // for explicitly (Command's Dir, StartProcess's attr.Dir).
 const StepDirExplicit = 1

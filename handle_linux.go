@@ -1,0 +1,187 @@
+package namespace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// Create creates the namespaces of n, makes their set-up, and returns a
+// Handle that holds them until Close. It honours the options that Prepare
+// honours, and checks them as Prepare does (ErrInvalid, ErrUnsupported
+// naming an option) before it creates anything; a failed step is a
+// *SetupError, and leaves nothing. ctx bounds nothing after Create
+// returns.
+func (n *Namespace) Create(ctx context.Context) (*Handle, error) {
+	guardChild()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if n.initProc {
+		return nil, fmt.Errorf("namespace: Create: %w: WithMinimalInit: the process that holds the namespaces is their PID 1 already", ErrUnsupported)
+	}
+	if len(n.joins) > 0 {
+		return nil, fmt.Errorf("namespace: Create: %w: WithJoin and WithJoinProcess: a Handle holds namespaces that it created; join the others in its jobs", ErrUnsupported)
+	}
+	// Held before execve, with no descriptor but the report pipe's.
+	p, err := n.prepare("Create", selfExe, []string{"namespace-handle"}, &os.ProcAttr{Files: []*os.File{nil, nil, nil}}, true)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handle{n: n, holder: p}
+	dir := "/proc/" + strconv.Itoa(p.Pid) + "/ns/"
+	var opts []Option
+	for _, t := range n.Types() {
+		file := t.ProcName()
+		if t == syscalls.Time {
+			file = "time_for_children" // made by the held process for its children
+		}
+		opts = append(opts, WithJoin(t, dir+file))
+		h.kinds = append(h.kinds, t)
+	}
+	h.job = New(opts...)
+	// What the jobs' verbs honour of n, not given as options (which
+	// StartProcess would refuse).
+	h.job.termChild, h.job.killGrace, h.job.logger = n.termChild, n.killGrace, n.logger
+	return h, nil
+}
+
+// Pid returns the pid of the process that holds the namespaces (PID 1 of
+// a new PID namespace), as the caller sees it: its /proc/PID/ns files are
+// the namespaces. It is valid until Close.
+func (h *Handle) Pid() int { return h.holder.Pid }
+
+// check returns ErrInvalid once the Handle is closed.
+func (h *Handle) check(what string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("namespace: Handle.%s: %w: the Handle is closed", what, ErrInvalid)
+	}
+	return nil
+}
+
+// Run runs the registered function f in a child inside the Handle's
+// namespaces, as Namespace.Run does. A Handle with a PID namespace does
+// not run functions (ErrUnsupported): the Go child would not find its
+// parent there; use Command or StartProcess.
+func (h *Handle) Run(ctx context.Context, f *Func, args ...string) error {
+	if err := h.check("Run"); err != nil {
+		return err
+	}
+	if h.n.pid {
+		return fmt.Errorf("namespace: Handle.Run: %w: a Go function is not run in a held PID namespace, where its child would not find its parent; use Command or StartProcess", ErrUnsupported)
+	}
+	return h.job.Run(ctx, f, args...)
+}
+
+// Command returns an *exec.Cmd that runs the named program inside the
+// Handle's namespaces, as Namespace.Command does. In a held PID namespace
+// the program is not PID 1 (the holder is): a process outside it, its
+// parent, passes it the signals it receives and exits with its status.
+func (h *Handle) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if err := h.check("Command"); err != nil {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Err = err
+		return cmd
+	}
+	return h.job.Command(ctx, name, args...)
+}
+
+// StartProcess starts the program at path inside the Handle's namespaces,
+// as Namespace.StartProcess does (with a PID namespace, as Command says).
+func (h *Handle) StartProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	if err := h.check("StartProcess"); err != nil {
+		return nil, err
+	}
+	return h.job.StartProcess(path, argv, attr)
+}
+
+// Pin bind-mounts the Handle's namespace of kind kind on path, so that
+// other programs can enter it while the Handle is open (`nsenter
+// --net=PATH`; in /run/netns/NAME, `ip netns exec NAME`), as `unshare
+// --net=PATH` does. If path does not exist, an empty file is made there
+// and removed by Close. The bind mount is made in the caller's mount
+// namespace, which needs CAP_SYS_ADMIN there (ErrPermission otherwise).
+// Close unmounts every pin.
+func (h *Handle) Pin(kind syscalls.Type, path string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("namespace: Handle.Pin: %w: the Handle is closed", ErrInvalid)
+	}
+	held := false
+	for _, t := range h.kinds {
+		held = held || t == kind
+	}
+	if !held || !kind.Valid() {
+		return fmt.Errorf("namespace: Handle.Pin: %w: the Handle holds no %v namespace (it holds %s)", ErrInvalid, kind, kindNames(h.n.Flags()))
+	}
+	if path == "" || path[0] != '/' {
+		return fmt.Errorf("namespace: Handle.Pin: %w: the path %q is not absolute", ErrInvalid, path)
+	}
+	created := false
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o444)
+	switch {
+	case err == nil:
+		unix.Close(fd)
+		created = true
+	case !errors.Is(err, unix.EEXIST):
+		return classify("pin the "+kind.String()+" namespace", &os.PathError{Op: "create", Path: path, Err: err}, nil)
+	}
+	file := kind.ProcName()
+	if kind == syscalls.Time {
+		file = "time_for_children"
+	}
+	src := "/proc/" + strconv.Itoa(h.holder.Pid) + "/ns/" + file
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		if created {
+			os.Remove(path)
+		}
+		e := classify("pin the "+kind.String()+" namespace on "+path, os.NewSyscallError("mount", err), nil)
+		var se *SetupError
+		if errors.As(e, &se) && errors.Is(err, unix.EPERM) {
+			se.Hint = "a bind mount in the caller's mount namespace needs CAP_SYS_ADMIN there (root)"
+		}
+		return e
+	}
+	h.pins = append(h.pins, pin{path: path, created: created})
+	return nil
+}
+
+// Close unpins every namespace that Pin pinned, ends the holding process
+// (and so, with a PID namespace, every process in it) and reaps it. The
+// namespaces end when nothing else is in them or holds them. Jobs that
+// still run outside a held PID namespace go on. Close returns the errors
+// of unpinning; calling it again returns nil.
+func (h *Handle) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	var errs []error
+	for i := len(h.pins) - 1; i >= 0; i-- {
+		p := h.pins[i]
+		if err := unix.Unmount(p.path, unix.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("namespace: Handle.Close: unpin %s: %w", p.path, os.NewSyscallError("umount2", err)))
+			continue
+		}
+		if p.created {
+			if err := os.Remove(p.path); err != nil {
+				errs = append(errs, fmt.Errorf("namespace: Handle.Close: %w", err))
+			}
+		}
+	}
+	h.pins = nil
+	_ = h.holder.Abort()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,267 @@
+package namespace
+
+// Joining existing namespaces: the joins resolved into descriptors by the
+// process that clones the child, their execution by both executors, and
+// the join stage of a re-executed Go child.
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/rawproc"
+	"github.com/linuxns/namespace/internal/wire"
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// joinResolution is a plan's joins, resolved by the process that performs
+// them (or clones the child that does): the files opened, a process's
+// namespaces found.
+type joinResolution struct {
+	steps      []step  // the plan's steps, the joins as StepJoinFD, a StepUnshare after them if needed
+	cloneFlags uintptr // the namespaces to create at the clone, before the joins
+	joined     uintptr // the kinds joined
+	fds        []int
+}
+
+// close closes the descriptors of the joins.
+func (r *joinResolution) close() {
+	for _, fd := range r.fds {
+		unix.Close(fd)
+	}
+	r.fds = nil
+}
+
+// setnsPidfd reports whether setns(2) takes a pidfd: Linux 5.8 and later.
+var setnsPidfd = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || major == 5 && minor >= 8
+})
+
+// sameNS reports whether the namespace file at path is the calling
+// thread's namespace of kind t.
+func sameNS(st *unix.Stat_t, t syscalls.Type) bool {
+	var mine unix.Stat_t
+	if unix.Stat("/proc/thread-self/ns/"+t.ProcName(), &mine) != nil {
+		return false
+	}
+	return mine.Dev == st.Dev && mine.Ino == st.Ino
+}
+
+// resolveJoins opens the files of the joins among steps, finds the
+// namespaces of the processes to join, and decides which of the created
+// namespaces (created: their CLONE_NEW* flags) are made at the clone and
+// which after the joins: all of them inside a joined user namespace, the
+// mount namespace on top of a joined one. Namespaces the caller shares
+// already are not joined again.
+func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
+	r := &joinResolution{}
+	var joins []step
+	rest := steps
+	for len(rest) > 0 && isJoinStep(&rest[0]) {
+		s := rest[0]
+		rest = rest[1:]
+		var err error
+		switch s.Kind {
+		case wire.StepJoin:
+			err = r.openFile(&joins, &s)
+		case wire.StepJoinProcess:
+			err = r.openProcess(&joins, &s)
+		default:
+			err = fmt.Errorf("%w: a %s step in a plan before resolution", ErrProtocol, stepName(&s))
+		}
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	r.cloneFlags = created
+	var after uintptr
+	if r.joined&syscalls.CLONE_NEWUSER != 0 {
+		if created&syscalls.CLONE_NEWPID != 0 {
+			r.close()
+			return nil, fmt.Errorf("namespace: %w: a new PID namespace inside a joined user namespace; join the PID namespace as well, or create the user namespace", ErrUnsupported)
+		}
+		after, r.cloneFlags = created, 0
+	} else if r.joined&syscalls.CLONE_NEWNS != 0 && created&syscalls.CLONE_NEWNS != 0 {
+		after, r.cloneFlags = syscalls.CLONE_NEWNS, created&^syscalls.CLONE_NEWNS
+	}
+	if after != 0 {
+		joins = append(joins, step{Kind: wire.StepUnshare, Flags: uint64(after)})
+	}
+	r.steps = append(joins, rest...)
+	return r, nil
+}
+
+// openFile resolves a WithJoin.
+func (r *joinResolution) openFile(out *[]step, s *step) error {
+	t := syscalls.Type(s.Flags)
+	fd, err := unix.Open(s.Target, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return classify(joinStepName(s), &os.PathError{Op: "open", Path: s.Target, Err: err}, nil)
+	}
+	got, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	if err != nil || uintptr(got) != t.Flag() {
+		unix.Close(fd)
+		what := "not a namespace file"
+		if err == nil {
+			what = "a " + syscalls.Type(got).String() + " namespace"
+		}
+		return fmt.Errorf("namespace: %w: WithJoin(%v, %q): the file is %s, not a %v namespace", ErrInvalid, t, s.Target, what, t)
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && sameNS(&st, t) {
+		unix.Close(fd) // the caller's own: nothing to join
+		return nil
+	}
+	r.fds = append(r.fds, fd)
+	r.joined |= t.Flag()
+	*out = append(*out, step{Kind: wire.StepJoinFD, Target: s.Target, Data: strconv.Itoa(fd), Flags: s.Flags})
+	return nil
+}
+
+// openProcess resolves a WithJoinProcess: a pidfd of the process, and the
+// kinds in which it differs from the caller, entered through the pidfd at
+// once or, on kernels before 5.8, through its /proc/PID/ns files (user
+// first).
+func (r *joinResolution) openProcess(out *[]step, s *step) error {
+	pid, _ := strconv.Atoi(s.Target)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return classify(joinStepName(s), fmt.Errorf("process %d: %w", pid, os.NewSyscallError("pidfd_open", err)), nil)
+	}
+	var kinds uintptr
+	var files []int
+	fail := func(err error) error {
+		unix.Close(pidfd)
+		for _, fd := range files {
+			unix.Close(fd)
+		}
+		return err
+	}
+	dir := "/proc/" + s.Target + "/ns/"
+	for _, t := range syscalls.Types() { // user first
+		if s.Flags != 0 && uintptr(s.Flags)&t.Flag() == 0 {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(dir+t.ProcName(), &st); err != nil {
+			if s.Flags == 0 && err == unix.ENOENT {
+				continue // a kind this kernel does not have
+			}
+			return fail(classify(joinStepName(s), &os.PathError{Op: "stat", Path: dir + t.ProcName(), Err: err}, nil))
+		}
+		if sameNS(&st, t) {
+			continue
+		}
+		kinds |= t.Flag()
+		if !setnsPidfd() {
+			fd, err := unix.Open(dir+t.ProcName(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fail(classify(joinStepName(s), &os.PathError{Op: "open", Path: dir + t.ProcName(), Err: err}, nil))
+			}
+			files = append(files, fd)
+			*out = append(*out, step{Kind: wire.StepJoinFD, Target: dir + t.ProcName(), Data: strconv.Itoa(fd), Flags: uint64(t.Flag())})
+		}
+	}
+	// The files were those of the process of the pidfd if it is still
+	// there: a pid is not reused while the process lives.
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		return fail(classify(joinStepName(s), fmt.Errorf("process %d: %w", pid, os.NewSyscallError("pidfd_send_signal", err)), nil))
+	}
+	r.joined |= kinds
+	if !setnsPidfd() || kinds == 0 {
+		unix.Close(pidfd)
+		r.fds = append(r.fds, files...)
+		return nil
+	}
+	r.fds = append(r.fds, pidfd)
+	*out = append(*out, step{Kind: wire.StepJoinFD, Target: "of process " + s.Target, Data: strconv.Itoa(pidfd), Flags: uint64(kinds)})
+	return nil
+}
+
+// runJoinStep is the Go executor of a resolved join, or of the creation
+// after the joins, on the calling thread.
+func runJoinStep(s *step) error {
+	switch s.Kind {
+	case wire.StepJoinFD:
+		fd, err := strconv.Atoi(s.Data)
+		if err != nil {
+			return fmt.Errorf("%w: a join without its descriptor", ErrProtocol)
+		}
+		if uintptr(s.Flags)&syscalls.CLONE_NEWNS != 0 {
+			// A thread enters a mount namespace only with file system
+			// attributes of its own.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return os.NewSyscallError("unshare CLONE_FS", err)
+			}
+		}
+		if err := unix.Setns(fd, int(s.Flags)); err != nil {
+			return os.NewSyscallError("setns", err)
+		}
+		return nil
+	case wire.StepUnshare:
+		return syscalls.Unshare(uintptr(s.Flags))
+	}
+	return fmt.Errorf("%w: a %s step before resolution", ErrProtocol, stepName(s))
+}
+
+// rawJoinStep converts a resolved join, or the creation after the joins,
+// for the raw executor.
+func rawJoinStep(s *step, r *rawproc.Step) error {
+	r.Flags = uintptr(s.Flags)
+	if s.Kind == wire.StepUnshare {
+		r.Op = rawproc.OpUnshare
+		return nil
+	}
+	fd, err := strconv.Atoi(s.Data)
+	if err != nil {
+		return fmt.Errorf("%w: a join without its descriptor", ErrProtocol)
+	}
+	r.Op, r.Len = rawproc.OpSetns, uintptr(fd)
+	return nil
+}
+
+// threadJoins resolves the joins of p for Do and Exec, on their thread:
+// the namespaces to create first, the steps, and what closes the joins'
+// descriptors.
+func threadJoins(p plan) (uintptr, []step, func(), error) {
+	if !hasJoins(p.Steps) {
+		return p.Flags, p.Steps, func() {}, nil
+	}
+	res, err := resolveJoins(p.Steps, p.Flags)
+	if err != nil {
+		return 0, nil, func() {}, err
+	}
+	return res.cloneFlags, res.steps, res.close, nil
+}
+
+// joinWorkDir gives the working directory step of a plan with joins the
+// caller's working directory: a Go child's stage 2 starts at the root of
+// a joined mount namespace, where the path can no longer be read.
+func joinWorkDir(p *plan) {
+	if !hasJoins(p.Steps) {
+		return
+	}
+	wd, err := unix.Getwd()
+	if err != nil {
+		return
+	}
+	steps := append([]step(nil), p.Steps...)
+	for i := range steps {
+		if steps[i].Kind == stepWorkDir && steps[i].Target == "" {
+			steps[i].Target = wd
+		}
+	}
+	p.Steps = steps
+}

@@ -1,0 +1,139 @@
+package namespace
+
+// The join stage of a re-executed Go child (Run, Task.Run, Command,
+// Setup) whose plan joins namespaces.
+//
+// A Go program cannot enter a user or mount namespace: the runtime's
+// threads exist before any of its code runs. So the child that os/exec
+// started, in the caller's namespaces, having checked its parent and taken
+// its job as every child does, clones a raw child (the engine's raw
+// executor, as StartProcess's) that joins the namespaces, creates the
+// others, and executes
+//
+//   - for a command, the command itself, after the whole set-up;
+//   - for a function or Setup, the program again (stage 2, "2:2"), which
+//     checks its parent (this process) and the socket's maker (the
+//     caller) as any child does, asks the caller for the job again, and
+//     performs the rest of the set-up in Go.
+//
+// This process stays as the caller's child: it passes on the signals it
+// receives and exits with the status of the one it cloned (dying of the
+// same signal); that one dies with it (its parent-death signal).
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/rawproc"
+)
+
+// runJoinStage clones the raw child that joins the namespaces of j's plan
+// and executes the command or the program's stage 2, and relays to it. It
+// does not return.
+func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
+	runtime.LockOSThread() // the raw child dies with this thread
+	p := j.Plan
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	path, argv, env := j.Path, j.Argv, os.Environ()
+	var report *os.File // where a failure is reported: the caller, for a Go child
+	if j.Role != roleExec {
+		// The raw child joins, creates, enters the time namespace; the
+		// program, executed again, does the rest.
+		p.Steps = selectSteps(p.Steps, func(s *step) bool { return isJoinStep(s) || isTimeStep(s) })
+		p.Init, p.KillDescendants = false, false
+		files = append(files, sock)
+		path, argv = selfExe, os.Args
+		env = append(env, envChild+"="+markerValue(3, token), envStage+"=2:2")
+		report = sock
+	}
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwardedSignals...)
+
+	a, steps, keep, err := prepareSpawnPlan(p, path, argv, &os.ProcAttr{Env: env, Files: files}, nil)
+	if err != nil {
+		childFail(report, "prepare the join", err)
+	}
+	errPipe, err := pipe2()
+	if err != nil {
+		childFail(report, "create a pipe", err)
+	}
+	a.ErrFD = uintptr(errPipe[1])
+	self, err := selfPidfd()
+	if err != nil {
+		childFail(report, "open a pidfd of this process", err)
+	}
+	a.ParentFD = uintptr(self)
+	pid, errno := spawn(a)
+	unix.Close(errPipe[1])
+	releaseKeep(keep)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(keep)
+	if errno != 0 {
+		childFail(report, "clone the joining child", os.NewSyscallError("clone", errno))
+	}
+	log.Debug("join stage: cloned", "pid", pid, "flags", fmt.Sprintf("%#x", a.CloneFlags))
+	var rep [rawproc.ReportSize]byte
+	if got, _ := readFull(errPipe[0], rep[:]); got == len(rep) {
+		st := binary.NativeEndian.Uint32(rep[:4])
+		e := syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
+		waitRaw(pid)
+		if st == rawproc.CodeExec && j.Role == roleExec {
+			fmt.Fprintf(os.Stderr, "namespace: exec %s: %v\n", path, e)
+			if e == syscall.ENOENT {
+				os.Exit(127)
+			}
+			os.Exit(126)
+		}
+		name, call := "join stage", "clone"
+		if st < uint32(len(steps)) {
+			name, call = stepName(&steps[st]), stepTable[steps[st].Kind].call
+		} else if info, ok := rawStepTable[st]; ok {
+			name, call = info.name, info.call
+		}
+		childFail(report, name, os.NewSyscallError(call, e))
+	}
+	unix.Close(errPipe[0])
+	sock.Close()
+	relay(pid, int(a.Pidfd), sigc, log)
+}
+
+// waitRaw reaps the process pid.
+func waitRaw(pid int) unix.WaitStatus {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
+			return ws
+		}
+	}
+}
+
+// relay passes the signals of sigc on to the process of pidfd until it
+// exits, then exits with its status, or dies of the signal that killed it.
+func relay(pid, pidfd int, sigc chan os.Signal, log *slog.Logger) {
+	go func() {
+		for s := range sigc {
+			if fromTerminal(s) {
+				continue // the terminal sent it to the whole group, the child included
+			}
+			log.Debug("join stage: forwarding", "signal", s)
+			_ = unix.PidfdSendSignal(pidfd, s.(syscall.Signal), nil, 0)
+		}
+	}()
+	ws := waitRaw(pid)
+	if ws.Signaled() {
+		sig := ws.Signal()
+		signal.Reset(sig)
+		_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+		_ = unix.Kill(os.Getpid(), sig)
+		os.Exit(128 + int(sig))
+	}
+	os.Exit(ws.ExitStatus())
+}
