@@ -67,8 +67,13 @@ import (
 // Prepare does the same in two steps, so that the namespaces can be worked
 // on from outside before the program runs.
 //
-// The cloned process is a copy of the caller, not a vfork: its cost grows
-// with the caller's memory mappings. The program inherits the calling
+// On amd64 and 386 the cloned process shares the caller's memory until it
+// executes the program (CLONE_VM on a stack of its own; the calling thread
+// sleeps meanwhile unless a user namespace's id maps or Prepare's hold need
+// it), so its cost does not grow with the caller's memory; it is a copy of
+// the caller (a fork) on the other architectures, and with
+// WithMinimalInit or WithKillDescendants, whose cloned process outlives the
+// execve. See "StartProcess" in docs/design.md. The program inherits the calling
 // process's resource limits as they are; note that the Go runtime raises
 // the soft RLIMIT_NOFILE to the hard limit at start-up (os/exec restores the
 // original for its children, which StartProcess cannot see).
@@ -97,6 +102,12 @@ type Prepared struct {
 	holdW int // the hold pipe: a byte starts the program, EOF ends it
 	mu    sync.Mutex
 	done  bool
+
+	// args is what the child reads, and its stack: a child that shares
+	// this process's memory (rawproc.SpawnArgs.SharesMemory) runs in them
+	// until it has executed the program or exited. release drops them
+	// once it has.
+	args *rawproc.SpawnArgs
 
 	steps []step // the set-up, as the child performs it
 }
@@ -184,6 +195,16 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		}()
 	})
 
+	if rawproc.VMClone {
+		// The child shares this process's memory until execve, on a
+		// stack of its own (see rawproc.SharesMemory); or, forked for
+		// WithMinimalInit or WithKillDescendants, it clones the program
+		// onto its copy of the stack.
+		if a.Stack, err = rawproc.NewStack(); err != nil {
+			closeAll()
+			return nil, classify("map the child's stack", os.NewSyscallError("mmap", err), n)
+		}
+	}
 	pid, errno := spawn(a)
 	// The parent keeps the report's read end, the gate's and the hold's
 	// write ends.
@@ -194,11 +215,12 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if hold {
 		unix.Close(holdPipe[0])
 	}
-	p := &Prepared{Pid: pid, n: n, path: path, steps: steps, pidfd: -1, errR: errPipe[0], holdW: -1}
+	p := &Prepared{Pid: pid, n: n, path: path, steps: steps, pidfd: -1, errR: errPipe[0], holdW: -1, args: a}
 	if hold {
 		p.holdW = holdPipe[1]
 	}
 	if errno != 0 {
+		p.release()
 		p.closePipes()
 		if n.user {
 			unix.Close(gate[1])
@@ -263,6 +285,8 @@ func (p *Prepared) Start() (*os.Process, error) {
 	case got != 0:
 		return nil, p.fail(p.stepError(st, e))
 	}
+	// End of file: the program runs, in an address space of its own.
+	p.release()
 	unix.Close(p.errR)
 	p.errR = -1
 	// The os.Process opens a pidfd of its own while this one is still
@@ -355,8 +379,22 @@ func (p *Prepared) fail(err error) error {
 		unix.Close(p.pidfd)
 		p.pidfd = -1
 	}
+	// Reaped (or never cloned): nothing runs in the child's stack now.
+	p.release()
 	p.closePipes()
 	return err
+}
+
+// release frees the child's stack and lets its arguments go, once the
+// child has executed its program (the report pipe's end of file: the
+// kernel closes close-on-exec descriptors after execve has given it an
+// address space of its own) or has been reaped. Before that, a child that
+// shares this process's memory may still be running in them.
+func (p *Prepared) release() {
+	if p.args != nil {
+		p.args.Stack.Free()
+		p.args = nil
+	}
 }
 
 func (p *Prepared) closePipes() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/linuxns/namespace"
 )
@@ -50,7 +51,13 @@ func TestMain(m *testing.M) {
 				fmt.Println("started")
 			}
 		}
-		select {}
+		// Wait to be killed. Not select {}: with nothing else to run, the
+		// runtime ends that as a deadlock, which the 40 starts reach
+		// before the kill now that the clone no longer copies the
+		// helper's memory.
+		for {
+			time.Sleep(time.Hour)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(envHelper))
 		os.Exit(2)

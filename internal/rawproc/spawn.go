@@ -43,6 +43,10 @@ type SpawnArgs struct {
 	Path              *byte
 	Argv, Envv        **byte
 	report            [8]byte
+	// program is set by WithMinimalInit's PID 1 (or the subreaper) in its
+	// own memory before it clones the program with CLONE_VM: vmChild is
+	// then PID 2 (programChild), not the set-up.
+	program bool
 	// ResetSignals has bit N-1 set for each signal N that the Go runtime
 	// handles and the program must get with its default action.
 	ResetSignals uint64
@@ -51,6 +55,29 @@ type SpawnArgs struct {
 	// time namespace that the set-up made, which execve does only since
 	// Linux 6.3.
 	TimeFork bool
+	// Stack, if not nil and VMClone, is the stack of a child that shares
+	// the caller's memory (see vmclone.go and SharesMemory). The caller
+	// frees it once the child has executed its program or exited.
+	Stack *Stack
+}
+
+// SharesMemory reports whether Spawn clones the child with CLONE_VM: it
+// runs in the caller's address space until it has executed the program or
+// exited, so the caller must keep a, everything it points to and a.Stack
+// alive and unchanged until then. Otherwise the child is a fork-style copy
+// (WithMinimalInit's PID 1, WithKillDescendants' cloned process and the
+// TimeFork relay outlive the program's execve, and architectures without
+// cloneVM).
+func (a *SpawnArgs) SharesMemory() bool {
+	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork
+}
+
+// Suspends reports whether Spawn's calling thread sleeps until the child
+// has executed the program or exited (CLONE_VFORK): the child shares the
+// caller's memory and the caller has nothing to do for it in between (no
+// id-map gate, no hold).
+func (a *SpawnArgs) Suspends() bool {
+	return a.SharesMemory() && a.GateR == 0 && a.HoldR == 0
 }
 
 // A report, written by the child into the pipe ErrFD: the code of the
@@ -62,145 +89,62 @@ const ReportSize = 8
 // Spawn clones the child and, in it, performs the set-up and executes
 // the program. It returns the child's pid in the parent.
 //
-// The child side never returns and must not call anything that can grow the
+// The child shares the caller's memory (CLONE_VM, on a.Stack) if
+// a.SharesMemory(), and the calling thread sleeps until the child has
+// executed or exited (CLONE_VFORK) if a.Suspends(); otherwise it is a
+// fork-style copy. The caller blocks every signal on the calling thread
+// (locked to it) around Spawn.
+//
+// The child never returns and must not call anything that can grow the
 // stack, allocate or take a lock: only syscall.RawSyscall6 (nosplit) and
-// arithmetic, as the standard library's code between fork and exec.
+// arithmetic, as the standard library's code between fork and exec. A
+// fork-style child runs on a copy of this function's frame (in place before
+// the clone, hence noinline) and nosplit callees; a CLONE_VM child runs
+// vmChild on its own stack. In a CLONE_VM child every write lands in the
+// caller's memory: it writes only non-pointer fields of a and the buffers
+// it points to, which the caller does not read.
+//
+// cgroups: a.CloneFlags goes to clone(2) as is. A clone3(2)-based
+// variant of cloneVM (struct clone_args with CLONE_INTO_CGROUP and a
+// cgroup descriptor, the stack and the pidfd pointer) would take the same
+// stack and child (vmChild) and differ only in the system call's
+// arguments; the fork-style path would use clone3 as well.
 //
 //go:norace
 //go:nocheckptr
 //go:noinline
 func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 	var (
-		st   uint32
-		e    syscall.Errno
-		r1   uintptr
-		none uint64
-		act  kernelSigaction // zero: SIG_DFL
-		b    [1]byte
-		pgrp int32
-		fd   uintptr
+		e  syscall.Errno
+		r1 uintptr
+		fd uintptr
 	)
-	// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
-	// stores the pidfd at parent_tid, in the parent's memory.
+	if a.SharesMemory() {
+		flags := a.CloneFlags | unix.CLONE_VM
+		if a.Suspends() {
+			flags |= unix.CLONE_VFORK
+		}
+		// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
+		// stores the pidfd at parent_tid, in the parent's memory.
+		r1, e2 := cloneVM(flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmChildPC())
+		return int(r1), syscall.Errno(e2)
+	}
 	r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
 
-	// The child. Die with the thread that cloned us; if the calling process
-	// is already gone (it died before the death signal was armed), go now.
-	dieWithParent(uintptr(syscall.SIGKILL), a.ParentFD)
-	if a.HoldW != 0 {
-		// Only the parent may hold the write end: its closing is Abort.
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.HoldW, 0, 0, 0, 0, 0)
+	// The fork-style child.
+	if st, e := spawnSetup(a); st != codeOK {
+		spawnFail(a, st, e)
 	}
-
-	if a.GateR != 0 {
-		// Wait until the parent has written the id maps; nothing (EOF)
-		// means it gave up.
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.GateW, 0, 0, 0, 0, 0)
-		r1, _, e = syscall.RawSyscall6(unix.SYS_READ, a.GateR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0)
-		if r1 != 1 {
-			st = CodeWaitMaps
-			goto fail
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.GateR, 0, 0, 0, 0, 0)
-	}
-
 	// The set-up: the plan's steps, in order.
-	if i, e2 := RunSteps(a.Steps, &a.WD); i >= 0 {
-		st, e = uint32(i), e2
-		goto fail
+	if i, e := RunSteps(a.Steps, &a.WD); i >= 0 {
+		spawnFail(a, uint32(i), e)
 	}
-
-	// The process as os/exec makes it: session, group, terminal,
-	// descriptors.
-	if a.Setsid {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_SETSID, 0, 0, 0, 0, 0, 0); e != 0 {
-			st = CodeSetsid
-			goto fail
-		}
+	if st, e := spawnAfterSteps(a); st != codeOK {
+		spawnFail(a, st, e)
 	}
-	if a.Setpgid || a.Foreground {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_SETPGID, 0, uintptr(a.Pgid), 0, 0, 0, 0); e != 0 {
-			st = CodeSetpgid
-			goto fail
-		}
-	}
-	if a.Foreground {
-		pgrp = int32(a.Pgid)
-		if pgrp == 0 {
-			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
-			pgrp = int32(r1)
-		}
-		// Every signal is blocked, so a background group may do it.
-		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.Ctty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0); e != 0 {
-			st = CodeForeground
-			goto fail
-		}
-	}
-	st = CodeFiles
-	if a.ErrFD < uintptr(len(a.Fds)) {
-		// The report pipe would be overwritten: move it up.
-		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.ErrFD, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
-		if e != 0 {
-			goto fail
-		}
-		a.ErrFD = r1
-		a.NextFD = int(r1) + 1
-	}
-	if a.HoldR != 0 && a.HoldR < uintptr(len(a.Fds)) {
-		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.HoldR, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
-		if e != 0 {
-			goto fail
-		}
-		a.HoldR = r1
-		a.NextFD = int(r1) + 1
-	}
-	// First move every source that a lower descriptor would overwrite out
-	// of the way, then put each in place.
-	for i := range a.Fds {
-		if a.Fds[i] >= 0 && a.Fds[i] < i {
-			r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(a.Fds[i]), unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
-			if e != 0 {
-				goto fail
-			}
-			a.Fds[i] = int(r1)
-			a.NextFD = int(r1) + 1
-		}
-	}
-	for i := range a.Fds {
-		switch {
-		case a.Fds[i] < 0:
-			syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(i), 0, 0, 0, 0, 0)
-		case a.Fds[i] == i:
-			_, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0, 0, 0, 0)
-		default:
-			_, _, e = syscall.RawSyscall6(unix.SYS_DUP3, uintptr(a.Fds[i]), uintptr(i), 0, 0, 0, 0)
-		}
-		if e != 0 {
-			goto fail
-		}
-	}
-	if a.Setctty {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.Ctty), unix.TIOCSCTTY, 1, 0, 0, 0); e != 0 {
-			st = CodeSetctty
-			goto fail
-		}
-	}
-
-	if a.HoldR != 0 {
-		// Prepare: report that the set-up is done, and hold until Start
-		// (a byte) or Abort (end of file, then SIGKILL).
-		*(*uint32)(unsafe.Pointer(&a.report[0])) = CodeHeld
-		*(*uint32)(unsafe.Pointer(&a.report[4])) = 0
-		syscall.RawSyscall6(unix.SYS_WRITE, a.ErrFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)
-		if r1, _, _ = syscall.RawSyscall6(unix.SYS_READ, a.HoldR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0); r1 != 1 {
-			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
-		}
-		syscall.RawSyscall6(unix.SYS_CLOSE, a.HoldR, 0, 0, 0, 0, 0)
-	}
-
 	if a.Reaper.On {
 		// WithKillDescendants: this process, the caller's child, forks the
 		// subreaper, sends on to it every signal it gets and exits with its
@@ -210,15 +154,13 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		// that it will find them.
 		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.Reaper.Children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
 		if e != 0 {
-			st = CodeChildrenFile
-			goto fail
+			spawnFail(a, CodeChildrenFile, e)
 		}
 		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
 		a.Reaper.Parent, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
 		r1, e = rawClone(uintptr(syscall.SIGCHLD), 0)
 		if e != 0 {
-			st = CodeForkSubreaper
-			goto fail
+			spawnFail(a, CodeForkSubreaper, e)
 		}
 		if r1 != 0 {
 			// The subreaper shares this process's group, and so gets
@@ -241,30 +183,236 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		// why it could not, and then closes the report pipe, which tells
 		// the parent that the program runs. PID 1 keeps no descriptor.
 		// The subreaper of WithKillDescendants does the same.
-		r1, e = rawClone(unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0)
+		//
+		// This process is a copy of the caller, whose memory may be large:
+		// where cloneVM exists, PID 2 shares this copy until execve
+		// (CLONE_VM, on the copy of a.Stack; this process sleeps meanwhile
+		// with CLONE_VFORK, so the stack is PID 2's alone) instead of
+		// copying its page tables again.
+		if VMClone && a.Stack != nil {
+			a.program = true
+			var e2 uintptr
+			r1, e2 = cloneVM(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), a.Stack.top(), 0, a, vmChildPC())
+			e = syscall.Errno(e2)
+		} else {
+			r1, e = rawClone(unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0)
+		}
 		if e != 0 {
-			st = CodeForkProgram
-			goto fail
+			spawnFail(a, CodeForkProgram, e)
 		}
 		if r1 != 0 {
 			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
 			syscall.RawSyscall6(unix.SYS_CLOSE, a.ErrFD, 0, 0, 0, 0, 0)
 			InitLoop(r1, !a.InitTakesTerminal, &a.Reaper)
 		}
-		if a.Reaper.On || a.TimeFork {
-			// The program dies with the subreaper (or the relay).
-			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+		programChild(a)
+	}
+	spawnExec(a)
+	return 0, 0
+}
+
+// vmChild is the child of cloneVM, on its own stack in the caller's
+// memory: the set-up, then the program (never WithMinimalInit's PID 1 nor
+// WithKillDescendants' process: see SharesMemory); or, cloned by those
+// (a.program), the program, PID 2, in their memory.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func vmChild(a *SpawnArgs) {
+	if a.program {
+		programChild(a)
+	}
+	if st, e := spawnSetup(a); st != codeOK {
+		spawnFail(a, st, e)
+	}
+	// The set-up: the plan's steps, in order.
+	if i, e := RunSteps(a.Steps, &a.WD); i >= 0 {
+		spawnFail(a, uint32(i), e)
+	}
+	if st, e := spawnAfterSteps(a); st != codeOK {
+		spawnFail(a, st, e)
+	}
+	spawnExec(a)
+}
+
+// programChild is the program forked by WithMinimalInit's PID 1,
+// WithKillDescendants' subreaper or the TimeFork relay: PID 2 (with the
+// subreaper's or the relay's death as its own), which may take the
+// terminal, then executes the program. It never
+// returns.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func programChild(a *SpawnArgs) {
+	var pgrp int32
+	if a.Reaper.On || a.TimeFork {
+		// The program dies with the subreaper (or the relay).
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	}
+	// Every signal is still blocked, so a background group may take the
+	// terminal.
+	if a.InitTakesTerminal {
+		r1, _, _ := syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
+		pgrp = int32(r1)
+		syscall.RawSyscall6(unix.SYS_SETPGID, 0, 0, 0, 0, 0, 0)
+		syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.InitCtty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
+	}
+	spawnExec(a)
+}
+
+// codeOK is spawnSetup's code when every step succeeded.
+const codeOK = ^uint32(0)
+
+// spawnSetup is the set-up of Spawn's child before the plan's steps: the
+// parent's death and the id-map gate. It returns codeOK, or the code of
+// the failed step and its errno.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func spawnSetup(a *SpawnArgs) (st uint32, e syscall.Errno) {
+	var (
+		r1 uintptr
+		b  [1]byte
+	)
+	// The child. Die with the thread that cloned us; if the calling process
+	// is already gone (it died before the death signal was armed), go now.
+	dieWithParent(uintptr(syscall.SIGKILL), a.ParentFD)
+	if a.HoldW != 0 {
+		// Only the parent may hold the write end: its closing is Abort.
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.HoldW, 0, 0, 0, 0, 0)
+	}
+
+	if a.GateR != 0 {
+		// Wait until the parent has written the id maps; nothing (EOF)
+		// means it gave up.
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.GateW, 0, 0, 0, 0, 0)
+		r1, _, e = syscall.RawSyscall6(unix.SYS_READ, a.GateR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0)
+		if r1 != 1 {
+			return CodeWaitMaps, e
 		}
-		// PID 2. Every signal is still blocked, so a background group may
-		// take the terminal.
-		if a.InitTakesTerminal {
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.GateR, 0, 0, 0, 0, 0)
+	}
+
+	return codeOK, 0
+}
+
+// spawnAfterSteps is the set-up of Spawn's child after the plan's steps, up
+// to the hold of Prepare: it returns codeOK, or the code of the failed
+// step and its errno. (The steps are run by the child's first function,
+// Spawn or vmChild, so that their deep nosplit chain starts from it.)
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func spawnAfterSteps(a *SpawnArgs) (st uint32, e syscall.Errno) {
+	var (
+		r1   uintptr
+		b    [1]byte
+		pgrp int32
+	)
+	// The process as os/exec makes it: session, group, terminal,
+	// descriptors.
+	if a.Setsid {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_SETSID, 0, 0, 0, 0, 0, 0); e != 0 {
+			return CodeSetsid, e
+		}
+	}
+	if a.Setpgid || a.Foreground {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_SETPGID, 0, uintptr(a.Pgid), 0, 0, 0, 0); e != 0 {
+			return CodeSetpgid, e
+		}
+	}
+	if a.Foreground {
+		pgrp = int32(a.Pgid)
+		if pgrp == 0 {
 			r1, _, _ = syscall.RawSyscall6(unix.SYS_GETPID, 0, 0, 0, 0, 0, 0)
 			pgrp = int32(r1)
-			syscall.RawSyscall6(unix.SYS_SETPGID, 0, 0, 0, 0, 0, 0)
-			syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.InitCtty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0)
+		}
+		// Every signal is blocked, so a background group may do it.
+		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.Ctty), unix.TIOCSPGRP, uintptr(unsafe.Pointer(&pgrp)), 0, 0, 0); e != 0 {
+			return CodeForeground, e
+		}
+	}
+	st = CodeFiles
+	if a.ErrFD < uintptr(len(a.Fds)) {
+		// The report pipe would be overwritten: move it up.
+		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.ErrFD, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
+		if e != 0 {
+			return st, e
+		}
+		a.ErrFD = r1
+		a.NextFD = int(r1) + 1
+	}
+	if a.HoldR != 0 && a.HoldR < uintptr(len(a.Fds)) {
+		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.HoldR, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
+		if e != 0 {
+			return st, e
+		}
+		a.HoldR = r1
+		a.NextFD = int(r1) + 1
+	}
+	// First move every source that a lower descriptor would overwrite out
+	// of the way, then put each in place.
+	fds := a.Fds // a local slice: no bounds check (see RunSteps)
+	for i := range fds {
+		if fds[i] >= 0 && fds[i] < i {
+			r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(fds[i]), unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
+			if e != 0 {
+				return st, e
+			}
+			fds[i] = int(r1)
+			a.NextFD = int(r1) + 1
+		}
+	}
+	for i := range fds {
+		switch {
+		case fds[i] < 0:
+			syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(i), 0, 0, 0, 0, 0)
+		case fds[i] == i:
+			_, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0, 0, 0, 0)
+		default:
+			_, _, e = syscall.RawSyscall6(unix.SYS_DUP3, uintptr(fds[i]), uintptr(i), 0, 0, 0, 0)
+		}
+		if e != 0 {
+			return st, e
+		}
+	}
+	if a.Setctty {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_IOCTL, uintptr(a.Ctty), unix.TIOCSCTTY, 1, 0, 0, 0); e != 0 {
+			return CodeSetctty, e
 		}
 	}
 
+	if a.HoldR != 0 {
+		// Prepare: report that the set-up is done, and hold until Start
+		// (a byte) or Abort (end of file, then SIGKILL).
+		*(*uint32)(unsafe.Pointer(&a.report[0])) = CodeHeld
+		*(*uint32)(unsafe.Pointer(&a.report[4])) = 0
+		syscall.RawSyscall6(unix.SYS_WRITE, a.ErrFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)
+		if r1, _, _ = syscall.RawSyscall6(unix.SYS_READ, a.HoldR, uintptr(unsafe.Pointer(&b[0])), 1, 0, 0, 0); r1 != 1 {
+			syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
+		}
+		syscall.RawSyscall6(unix.SYS_CLOSE, a.HoldR, 0, 0, 0, 0, 0)
+	}
+
+	return codeOK, 0
+}
+
+// spawnExec sets the runtime's signals to their default action, empties
+// the signal mask and executes the program; if execve fails it reports
+// that and exits. It never returns.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func spawnExec(a *SpawnArgs) {
+	var (
+		none uint64
+		act  kernelSigaction // zero: SIG_DFL
+	)
 	// Default dispositions for the signals the Go runtime handles (ignored
 	// ones stay ignored, as across execve), then the program with an empty
 	// signal mask.
@@ -274,10 +422,19 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		}
 	}
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
-	_, _, e = syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.Path)), uintptr(unsafe.Pointer(a.Argv)), uintptr(unsafe.Pointer(a.Envv)), 0, 0, 0)
-	st = CodeExec
+	_, _, e := syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.Path)), uintptr(unsafe.Pointer(a.Argv)), uintptr(unsafe.Pointer(a.Envv)), 0, 0, 0)
+	spawnFail(a, CodeExec, e)
+}
 
-fail:
+// spawnFail writes the report of step st and errno e, and exits as a shell
+// would: 127 if the program was not found, 126 if it could not be
+// executed, 125 if the set-up failed.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func spawnFail(a *SpawnArgs, st uint32, e syscall.Errno) {
+	var r1 uintptr
 	// Report the step and errno (the parent reaps us), and exit as a
 	// shell would.
 	*(*uint32)(unsafe.Pointer(&a.report[0])) = st
@@ -291,5 +448,4 @@ fail:
 		}
 	}
 	syscall.RawSyscall6(unix.SYS_EXIT_GROUP, r1, 0, 0, 0, 0, 0)
-	return 0, 0
 }

@@ -108,11 +108,13 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 		e      syscall.Errno
 		fd, sk uintptr
 	)
-	if wd.Cwd != nil {
+	if cwd := wd.Cwd; len(cwd) > 0 {
 		// The inherited working directory's path, before the mounts can
-		// cover it; "(unreachable)/…" or nothing means / below.
-		if _, _, e = syscall.RawSyscall6(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&wd.Cwd[0])), uintptr(len(wd.Cwd)), 0, 0, 0, 0); e != 0 {
-			wd.Cwd[0] = 0
+		// cover it; "(unreachable)/…" or nothing means / below. (Slices
+		// are indexed only where the compiler proves the index in range:
+		// a bounds check's panic is Go runtime code.)
+		if _, _, e = syscall.RawSyscall6(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&cwd[0])), uintptr(len(cwd)), 0, 0, 0, 0); e != 0 {
+			cwd[0] = 0
 		}
 	}
 	for i := range steps {
@@ -192,11 +194,12 @@ func loopbackUp(sk uintptr, ifr *byte) syscall.Errno {
 //go:nocheckptr
 func enterWorkDir(s *Step, wd *WorkDir) syscall.Errno {
 	var e syscall.Errno
+	cwd := wd.Cwd
 	switch {
 	case s.Target != nil:
 		_, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(s.Target)), 0, 0, 0, 0, 0)
-	case wd.Cwd != nil && wd.Cwd[0] == '/':
-		_, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(&wd.Cwd[0])), 0, 0, 0, 0, 0)
+	case len(cwd) > 0 && cwd[0] == '/':
+		_, _, e = syscall.RawSyscall6(unix.SYS_CHDIR, uintptr(unsafe.Pointer(&cwd[0])), 0, 0, 0, 0, 0)
 	default:
 		e = syscall.ENOENT
 	}

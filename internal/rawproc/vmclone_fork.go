@@ -1,0 +1,17 @@
+//go:build linux && !amd64 && !386
+
+package rawproc
+
+import "syscall"
+
+// VMClone says that Spawn clones with CLONE_VM on this architecture. It
+// has no cloneVM in assembly here, so Spawn forks.
+const VMClone = false
+
+// cloneVM is not available on this architecture; Spawn does not call it.
+func cloneVM(flags, stack, ptid uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr) {
+	return 0, uintptr(syscall.ENOSYS)
+}
+
+// vmChild keeps the shared code of vmclone.go referenced.
+var _ = vmChild
