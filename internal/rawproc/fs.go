@@ -221,7 +221,9 @@ func newFS(typ, opts *byte, attr uintptr) (int, syscall.Errno) {
 //go:nocheckptr
 func fdPath(st *FSState, buf *byte, fd int, suffix string) {
 	n := 0
-	for v := fd; ; v /= 10 {
+	// n < len(Digits), always true for an int, lets the compiler drop the
+	// bounds check, whose panic would be runtime code in the child.
+	for v := fd; n < len(st.Digits); v /= 10 {
 		st.Digits[n] = byte('0' + v%10)
 		n++
 		if v < 10 {
@@ -229,7 +231,7 @@ func fdPath(st *FSState, buf *byte, fd int, suffix string) {
 		}
 	}
 	p := unsafe.Add(unsafe.Pointer(buf), fdPathPrefix)
-	for i := n - 1; i >= 0; i-- {
+	for i := n - 1; i >= 0 && i < len(st.Digits); i-- {
 		*(*byte)(p) = st.Digits[i]
 		p = unsafe.Add(p, 1)
 	}
