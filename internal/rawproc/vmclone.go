@@ -52,10 +52,10 @@ package rawproc
 // crashed under -race until TestStartProcessSharedMemory found it).
 //
 // Where a fork is still needed: the cloned process of WithMinimalInit (PID
-// 1) and of WithKillDescendants outlives the program's execve, so it
-// cannot live in the caller's memory; Spawn forks it, and it clones the
-// program (vmChild with a.program) with CLONE_VM|CLONE_VFORK onto its own
-// copy of the stack. The subreaper of WithKillDescendants outlives the
+// 1), of WithKillDescendants and the TimeFork relay outlive the program's
+// execve, so they cannot live in the caller's memory; Spawn forks them,
+// and they clone the program (vmChild with a.program) with
+// CLONE_VM|CLONE_VFORK onto their own copy of the stack. The subreaper of WithKillDescendants outlives the
 // execve too, and is forked. The architectures without cloneVM (arm, arm64,
 // riscv64, ppc64le, s390x, loong64, ...) fork as before: each needs a
 // cloneVM of some 30 lines of assembly (qemu-user, which turns CLONE_VM
