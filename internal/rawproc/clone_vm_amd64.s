@@ -1,5 +1,6 @@
 // Clone with CLONE_VM onto a stack of its own (see vmclone.go).
 
+#include "go_asm.h"
 #include "textflag.h"
 
 #define SYS_clone	56
@@ -8,17 +9,22 @@
 // func cloneVM(flags, stack, ptid uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr)
 //
 // clone(flags, stack, ptid, 0, 0). The parent returns the child's pid or
-// the errno. The child starts on the new stack (the kernel switched SP),
-// calls fn(a) and, should it return, exits with status 125. a and fn are
-// kept in R12 and R13, which the SYSCALL instruction preserves in both
-// processes.
+// the errno. The child starts on the new stack (the kernel switched SP)
+// and calls, with the register ABI, the entries in the table at fn
+// (vmEntries): vmChildPre(a), RunSteps(a.Steps, &a.WD) and
+// vmChildPost(a, i, e), which never returns; should it, the child exits
+// with status 125. a and fn are kept in R12 and R13 across the system call
+// (SYSCALL preserves them in both processes), then in the child's frame.
 //
-// fn is vmChild's ABIInternal entry (vmChildPC), called directly with the
-// register ABI: a in AX, the goroutine in R14 (still the caller's, as on
-// entry here; the nosplit child never reads it) and X15 zero. A CALL of
-// ·vmChild(SB) would go through the ABI0-to-ABIInternal wrapper, which the
-// race detector instruments (racefuncenter: runtime code on the child's
-// stack with the caller's goroutine) although vmChild is norace.
+// The calls follow the register ABI: arguments in AX, BX, CX, DI, the
+// goroutine in R14 (still the caller's, as on entry here; the nosplit
+// child never reads it), X15 zero, and spill space for the arguments above
+// the return address. Calling the functions' symbols would go through the
+// ABI0-to-ABIInternal wrappers, which the race detector instruments
+// (racefuncenter: runtime code on the child's stack with the caller's
+// goroutine) although the functions are norace. Calling RunSteps from here
+// rather than from a Go function keeps its deep nosplit chain within the
+// linker's limit (the child's first frame is its root).
 TEXT ·cloneVM(SB),NOSPLIT,$0-56
 	MOVQ	flags+0(FP), DI
 	MOVQ	stack+8(FP), SI
@@ -43,14 +49,34 @@ ok:
 	RET
 child:
 	// The child: SP is the top of the new stack. Nothing of the parent's
-	// stack is touched from here on.
+	// stack is touched from here on. Frame: spill space 0-31, a at 32, fn
+	// at 40.
 	NOP	SP // SP changed: stop vet's offset checks
 	ANDQ	$~15, SP
-	SUBQ	$16, SP
-	MOVQ	R12, AX
+	SUBQ	$48, SP
+	MOVQ	R12, 32(SP)
+	MOVQ	R13, 40(SP)
 	MOVQ	$0, BP
 	XORPS	X15, X15
-	CALL	R13
+	MOVQ	R12, AX
+	MOVQ	0(R13), DX
+	CALL	DX // vmChildPre(a): returns if the set-up so far succeeded
+	MOVQ	32(SP), DI
+	MOVQ	SpawnArgs_Steps(DI), AX
+	MOVQ	(SpawnArgs_Steps+8)(DI), BX
+	MOVQ	(SpawnArgs_Steps+16)(DI), CX
+	LEAQ	SpawnArgs_WD(DI), DI
+	XORPS	X15, X15
+	MOVQ	40(SP), DX
+	MOVQ	8(DX), DX
+	CALL	DX // RunSteps(a.Steps, &a.WD): i in AX, errno in BX
+	MOVQ	BX, CX
+	MOVQ	AX, BX
+	MOVQ	32(SP), AX
+	XORPS	X15, X15
+	MOVQ	40(SP), DX
+	MOVQ	16(DX), DX
+	CALL	DX // vmChildPost(a, i, e): never returns
 	MOVL	$125, DI
 	MOVL	$SYS_exit_group, AX
 	SYSCALL

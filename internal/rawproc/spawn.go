@@ -126,7 +126,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		}
 		// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
 		// stores the pidfd at parent_tid, in the parent's memory.
-		r1, e2 := cloneVM(flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmChildPC())
+		r1, e2 := cloneVM(flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmEntries())
 		return int(r1), syscall.Errno(e2)
 	}
 	r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
@@ -192,7 +192,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		if VMClone && a.Stack != nil {
 			a.program = true
 			var e2 uintptr
-			r1, e2 = cloneVM(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), a.Stack.top(), 0, a, vmChildPC())
+			r1, e2 = cloneVM(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), a.Stack.top(), 0, a, vmEntries())
 			e = syscall.Errno(e2)
 		} else {
 			r1, e = rawClone(unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0)
@@ -220,14 +220,39 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 //go:norace
 //go:nocheckptr
 func vmChild(a *SpawnArgs) {
+	vmChildPre(a)
+	// The set-up: the plan's steps, in order.
+	i, e := RunSteps(a.Steps, &a.WD)
+	vmChildPost(a, i, e)
+}
+
+// vmChildPre is the child's part before the plan's steps; it returns only
+// if it succeeded. (On amd64 cloneVM calls vmChildPre, RunSteps and
+// vmChildPost itself, so that RunSteps's deep nosplit chain starts from
+// the child's first frame, within the linker's limit even in a fuzzing
+// build.)
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func vmChildPre(a *SpawnArgs) {
 	if a.program {
 		programChild(a)
 	}
 	if st, e := spawnSetup(a); st != codeOK {
 		spawnFail(a, st, e)
 	}
-	// The set-up: the plan's steps, in order.
-	if i, e := RunSteps(a.Steps, &a.WD); i >= 0 {
+}
+
+// vmChildPost is the child's part after the plan's steps, given RunSteps'
+// results: the failed step's report, or the rest of the set-up and the
+// program. It never returns.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func vmChildPost(a *SpawnArgs, i int, e syscall.Errno) {
+	if i >= 0 {
 		spawnFail(a, uint32(i), e)
 	}
 	if st, e := spawnAfterSteps(a); st != codeOK {

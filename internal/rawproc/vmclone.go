@@ -46,9 +46,10 @@ package rawproc
 // default action because it is blocked: the child dies, the parent sees a
 // missing report.
 //
-// The child is entered by vmChild's register-ABI entry on amd64, not by
-// a CALL of the symbol: that reaches the ABI0 wrapper, which -race
-// instruments with racefuncenter although vmChild is norace (the children
+// The child is entered by register-ABI entries on amd64 (vmChildPre,
+// RunSteps, vmChildPost, called in turn by cloneVM), not by a CALL of a
+// symbol: that reaches the ABI0 wrapper, which -race instruments with
+// racefuncenter although the function is norace (the children
 // crashed under -race until TestStartProcessSharedMemory found it).
 //
 // Where a fork is still needed: the cloned process of WithMinimalInit (PID
@@ -112,12 +113,23 @@ func (s *Stack) Free() {
 	}
 }
 
-// vmChildFn is vmChild as a func value: a pointer to the word that holds
-// the address of its code, the ABIInternal entry.
-var vmChildFn = vmChild
+// vmEntryTable holds the register-ABI entries of vmChildPre, RunSteps and
+// vmChildPost, in that order, which cloneVM calls in the child on amd64
+// (see clone_vm_amd64.s). A func value of a top-level function points to
+// a word that holds the address of its code, the ABIInternal entry.
+var vmEntryTable = func() (t [3]uintptr) {
+	pre, steps, post := vmChildPre, RunSteps, vmChildPost
+	t[0] = **(**uintptr)(unsafe.Pointer(&pre))
+	t[1] = **(**uintptr)(unsafe.Pointer(&steps))
+	t[2] = **(**uintptr)(unsafe.Pointer(&post))
+	return t
+}()
 
-// vmChildPC returns the address of vmChild's ABIInternal entry, which
-// cloneVM calls in the child on amd64 (see clone_vm_amd64.s).
-func vmChildPC() uintptr {
-	return **(**uintptr)(unsafe.Pointer(&vmChildFn))
+// vmEntries returns the address of vmEntryTable, cloneVM's fn.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func vmEntries() uintptr {
+	return uintptr(unsafe.Pointer(&vmEntryTable))
 }
