@@ -211,21 +211,6 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 	return 0, 0
 }
 
-// vmChild is the child of cloneVM, on its own stack in the caller's
-// memory: the set-up, then the program (never WithMinimalInit's PID 1 nor
-// WithKillDescendants' process: see SharesMemory); or, cloned by those
-// (a.program), the program, PID 2, in their memory.
-//
-//go:nosplit
-//go:norace
-//go:nocheckptr
-func vmChild(a *SpawnArgs) {
-	vmChildPre(a)
-	// The set-up: the plan's steps, in order.
-	i, e := RunSteps(a.Steps, &a.WD)
-	vmChildPost(a, i, e)
-}
-
 // vmChildPre is the child's part before the plan's steps; it returns only
 // if it succeeded. (On amd64 cloneVM calls vmChildPre, RunSteps and
 // vmChildPost itself, so that RunSteps's deep nosplit chain starts from

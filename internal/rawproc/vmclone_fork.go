@@ -12,6 +12,3 @@ const VMClone = false
 func cloneVM(flags, stack, ptid uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr) {
 	return 0, uintptr(syscall.ENOSYS)
 }
-
-// vmChild keeps the shared code of vmclone.go referenced.
-var _ = vmChild
