@@ -10,7 +10,6 @@ package rawproc
 //go:nosplit
 //go:norace
 //go:nocheckptr
-//
 //lint:ignore U1000 called from clone_vm_386.s
 func vmChild(a *SpawnArgs) {
 	vmChildPre(a)
