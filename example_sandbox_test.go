@@ -40,6 +40,9 @@ mount -t tmpfs none /mnt 2>/dev/null && echo "mount: yes" || echo "mount: refuse
 
 // Landlock without any namespace or privilege: the child may read the
 // system's directories and write only in one directory of its own.
+// LandlockBestEffort lets it run on kernels whose Landlock ABI is older than
+// 3 (Linux 6.1 has 2: file truncation is not restricted there), logging what
+// is not enforced; without it such a kernel is an error.
 func ExampleWithLandlock() {
 	dir, err := os.MkdirTemp("", "landlock-example-")
 	if err != nil {
@@ -52,7 +55,7 @@ func ExampleWithLandlock() {
 			ro = append(ro, p)
 		}
 	}
-	ns := namespace.New(namespace.WithLandlock(namespace.LandlockReadOnly(ro...), namespace.LandlockReadWrite(dir)))
+	ns := namespace.New(namespace.WithLandlock(namespace.LandlockReadOnly(ro...), namespace.LandlockReadWrite(dir), namespace.LandlockBestEffort()))
 	out, err := ns.Command(context.Background(), "/bin/sh", "-c",
 		`touch "$1/mine" && echo "write in my directory: ok"; touch /tmp/landlock-example 2>/dev/null || echo "write in /tmp: denied"`, "sh", dir).Output()
 	if err != nil {
