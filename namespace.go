@@ -115,6 +115,8 @@ type Namespace struct {
 	fs   []fsOp     // the filesystem view, in order (fs_options.go)
 	priv privConfig // privileges and limits (privileges.go)
 
+	cg *cgroupConfig // the cgroup v2 options (cgroup.go), or nil
+
 	// compiled is the set-up that the options ask for, compiled once, at
 	// the first verb (plan_linux.go).
 	compiled struct {
@@ -238,6 +240,7 @@ func (n *Namespace) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, n.cg.check()...)
 	if n.killGrace < 0 {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}

@@ -43,6 +43,7 @@ const (
 	stepTimeNS      = wire.StepTimeNS
 	stepTimeOffsets = wire.StepTimeOffsets
 	stepWorkDir     = wire.StepWorkDir
+	stepCgroup      = wire.StepCgroup
 )
 
 // stepInfo describes a step kind: its name, the system call whose failure
@@ -81,6 +82,9 @@ var stepTable = map[stepKind]stepInfo{
 	stepCapabilities: {"drop capabilities", "capset", ""},
 	stepNoNewPrivs:   {"set no_new_privs", "prctl", ""},
 	stepSeccomp:      {"install seccomp filter", "seccomp", ""},
+
+	// The parent's step before the clone (cgroup_linux.go).
+	stepCgroup: {"make the child's cgroup", "mkdir", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their

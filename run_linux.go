@@ -338,7 +338,13 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		return nil, err
 	}
 	defer parentEnd.Close()
+	cg, err := n.openCgroup()
+	if err != nil {
+		childEnd.Close()
+		return nil, err
+	}
 	cmd := n.childCmd(j.Token, childEnd)
+	cg.into(cmd.SysProcAttr)
 	sup := n.supervise(ctx, log)
 
 	// The child is started from a goroutine locked to its OS thread until
@@ -350,6 +356,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		runtime.LockOSThread()
 		err := cmd.Start()
 		childEnd.Close()
+		cg.closeFD()
 		started <- err
 		if err != nil {
 			runtime.UnlockOSThread()
@@ -361,7 +368,8 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	}()
 	if err := <-started; err != nil {
 		sup.finish()
-		return nil, n.startError(err)
+		_, cerr := cg.finish()
+		return nil, withUsage(n.startErrorIn(cg, err), CgroupUsage{}, cerr)
 	}
 	sup.attach(cmd.Process)
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
@@ -392,6 +400,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 				_ = cmd.Process.Kill()
 				<-waited
 				sup.finish()
+				_, _ = cg.finish()
 				<-reports
 				if !errors.Is(err, ErrProtocol) {
 					err = fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -414,6 +423,10 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	out, err := n.outcome(j, cmd.ProcessState, waitErr, rep)
 	if cause != nil && err != nil {
 		err = fmt.Errorf("namespace: %w: %w", cause, err)
+	}
+	if cg != nil {
+		u, cerr := cg.finish()
+		err = withUsage(err, u, cerr)
 	}
 	return out, err
 }

@@ -101,10 +101,24 @@ var optionVerbs = map[string]honour{
 	"WithTmpOverlay":      {allVerbs, ""},
 	"WithTermChild":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
 	"WithKillGrace":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
+
+	// cgroup v2 (cgroup.go): the child is born in its cgroup.
+	"WithMemoryLimit":  {cgroupVerbs, cgroupWhy},
+	"WithPidsLimit":    {cgroupVerbs, cgroupWhy},
+	"WithCPULimit":     {cgroupVerbs, cgroupWhy},
+	"WithCgroupParent": {cgroupVerbs, cgroupWhy},
+	"WithCgroup":       {cgroupVerbs, cgroupWhy},
 }
 
 // whyPrivThread is why Do and Exec refuse the restrictions of a thread.
 const whyPrivThread = "it would restrict one thread of the caller's process, whose other threads (where the goroutines of Do's fn run) stay unrestricted; Exec does not apply it yet"
+
+// cgroupVerbs honour the cgroup options: they start a process that is
+// born in its cgroup.
+const cgroupVerbs = processVerbs &^ verbPool
+
+const cgroupWhy = "the child is born in its cgroup, and only a verb that starts a process for the job has a child to put there " +
+	"(a Pool's children are started ahead of their jobs: give the limits to a Namespace of their own and use Run)"
 
 // An optionError is an option given to a verb that cannot honour it.
 type optionError struct {

@@ -51,6 +51,11 @@ type SpawnArgs struct {
 	// time namespace that the set-up made, which execve does only since
 	// Linux 6.3.
 	TimeFork bool
+
+	// CgroupFD, if positive, is a descriptor of the cgroup v2 directory
+	// that the child is born in (clone3 with CLONE_INTO_CGROUP, Linux 5.7).
+	CgroupFD  int
+	cloneArgs cloneArgs
 }
 
 // A report, written by the child into the pipe ErrFD: the code of the
@@ -82,7 +87,11 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 	)
 	// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
 	// stores the pidfd at parent_tid, in the parent's memory.
-	r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
+	if a.CgroupFD > 0 {
+		r1, e = rawCloneIntoCgroup(&a.cloneArgs, a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)), uintptr(a.CgroupFD))
+	} else {
+		r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
+	}
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}
