@@ -402,8 +402,9 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		if !errors.Is(err, ErrMemoryLimit) || u.OOMKills == 0 {
 			t.Fatalf("CommandCgroup: %+v, %v; want ErrMemoryLimit", u, err)
 		}
-		if u.MemoryPeak > 0 && u.MemoryPeak > 48<<20 {
-			t.Errorf("memory.peak %d above the limit", u.MemoryPeak)
+		// The kernel charges a little past memory.max before it reclaims.
+		if u.MemoryPeak >= 0 && (u.MemoryPeak < 24<<20 || u.MemoryPeak > 49<<20) {
+			t.Errorf("memory.peak %d, want about the limit, %d", u.MemoryPeak, 48<<20)
 		}
 		checkNoCgroupLeft(t, parent)
 	})
