@@ -165,10 +165,11 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 		return exitFailed
 	}
 	log.Debug("exited", "pid", pid, "state", state.String())
+	status := state.ExitCode()
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exitSignalsBase + int(ws.Signal())
+		status = exitSignalsBase + int(ws.Signal())
 	}
-	return state.ExitCode()
+	return c.cg.finish(proc, state, status, argv[0], stderr)
 }
 
 // execInPlace executes COMMAND in place of nsrun, as unshare(1) does
