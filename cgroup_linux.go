@@ -107,7 +107,7 @@ func (n *Namespace) openCgroup() (*cgroupDir, error) {
 // writeLimits writes the limits of c into the cgroup's files.
 func (cg *cgroupDir) writeLimits(c *cgroupConfig) error {
 	write := func(file, value string) error {
-		return os.WriteFile(filepath.Join(cg.path, file), []byte(value), 0)
+		return writeCgroupFile(filepath.Join(cg.path, file), value)
 	}
 	if c.memory > 0 {
 		if err := write("memory.max", strconv.FormatInt(c.memory, 10)); err != nil {
@@ -129,6 +129,21 @@ func (cg *cgroupDir) writeLimits(c *cgroupConfig) error {
 		}
 	}
 	return nil
+}
+
+// writeCgroupFile writes value to the cgroup file at path, which must
+// exist: a file the kernel lacks is fs.ErrNotExist (a cgroup directory
+// refuses to create one, with EACCES).
+func writeCgroupFile(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // cpuMax formats cpu.max for cpus CPUs.
@@ -188,6 +203,10 @@ func (cg *cgroupDir) remove() (CgroupUsage, error) {
 	return u, nil
 }
 
+// cgroupKillFile is the file that kills a cgroup's processes (Linux
+// 5.14); a test names another to take the older kernels' way.
+var cgroupKillFile = "cgroup.kill"
+
 // killCgroup kills every process in the cgroup dir and its descendants
 // (cgroup.kill, Linux 5.14; before it, freeze and SIGKILL each one), and
 // waits until none is left.
@@ -195,26 +214,19 @@ func killCgroup(dir string) error {
 	if populated(dir) == 0 {
 		return nil
 	}
-	err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		// Before 5.14: a frozen cgroup cannot fork while its processes
-		// are listed and killed; SIGKILL reaches a frozen process.
-		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("1"), 0)
-		err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
-			if werr != nil || !d.IsDir() {
-				return nil
-			}
-			b, rerr := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-			if rerr != nil {
-				return nil
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if pid, perr := strconv.Atoi(f); perr == nil {
-					_ = unix.Kill(pid, unix.SIGKILL)
-				}
-			}
-			return nil
-		})
+	err := writeCgroupFile(filepath.Join(dir, cgroupKillFile), "1")
+	freeze := errors.Is(err, fs.ErrNotExist)
+	if freeze {
+		// Before 5.14: a frozen process cannot fork or exit by itself
+		// while the processes are listed and killed, and SIGKILL reaches
+		// it. A fork that was under way when the cgroup froze may add a
+		// process after the list was read: the list is read again until
+		// the cgroup is empty.
+		err = writeCgroupFile(filepath.Join(dir, "cgroup.freeze"), "1")
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil // before 5.2: no freezer either; kill by the list alone
+		}
+		killListed(dir)
 	}
 	if err != nil {
 		return err
@@ -226,8 +238,31 @@ func killCgroup(dir string) error {
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 10*time.Millisecond)
+		if freeze {
+			killListed(dir)
+		}
 	}
 	return nil
+}
+
+// killListed sends SIGKILL to every process listed in the cgroup dir and
+// below it.
+func killListed(dir string) {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
+		if werr != nil || !d.IsDir() {
+			return nil
+		}
+		b, rerr := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+		if rerr != nil {
+			return nil
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, perr := strconv.Atoi(f); perr == nil {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		return nil
+	})
 }
 
 // populated returns the populated field of dir's cgroup.events: 1 while a

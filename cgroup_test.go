@@ -481,8 +481,65 @@ func TestCgroupCPULimit(t *testing.T) {
 	checkNoCgroupLeft(t, parent)
 }
 
-// TestCgroupSetupUnsupported: Setup refuses the limits where the host
-// cannot give them, before it starts anything; Pool's refusal is verbs'.
+// TestCgroupSetup: the program that Setup continues inside is born in
+// its own cgroup; a memory hog there is killed, its parent says so and
+// exits 137, and the cgroup is gone. Where the host has no memory
+// controller, Setup refuses with ErrUnsupported and nothing continues.
+func TestCgroupSetup(t *testing.T) {
+	cmd := exec.Command(testBinary(t, "setupdemo"), "hog")
+	cmd.Env = append(os.Environ(), "SETUPDEMO_MEMORY="+strconv.Itoa(48<<20))
+	if mnt := cgroupMount(t); mnt != "" {
+		if parent, err := defaultCgroupParent(); err == nil {
+			if b, _ := os.ReadFile(filepath.Join(parent, "cgroup.subtree_control")); hasWord(b, "memory") {
+				out, code := runCmd(t, cmd)
+				if code != 137 || !strings.Contains(out, ErrMemoryLimit.Error()) {
+					t.Fatalf("exit %d, %q: want 137 and ErrMemoryLimit's text", code, out)
+				}
+				if left, _ := filepath.Glob(filepath.Join(parent, "namespace-"+strconv.Itoa(cmd.Process.Pid)+"-*")); len(left) > 0 {
+					t.Errorf("cgroups left: %v", left)
+				}
+				return
+			}
+		}
+	}
+	out, code := runCmd(t, cmd)
+	if code != 3 || !strings.Contains(out, "not supported") || strings.Contains(out, "inside,") {
+		t.Fatalf("exit %d, %q: want Setup to fail with ErrUnsupported, nothing inside", code, out)
+	}
+}
+
+// TestCgroupFreezeKill: where the kernel has no cgroup.kill (before
+// 5.14), what the child left is frozen and killed one by one, and the
+// cgroup removed.
+func TestCgroupFreezeKill(t *testing.T) {
+	parent := cgroupParentFor(t)
+	defer func(f string) { cgroupKillFile = f }(cgroupKillFile)
+	cgroupKillFile = "no-such-file"
+	for i := 0; i < 3; i++ {
+		cmd := testNS(WithCgroupParent(parent)).Command(context.Background(), "/bin/sh", "-c", "for i in 1 2 3 4 5; do sleep 1000 & done; echo $!")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cmd.Process.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := CommandCgroup(context.Background(), cmd); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+		if err != nil {
+			t.Fatalf("output %q", out.String())
+		}
+		if st := proctest.State(pid); st != 0 && st != 'Z' {
+			t.Errorf("the process %d left in the cgroup is alive (state %c)", pid, st)
+		}
+		checkNoCgroupLeft(t, parent)
+	}
+}
+
 func TestCgroupCPUMax(t *testing.T) {
 	for cpus, want := range map[float64]string{0.5: "50000 100000", 2: "200000 100000", 0.01: "1000 100000", 1.234567: "123457 100000"} {
 		if got := cpuMax(cpus); got != want {
@@ -490,6 +547,3 @@ func TestCgroupCPUMax(t *testing.T) {
 		}
 	}
 }
-
-// cgroupExample is for the doc example below.
-var _ = exec.Command
