@@ -16,7 +16,7 @@ import (
 // docs/cgroups.md.
 
 // ErrMemoryLimit is wrapped by the error of a child (Run, Task.Run,
-// Setup's exit message, CommandCgroup, ProcessCgroup) whose cgroup's memory
+// Pool.Run, Setup's exit message, CommandCgroup, ProcessCgroup) whose cgroup's memory
 // limit (WithMemoryLimit) made the kernel kill a process in it: the
 // cgroup's memory.events counted an oom_kill.
 var ErrMemoryLimit = errors.New("killed by the memory limit of its cgroup (memory.events oom_kill)")
@@ -55,8 +55,8 @@ func (c *cgroupConfig) limits() bool {
 // directory or the default one, and removed when it ends, with whatever
 // it left there killed. Where the host has no cgroup v2 hierarchy with the
 // memory controller, the verb returns ErrUnsupported saying so, and
-// nothing is started. Honoured by Run, Task.Run, Command, StartProcess,
-// Prepare and Setup.
+// nothing is started. Honoured by Run, Task.Run, Pool (each child has its
+// own cgroup, from its start), Command, StartProcess, Prepare and Setup.
 func WithMemoryLimit(bytes int64) Option {
 	return option("WithMemoryLimit", func(n *Namespace) {
 		c := n.cgroupOf()
@@ -73,7 +73,7 @@ func WithMemoryLimit(bytes int64) Option {
 // it. A Go child (Run) counts its runtime's threads too. n must be
 // positive (ErrInvalid). The cgroup is the child's own, as for
 // WithMemoryLimit; without the pids controller, ErrUnsupported. Honoured by
-// Run, Task.Run, Command, StartProcess, Prepare and Setup.
+// Run, Task.Run, Pool, Command, StartProcess, Prepare and Setup.
 func WithPidsLimit(n int64) Option {
 	return option("WithPidsLimit", func(ns *Namespace) {
 		c := ns.cgroupOf()
@@ -91,7 +91,7 @@ func WithPidsLimit(n int64) Option {
 // positive and at least 0.01 (the kernel's smallest quota is 1 ms), or
 // ErrInvalid. The cgroup is the child's own, as for WithMemoryLimit;
 // without the cpu controller, ErrUnsupported. Honoured by Run, Task.Run,
-// Command, StartProcess, Prepare and Setup.
+// Pool, Command, StartProcess, Prepare and Setup.
 func WithCPULimit(cpus float64) Option {
 	return option("WithCPULimit", func(n *Namespace) {
 		c := n.cgroupOf()
@@ -120,8 +120,8 @@ const cpuPeriod = 100000
 // kernel forbids processes in a cgroup whose controllers are enabled for
 // its children). Where that is not writable, the verb says so and asks
 // for WithCgroupParent. A missing dir is an error that names it; nothing
-// is started. Honoured by Run, Task.Run, Command, StartProcess, Prepare
-// and Setup.
+// is started. Honoured by Run, Task.Run, Pool, Command, StartProcess,
+// Prepare and Setup.
 func WithCgroupParent(dir string) Option {
 	return option("WithCgroupParent", func(n *Namespace) {
 		c := n.cgroupOf()
@@ -138,7 +138,7 @@ func WithCgroupParent(dir string) Option {
 // options, and leaves the cgroup and whatever else is in it in place when
 // the child ends. It cannot be combined with the limits or
 // WithCgroupParent (ErrInvalid): set the limits on dir itself. Honoured by
-// Run, Task.Run, Command, StartProcess, Prepare and Setup.
+// Run, Task.Run, Pool, Command, StartProcess, Prepare and Setup.
 func WithCgroup(dir string) Option {
 	return option("WithCgroup", func(n *Namespace) {
 		c := n.cgroupOf()

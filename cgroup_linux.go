@@ -48,39 +48,16 @@ var cgroupSeq atomic.Uint64
 // made if it fails.
 func (n *Namespace) openCgroup() (*cgroupDir, error) {
 	c := n.cg
-	if c == nil || (!c.limits() && c.join == "") {
-		return nil, nil
-	}
-	if _, err := cgroup2Mount(); err != nil {
+	parent, err := n.cgroupParent()
+	if err != nil || parent == "" {
 		return nil, err
 	}
 	if c.join != "" {
-		if err := checkCgroupDir("WithCgroup", c.join); err != nil {
-			return nil, err
-		}
 		fd, err := unix.Open(c.join, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, classify(cgroupStepName+" "+c.join, &os.PathError{Op: "open", Path: c.join, Err: err}, n)
 		}
 		return &cgroupDir{path: c.join, fd: fd}, nil
-	}
-	parent := c.parent
-	if parent == "" {
-		var err error
-		if parent, err = defaultCgroupParent(); err != nil {
-			return nil, err
-		}
-	} else if err := checkCgroupDir("WithCgroupParent", parent); err != nil {
-		return nil, err
-	}
-	if err := checkControllers(parent, c); err != nil {
-		return nil, err
-	}
-	if c.parent == "" {
-		if err := unix.Access(parent, unix.W_OK); err != nil {
-			return nil, fmt.Errorf("namespace: %s: %w: the caller may not make a cgroup in %s (the default: its own cgroup, or the one above it): give a directory delegated to it with WithCgroupParent (--cgroup-parent): %w",
-				cgroupStepName, ErrPermission, parent, &os.PathError{Op: "access", Path: parent, Err: err})
-		}
 	}
 	dir := filepath.Join(parent, "namespace-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(cgroupSeq.Add(1), 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -102,6 +79,42 @@ func (n *Namespace) openCgroup() (*cgroupDir, error) {
 	}
 	cg.fd = fd
 	return cg, nil
+}
+
+// cgroupParent checks, creating nothing, that the host can give the
+// cgroup that n asks for, and returns the directory under which the
+// child's own cgroup is made (or, with WithCgroup, the cgroup to join), or
+// "" if n asks for none.
+func (n *Namespace) cgroupParent() (string, error) {
+	c := n.cg
+	if c == nil || (!c.limits() && c.join == "") {
+		return "", nil
+	}
+	if _, err := cgroup2Mount(); err != nil {
+		return "", err
+	}
+	if c.join != "" {
+		return c.join, checkCgroupDir("WithCgroup", c.join)
+	}
+	parent := c.parent
+	if parent == "" {
+		var err error
+		if parent, err = defaultCgroupParent(); err != nil {
+			return "", err
+		}
+	} else if err := checkCgroupDir("WithCgroupParent", parent); err != nil {
+		return "", err
+	}
+	if err := checkControllers(parent, c); err != nil {
+		return "", err
+	}
+	if c.parent == "" {
+		if err := unix.Access(parent, unix.W_OK); err != nil {
+			return "", fmt.Errorf("namespace: %s: %w: the caller may not make a cgroup in %s (the default: its own cgroup, or the one above it): give a directory delegated to it with WithCgroupParent (--cgroup-parent): %w",
+				cgroupStepName, ErrPermission, parent, &os.PathError{Op: "access", Path: parent, Err: err})
+		}
+	}
+	return parent, nil
 }
 
 // writeLimits writes the limits of c into the cgroup's files.

@@ -171,15 +171,6 @@ func TestCgroupInvalid(t *testing.T) {
 	}
 }
 
-// TestCgroupPoolRefuses: a Pool refuses the cgroup options with
-// ErrUnsupported naming them.
-func TestCgroupPoolRefuses(t *testing.T) {
-	_, err := testNS(WithPidsLimit(10)).Pool(1)
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "WithPidsLimit") {
-		t.Fatalf("Pool: %v, want ErrUnsupported naming WithPidsLimit", err)
-	}
-}
-
 // TestCgroupUnsupportedHere: on a host without a cgroup v2 memory
 // controller (a cgroup v1 host, as the CI machine), every verb refuses
 // WithMemoryLimit with ErrUnsupported saying so, and starts nothing.
@@ -222,6 +213,13 @@ func TestCgroupUnsupportedHere(t *testing.T) {
 		p, err := ns.Prepare("/bin/sh", []string{"sh", "-c", "touch " + marker}, nil)
 		if p != nil {
 			_ = p.Abort()
+		}
+		check(t, err)
+	})
+	t.Run("Pool", func(t *testing.T) {
+		p, err := ns.Pool(1)
+		if p != nil {
+			_ = p.Close()
 		}
 		check(t, err)
 	})
@@ -424,6 +422,54 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		checkNoCgroupLeft(t, parent)
 	})
 }
+
+// TestCgroupPool: each child of a Pool is born in a cgroup of its own
+// (WithCgroupParent; no controller needed), removed by Close; with a
+// memory limit, a memory hog run on it is killed and Pool.Run's error
+// says so.
+func TestCgroupPool(t *testing.T) {
+	parent := cgroupParentFor(t)
+	under := filepath.Join(relCgroup(t, parent), "namespace-"+strconv.Itoa(os.Getpid())+"-")
+	p, err := testNS(WithCgroupParent(parent)).Pool(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := p.Run(context.Background(), cgroupProbePrefix, under); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkNoCgroupLeft(t, parent)
+
+	t.Run("memory", func(t *testing.T) {
+		parent := cgroupParentFor(t, "memory")
+		p, err := testNS(WithMemoryLimit(48 << 20)).Pool(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(context.Background(), memoryHog); !errors.Is(err, ErrMemoryLimit) {
+			t.Fatalf("Pool.Run of the memory hog: %v, want ErrMemoryLimit", err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkNoCgroupLeft(t, parent)
+	})
+}
+
+var cgroupProbePrefix = Register("test-cgroup-probe-prefix", func(ctx context.Context, args []string) error {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), "0::"+args[0]) {
+		return fmt.Errorf("in cgroup %q, want one under %s", b, args[0])
+	}
+	return nil
+})
 
 // TestCgroupPidsLimit: a fork loop is held at WithPidsLimit (EAGAIN), and
 // the processes it left are killed with the cgroup.

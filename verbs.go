@@ -115,10 +115,9 @@ const whyPrivThread = "it would restrict one thread of the caller's process, who
 
 // cgroupVerbs honour the cgroup options: they start a process that is
 // born in its cgroup.
-const cgroupVerbs = processVerbs &^ verbPool
+const cgroupVerbs = processVerbs
 
-const cgroupWhy = "the child is born in its cgroup, and only a verb that starts a process for the job has a child to put there " +
-	"(a Pool's children are started ahead of their jobs: give the limits to a Namespace of their own and use Run)"
+const cgroupWhy = "the child is born in its cgroup, and the verb starts no process"
 
 // An optionError is an option given to a verb that cannot honour it.
 type optionError struct {

@@ -58,6 +58,13 @@ var optionSamples = map[string]Option{
 	"WithNewSession":              WithNewSession(),
 	"WithSandbox":                 WithSandbox(),
 	"WithoutNewSession":           WithoutNewSession(),
+
+	// cgroup v2 (cgroup.go)
+	"WithMemoryLimit":  WithMemoryLimit(64 << 20),
+	"WithPidsLimit":    WithPidsLimit(64),
+	"WithCPULimit":     WithCPULimit(1),
+	"WithCgroupParent": WithCgroupParent("/sys/fs/cgroup"),
+	"WithCgroup":       WithCgroup("/sys/fs/cgroup"),
 }
 
 // TestOptionTableComplete: every function of the package that returns an
