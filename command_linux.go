@@ -56,6 +56,12 @@ import (
 // SysProcAttr keep them, and the job socket is released when the Cmd is
 // garbage collected.
 //
+// With the cgroup options (WithMemoryLimit…), the process is born in a
+// cgroup of its own, made at Start; as soon as it has exited, what it
+// left there is killed and the cgroup removed, and CommandCgroup(ctx, cmd)
+// (after Wait) says whether the memory limit killed it (ErrMemoryLimit).
+// Setting SysProcAttr.UseCgroupFD as well is ErrInvalid.
+//
 // Errors of the set-up are printed on the child's standard error, and the
 // command exits with status 125 (set-up failed), 126 (not executable) or
 // 127 (not found). A validation error is returned by Start (Cmd.Err), and
@@ -214,8 +220,17 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 			}
 		}
 	}
+	if n.cg != nil && attr.UseCgroupFD {
+		return nil, fmt.Errorf("namespace: Command: %w: exec.Cmd.SysProcAttr.UseCgroupFD is set, but the cgroup is the Namespace's: use WithCgroup instead", ErrInvalid)
+	}
+	cg, err := n.openCgroup()
+	if err != nil {
+		return nil, err
+	}
+	cg.into(attr)
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
+		_, _ = cg.finish()
 		return nil, err
 	}
 	j := &job{Token: newToken(), Role: roleExec, Plan: n.plan(), Path: program, Argv: cmd.Args}
@@ -228,7 +243,10 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 	cmd.ExtraFiles = append(cmd.ExtraFiles[:len(cmd.ExtraFiles):len(cmd.ExtraFiles)], childEnd)
 	cmd.SysProcAttr = attr
 
-	h := &commandHandoff{parentEnd: parentEnd, childEnd: childEnd}
+	h := &commandHandoff{parentEnd: parentEnd, childEnd: childEnd, cg: cg}
+	if cg != nil {
+		h.watch = watchCgroup(cmd)
+	}
 	// If Start fails after this, or the process started but the second
 	// look never comes, the child's end is released when cmd is garbage
 	// collected; the handoff ends then.
@@ -237,6 +255,7 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 	return func() {
 		cmd.Env, cmd.ExtraFiles, cmd.SysProcAttr = savedEnv, savedFiles, savedAttr
 		h.releaseChildEnd()
+		cg.closeFD()
 	}, nil
 }
 
@@ -252,6 +271,20 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 type commandHandoff struct {
 	parentEnd, childEnd *os.File
 	once                sync.Once
+
+	// The child's cgroup and its end (cgroup_watch_linux.go), or nil.
+	cg    *cgroupDir
+	watch *cgroupWatch
+}
+
+// endCgroup hands the child's cgroup to its watch: removed once the child
+// (pidfd) has exited, or now if it never asked for its job (hello false).
+func (h *commandHandoff) endCgroup(pidfd int, hello bool) {
+	if h.cg == nil {
+		return
+	}
+	h.cg.closeFD()
+	go h.watch.end(h.cg, pidfd, hello)
 }
 
 func (h *commandHandoff) releaseChildEnd() {
@@ -268,10 +301,14 @@ func (h *commandHandoff) run(ctx context.Context, j *job) {
 	for {
 		var m message
 		if err := readFrame(h.parentEnd, &m); err != nil {
+			h.endCgroup(-1, false)
 			return
 		}
 		if m.Type == msgHello {
+			// The child, alone in its cgroup until it has its job.
+			pidfd := cgroupChildPidfd(h.cg)
 			_ = answerHello(h.parentEnd, j, m.Msg)
+			h.endCgroup(pidfd, true)
 			return
 		}
 	}

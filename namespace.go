@@ -116,6 +116,8 @@ type Namespace struct {
 	priv  privConfig // privileges and limits (privileges.go)
 	joins []joinSpec // WithJoin, WithJoinProcess (join.go)
 
+	cg *cgroupConfig // the cgroup v2 options (cgroup.go), or nil
+
 	// compiled is the set-up that the options ask for, compiled once, at
 	// the first verb (plan_linux.go).
 	compiled struct {
@@ -244,6 +246,7 @@ func (n *Namespace) Validate() error {
 		}
 	}
 	errs = append(errs, n.checkJoins()...)
+	errs = append(errs, n.cg.check()...)
 	if n.killGrace < 0 {
 		errs = append(errs, invalidf("kill grace %v is negative", n.killGrace))
 	}

@@ -43,6 +43,7 @@ const (
 	stepTimeNS      = wire.StepTimeNS
 	stepTimeOffsets = wire.StepTimeOffsets
 	stepWorkDir     = wire.StepWorkDir
+	stepCgroup      = wire.StepCgroup
 )
 
 // stepInfo describes a step kind: its name, the system call whose failure
@@ -86,6 +87,9 @@ var stepTable = map[stepKind]stepInfo{
 	wire.StepJoinProcess: {"join the namespaces of a process", "setns", ""},
 	wire.StepJoinFD:      {"join namespace", "setns", ""},
 	wire.StepUnshare:     {"create namespaces after the joins", "unshare", ""},
+
+	// The parent's step before the clone (cgroup_linux.go).
+	stepCgroup: {"make the child's cgroup", "mkdir", ""},
 }
 
 // rawStepTable names the steps that only the raw executor has, by their

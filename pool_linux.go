@@ -69,6 +69,11 @@ func (n *Namespace) Pool(size int) (*Pool, error) {
 	if size < 1 {
 		err = errors.Join(err, invalidf("Pool(%d): the pool size must be positive", size))
 	}
+	if err == nil {
+		// Each child gets a cgroup of its own as it starts: say now,
+		// not at the first Run, if the host cannot give them.
+		_, err = n.cgroupParent()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +170,12 @@ type pooledChild struct {
 	// Set before done is closed, for a child that was never taken.
 	rep  report
 	done chan struct{}
+
+	// The child's own cgroup (cgroup options), or nil; what it counted
+	// and the error of removing it are set before waited is closed.
+	cg      *cgroupDir
+	cgUsage CgroupUsage
+	cgErr   error
 }
 
 // Bounds of the delay between attempts to start pool children after a
@@ -256,8 +267,13 @@ func (p *pool) start(n *Namespace) error {
 	token := newToken()
 	pl := n.plan()
 	prewarm := &job{Token: token, Role: rolePrewarm, Plan: pl}
+	cg, err := n.openCgroup()
+	if err != nil {
+		return err
+	}
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
+		_, _ = cg.finish()
 		return err
 	}
 	pc := &pooledChild{
@@ -270,13 +286,15 @@ func (p *pool) start(n *Namespace) error {
 		reports:  make(chan report, 1),
 		done:     make(chan struct{}),
 		released: make(chan struct{}),
+		cg:       cg,
 	}
+	cg.into(pc.cmd.SysProcAttr)
 	started := make(chan error, 1)
 	p.wg.Add(1)
 	go p.keep(pc, childEnd, started)
 	if err := <-started; err != nil {
 		parentEnd.Close()
-		return n.startError(err)
+		return n.startErrorIn(cg, err)
 	}
 	n.log().Debug("pool: started child", "pid", pc.cmd.Process.Pid)
 	go func() {
@@ -330,8 +348,12 @@ func (p *pool) keep(pc *pooledChild, childEnd *os.File, started chan<- error) {
 	runtime.LockOSThread()
 	err := pc.cmd.Start()
 	childEnd.Close()
+	pc.cg.closeFD()
 	if err != nil {
 		runtime.UnlockOSThread()
+		if _, cerr := pc.cg.finish(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 		started <- err
 		return
 	}
@@ -347,6 +369,7 @@ func (p *pool) keep(pc *pooledChild, childEnd *os.File, started chan<- error) {
 	started <- nil
 	pc.waitErr = pc.cmd.Wait()
 	runtime.UnlockOSThread()
+	pc.cgUsage, pc.cgErr = pc.cg.finish()
 	close(pc.waited)
 
 	p.mu.Lock()
@@ -457,7 +480,7 @@ func (p *pool) handOff(ctx context.Context, n *Namespace, pc *pooledChild, j *jo
 	if cause != nil && err != nil {
 		err = fmt.Errorf("namespace: %w: %w", cause, err)
 	}
-	return out, false, err
+	return out, false, withUsage(err, pc.cgUsage, pc.cgErr)
 }
 
 // awaitPooledJob runs in a pool child, in Init: it reports idle and waits,

@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -50,6 +51,12 @@ import (
 // attr.Files, or a descriptor that attr.Files leaves alone). Otherwise the program shares the init's process group,
 // and the init does not send on the SIGINT, SIGQUIT, SIGTSTP and SIGWINCH
 // that the terminal sent to that group, which the program got already.
+//
+// With the cgroup options (WithMemoryLimit…), the process is born in a
+// cgroup of its own (clone3 with CLONE_INTO_CGROUP); as soon as it has
+// exited, what it left there is killed and the cgroup removed, and
+// ProcessCgroup(ctx, proc) (after Wait) says whether the memory limit
+// killed it (ErrMemoryLimit).
 //
 // With WithKillDescendants (and no PID namespace), the cloned process
 // forks a raw subreaper, which forks the program; the returned process is
@@ -110,6 +117,8 @@ type Prepared struct {
 	args *rawproc.SpawnArgs
 
 	steps []step // the set-up, as the child performs it
+
+	cg *cgroupDir // the child's cgroup, or nil
 }
 
 // Prepare is StartProcess in two steps: it returns once the process is
@@ -139,6 +148,13 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if err != nil {
 		return nil, fmt.Errorf("namespace: %s: %w", name, err)
 	}
+	cg, err := n.openCgroup()
+	if err != nil {
+		return nil, err
+	}
+	if cg != nil {
+		a.CgroupFD = cg.fd
+	}
 	defer runtime.KeepAlive(keep)
 	defer runtime.KeepAlive(a)
 	defer releaseKeep(keep) // the joins' descriptors, once the child is cloned
@@ -155,6 +171,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		p, err := pipe2()
 		if err != nil {
 			closeAll()
+			_, _ = cg.finish()
 			return p, classify("create a pipe", err, n)
 		}
 		fds = append(fds, p[0], p[1])
@@ -181,6 +198,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	self, err := selfPidfd()
 	if err != nil {
 		closeAll()
+		_, _ = cg.finish()
 		return nil, classify("open a pidfd of this process", err, n)
 	}
 	a.ParentFD = uintptr(self)
@@ -206,6 +224,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		}
 	}
 	pid, errno := spawn(a)
+	cg.closeFD()
 	// The parent keeps the report's read end, the gate's and the hold's
 	// write ends.
 	unix.Close(errPipe[1])
@@ -215,7 +234,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if hold {
 		unix.Close(holdPipe[0])
 	}
-	p := &Prepared{Pid: pid, n: n, path: path, steps: steps, pidfd: -1, errR: errPipe[0], holdW: -1, args: a}
+	p := &Prepared{Pid: pid, n: n, path: path, steps: steps, pidfd: -1, errR: errPipe[0], holdW: -1, args: a, cg: cg}
 	if hold {
 		p.holdW = holdPipe[1]
 	}
@@ -225,7 +244,8 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		if n.user {
 			unix.Close(gate[1])
 		}
-		return nil, n.startError(os.NewSyscallError("clone", errno))
+		_, cerr := cg.finish()
+		return nil, withUsage(n.startErrorIn(cg, os.NewSyscallError("clone", errno)), CgroupUsage{}, cerr)
 	}
 	p.pidfd = int(a.Pidfd)
 	if n.debugEnabled() {
@@ -297,7 +317,12 @@ func (p *Prepared) Start() (*os.Process, error) {
 	if err != nil {
 		return nil, p.fail(err)
 	}
-	unix.Close(p.pidfd)
+	if p.cg != nil {
+		// The cgroup goes when the process has exited (ProcessCgroup).
+		go watchCgroup(proc).end(p.cg, p.pidfd, true)
+	} else {
+		unix.Close(p.pidfd)
+	}
 	p.pidfd = -1
 	if p.n.debugEnabled() {
 		p.n.log().Debug("set up and executed", "side", "parent", "pid", p.Pid, "namespaces", p.n.String(), "path", p.path)
@@ -382,6 +407,9 @@ func (p *Prepared) fail(err error) error {
 	// Reaped (or never cloned): nothing runs in the child's stack now.
 	p.release()
 	p.closePipes()
+	if _, cerr := p.cg.finish(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
 	return err
 }
 

@@ -344,7 +344,13 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		return nil, err
 	}
 	defer parentEnd.Close()
+	cg, err := n.openCgroup()
+	if err != nil {
+		childEnd.Close()
+		return nil, err
+	}
 	cmd := n.childCmd(j.Token, childEnd)
+	cg.into(cmd.SysProcAttr)
 	sup := n.supervise(ctx, log)
 
 	// The child is started from a goroutine locked to its OS thread until
@@ -356,6 +362,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		runtime.LockOSThread()
 		err := cmd.Start()
 		childEnd.Close()
+		cg.closeFD()
 		started <- err
 		if err != nil {
 			runtime.UnlockOSThread()
@@ -367,7 +374,8 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	}()
 	if err := <-started; err != nil {
 		sup.finish()
-		return nil, n.startError(err)
+		_, cerr := cg.finish()
+		return nil, withUsage(n.startErrorIn(cg, err), CgroupUsage{}, cerr)
 	}
 	sup.attach(cmd.Process)
 	if n.user && usesSubIDs(n.idMaps) {
@@ -407,6 +415,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 				_ = cmd.Process.Kill()
 				<-waited
 				sup.finish()
+				_, _ = cg.finish()
 				<-reports
 				if !errors.Is(err, ErrProtocol) {
 					err = fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -429,6 +438,10 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	out, err := n.outcome(j, cmd.ProcessState, waitErr, rep)
 	if cause != nil && err != nil {
 		err = fmt.Errorf("namespace: %w: %w", cause, err)
+	}
+	if cg != nil {
+		u, cerr := cg.finish()
+		err = withUsage(err, u, cerr)
 	}
 	return out, err
 }

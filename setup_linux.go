@@ -69,7 +69,14 @@ func (n *Namespace) Setup() error {
 	if err != nil {
 		return err
 	}
+	cg, err := n.openCgroup()
+	if err != nil {
+		parentEnd.Close()
+		childEnd.Close()
+		return err
+	}
 	cmd := n.childCmd(token, childEnd)
+	cg.into(cmd.SysProcAttr)
 	// Catch the signals to forward before the child exists.
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, setupSignals...)
@@ -79,11 +86,13 @@ func (n *Namespace) Setup() error {
 	runtime.LockOSThread()
 	err = cmd.Start()
 	childEnd.Close()
+	cg.closeFD()
 	if err != nil {
 		releaseSignals(sigc, log)
 		runtime.UnlockOSThread()
 		parentEnd.Close()
-		return n.startError(err)
+		_, cerr := cg.finish()
+		return withUsage(n.startErrorIn(cg, err), CgroupUsage{}, cerr)
 	}
 	log.Debug("setup: started child", "pid", cmd.Process.Pid)
 	if n.user && usesSubIDs(n.idMaps) {
@@ -140,10 +149,11 @@ func (n *Namespace) Setup() error {
 		if !exited {
 			<-waitc
 		}
+		_, cerr := cg.finish()
 		releaseSignals(sigc, log)
 		runtime.UnlockOSThread()
 		parentEnd.Close()
-		return readyErr
+		return withUsage(readyErr, CgroupUsage{}, cerr)
 	}
 	for !exited {
 		select {
@@ -156,6 +166,15 @@ func (n *Namespace) Setup() error {
 			_ = cmd.Process.Signal(s)
 		case waitErr = <-waitc:
 			exited = true
+		}
+	}
+	if cg != nil {
+		u, cerr := cg.finish()
+		if u.OOMKills > 0 {
+			fmt.Fprintf(os.Stderr, "namespace: setup: %v\n", u.Err())
+		}
+		if cerr != nil {
+			fmt.Fprintf(os.Stderr, "namespace: setup: %v\n", cerr)
 		}
 	}
 	if cmd.ProcessState == nil {

@@ -104,10 +104,23 @@ var optionVerbs = map[string]honour{
 	// Joining (join.go); Do and Exec refuse some kinds (joinUnhonoured).
 	"WithJoin":        {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
 	"WithJoinProcess": {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
+
+	// cgroup v2 (cgroup.go): the child is born in its cgroup.
+	"WithMemoryLimit":  {cgroupVerbs, cgroupWhy},
+	"WithPidsLimit":    {cgroupVerbs, cgroupWhy},
+	"WithCPULimit":     {cgroupVerbs, cgroupWhy},
+	"WithCgroupParent": {cgroupVerbs, cgroupWhy},
+	"WithCgroup":       {cgroupVerbs, cgroupWhy},
 }
 
 // whyPrivThread is why Do and Exec refuse the restrictions of a thread.
 const whyPrivThread = "it would restrict one thread of the caller's process, whose other threads (where the goroutines of Do's fn run) stay unrestricted; Exec does not apply it yet"
+
+// cgroupVerbs honour the cgroup options: they start a process that is
+// born in its cgroup.
+const cgroupVerbs = processVerbs
+
+const cgroupWhy = "the child is born in its cgroup, and the verb starts no process"
 
 // An optionError is an option given to a verb that cannot honour it.
 type optionError struct {

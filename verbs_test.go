@@ -62,6 +62,13 @@ var optionSamples = map[string]Option{
 	"WithoutNewSession":           WithoutNewSession(),
 	"WithJoin":                    WithJoin(syscalls.UTS, "/proc/self/ns/uts"),
 	"WithJoinProcess":             WithJoinProcess(1, syscalls.UTS),
+
+	// cgroup v2 (cgroup.go)
+	"WithMemoryLimit":  WithMemoryLimit(64 << 20),
+	"WithPidsLimit":    WithPidsLimit(64),
+	"WithCPULimit":     WithCPULimit(1),
+	"WithCgroupParent": WithCgroupParent("/sys/fs/cgroup"),
+	"WithCgroup":       WithCgroup("/sys/fs/cgroup"),
 }
 
 // TestOptionTableComplete: every function of the package that returns an

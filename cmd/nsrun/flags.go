@@ -25,7 +25,8 @@ type config struct {
 	killDescendants                     bool
 	join                                joinConfig // joinflags.go
 
-	priv privFlags // privileges, limits, environment (privflags.go)
+	priv privFlags   // privileges, limits, environment (privflags.go)
+	cg   cgroupFlags // --memory, --pids, --cpus, --cgroup-parent, --join-cgroup (cgroupflags.go)
 
 	tmpSize             sizeValue
 	hostname            string
@@ -86,6 +87,7 @@ func newFlagSet(c *config) *pflag.FlagSet {
 	addFSFlags(fs, c)
 	addPrivFlags(fs, &c.priv)
 	c.join.define(fs)
+	c.cg.register(fs)
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "debug log of each step to stderr")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	fs.BoolVarP(&c.version, "version", "V", false, "show the version")
@@ -120,7 +122,7 @@ Namespaces:
       --monotonic SECS    CLOCK_MONOTONIC offset (implies --time)
       --boottime SECS     CLOCK_BOOTTIME offset (implies --time)
       --sysvsem           own System V semaphore undo list
-` + fsUsage + `
+` + fsUsage + cgroupUsage + `
 ` + privUsage + `Joining, keeping, checking:
       --join KIND=PATH    join the namespace of KIND (mnt, uts, ipc, net,
                           pid, user, cgroup, time) at PATH, as
@@ -143,7 +145,8 @@ Namespaces:
 Running:
   -f, --fork              run COMMAND as a child of nsrun, which forwards
                           signals to it (implied by -p, -U, -r, -c, -T and
-                          by --init and --kill-grace and --kill-descendants);
+                          by --init and --kill-grace and --kill-descendants
+                          and by the resource flags);
                           otherwise COMMAND replaces nsrun, as unshare(1)
                           does without -f
       --kill-grace DUR    after a terminating signal, SIGKILL COMMAND if it
@@ -181,6 +184,9 @@ func parseArgs(args []string) (*config, error) {
 	if c.mapRoot && c.mapCurrent {
 		return nil, usageErrorf("-r (--map-root-user) and -c (--map-current-user) exclude each other")
 	}
+	if err := c.cg.check(); err != nil {
+		return nil, err
+	}
 	if c.set["hostname"] && c.hostname == "" {
 		return nil, usageErrorf("--hostname needs a name; use -u alone to keep the inherited one")
 	}
@@ -199,7 +205,7 @@ func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
 // process (PID, time), need a single-threaded one (user), or --init.
 // Otherwise COMMAND replaces nsrun.
 func (c *config) needsParent() bool {
-	return c.fork || c.set["kill-grace"] || c.join.active(c) || c.killDescendants || c.pid || c.init || c.userNS() || c.priv.needsProcess() ||
+	return c.fork || c.set["kill-grace"] || c.join.active(c) || c.killDescendants || c.pid || c.init || c.userNS() || c.priv.needsProcess() || c.cg.any() ||
 		c.timeNS || c.set["monotonic"] || c.set["boottime"] || c.chdir != ""
 }
 
@@ -296,7 +302,7 @@ func (c *config) options(uid, gid int) []namespace.Option {
 	if c.killDescendants {
 		opts = append(opts, namespace.WithKillDescendants())
 	}
-	return opts
+	return append(opts, c.cg.options()...)
 }
 
 // sizeValue is a byte count given as digits with an optional binary
@@ -319,6 +325,15 @@ func (s *sizeValue) Set(v string) error {
 }
 
 func parseSize(s string) (int64, error) {
+	n, err := parseBytes(s)
+	if err == nil && n == 0 {
+		return 0, fmt.Errorf("size %q is zero; omit --tmp-size for the kernel's default (half of the RAM)", s)
+	}
+	return n, err
+}
+
+// parseBytes parses a size, zero included.
+func parseBytes(s string) (int64, error) {
 	digits := s
 	mult := int64(1)
 	lower := strings.ToLower(s)
@@ -340,9 +355,6 @@ func parseSize(s string) (int64, error) {
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
 		return 0, bad
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("size %q is zero; omit --tmp-size for the kernel's default (half of the RAM)", s)
 	}
 	if n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("size %q is too large", s)

@@ -179,6 +179,7 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		code = exitSignalsBase + int(ws.Signal())
 	}
+	code = c.cg.finish(proc, state, code, argv[0], stderr)
 	c.join.exited(code)
 	return code
 }

@@ -59,6 +59,12 @@ type SpawnArgs struct {
 	// the caller's memory (see vmclone.go and SharesMemory). The caller
 	// frees it once the child has executed its program or exited.
 	Stack *Stack
+
+	// CgroupFD, if positive, is a descriptor of the cgroup v2 directory
+	// that the child is born in (clone3 with CLONE_INTO_CGROUP, Linux 5.7).
+	// Such a child is cloned fork-style: cloneVM takes no cgroup.
+	CgroupFD  int
+	cloneArgs cloneArgs
 }
 
 // SharesMemory reports whether Spawn clones the child with CLONE_VM: it
@@ -67,9 +73,9 @@ type SpawnArgs struct {
 // alive and unchanged until then. Otherwise the child is a fork-style copy
 // (WithMinimalInit's PID 1, WithKillDescendants' cloned process and the
 // TimeFork relay outlive the program's execve, and architectures without
-// cloneVM).
+// cloneVM, and a child born in a cgroup: CgroupFD).
 func (a *SpawnArgs) SharesMemory() bool {
-	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork
+	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork && a.CgroupFD <= 0
 }
 
 // Suspends reports whether Spawn's calling thread sleeps until the child
@@ -104,11 +110,12 @@ const ReportSize = 8
 // caller's memory: it writes only non-pointer fields of a and the buffers
 // it points to, which the caller does not read.
 //
-// cgroups: a.CloneFlags goes to clone(2) as is. A clone3(2)-based
-// variant of cloneVM (struct clone_args with CLONE_INTO_CGROUP and a
-// cgroup descriptor, the stack and the pidfd pointer) would take the same
-// stack and child (vmChild) and differ only in the system call's
-// arguments; the fork-style path would use clone3 as well.
+// cgroups: a child born in a cgroup (a.CgroupFD) is cloned fork-style by
+// clone3(2) with CLONE_INTO_CGROUP (rawCloneIntoCgroup), so it costs what
+// a fork costs in a large caller. A clone3(2)-based variant of cloneVM
+// (struct clone_args with the cgroup descriptor, the stack and the pidfd
+// pointer) would take the same stack and child (vmChild) and differ only
+// in the system call's arguments.
 //
 //go:norace
 //go:nocheckptr
@@ -129,7 +136,11 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		r1, e2 := cloneVM(flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmEntries())
 		return int(r1), syscall.Errno(e2)
 	}
-	r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
+	if a.CgroupFD > 0 {
+		r1, e = rawCloneIntoCgroup(&a.cloneArgs, a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)), uintptr(a.CgroupFD))
+	} else {
+		r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
+	}
 	if e != 0 || r1 != 0 {
 		return int(r1), e
 	}

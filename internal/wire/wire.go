@@ -123,6 +123,13 @@ const (
 	// first step. With Flags&StepDirExplicit, a directory that is not there
 	// is an error; else the step falls back to /.
 	StepWorkDir
+
+	// StepCgroup is the child's cgroup, made (or, Target, opened) by the
+	// parent before the clone, which puts the child in it
+	// (CLONE_INTO_CGROUP), and removed by the parent when the child has
+	// ended: neither executor performs it, and it is not sent to a child.
+	// The cgroup range is 80-95.
+	StepCgroup StepKind = 80
 )
 
 // The kinds of the filesystem view's steps (16-39). Destinations (Target)

@@ -66,6 +66,11 @@ func main() {
 			}
 		}()
 	}
+	if v := os.Getenv("SETUPDEMO_MEMORY"); v != "" {
+		// The cgroup tests: a memory limit on the program inside.
+		n, _ := strconv.ParseInt(v, 10, 64)
+		opts = append(opts, namespace.WithMemoryLimit(n))
+	}
 	ns := namespace.New(opts...)
 	if err := ns.Setup(); err != nil {
 		fmt.Printf("setup failed (ErrPermission %v): %v\n", errors.Is(err, namespace.ErrPermission), err)
@@ -76,6 +81,16 @@ func main() {
 	switch mode {
 	case "exit":
 		os.Exit(arg)
+	case "hog":
+		// Allocates until the memory limit kills it.
+		var keep [][]byte
+		for {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
 	case "kill":
 		if err := syscall.Kill(os.Getpid(), syscall.Signal(arg)); err != nil {
 			fmt.Printf("kill: %v\n", err)
