@@ -99,6 +99,21 @@ func kindLimits(flags uintptr) (limits []string, zero []string) {
 	return limits, zero
 }
 
+// certainUserNSBlock returns the errno with which the kernel refuses every
+// new user namespace of this caller, where a knob makes that certain
+// (user.max_user_namespaces=0: ENOSPC; kernel.unprivileged_userns_clone=0
+// without CAP_SYS_ADMIN: EPERM), or 0. The causes that may or may not apply
+// (AppArmor's profiles, a seccomp filter) are left to the kernel.
+func certainUserNSBlock() syscall.Errno {
+	if v, ok := sysctlInt("user/max_user_namespaces"); ok && v == 0 {
+		return syscall.ENOSPC
+	}
+	if v, ok := sysctlInt("kernel/unprivileged_userns_clone"); ok && v == 0 && !hasCapSysAdmin() {
+		return syscall.EPERM
+	}
+	return 0
+}
+
 // diagnose names the likely cause of errno from creating the namespaces
 // of n (step "create namespaces …"), found by the checks of Check, with
 // its remedy; "" if it has nothing better than the generic hint.

@@ -225,6 +225,14 @@ func socketPair() (parent, childEnd *os.File, err error) {
 // a new user namespace, every kind of namespace needs CAP_SYS_ADMIN in the
 // caller's user namespace, in its effective set.
 func (n *Namespace) checkPrivilege() error {
+	if n.user && len(n.joins) == 0 {
+		// A knob that refuses every new user namespace of this caller:
+		// said before anything starts (Command's clone would otherwise
+		// fail inside exec.Cmd.Start with a bare errno).
+		if e := certainUserNSBlock(); e != 0 {
+			return n.startError(e)
+		}
+	}
 	if n.user || n.Flags()&^syscalls.CLONE_SYSVSEM == 0 || len(n.joins) > 0 {
 		return nil // no namespace, a user namespace first, or joins (the join stage reports)
 	}
