@@ -25,6 +25,7 @@ type privFlags struct {
 	seccompDeny                          []string
 	landlockRO, landlockRW, landlockExec []string
 	landlockConnect                      []uint
+	landlockBestEffort                   bool
 	rlimits                              []string
 	keepEnv, setenv, unsetenv            []string
 }
@@ -51,6 +52,8 @@ Landlock, capabilities, no_new_privs, seccomp):
                           Landlock: files under PATH may be executed
       --landlock-connect PORT
                           Landlock: TCP connect to PORT only (repeatable)
+      --landlock-best-effort Landlock: enforce what this kernel's ABI
+                          can, log the rest (default: refuse to run)
       --rlimit NAME=SOFT[:HARD]
                           resource limit, as prlimit(1) names it: nofile,
                           nproc, as, cpu, fsize, core...; unlimited allowed
@@ -75,6 +78,7 @@ func addPrivFlags(fs *pflag.FlagSet, p *privFlags) {
 	fs.StringArrayVar(&p.landlockRW, "landlock-rw", nil, "Landlock: read-write path")
 	fs.StringArrayVar(&p.landlockExec, "landlock-exec", nil, "Landlock: executable path")
 	fs.UintSliceVar(&p.landlockConnect, "landlock-connect", nil, "Landlock: TCP port to connect to")
+	fs.BoolVar(&p.landlockBestEffort, "landlock-best-effort", false, "Landlock: enforce what the kernel can, log the rest")
 	fs.StringArrayVar(&p.rlimits, "rlimit", nil, "resource limit NAME=SOFT[:HARD]")
 	fs.BoolVar(&p.newSession, "new-session", false, "new session")
 	fs.BoolVar(&p.disableUserns, "disable-userns", false, "no nested user namespaces")
@@ -140,6 +144,9 @@ func (p *privFlags) options(interactive bool) ([]namespace.Option, error) {
 				ports = append(ports, uint16(port))
 			}
 			rules = append(rules, namespace.LandlockConnectTCP(ports...))
+		}
+		if p.landlockBestEffort {
+			rules = append(rules, namespace.LandlockBestEffort())
 		}
 		opts = append(opts, namespace.WithLandlock(rules...))
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestPrivFlags runs nsrun with the flags of privileges, limits and the
@@ -31,6 +33,11 @@ unshare -U true 2>/dev/null && echo userns=ok || echo userns=refused`
 		if _, err := os.Stat(p); err == nil {
 			flags = append(flags, "--landlock-ro", p)
 		}
+	}
+	if landlockABI(t) < 3 {
+		// Linux 6.1 has ABI 2: strict Landlock refuses to run there
+		// (TestLandlockStrictOldABI), the best effort still denies writes.
+		flags = append(flags, "--landlock-best-effort")
 	}
 	t.Setenv("KEEP", "kept")
 	t.Setenv("DROPPED", "dropped")
@@ -77,5 +84,28 @@ func TestPrivFlagsInvalid(t *testing.T) {
 	out, code := shell(t, "true", "--seccomp-deny", "no_such_call")
 	if code != exitFailed || !strings.Contains(out, "no_such_call") {
 		t.Errorf("--seccomp-deny no_such_call: status %d\n%s", code, out)
+	}
+}
+
+// landlockABI returns the kernel's Landlock ABI version (0: none).
+func landlockABI(t *testing.T) int {
+	t.Helper()
+	v, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if e != 0 {
+		return 0
+	}
+	return int(v)
+}
+
+// TestLandlockStrictOldABI: on a kernel whose Landlock ABI is older than 3,
+// Landlock path rules without --landlock-best-effort run nothing and say
+// what is missing.
+func TestLandlockStrictOldABI(t *testing.T) {
+	if abi := landlockABI(t); abi >= 3 {
+		t.Skipf("this kernel has Landlock ABI %d: strict file system rules are enforced (TestPrivFlags); the kernel matrix's 6.1 has ABI 2", abi)
+	}
+	out, code := shell(t, "echo ran", "--landlock-ro", "/")
+	if code != exitFailed || strings.Contains(out, "ran") || !strings.Contains(out, "LandlockBestEffort") {
+		t.Errorf("--landlock-ro / on an old ABI: status %d\n%s", code, out)
 	}
 }
