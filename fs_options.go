@@ -177,6 +177,12 @@ func WithRemountReadOnly(dst string) Option {
 // that it works without privilege), shm, pts with its own devpts instance
 // and ptmx, and the links fd, stdin, stdout, stderr and core into /proc.
 // Every verb honours it.
+//
+// It builds /dev in a new root, so it must follow WithRoot or WithEmptyRoot
+// (ErrInvalid otherwise), as bubblewrap's --dev, whose root is always new:
+// over the host's root, the tmpfs on /dev would cover the host's device
+// nodes before they are bound. To keep the host's /dev in a view of the
+// host, use WithBind("/dev", "/dev", BindDevices()).
 func WithDev() Option {
 	return fsOption(fsOp{kind: fsDev, name: "WithDev", dst: "/dev"})
 }
@@ -243,9 +249,18 @@ func cleanPath(p string) string {
 // checkFS checks the filesystem view's options, in order.
 func (n *Namespace) checkFS() []error {
 	var errs []error
+	newRoot := false
 	for i := range n.fs {
 		op := &n.fs[i]
 		errs = append(errs, op.errs...)
+		switch op.kind {
+		case fsRoot, fsEmptyRoot:
+			newRoot = true
+		case fsDev:
+			if !newRoot {
+				errs = append(errs, invalidf("WithDev builds /dev in a new root: give WithRoot or WithEmptyRoot before it (over the host's root, its tmpfs would cover the host's device nodes before they are bound); to keep the host's /dev, use WithBind(\"/dev\", \"/dev\", BindDevices())"))
+			}
+		}
 		if op.tmp != nil {
 			errs = append(errs, op.tmp.check()...)
 		}

@@ -124,7 +124,8 @@ Filesystem view (applied in the order given; each implies --mount):
                           make the symbolic link LINK with content TARGET
       --dir DIR           make the directory DIR (mode 0755)
       --dev               a minimal /dev: null, zero, full, random,
-                          urandom, tty, shm, pts, ptmx, fd, std*
+                          urandom, tty, shm, pts, ptmx, fd, std* (in a
+                          new root: after --root or --empty-root)
       --tmp-overlay DIR   overlay DIR with a tmpfs: writes vanish
       --chdir DIR         COMMAND's working directory, inside (implies -f)
 A destination that does not exist is made only inside a tmpfs or an empty
