@@ -309,8 +309,20 @@ func subIDFinding() (string, bool, string, string) {
 	}
 	uids, err1 := subIDRanges("/etc/subuid", u)
 	gids, err2 := subIDRanges("/etc/subgid", u)
-	if err := errors.Join(err1, err2); err != nil {
-		return name, false, err.Error(), fmt.Sprintf("as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s", u.Username)
+	if err1 != nil || err2 != nil {
+		// One line: the files, not each file's whole error (which repeats
+		// the remedy).
+		var files []string
+		for _, f := range []struct {
+			name string
+			err  error
+		}{{"/etc/subuid", err1}, {"/etc/subgid", err2}} {
+			if f.err != nil {
+				files = append(files, f.name)
+			}
+		}
+		return name, false, fmt.Sprintf("no subordinate range for user %s (uid %s) in %s", u.Username, u.Uid, strings.Join(files, " and ")),
+			fmt.Sprintf("as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s", u.Username)
 	}
 	return name, true, fmt.Sprintf("%d uid and %d gid ranges for %s", len(uids), len(gids), u.Username), ""
 }
