@@ -49,7 +49,7 @@ var defaultDeniedSyscalls = []string{
 	// chroot (the "shocker" attack).
 	"open_by_handle_at", "name_to_handle_at",
 	// The host's clock, swap, accounting, quotas.
-	"clock_settime", "clock_adjtime", "settimeofday", "stime",
+	"clock_settime", "clock_adjtime", "clock_settime64", "clock_adjtime64", "settimeofday", "stime",
 	"swapon", "swapoff", "acct", "quotactl",
 	// Obsolete interfaces.
 	"lookup_dcookie", "nfsservctl", "sysfs", "_sysctl", "uselib", "ustat",
@@ -70,8 +70,9 @@ var defaultDeniedSyscalls = []string{
 //     exploits (userfaultfd stalls the kernel at will);
 //   - open_by_handle_at, name_to_handle_at: files by handle, which escape
 //     a mount namespace or chroot;
-//   - clock_settime, clock_adjtime, settimeofday, stime, swapon, swapoff,
-//     acct, quotactl: the host's clock, swap, accounting and quotas;
+//   - clock_settime, clock_adjtime (and their *64 forms on 32-bit
+//     systems), settimeofday, stime, swapon, swapoff, acct, quotactl: the
+//     host's clock, swap, accounting and quotas;
 //   - lookup_dcookie, nfsservctl, sysfs, _sysctl, uselib, ustat, vm86,
 //     vm86old, ioperm, iopl: obsolete interfaces and raw I/O ports.
 //
@@ -97,7 +98,10 @@ func DefaultDeniedSyscalls() []string {
 //     the process, and x32 calls on x86-64 fail with ENOSYS: a deny list
 //     must not be bypassed through another system call table;
 //   - ioctl TIOCSTI and TIOCLINUX, which push input into a terminal, fail
-//     with EPERM (see WithNewSession).
+//     with EPERM (see WithNewSession);
+//   - where socket and System V IPC calls are also reached through
+//     socketcall(2) and ipc(2) (i386, for instance), a denied call is
+//     denied there too, by its call number.
 //
 // The filter implies no_new_privs (the kernel needs it for a filter
 // installed without CAP_SYS_ADMIN) and needs no namespace. A 386 or arm

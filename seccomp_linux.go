@@ -184,7 +184,61 @@ func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instru
 			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 1}, bpf.RetConstant{Val: action})
 		}
 	}
+	// The calls that a reaches through a multiplexer as well (socketcall
+	// and ipc on i386 and others): denied there by their call number,
+	// the multiplexer's first argument (its low 16 bits: ipc keeps a
+	// version above them), so that a deny list cannot be bypassed.
+	for _, mux := range seccompMultiplexers {
+		nr, ok := a.SyscallNames[mux.name]
+		if !ok {
+			continue
+		}
+		block := []bpf.Instruction{
+			bpf.LoadAbsolute{Off: seccompArg0Lo, Size: 4},
+			bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xffff},
+		}
+		done := map[uint32]bool{}
+		for _, r := range rules {
+			action := seccompRetErrno(unix.Errno(r.errno))
+			if r.kill {
+				action = unix.SECCOMP_RET_KILL_PROCESS
+			}
+			for _, name := range r.names {
+				call, ok := mux.calls[name]
+				if !ok || done[call] {
+					continue
+				}
+				done[call] = true
+				block = append(block, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: call, SkipTrue: 1}, bpf.RetConstant{Val: action})
+			}
+		}
+		if len(done) == 0 {
+			continue
+		}
+		block = append(block, ldNr)
+		p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: uint8(len(block))})
+		p = append(p, block...)
+	}
 	return append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW})
+}
+
+// seccompMultiplexers are the system calls that reach others by a call
+// number in their first argument (linux/net.h's SYS_*, and ipc's in
+// linux/ipc.h), on the architectures that have them.
+var seccompMultiplexers = []struct {
+	name  string
+	calls map[string]uint32
+}{
+	{"socketcall", map[string]uint32{
+		"socket": 1, "bind": 2, "connect": 3, "listen": 4, "accept": 5, "getsockname": 6,
+		"getpeername": 7, "socketpair": 8, "send": 9, "recv": 10, "sendto": 11, "recvfrom": 12,
+		"shutdown": 13, "setsockopt": 14, "getsockopt": 15, "sendmsg": 16, "recvmsg": 17,
+		"accept4": 18, "recvmmsg": 19, "sendmmsg": 20,
+	}},
+	{"ipc", map[string]uint32{
+		"semop": 1, "semget": 2, "semctl": 3, "semtimedop": 4, "msgsnd": 11, "msgrcv": 12,
+		"msgget": 13, "msgctl": 14, "shmat": 21, "shmdt": 22, "shmget": 23, "shmctl": 24,
+	}},
 }
 
 // x32SyscallBit marks the system call numbers of the x32 ABI on x86-64.
