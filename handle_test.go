@@ -161,10 +161,14 @@ func TestHandleThousandJobs(t *testing.T) {
 
 // TestHandlePinInterop pins a held network namespace at a file, which
 // nsenter --net=FILE enters, and at /run/netns/NAME, which `ip netns exec`
-// enters; Close leaves neither mounted nor the files made.
+// enters; Close leaves neither mounted nor the files made. It runs in a
+// mount namespace of its own with a tmpfs on /run (runOwnMountNS).
 func TestHandlePinInterop(t *testing.T) {
 	if !asRoot() {
 		t.Skip("Pin bind-mounts in the caller's mount namespace: root only")
+	}
+	if !runOwnMountNS(t) {
+		return
 	}
 	before := hostMounts(t)
 	h, err := New(WithPrivateNet(), WithPrivateUTS(), WithHostname("pin-test")).Create(context.Background())
@@ -214,7 +218,8 @@ func TestHandlePinInterop(t *testing.T) {
 	checkMountsUnchanged(t, before)
 }
 
-// TestJoinIPNetns joins a network namespace that `ip netns add` made.
+// TestJoinIPNetns joins a network namespace that `ip netns add` made, in a
+// mount namespace of the test's own with a tmpfs on /run (runOwnMountNS).
 func TestJoinIPNetns(t *testing.T) {
 	if !asRoot() {
 		t.Skip("ip netns add needs root")
@@ -222,6 +227,9 @@ func TestJoinIPNetns(t *testing.T) {
 	ip, err := exec.LookPath("ip")
 	if err != nil {
 		t.Fatal("ip (iproute2) is not installed")
+	}
+	if !runOwnMountNS(t) {
+		return
 	}
 	name := "linuxns-join-" + strconv.Itoa(os.Getpid())
 	if out, err := exec.Command(ip, "netns", "add", name).CombinedOutput(); err != nil {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -115,7 +116,9 @@ func TestJSONStatusFd(t *testing.T) {
 }
 
 // TestPin: --pin net=FILE makes the namespace enterable by nsenter while
-// COMMAND runs, and leaves nothing after.
+// COMMAND runs, and leaves nothing after. nsrun runs in a mount namespace
+// of its own (unshare --mount --propagation private), so that its bind
+// mount never shows in the host's mount table.
 func TestPin(t *testing.T) {
 	if rootless() {
 		t.Skip("--pin bind-mounts in nsrun's mount namespace: root only")
@@ -126,7 +129,20 @@ func TestPin(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "net")
 	script := nsenter + " --net=" + file + " readlink /proc/self/ns/net; readlink /proc/self/ns/net"
-	out, code := result(t, command(t, "-n", "--pin", "net="+file, "--", "sh", "-c", script))
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare (util-linux) is not installed")
+	}
+	before, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, "-n", "--pin", "net="+file, "--", "sh", "-c", script)
+	cmd.Path, cmd.Args = unshare, append([]string{unshare, "--mount", "--propagation", "private"}, cmd.Args...)
+	out, code := result(t, cmd)
+	if after, err := os.ReadFile("/proc/self/mountinfo"); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("host mount table changed (%v):\nbefore:\n%s\nafter:\n%s", err, before, after)
+	}
 	f := strings.Fields(out)
 	if code != 0 || len(f) != 2 || f[0] != f[1] {
 		t.Errorf("nsenter --net=FILE: status %d, %q", code, out)
