@@ -463,6 +463,9 @@ func prepareRawInit(file string, args, env []string, p *plan, raw []step, what s
 		for i := range steps {
 			a.Fail = append(a.Fail, []byte(fmt.Sprintf("namespace: %s: %s: %s %s failed\n", what, stepName(&steps[i]), stepTable[steps[i].Kind].call, steps[i].Target)))
 		}
+		if len(a.Fail) != len(a.Steps) {
+			return nil, fmt.Errorf("namespace: %d raw steps for %d steps: a message for each is needed (a bug in this package)", len(a.Steps), len(a.Fail))
+		}
 	}
 	return a, nil
 }

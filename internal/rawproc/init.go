@@ -33,7 +33,8 @@ type InitArgs struct {
 	// Steps are performed by PID 1 before it forks the command: the
 	// mount of /proc of its PID namespace and the working directory
 	// entered again after it. If step i fails, Fail[i] is written to
-	// standard error and PID 1 exits with status 125.
+	// standard error and PID 1 exits with status 125: Fail has one
+	// message for each step (PID 1 indexes it without a bounds check).
 	Steps    []Step
 	WD       WorkDir
 	Fail     [][]byte
@@ -109,13 +110,16 @@ func ForkInit(a *InitArgs) (pid int, err syscall.Errno) {
 	// The set-up that needs the PID namespace: /proc, and the working
 	// directory again after it.
 	if i, _ := RunSteps(a.Steps, &a.WD); i >= 0 {
-		syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&a.Fail[i][0])), uintptr(len(a.Fail[i])), 0, 0, 0)
+		// Fail has one message per step (the parent checks it): no
+		// bounds check, whose panic would be runtime code here.
+		f := *(*[]byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(a.Fail)), uintptr(i)*unsafe.Sizeof(a.Fail[0])))
+		syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(unsafe.SliceData(f))), uintptr(len(f)), 0, 0, 0)
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 
 	cmd, e := rawClone(uintptr(syscall.SIGCHLD), 0)
 	if e != 0 {
-		syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(&a.FailFork[0])), uintptr(len(a.FailFork)), 0, 0, 0)
+		syscall.RawSyscall6(unix.SYS_WRITE, 2, uintptr(unsafe.Pointer(unsafe.SliceData(a.FailFork))), uintptr(len(a.FailFork)), 0, 0, 0)
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, 125, 0, 0, 0, 0, 0)
 	}
 	if cmd == 0 {

@@ -168,8 +168,11 @@ func landlock(l *Landlock) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	for i := range l.Rules {
-		r := &l.Rules[i]
+	// A local copy of the slice, which the loop's bound covers: no bounds
+	// check, whose panic would be runtime code in the child.
+	rules := l.Rules
+	for i := range rules {
+		r := &rules[i]
 		if r.Path == nil {
 			*(*uint64)(unsafe.Pointer(&r.Attr[0])) = r.NetAccess
 			*(*uint64)(unsafe.Pointer(&r.Attr[8])) = r.Port
