@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -113,6 +114,13 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 		grace := n.killGrace
 		cmd.Cancel = func() error {
 			p := cmd.Process
+			if !executed(p.Pid, self) {
+				// Still this program setting up: nothing to end
+				// gracefully, and a child that is PID 1 of its PID
+				// namespace would not die of SIGTERM (the kernel drops
+				// it, or the Go runtime exits with status 2).
+				return p.Kill()
+			}
 			err := p.Signal(syscall.SIGTERM)
 			time.AfterFunc(grace, func() { _ = p.Kill() })
 			return err
@@ -250,7 +258,7 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 	// If Start fails after this, or the process started but the second
 	// look never comes, the child's end is released when cmd is garbage
 	// collected; the handoff ends then.
-	runtime.AddCleanup(cmd, (*commandHandoff).releaseChildEnd, h)
+	runtime.AddCleanup(cmd, (*commandHandoff).release, h)
 	go h.run(ctx, j)
 	return func() {
 		cmd.Env, cmd.ExtraFiles, cmd.SysProcAttr = savedEnv, savedFiles, savedAttr
@@ -291,8 +299,26 @@ func (h *commandHandoff) releaseChildEnd() {
 	h.once.Do(func() { h.childEnd.Close() })
 }
 
+// release closes both ends (the parent's may be open still if the context
+// ended before the child asked for its job).
+func (h *commandHandoff) release() {
+	h.releaseChildEnd()
+	h.parentEnd.Close()
+}
+
+// executed reports whether the process pid has executed another program
+// than self, the program that sets up the namespaces (or it cannot be
+// told).
+func executed(pid int, self string) bool {
+	exe, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return true
+	}
+	me, err := os.Stat(self)
+	return err != nil || !os.SameFile(exe, me)
+}
+
 func (h *commandHandoff) run(ctx context.Context, j *job) {
-	defer h.parentEnd.Close()
 	// ctx done: the child is being killed (Cmd.Cancel); stop.
 	stop := context.AfterFunc(ctx, func() { _ = h.parentEnd.SetDeadline(time.Now()) })
 	defer stop()
@@ -302,6 +328,14 @@ func (h *commandHandoff) run(ctx context.Context, j *job) {
 		var m message
 		if err := readFrame(h.parentEnd, &m); err != nil {
 			h.endCgroup(-1, false)
+			if ctx.Err() != nil {
+				// Left open: the end of file would end the child with
+				// status 125 (set-up failed) before the signal that
+				// cancels it arrives. It is closed with cmd (the
+				// cleanup of releaseChildEnd).
+				return
+			}
+			h.parentEnd.Close()
 			return
 		}
 		if m.Type == msgHello {
@@ -309,6 +343,7 @@ func (h *commandHandoff) run(ctx context.Context, j *job) {
 			pidfd := cgroupChildPidfd(h.cg)
 			_ = answerHello(h.parentEnd, j, m.Msg)
 			h.endCgroup(pidfd, true)
+			h.parentEnd.Close()
 			return
 		}
 	}

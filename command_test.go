@@ -104,6 +104,33 @@ func TestCommandContextTerminates(t *testing.T) {
 	}
 }
 
+// TestCommandCancelledDuringSetUp: a context that ends while the child
+// still sets up (before it has even asked for its job, or before it
+// executes the program) kills it: Wait reports SIGKILL, never a set-up
+// failure's 125 (the job socket closed under it) nor the Go runtime's 2 (a
+// PID 1 that got SIGTERM).
+func TestCommandCancelledDuringSetUp(t *testing.T) {
+	for i := range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := testNS(WithPrivatePID(), WithKillGrace(2*time.Second)).Command(ctx, "sh", "-c", "trap '' TERM; sleep 60")
+		if err := cmd.Start(); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i) * 200 * time.Microsecond)
+		cancel()
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("cancelled after %d µs: %v", i*200, err)
+		}
+		// (Once sh runs, it ignores SIGTERM and is killed after the grace.)
+		if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("cancelled after %d µs: status %v, want killed by SIGKILL", i*200, ee)
+		}
+	}
+}
+
 // TestCommandDenied: without CAP_SYS_ADMIN, Start returns a *SetupError
 // wrapping ErrPermission with a hint, not os/exec's bare EPERM, and starts
 // nothing.

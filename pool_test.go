@@ -293,10 +293,11 @@ func TestPoolContextCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	poolIdle(t, n, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	ready := cancelWhenReady(t, func() { cancel(context.DeadlineExceeded) })
 	var ee *ExitError
-	err := n.Run(ctx, failing, "wait-ctx")
+	err := n.Run(ctx, failing, "wait-ctx-ready", ready)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ee) || ee.Msg != "context canceled" {
 		t.Errorf("got %v; want the child's ctx error and DeadlineExceeded", err)
 	}

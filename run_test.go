@@ -376,6 +376,15 @@ var failing = Register("test-failing", func(ctx context.Context, args []string) 
 	case "wait-ctx":
 		<-ctx.Done()
 		return ctx.Err()
+	case "wait-ctx-ready":
+		// Catches the signals (Done), then says so on the FIFO args[1].
+		done := ctx.Done()
+		if f, err := os.OpenFile(args[1], os.O_WRONLY, 0); err == nil {
+			f.Write([]byte{1})
+			f.Close()
+		}
+		<-done
+		return ctx.Err()
 	case "ok":
 		return nil
 	}
@@ -439,15 +448,19 @@ func TestRunNormalChildCostsNoGrace(t *testing.T) {
 }
 
 func TestRunContextCancelled(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	err := testNS(WithPrivateMount()).Run(ctx, failing, "wait-ctx")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	// Cancelled once the function looks at its context: before, SIGTERM
+	// has its default effect (see signalContext), which a deadline could
+	// meet on a loaded machine.
+	ready := cancelWhenReady(t, func() { cancel(context.DeadlineExceeded) })
+	err := testNS(WithPrivateMount()).Run(ctx, failing, "wait-ctx-ready", ready)
 	var ee *ExitError
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ee) || ee.Msg != "context canceled" {
 		t.Errorf("got %v; want the child's ctx error and DeadlineExceeded", err)
 	}
 	// Already done: nothing starts.
-	if err := testNS().Run(ctx, failing, "ok"); !errors.Is(err, context.DeadlineExceeded) {
+	if err := testNS().Run(ctx, failing, "ok"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run with a done context = %v", err)
 	}
 }
@@ -687,3 +700,26 @@ var monotonicTask = NewTask("test-monotonic", func(ctx context.Context, _ int) (
 	}
 	return time.Duration(ts.Nano()), nil
 })
+
+// cancelWhenReady makes a FIFO and returns its path: once the
+// "wait-ctx-ready" function has opened it and written its byte, cancel is
+// called.
+func cancelWhenReady(t *testing.T, cancel func()) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ready")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0) // does not wait for a writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	go func() {
+		var b [1]byte
+		if n, _ := f.Read(b[:]); n == 1 {
+			cancel()
+		}
+	}()
+	return path
+}

@@ -199,7 +199,10 @@ func TestStartProcessProcessGroup(t *testing.T) {
 func TestStartProcessWithMinimalInit(t *testing.T) {
 	before := hostMounts(t)
 	n := testNS(WithPrivatePID(), WithPrivateTmp(), WithMinimalInit())
-	out, code := startOutput(t, n, `echo "pid=$$ ppid=$PPID"; echo "init-fds=$(ls /proc/1/fd | wc -l)"; echo "init-group=$(cut -d' ' -f5 /proc/1/stat) mine=$(cut -d' ' -f5 /proc/$$/stat)"; exit 5`, nil)
+	// PID 1 closes its descriptors once the program has executed (vfork),
+	// so the program may look before it has: it waits for PID 1 to have
+	// none, up to a deadline past which the test fails.
+	out, code := startOutput(t, n, `echo "pid=$$ ppid=$PPID"; end=$(($(date +%s) + 30)); while [ -n "$(ls /proc/1/fd)" ] && [ $(date +%s) -lt $end ]; do :; done; echo "init-fds=$(ls /proc/1/fd | wc -l)"; echo "init-group=$(cut -d' ' -f5 /proc/1/stat) mine=$(cut -d' ' -f5 /proc/$$/stat)"; exit 5`, nil)
 	if code != 5 {
 		t.Errorf("exit status %d, want the program's 5\n%s", code, out)
 	}
