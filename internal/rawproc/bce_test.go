@@ -8,9 +8,7 @@ import (
 	"go/token"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,10 +25,7 @@ var parentOnly = map[string]bool{"NewStack": true}
 func TestNoBoundsChecksInChild(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	if _, err := os.Stat(goBin); err != nil {
-		t.Skip("the go command is not installed: it reports the bounds checks")
+		t.Skip("the go command is not in PATH: it reports the bounds checks")
 	}
 	cmd := exec.Command(goBin, "build", "-gcflags=-d=ssa/check_bce/debug=1", ".")
 	if os.Getenv("GOCACHE") == "" {
