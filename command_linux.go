@@ -10,8 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -96,6 +96,7 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 		return cmd
 	}
 	program := cmd.Path
+	var handoff atomic.Pointer[commandHandoff]
 	cmd.Path = selfPath()
 	self := cmd.Path
 	cc.start = func() (func(), error) {
@@ -104,7 +105,7 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 			// refuse rather than run it there.
 			return nil, fmt.Errorf("namespace: Command: %w: exec.Cmd.Path was changed to %q after Command; the program to run in the namespaces is Command's name argument (%q)", ErrInvalid, cmd.Path, program)
 		}
-		return n.startCommand(ctx, cmd, program)
+		return n.startCommand(ctx, cmd, program, &handoff)
 	}
 	if n.termChild {
 		// TERM, then KILL after the grace. Not through WaitDelay, which
@@ -114,9 +115,9 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 		grace := n.killGrace
 		cmd.Cancel = func() error {
 			p := cmd.Process
-			if !executed(p.Pid, self) {
-				// Still this program setting up: nothing to end
-				// gracefully, and a child that is PID 1 of its PID
+			if h := handoff.Load(); h != nil && !h.handed.Load() {
+				// The child has not had its job: nothing to end
+				// gracefully, and one that is PID 1 of its PID
 				// namespace would not die of SIGTERM (the kernel drops
 				// it, or the Go runtime exits with status 2).
 				return p.Kill()
@@ -202,7 +203,7 @@ func sysProcAttrConflict(a *syscall.SysProcAttr) string {
 // it makes the job socket, adds the marker, the socket and the namespaces
 // to cmd, and starts the goroutine that hands the job over. It returns
 // what restores cmd's fields once the process has started.
-func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program string) (func(), error) {
+func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program string, hp *atomic.Pointer[commandHandoff]) (func(), error) {
 	attr := n.sysProcAttr()
 	if user := cmd.SysProcAttr; user != nil {
 		if f := sysProcAttrConflict(user); f != "" {
@@ -252,6 +253,7 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 	cmd.SysProcAttr = attr
 
 	h := &commandHandoff{parentEnd: parentEnd, childEnd: childEnd, cg: cg}
+	hp.Store(h)
 	if cg != nil {
 		h.watch = watchCgroup(cmd)
 	}
@@ -279,6 +281,7 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 type commandHandoff struct {
 	parentEnd, childEnd *os.File
 	once                sync.Once
+	handed              atomic.Bool // the child asked for its job and was answered
 
 	// The child's cgroup and its end (cgroup_watch_linux.go), or nil.
 	cg    *cgroupDir
@@ -306,18 +309,6 @@ func (h *commandHandoff) release() {
 	h.parentEnd.Close()
 }
 
-// executed reports whether the process pid has executed another program
-// than self, the program that sets up the namespaces (or it cannot be
-// told).
-func executed(pid int, self string) bool {
-	exe, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe")
-	if err != nil {
-		return true
-	}
-	me, err := os.Stat(self)
-	return err != nil || !os.SameFile(exe, me)
-}
-
 func (h *commandHandoff) run(ctx context.Context, j *job) {
 	// ctx done: the child is being killed (Cmd.Cancel); stop.
 	stop := context.AfterFunc(ctx, func() { _ = h.parentEnd.SetDeadline(time.Now()) })
@@ -341,6 +332,7 @@ func (h *commandHandoff) run(ctx context.Context, j *job) {
 		if m.Type == msgHello {
 			// The child, alone in its cgroup until it has its job.
 			pidfd := cgroupChildPidfd(h.cg)
+			h.handed.Store(true)
 			_ = answerHello(h.parentEnd, j, m.Msg)
 			h.endCgroup(pidfd, true)
 			h.parentEnd.Close()
