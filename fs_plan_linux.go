@@ -45,7 +45,26 @@ func isFSStep(k stepKind) bool { return k >= stepNewRoot && k <= stepDetachOldRo
 // a plan with a fresh /proc: the /proc, and after it the old root's
 // detachment (the kernel mounts a /proc in a user namespace only while a
 // full /proc is in the mount namespace, as the old root's is).
-func isInitStep(s *step) bool { return s.Kind == stepProc || s.Kind == stepDetachOldRoot }
+func isInitStep(s *step) bool {
+	return s.Kind == stepProc || s.Kind == stepDetachOldRoot || isFSStep(s.Kind) && s.Flags&wire.StepProcGuard != 0
+}
+
+// procReadOnly lists the parts of a fresh /proc made read-only after its
+// mount, as bubblewrap does: the kernel checks only file permissions on a
+// write to them, and a root without capabilities (and without a user
+// namespace) owns them, e.g. /proc/sys/kernel/core_pattern, a way to run a
+// program on the host.
+var procReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
+
+// procGuard adds the steps that bind each of procReadOnly over itself,
+// read-only; one missing on this kernel is skipped.
+func (c *fsCompiler) procGuard() {
+	const f = wire.StepOptional | wire.StepProcGuard
+	for _, p := range procReadOnly {
+		c.steps = append(c.steps, step{Kind: stepBindSource, Target: p, Data: p, Flags: wire.StepAttrReadOnly | f},
+			step{Kind: stepAttach, Target: p, Flags: wire.StepWithAnchor(f, -1)}) // in the fresh /proc: it exists
+	}
+}
 
 // fsStepName names a step of the filesystem view with its paths.
 func fsStepName(s *step) string {
@@ -183,6 +202,7 @@ func (n *Namespace) appendFSSteps(s []step) []step {
 	}
 	if n.mountsProc() {
 		c.steps = append(c.steps, step{Kind: stepProc, Target: "/proc", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+		c.procGuard()
 	}
 	if newRoot {
 		c.steps = append(c.steps, step{Kind: stepDetachOldRoot})

@@ -32,4 +32,7 @@ type Handle struct {
 type pin struct {
 	path    string
 	created bool // the file was made by Pin, and is removed by Close
+	tree    int  // the pinning mount's descriptor, by which Close unmounts it
+	dev     uint64
+	ino     uint64 // the file under the mount, which Close removes only if it is still there
 }

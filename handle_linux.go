@@ -110,7 +110,10 @@ func (h *Handle) StartProcess(path string, argv []string, attr *os.ProcAttr) (*o
 // --net=PATH` does. If path does not exist, an empty file is made there
 // and removed by Close. The bind mount is made in the caller's mount
 // namespace, which needs CAP_SYS_ADMIN there (ErrPermission otherwise).
-// Close unmounts every pin.
+// A path whose last element is a symbolic link is refused (ErrInvalid):
+// the mount is made on the file itself, never where a link leads. Close
+// unmounts every pin that is still mounted, by the mount itself rather
+// than by its path.
 func (h *Handle) Pin(kind syscalls.Type, path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -128,7 +131,7 @@ func (h *Handle) Pin(kind syscalls.Type, path string) error {
 		return fmt.Errorf("namespace: Handle.Pin: %w: the path %q is not absolute", ErrInvalid, path)
 	}
 	created := false
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o444)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
 	switch {
 	case err == nil:
 		unix.Close(fd)
@@ -136,24 +139,96 @@ func (h *Handle) Pin(kind syscalls.Type, path string) error {
 	case !errors.Is(err, unix.EEXIST):
 		return classify("pin the "+kind.String()+" namespace", &os.PathError{Op: "create", Path: path, Err: err}, nil)
 	}
-	file := kind.ProcName()
-	if kind == syscalls.Time {
-		file = "time_for_children"
-	}
-	src := "/proc/" + strconv.Itoa(h.holder.Pid) + "/ns/" + file
-	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-		if created {
-			os.Remove(path)
+	p, err := pinAt(path, "/proc/"+strconv.Itoa(h.holder.Pid)+"/ns/"+pinFile(kind))
+	if err != nil {
+		if created && p.ino != 0 {
+			removeIfSame(path, p.dev, p.ino)
 		}
-		e := classify("pin the "+kind.String()+" namespace on "+path, os.NewSyscallError("mount", err), nil)
+		if errors.Is(err, ErrInvalid) {
+			return fmt.Errorf("namespace: Handle.Pin: %w", err)
+		}
+		e := classify("pin the "+kind.String()+" namespace on "+path, err, nil)
 		var se *SetupError
 		if errors.As(e, &se) && errors.Is(err, unix.EPERM) {
 			se.Hint = "a bind mount in the caller's mount namespace needs CAP_SYS_ADMIN there (root)"
 		}
 		return e
 	}
-	h.pins = append(h.pins, pin{path: path, created: created})
+	p.created = created
+	h.pins = append(h.pins, p)
 	return nil
+}
+
+// pinFile returns the name in /proc/PID/ns of the namespace of kind kind
+// that Pin pins.
+func pinFile(kind syscalls.Type) string {
+	if kind == syscalls.Time {
+		return "time_for_children"
+	}
+	return kind.ProcName()
+}
+
+// pinAt bind-mounts the namespace file src on path, whose last element
+// must not be a symbolic link: the mount is made on the file opened
+// without following one (open_tree and move_mount), so that a link
+// cannot redirect it. The pin keeps the mount's descriptor, by which
+// unpin unmounts exactly it. On failure, p holds the file's identity if
+// it was found.
+func pinAt(path, src string) (p pin, err error) {
+	p = pin{path: path, tree: -1}
+	dst, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return p, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(dst)
+	var st unix.Stat_t
+	if err := unix.Fstat(dst, &st); err != nil {
+		return p, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	p.dev, p.ino = uint64(st.Dev), uint64(st.Ino)
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		p.ino = 0 // not Pin's file: left alone
+		return p, fmt.Errorf("%w: %s is a symbolic link: Pin does not follow one (give the path it points to)", ErrInvalid, path)
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return p, os.NewSyscallError("open_tree", err)
+	}
+	if err := unix.MoveMount(tree, "", dst, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		unix.Close(tree)
+		return p, os.NewSyscallError("move_mount", err)
+	}
+	p.tree = tree
+	return p, nil
+}
+
+// unpin unmounts the pin p by its descriptor (not by its path, which may
+// since lead elsewhere), if it is still mounted, and removes the file that
+// Pin made if it is still the one under the mount.
+func unpin(p pin) error {
+	defer unix.Close(p.tree)
+	// /proc/self/fd/N leads to the pin's own mount, wherever it is; EINVAL:
+	// it is no longer mounted (someone else unmounted it).
+	err := unix.Unmount("/proc/self/fd/"+strconv.Itoa(p.tree), unix.MNT_DETACH)
+	if err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("namespace: Handle.Close: unpin %s: %w", p.path, os.NewSyscallError("umount2", err))
+	}
+	if p.created {
+		if err := removeIfSame(p.path, p.dev, p.ino); err != nil {
+			return fmt.Errorf("namespace: Handle.Close: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeIfSame removes path if it is still the file dev:ino (not a link
+// or a file put in its place since).
+func removeIfSame(path string, dev, ino uint64) error {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
+		return nil
+	}
+	return os.Remove(path)
 }
 
 // Close unpins every namespace that Pin pinned, ends the holding process
@@ -170,15 +245,8 @@ func (h *Handle) Close() error {
 	h.closed = true
 	var errs []error
 	for i := len(h.pins) - 1; i >= 0; i-- {
-		p := h.pins[i]
-		if err := unix.Unmount(p.path, unix.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Errorf("namespace: Handle.Close: unpin %s: %w", p.path, os.NewSyscallError("umount2", err)))
-			continue
-		}
-		if p.created {
-			if err := os.Remove(p.path); err != nil {
-				errs = append(errs, fmt.Errorf("namespace: Handle.Close: %w", err))
-			}
+		if err := unpin(h.pins[i]); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	h.pins = nil

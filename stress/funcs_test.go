@@ -119,6 +119,11 @@ var fault = namespace.Register("stress-fault", func(ctx context.Context, args []
 		// pid_max is per PID namespace (Linux 6.14): lower ours, then fork
 		// `sleep MARKER` until the kernel refuses. At most a few hundred
 		// processes, whatever the host's limits.
+		// The fresh /proc's /proc/sys is read-only (a bind over it, in
+		// this mount namespace, made by this namespace): lift it here.
+		if err := unix.Unmount("/proc/sys", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("lift the read-only /proc/sys: %w", err)
+		}
 		if err := os.WriteFile("/proc/sys/kernel/pid_max", []byte("400"), 0); err != nil {
 			return fmt.Errorf("lower pid_max: %w", err)
 		}

@@ -190,6 +190,11 @@ const (
 	// StepOptional: a missing source is skipped (StepBindSource), and so
 	// is the attach of a skipped source (StepAttach).
 	StepOptional = 1 << 16
+	// StepProcGuard marks the StepBindSource and StepAttach that make a
+	// part of a fresh /proc read-only (/proc/sys, /proc/sysrq-trigger …):
+	// they belong with the /proc's mount, wherever it is performed. The
+	// executors ignore it.
+	StepProcGuard = 1 << 17
 )
 
 // StepAnchorLen returns the length of the anchor of a StepAttach,

@@ -1,0 +1,94 @@
+//go:build linux
+
+package namespace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"testing"
+
+	"github.com/linuxns/namespace/syscalls"
+	"golang.org/x/sys/unix"
+)
+
+// mountedAt reports whether a mount is at path, from /proc/self/mountinfo.
+func mountedAt(path string) bool {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
+}
+
+// pinSymlinkFunc runs in a mount namespace of the test's own, with a
+// private /tmp: Pin on a symbolic link is refused and mounts nothing; and
+// Close, after the pin was unmounted and its path replaced by a link to
+// another mount, leaves that mount alone.
+var pinSymlinkFunc = Register("pin-symlink-test", func(ctx context.Context, args []string) error {
+	victim := "/tmp/victim"
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", victim, "tmpfs", 0, ""); err != nil {
+		return fmt.Errorf("mount the victim: %w", err)
+	}
+	if err := os.WriteFile(victim+"/f", nil, 0o644); err != nil {
+		return err
+	}
+	if err := os.Symlink(victim+"/f", "/tmp/link"); err != nil {
+		return err
+	}
+	h, err := New(WithPrivateUTS()).Create(ctx)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	err = h.Pin(syscalls.UTS, "/tmp/link")
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "symbolic link") {
+		return fmt.Errorf("Pin on a symbolic link: %v, want ErrInvalid naming the link", err)
+	}
+	if mountedAt(victim + "/f") {
+		return errors.New("Pin on a symbolic link mounted on its target")
+	}
+	if err := h.Pin(syscalls.UTS, "/tmp/pin"); err != nil {
+		return fmt.Errorf("Pin: %w", err)
+	}
+	if !mountedAt("/tmp/pin") {
+		return errors.New("Pin mounted nothing at /tmp/pin")
+	}
+	// Someone else unpins it and puts a link to the victim in its place.
+	if err := unix.Unmount("/tmp/pin", unix.MNT_DETACH); err != nil {
+		return err
+	}
+	if err := os.Remove("/tmp/pin"); err != nil {
+		return err
+	}
+	if err := os.Symlink(victim, "/tmp/pin"); err != nil {
+		return err
+	}
+	if err := h.Close(); err != nil {
+		return fmt.Errorf("Close: %w", err)
+	}
+	if !mountedAt(victim) {
+		return errors.New("Close unmounted the mount a link at the pin's path led to")
+	}
+	if _, err := os.Lstat("/tmp/pin"); err != nil {
+		return fmt.Errorf("Close removed the link put at the pin's path: %w", err)
+	}
+	return nil
+})
+
+// TestHandlePinSymlink runs pinSymlinkFunc in a mount namespace of its own.
+func TestHandlePinSymlink(t *testing.T) {
+	before := hostMounts(t)
+	defer checkMountsUnchanged(t, before)
+	if err := testNS(WithPrivateMount(), WithPrivateTmp()).Run(context.Background(), pinSymlinkFunc); err != nil {
+		t.Fatal(err)
+	}
+}
