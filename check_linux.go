@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
@@ -299,7 +298,7 @@ func cgroupFinding() (string, bool, string, string) {
 func subIDFinding() (string, bool, string, string) {
 	const name = "newuidmap and subordinate ids"
 	for _, tool := range []string{"newuidmap", "newgidmap"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := subIDTool(tool); err != nil {
 			return name, false, tool + " is not installed", "install the uidmap package (Debian, Ubuntu) or shadow-utils"
 		}
 	}

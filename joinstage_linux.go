@@ -61,6 +61,16 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	if err != nil {
 		childFail(report, "prepare the join", err)
 	}
+	if j.Role != roleExec {
+		// The program is executed again after the raw child has joined the
+		// namespaces: /proc/self/exe looked up there is whatever the joined
+		// mount namespace's owner put at that path. Open it now, here.
+		fd, err := openSelfExe()
+		if err != nil {
+			childFail(report, "open the program's executable", err)
+		}
+		a.ExecFD, a.ExecByFD = uintptr(fd), true
+	}
 	errPipe, err := pipe2()
 	if err != nil {
 		childFail(report, "create a pipe", err)
@@ -73,6 +83,9 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	a.ParentFD = uintptr(self)
 	pid, errno := spawn(a)
 	unix.Close(errPipe[1])
+	if a.ExecByFD {
+		unix.Close(int(a.ExecFD))
+	}
 	releaseKeep(keep)
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(keep)

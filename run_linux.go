@@ -25,6 +25,20 @@ import (
 // cannot be used (see selfPath).
 const selfExe = "/proc/self/exe"
 
+// openSelfExe opens the running program's executable (close-on-exec), for
+// a child that executes it again after joining a mount namespace it does
+// not own, where /proc/self/exe would be looked up in a /proc that the
+// namespace's owner may have replaced: execveat(fd, "", AT_EMPTY_PATH)
+// (rawproc.SpawnArgs.ExecFD, execSelfFD) executes this file whatever that
+// namespace holds.
+func openSelfExe() (int, error) {
+	fd, err := unix.Open(selfExe, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: selfExe, Err: err}
+	}
+	return fd, nil
+}
+
 // selfPath returns the path by which a child started with os/exec executes
 // the running program: the program's own path when it still names the
 // same file, else /proc/self/exe. The path is looked up by the child, after

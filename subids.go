@@ -76,7 +76,7 @@ func subIDRanges(file string, u *user.User) ([]subIDRange, error) {
 // range.
 func subIDMaps() (uidArgs, gidArgs []string, err error) {
 	for _, tool := range []string{"newuidmap", "newgidmap"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := subIDTool(tool); err != nil {
 			return nil, nil, fmt.Errorf("%w: WithPrivateUser(SubIDs()): %s is not installed: install the uidmap package (Debian, Ubuntu) or shadow-utils", ErrUnsupported, tool)
 		}
 	}
@@ -125,7 +125,11 @@ func writeSubIDMaps(pid int) error {
 		tool string
 		args []string
 	}{{"newuidmap", uidArgs}, {"newgidmap", gidArgs}} {
-		out, err := exec.Command(c.tool, append([]string{strconv.Itoa(pid)}, c.args...)...).CombinedOutput()
+		path, err := subIDTool(c.tool)
+		if err != nil {
+			return fmt.Errorf("namespace: %w: %w", ErrUnsupported, err)
+		}
+		out, err := exec.Command(path, append([]string{strconv.Itoa(pid)}, c.args...)...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("namespace: %w: %s %d %s: %w: %s", ErrPermission, c.tool, pid, strings.Join(c.args, " "), err, strings.TrimSpace(string(out)))
 		}

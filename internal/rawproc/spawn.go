@@ -42,7 +42,14 @@ type SpawnArgs struct {
 	InitCtty          int // the terminal, among the program's descriptors
 	Path              *byte
 	Argv, Envv        **byte
-	report            [8]byte
+	// ExecFD, if ExecByFD, is a descriptor (close-on-exec) of the program,
+	// opened by the parent before the clone: the child executes it with
+	// execveat(ExecFD, "", AT_EMPTY_PATH) instead of execve(Path), so that
+	// a mount namespace the child joined cannot substitute another file
+	// (a /proc of its own with self/exe pointing elsewhere).
+	ExecFD   uintptr
+	ExecByFD bool
+	report   [8]byte
 	// program is set by WithMinimalInit's PID 1 (or the subreaper) in its
 	// own memory before it clones the program with CLONE_VM: vmChild is
 	// then PID 2 (programChild), not the set-up.
@@ -367,6 +374,14 @@ func spawnAfterSteps(a *SpawnArgs) (st uint32, e syscall.Errno) {
 		a.ErrFD = r1
 		a.NextFD = int(r1) + 1
 	}
+	if a.ExecByFD && a.ExecFD < uintptr(len(a.Fds)) {
+		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.ExecFD, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
+		if e != 0 {
+			return st, e
+		}
+		a.ExecFD = r1
+		a.NextFD = int(r1) + 1
+	}
 	if a.HoldR != 0 && a.HoldR < uintptr(len(a.Fds)) {
 		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.HoldR, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
 		if e != 0 {
@@ -443,7 +458,12 @@ func spawnExec(a *SpawnArgs) {
 		}
 	}
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
-	_, _, e := syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.Path)), uintptr(unsafe.Pointer(a.Argv)), uintptr(unsafe.Pointer(a.Envv)), 0, 0, 0)
+	var e syscall.Errno
+	if a.ExecByFD {
+		_, _, e = syscall.RawSyscall6(unix.SYS_EXECVEAT, a.ExecFD, cstr(emptyPath), uintptr(unsafe.Pointer(a.Argv)), uintptr(unsafe.Pointer(a.Envv)), unix.AT_EMPTY_PATH, 0)
+	} else {
+		_, _, e = syscall.RawSyscall6(unix.SYS_EXECVE, uintptr(unsafe.Pointer(a.Path)), uintptr(unsafe.Pointer(a.Argv)), uintptr(unsafe.Pointer(a.Envv)), 0, 0, 0)
+	}
 	spawnFail(a, CodeExec, e)
 }
 
