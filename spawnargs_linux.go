@@ -217,6 +217,10 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	if pidJoined {
 		a.Init, a.TimeFork = true, false // the Init fork enters the time namespace as well
 	}
+	// A process whose children's time namespace is not its own cannot
+	// clone with CLONE_VM (the kernel's EINVAL): the program's fork then
+	// copies this process.
+	a.NoVMFork = hasStep(steps, stepTimeNS)
 	if p.KillDescendants {
 		a.Reaper.On = true
 		if a.Reaper.Children, err = cString(childrenFile); err != nil {

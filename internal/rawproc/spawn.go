@@ -62,6 +62,11 @@ type SpawnArgs struct {
 	// time namespace that the set-up made, which execve does only since
 	// Linux 6.3.
 	TimeFork bool
+	// NoVMFork: the fork of the program (Init, Reaper, TimeFork) copies
+	// this process instead of sharing its memory: the set-up made a time
+	// namespace for its children, and the kernel refuses CLONE_VM to a
+	// process whose children's time namespace differs from its own.
+	NoVMFork bool
 	// Stack, if not nil and VMClone, is the stack of a child that shares
 	// the caller's memory (see vmclone.go and SharesMemory). The caller
 	// frees it once the child has executed its program or exited.
@@ -207,7 +212,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		// (CLONE_VM, on the copy of a.Stack; this process sleeps meanwhile
 		// with CLONE_VFORK, so the stack is PID 2's alone) instead of
 		// copying its page tables again.
-		if VMClone && a.Stack != nil {
+		if VMClone && a.Stack != nil && !a.NoVMFork {
 			a.program = true
 			var e2 uintptr
 			r1, e2 = cloneVM(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), a.Stack.top(), 0, a, vmEntries())
