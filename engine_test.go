@@ -419,8 +419,13 @@ func TestPlanOrder(t *testing.T) {
 	for _, s := range n.plan().Steps {
 		got = append(got, stepName(&s))
 	}
-	want := []string{"make / recursively private", "mount tmpfs on /tmp (mode=1777,size=1048576)", "mount proc on /proc",
-		"set hostname", "bring lo up", "create time namespace", "set time offsets", "enter working directory"}
+	want := []string{"make / recursively private", "mount tmpfs on /tmp (mode=1777,size=1048576)", "mount proc on /proc"}
+	// The fresh /proc's kernel knobs, bound read-only over themselves.
+	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"} {
+		want = append(want, "open the bind source "+p+" (for "+p+")", "mount on "+p)
+	}
+	want = append(want,
+		"set hostname", "bring lo up", "create time namespace", "set time offsets", "enter working directory")
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Errorf("steps:\n%q\nwant\n%q", got, want)
 	}
