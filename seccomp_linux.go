@@ -169,21 +169,10 @@ func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instru
 			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 1}, enosys)
 		}
 	}
-	seen := map[int]bool{}
-	for _, r := range rules {
-		action := seccompRetErrno(unix.Errno(r.errno))
-		if r.kill {
-			action = unix.SECCOMP_RET_KILL_PROCESS
-		}
-		for _, name := range r.names {
-			nr, ok := a.SyscallNames[name]
-			if !ok || seen[nr] {
-				continue
-			}
-			seen[nr] = true
-			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 1}, bpf.RetConstant{Val: action})
-		}
-	}
+	p = append(p, seccompRuleJumps(rules, func(name string) (uint32, bool) {
+		nr, ok := a.SyscallNames[name]
+		return uint32(nr), ok
+	})...)
 	// The calls that a reaches through a multiplexer as well (socketcall
 	// and ipc on i386 and others): denied there by their call number,
 	// the multiplexer's first argument (its low 16 bits: ipc keeps a
@@ -193,33 +182,46 @@ func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instru
 		if !ok {
 			continue
 		}
-		block := []bpf.Instruction{
-			bpf.LoadAbsolute{Off: seccompArg0Lo, Size: 4},
-			bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xffff},
-		}
-		done := map[uint32]bool{}
-		for _, r := range rules {
-			action := seccompRetErrno(unix.Errno(r.errno))
-			if r.kill {
-				action = unix.SECCOMP_RET_KILL_PROCESS
-			}
-			for _, name := range r.names {
-				call, ok := mux.calls[name]
-				if !ok || done[call] {
-					continue
-				}
-				done[call] = true
-				block = append(block, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: call, SkipTrue: 1}, bpf.RetConstant{Val: action})
-			}
-		}
-		if len(done) == 0 {
+		jumps := seccompRuleJumps(rules, func(name string) (uint32, bool) {
+			call, ok := mux.calls[name]
+			return call, ok
+		})
+		if len(jumps) == 0 {
 			continue
 		}
+		block := append([]bpf.Instruction{
+			bpf.LoadAbsolute{Off: seccompArg0Lo, Size: 4},
+			bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xffff},
+		}, jumps...)
 		block = append(block, ldNr)
 		p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: uint8(len(block))})
 		p = append(p, block...)
 	}
 	return append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ALLOW})
+}
+
+// seccompRuleJumps returns, for each call of rules that number finds (a
+// system call's number, or a multiplexer's call number), a test of the
+// accumulator against it and a return of its rule's action; a call in two
+// rules gets the first one's.
+func seccompRuleJumps(rules []SeccompRule, number func(name string) (uint32, bool)) []bpf.Instruction {
+	var p []bpf.Instruction
+	seen := map[uint32]bool{}
+	for _, r := range rules {
+		action := seccompRetErrno(unix.Errno(r.errno))
+		if r.kill {
+			action = unix.SECCOMP_RET_KILL_PROCESS
+		}
+		for _, name := range r.names {
+			nr, ok := number(name)
+			if !ok || seen[nr] {
+				continue
+			}
+			seen[nr] = true
+			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nr, SkipTrue: 1}, bpf.RetConstant{Val: action})
+		}
+	}
+	return p
 }
 
 // seccompMultiplexers are the system calls that reach others by a call
