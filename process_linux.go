@@ -153,7 +153,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		return nil, err
 	}
 	if cg != nil {
-		a.CgroupFD = cg.fd
+		a.IntoCgroup, a.CgroupFD = true, cg.fd
 	}
 	defer runtime.KeepAlive(keep)
 	defer runtime.KeepAlive(a)

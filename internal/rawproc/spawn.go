@@ -72,11 +72,15 @@ type SpawnArgs struct {
 	// frees it once the child has executed its program or exited.
 	Stack *Stack
 
-	// CgroupFD, if positive, is a descriptor of the cgroup v2 directory
-	// that the child is born in (clone3 with CLONE_INTO_CGROUP, Linux 5.7).
-	// Such a child is cloned fork-style: cloneVM takes no cgroup.
-	CgroupFD  int
-	cloneArgs cloneArgs
+	// IntoCgroup says that the child is born in the cgroup v2 directory
+	// of the descriptor CgroupFD (clone3 with CLONE_INTO_CGROUP, Linux
+	// 5.7), which may be any descriptor, 0 included (a caller whose
+	// standard input is closed gets the directory as 0), as with
+	// syscall.SysProcAttr's UseCgroupFD. Such a child is cloned
+	// fork-style: cloneVM takes no cgroup.
+	IntoCgroup bool
+	CgroupFD   int
+	cloneArgs  cloneArgs
 }
 
 // SharesMemory reports whether Spawn clones the child with CLONE_VM: it
@@ -85,9 +89,9 @@ type SpawnArgs struct {
 // alive and unchanged until then. Otherwise the child is a fork-style copy
 // (WithMinimalInit's PID 1, WithKillDescendants' cloned process and the
 // TimeFork relay outlive the program's execve, and architectures without
-// cloneVM, and a child born in a cgroup: CgroupFD).
+// cloneVM, and a child born in a cgroup: IntoCgroup).
 func (a *SpawnArgs) SharesMemory() bool {
-	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork && a.CgroupFD <= 0
+	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork && !a.IntoCgroup
 }
 
 // Suspends reports whether Spawn's calling thread sleeps until the child
@@ -122,7 +126,7 @@ const ReportSize = 8
 // caller's memory: it writes only non-pointer fields of a and the buffers
 // it points to, which the caller does not read.
 //
-// cgroups: a child born in a cgroup (a.CgroupFD) is cloned fork-style by
+// cgroups: a child born in a cgroup (a.IntoCgroup) is cloned fork-style by
 // clone3(2) with CLONE_INTO_CGROUP (rawCloneIntoCgroup), so it costs what
 // a fork costs in a large caller. A clone3(2)-based variant of cloneVM
 // (struct clone_args with the cgroup descriptor, the stack and the pidfd
@@ -148,7 +152,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		r1, e2 := cloneVM(flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmEntries())
 		return int(r1), syscall.Errno(e2)
 	}
-	if a.CgroupFD > 0 {
+	if a.IntoCgroup {
 		r1, e = rawCloneIntoCgroup(&a.cloneArgs, a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)), uintptr(a.CgroupFD))
 	} else {
 		r1, e = rawClone(a.CloneFlags, uintptr(unsafe.Pointer(&a.Pidfd)))
