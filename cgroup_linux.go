@@ -33,6 +33,14 @@ type cgroupDir struct {
 	fd   int  // a descriptor of the directory, for CLONE_INTO_CGROUP; -1 once closed
 	own  bool // made for the child: what is left in it is killed and it is removed
 
+	// Of a cgroup of the child's own: descriptors of it and of the
+	// directory it was made in, and its name there, kept until it is
+	// removed. Its files are opened under them, never by path again: the
+	// path may name something else by then (a symbolic link changed, the
+	// cgroup removed and another made under its name).
+	dir, parent int
+	name        string
+
 	closeOnce sync.Once
 
 	finishOnce sync.Once
@@ -57,27 +65,42 @@ func (n *Namespace) openCgroup() (*cgroupDir, error) {
 		if err != nil {
 			return nil, classify(cgroupStepName+" "+c.join, &os.PathError{Op: "open", Path: c.join, Err: err}, n)
 		}
-		return &cgroupDir{path: c.join, fd: fd}, nil
+		return &cgroupDir{path: c.join, fd: fd, dir: -1, parent: -1}, nil
 	}
-	dir := filepath.Join(parent, "namespace-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(cgroupSeq.Add(1), 10))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		e := classify(cgroupStepName+" under "+parent, err, n)
+	pfd, err := openCgroupDir("WithCgroupParent", parent)
+	if err != nil {
+		return nil, err
+	}
+	name := "namespace-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(cgroupSeq.Add(1), 10)
+	dir := filepath.Join(parent, name)
+	if err := unix.Mkdirat(pfd, name, 0o755); err != nil {
+		unix.Close(pfd)
+		e := classify(cgroupStepName+" under "+parent, &os.PathError{Op: "mkdir", Path: dir, Err: err}, n)
 		if se, ok := e.(*SetupError); ok && errors.Is(err, fs.ErrPermission) {
 			se.Hint = "the caller may not make a cgroup in " + parent + ": give a directory delegated to it with WithCgroupParent (--cgroup-parent)"
 		}
 		return nil, e
 	}
-	cg := &cgroupDir{path: dir, fd: -1, own: true}
-	if err := cg.writeLimits(c); err != nil {
-		_ = os.Remove(dir)
+	cg := &cgroupDir{path: dir, fd: -1, own: true, dir: -1, parent: pfd, name: name}
+	fail := func(err error) (*cgroupDir, error) {
+		if cg.dir >= 0 {
+			unix.Close(cg.dir)
+		}
+		_ = unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR)
+		unix.Close(pfd)
 		return nil, classify(cgroupStepName+" "+dir, err, n)
 	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		_ = os.Remove(dir)
-		return nil, classify(cgroupStepName+" "+dir, &os.PathError{Op: "open", Path: dir, Err: err}, n)
+	if cg.dir, err = unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+		cg.dir = -1
+		return fail(&os.PathError{Op: "open", Path: dir, Err: err})
 	}
-	cg.fd = fd
+	if err := cg.writeLimits(c); err != nil {
+		return fail(err)
+	}
+	if cg.fd, err = unix.FcntlInt(uintptr(cg.dir), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+		cg.fd = -1
+		return fail(os.NewSyscallError("fcntl", err))
+	}
 	return cg, nil
 }
 
@@ -120,7 +143,7 @@ func (n *Namespace) cgroupParent() (string, error) {
 // writeLimits writes the limits of c into the cgroup's files.
 func (cg *cgroupDir) writeLimits(c *cgroupConfig) error {
 	write := func(file, value string) error {
-		return writeCgroupFile(filepath.Join(cg.path, file), value)
+		return writeCgroupFile(cg.dir, cg.path, file, value)
 	}
 	if c.memory > 0 {
 		if err := write("memory.max", strconv.FormatInt(c.memory, 10)); err != nil {
@@ -142,21 +165,6 @@ func (cg *cgroupDir) writeLimits(c *cgroupConfig) error {
 		}
 	}
 	return nil
-}
-
-// writeCgroupFile writes value to the cgroup file at path, which must
-// exist: a file the kernel lacks is fs.ErrNotExist (a cgroup directory
-// refuses to create one, with EACCES).
-func writeCgroupFile(path, value string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // cpuMax formats cpu.max for cpus CPUs.
@@ -199,141 +207,26 @@ func (cg *cgroupDir) remove() (CgroupUsage, error) {
 	if !cg.own {
 		return u, nil
 	}
-	err := killCgroup(cg.path)
-	u.OOMKills = max(0, readKeyed(filepath.Join(cg.path, "memory.events"), "oom_kill"))
-	if b, rerr := os.ReadFile(filepath.Join(cg.path, "memory.peak")); rerr == nil {
+	defer func() {
+		unix.Close(cg.dir)
+		unix.Close(cg.parent)
+		cg.dir, cg.parent = -1, -1
+	}()
+	err := killCgroup(cg.dir, cg.path)
+	u.OOMKills = max(0, readKeyed(cg.dir, "memory.events", "oom_kill"))
+	if b, rerr := readCgroupFile(cg.dir, "memory.peak"); rerr == nil {
 		if v, perr := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); perr == nil {
 			u.MemoryPeak = v
 		}
 	}
-	u.CPUTime = time.Duration(max(0, readKeyed(filepath.Join(cg.path, "cpu.stat"), "usage_usec"))) * time.Microsecond
-	if rerr := removeCgroup(cg.path); rerr != nil {
+	u.CPUTime = time.Duration(max(0, readKeyed(cg.dir, "cpu.stat", "usage_usec"))) * time.Microsecond
+	if rerr := removeCgroup(cg.parent, cg.name, cg.path); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	if err != nil {
 		return u, fmt.Errorf("namespace: remove the child's cgroup %s: %w", cg.path, err)
 	}
 	return u, nil
-}
-
-// cgroupKillFile is the file that kills a cgroup's processes (Linux
-// 5.14); a test names another to take the older kernels' way.
-var cgroupKillFile = "cgroup.kill"
-
-// killCgroup kills every process in the cgroup dir and its descendants
-// (cgroup.kill, Linux 5.14; before it, freeze and SIGKILL each one), and
-// waits until none is left.
-func killCgroup(dir string) error {
-	if populated(dir) == 0 {
-		return nil
-	}
-	err := writeCgroupFile(filepath.Join(dir, cgroupKillFile), "1")
-	freeze := errors.Is(err, fs.ErrNotExist)
-	if freeze {
-		// Before 5.14: a frozen process cannot fork or exit by itself
-		// while the processes are listed and killed, and SIGKILL reaches
-		// it. A fork that was under way when the cgroup froze may add a
-		// process after the list was read: the list is read again until
-		// the cgroup is empty.
-		err = writeCgroupFile(filepath.Join(dir, "cgroup.freeze"), "1")
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil // before 5.2: no freezer either; kill by the list alone
-		}
-		killListed(dir)
-	}
-	if err != nil {
-		return err
-	}
-	delay := 20 * time.Microsecond
-	for deadline := time.Now().Add(10 * time.Second); populated(dir) != 0; {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes are still in it 10 s after they were killed")
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 10*time.Millisecond)
-		if freeze {
-			killListed(dir)
-		}
-	}
-	return nil
-}
-
-// killListed sends SIGKILL to every process listed in the cgroup dir and
-// below it.
-func killListed(dir string) {
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
-		if werr != nil || !d.IsDir() {
-			return nil
-		}
-		b, rerr := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-		if rerr != nil {
-			return nil
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if pid, perr := strconv.Atoi(f); perr == nil {
-				_ = unix.Kill(pid, unix.SIGKILL)
-			}
-		}
-		return nil
-	})
-}
-
-// populated returns the populated field of dir's cgroup.events: 1 while a
-// process is in the cgroup or below it, 0 when none is, -1 if unreadable.
-func populated(dir string) int64 {
-	if v := readKeyed(filepath.Join(dir, "cgroup.events"), "populated"); v >= 0 {
-		return v
-	}
-	return -1
-}
-
-// removeCgroup removes the empty cgroup dir and any cgroup the child made
-// below it, deepest first.
-func removeCgroup(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeCgroup(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	for i := 0; ; i++ {
-		err = unix.Rmdir(dir)
-		if err != unix.EBUSY || i == 100 {
-			break
-		}
-		time.Sleep(time.Millisecond) // the last task is still being released
-	}
-	if err != nil && err != unix.ENOENT {
-		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
-	}
-	return nil
-}
-
-// readKeyed returns the value of key in a flat-keyed cgroup file ("key
-// value" lines), or -1.
-func readKeyed(file, key string) int64 {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return -1
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if ok && k == key {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return n
-			}
-		}
-	}
-	return -1
 }
 
 // cgroup2Mount returns the mount point of the cgroup v2 hierarchy, or
@@ -381,14 +274,26 @@ func unescapeMountinfo(s string) string {
 // checkCgroupDir checks that dir, given with option, is a directory of the
 // cgroup v2 hierarchy.
 func checkCgroupDir(option, dir string) error {
+	fd, err := openCgroupDir(option, dir)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// openCgroupDir opens dir, given with option, and checks that what it
+// opened is a directory of the cgroup v2 hierarchy.
+func openCgroupDir(option, dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("namespace: %s: %w: %s(%q): %w", cgroupStepName, ErrInvalid, option, dir, &os.PathError{Op: "open", Path: dir, Err: err})
+	}
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("namespace: %s: %w: %s(%q): %w", cgroupStepName, ErrInvalid, option, dir, &os.PathError{Op: "statfs", Path: dir, Err: err})
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		unix.Close(fd)
+		return -1, fmt.Errorf("namespace: %s: %w: %s(%q) is not a directory of the cgroup v2 hierarchy", cgroupStepName, ErrInvalid, option, dir)
 	}
-	if st.Type != unix.CGROUP2_SUPER_MAGIC {
-		return fmt.Errorf("namespace: %s: %w: %s(%q) is not a directory of the cgroup v2 hierarchy", cgroupStepName, ErrInvalid, option, dir)
-	}
-	return nil
+	return fd, nil
 }
 
 // defaultCgroupParent returns the directory under which a child's own

@@ -509,10 +509,16 @@ var cpuBusy = Register("test-cgroup-cpu-busy", func(ctx context.Context, args []
 		return err
 	}
 	own := strings.TrimSpace(strings.TrimPrefix(string(b[bytes.LastIndex(b, []byte("0::")):]), "0::"))
-	stat := filepath.Join(mnt, own, "cpu.stat")
+	dir := filepath.Join(mnt, own)
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	stat := filepath.Join(dir, "cpu.stat")
 	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
 	}
-	if v := readKeyed(stat, "nr_throttled"); v <= 0 {
+	if v := readKeyed(dfd, "cpu.stat", "nr_throttled"); v <= 0 {
 		return fmt.Errorf("%s: nr_throttled %d after a busy loop, want > 0", stat, v)
 	}
 	return nil

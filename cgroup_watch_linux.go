@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ func watchCgroup[T any](key *T) *cgroupWatch {
 // pidfd is negative, at once, or, with started, once the cgroup is empty.
 func (w *cgroupWatch) end(cg *cgroupDir, pidfd int, started bool) {
 	if pidfd < 0 && started && cg.own {
-		for populated(cg.path) == 1 {
+		for populated(cg.dir) == 1 {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
@@ -117,7 +116,7 @@ func cgroupChildPidfd(cg *cgroupDir) int {
 	if cg == nil || !cg.own {
 		return -1
 	}
-	b, err := os.ReadFile(filepath.Join(cg.path, "cgroup.procs"))
+	b, err := readCgroupFile(cg.dir, "cgroup.procs")
 	if err != nil {
 		return -1
 	}

@@ -1,0 +1,129 @@
+//go:build linux
+
+package namespace
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/proctest"
+)
+
+// TestCgroupParentPathSwapped: the cgroup parent is named through a path
+// that someone else can change (a symbolic link in /tmp). Once the child
+// is born, the link is pointed at a directory of files that look like a
+// cgroup's. When the child ends, the clean-up must act on the cgroup it
+// made, not on whatever the path names then: it must not write "1" into
+// the file that a fake cgroup.kill links to, nor SIGKILL the pid that a
+// fake cgroup.procs lists (with the caller's privilege: as root, any
+// process), and it must remove the cgroup it made.
+func TestCgroupParentPathSwapped(t *testing.T) {
+	parent := cgroupParentFor(t)
+	for _, how := range []string{"cgroup.kill", "cgroup.procs"} {
+		t.Run(how, func(t *testing.T) {
+			tmp := t.TempDir()
+			link := filepath.Join(tmp, "parent")
+			if err := os.Symlink(parent, link); err != nil {
+				t.Fatal(err)
+			}
+			victim := exec.Command("sleep", "1000")
+			if err := victim.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = victim.Process.Kill(); _ = victim.Wait() }()
+			victimFile := filepath.Join(tmp, "victim")
+			if err := os.WriteFile(victimFile, []byte("untouched"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			p, err := testNS(WithCgroupParent(link)).StartProcess("/bin/sleep", []string{"sleep", "1000"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			made := cgroupChildren(t, parent)
+			if len(made) != 1 {
+				_ = p.Kill()
+				_, _ = p.Wait()
+				t.Fatalf("cgroups made under %s: %v, want one", parent, made)
+			}
+			real := made[0]
+			defer func() { // whatever happens, nothing is left on the host
+				if _, err := os.Stat(real); err == nil {
+					_ = os.WriteFile(filepath.Join(real, "cgroup.kill"), []byte("1"), 0)
+					time.Sleep(100 * time.Millisecond)
+					_ = unix.Rmdir(real)
+				}
+			}()
+
+			// The fake cgroup, under the same name, and the link turned to it.
+			fake := filepath.Join(tmp, "fake")
+			fakeCg := filepath.Join(fake, filepath.Base(real))
+			if err := os.MkdirAll(fakeCg, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write := func(name, s string) {
+				if err := os.WriteFile(filepath.Join(fakeCg, name), []byte(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("cgroup.events", "populated 1\nfrozen 0\n")
+			if how == "cgroup.kill" {
+				if err := os.Symlink(victimFile, filepath.Join(fakeCg, "cgroup.kill")); err != nil {
+					t.Fatal(err)
+				}
+			} else { // no cgroup.kill: the older kernels' way, freeze and kill the listed
+				write("cgroup.freeze", "0\n")
+				write("cgroup.procs", strconv.Itoa(victim.Process.Pid)+"\n")
+			}
+			if err := os.Remove(link); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(fake, link); err != nil {
+				t.Fatal(err)
+			}
+			// Once the clean-up has done its harm, the fake says it is empty,
+			// so that it does not wait 10 s.
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+					b, _ := os.ReadFile(victimFile)
+					if st := proctest.State(victim.Process.Pid); st == 'Z' || st == 0 || !bytes.Equal(b, []byte("untouched")) {
+						write("cgroup.events", "populated 0\nfrozen 0\n")
+						return
+					}
+				}
+			}()
+
+			_ = p.Kill()
+			_, _ = p.Wait()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			u, err := ProcessCgroup(ctx, p)
+			if b, _ := os.ReadFile(victimFile); !bytes.Equal(b, []byte("untouched")) {
+				t.Errorf("the clean-up wrote into %s through the fake %s/cgroup.kill: it holds %q", victimFile, fakeCg, b)
+			}
+			if st := proctest.State(victim.Process.Pid); st == 'Z' || st == 0 {
+				t.Errorf("the clean-up killed pid %d, listed in the fake %s/cgroup.procs", victim.Process.Pid, fakeCg)
+			}
+			if _, serr := os.Stat(real); serr == nil {
+				t.Errorf("the cgroup %s that the child was born in is left (ProcessCgroup: %+v, %v)", real, u, err)
+			} else if err != nil {
+				t.Errorf("ProcessCgroup: %v", err)
+			}
+		})
+	}
+}
