@@ -106,7 +106,10 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 // openFile resolves a WithJoin.
 func (r *joinResolution) openFile(out *[]step, s *step) error {
 	t := syscalls.Type(s.Flags)
-	fd, err := unix.Open(s.Target, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK, O_NOCTTY: the path may name a FIFO or a device (a path
+	// in /tmp that someone else changed); opening it must neither wait for
+	// a writer nor take a terminal. The namespace check refuses it then.
+	fd, err := unix.Open(s.Target, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return classify(joinStepName(s), &os.PathError{Op: "open", Path: s.Target, Err: err}, nil)
 	}

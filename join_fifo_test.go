@@ -1,0 +1,71 @@
+//go:build linux
+
+package namespace
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/syscalls"
+)
+
+// TestJoinPathFIFO: WithJoin's path names a FIFO (a path that someone
+// else controls, as in /tmp). Every verb must refuse it as not a namespace
+// file (ErrInvalid), at once: opening it for reading used to wait for a
+// writer, forever, whatever the context said.
+func TestJoinPathFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "ns")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever happens, a blocked open is released at the end.
+	defer func() {
+		if fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			time.Sleep(10 * time.Millisecond)
+			unix.Close(fd)
+		}
+	}()
+	n := New(WithJoin(syscalls.UTS, fifo))
+	for name, verb := range map[string]func() error{
+		"StartProcess": func() error {
+			p, err := n.StartProcess("/bin/true", []string{"true"}, nil)
+			if err == nil {
+				_, _ = p.Wait()
+			}
+			return err
+		},
+		"Command": func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return n.Command(ctx, "/bin/true").Run()
+		},
+		"Do": func() error { return n.Do(func() error { return nil }) },
+	} {
+		done := make(chan error, 1)
+		go func() { done <- verb() }()
+		select {
+		case err := <-done:
+			if name == "Command" {
+				// The re-executed child opens it: it must fail, not hang.
+				if err == nil {
+					t.Errorf("%s: joined a FIFO", name)
+				}
+			} else if !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: %v, want ErrInvalid", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: still opening the FIFO %s after 10 s", name, fifo)
+			if fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+				<-done
+				unix.Close(fd)
+			}
+		}
+	}
+	_ = os.Remove(fifo)
+}
