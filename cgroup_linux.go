@@ -71,9 +71,17 @@ func (n *Namespace) openCgroup() (*cgroupDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := "namespace-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(cgroupSeq.Add(1), 10)
-	dir := filepath.Join(parent, name)
-	if err := unix.Mkdirat(pfd, name, 0o755); err != nil {
+	// The name may be taken: a process with the same pid in another PID
+	// namespace shares the parent, or someone made it. Take the next one.
+	var name, dir string
+	for try := 0; ; try++ {
+		name = "namespace-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(cgroupSeq.Add(1), 10)
+		dir = filepath.Join(parent, name)
+		if err = unix.Mkdirat(pfd, name, 0o755); err != unix.EEXIST || try == 100 {
+			break
+		}
+	}
+	if err != nil {
 		unix.Close(pfd)
 		e := classify(cgroupStepName+" under "+parent, &os.PathError{Op: "mkdir", Path: dir, Err: err}, n)
 		if se, ok := e.(*SetupError); ok && errors.Is(err, fs.ErrPermission) {

@@ -127,3 +127,36 @@ func TestCgroupParentPathSwapped(t *testing.T) {
 		})
 	}
 }
+
+// TestCgroupNameTaken: the name the next cgroup would get is taken in the
+// parent already (another process with this pid, in another PID
+// namespace, shares the parent, or someone made it). The child is still
+// born in a cgroup of its own, made under another name, and the taken
+// directory is left alone.
+func TestCgroupNameTaken(t *testing.T) {
+	parent := cgroupParentFor(t)
+	taken := filepath.Join(parent, "namespace-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(cgroupSeq.Load()+1, 10))
+	if err := os.Mkdir(taken, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup for the test: %v", err)
+	}
+	defer unix.Rmdir(taken)
+	ns := testNS(WithCgroupParent(parent))
+	p, err := ns.StartProcess("/bin/true", []string{"true"}, nil)
+	if err != nil {
+		t.Fatalf("StartProcess with the name %s taken: %v", taken, err)
+	}
+	_, _ = p.Wait()
+	u, err := ProcessCgroup(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Path == taken {
+		t.Errorf("the child's cgroup is the taken %s", taken)
+	}
+	if _, err := os.Stat(taken); err != nil {
+		t.Errorf("the taken directory %s: %v, want it left alone", taken, err)
+	}
+	if _, err := os.Stat(u.Path); err == nil {
+		t.Errorf("the child's cgroup %s is left", u.Path)
+	}
+}
