@@ -157,6 +157,7 @@ func killListed(dfd int) {
 	}
 	subs, _ := subCgroups(dfd)
 	for _, name := range subs {
+		unlock(dfd, name)
 		if sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
 			killListed(sub)
 			unix.Close(sub)
@@ -178,6 +179,7 @@ func removeCgroup(pfd int, name, dir string) error {
 	subs, err := subCgroups(dfd)
 	for _, sub := range subs {
 		if err == nil {
+			unlock(dfd, sub)
 			err = removeCgroup(dfd, sub, filepath.Join(dir, sub))
 		}
 	}
@@ -196,4 +198,12 @@ func removeCgroup(pfd int, name, dir string) error {
 		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// unlock gives back to the caller the permissions on the cgroup name of
+// the directory dfd, which the child may have taken off (it owns the
+// cgroups it made, as the caller does): the clean-up must be able to
+// enter, list and empty it.
+func unlock(dfd int, name string) {
+	_ = unix.Fchmodat(dfd, name, 0o755, 0) // no symbolic links in cgroupfs
 }

@@ -67,7 +67,11 @@ func (n *Namespace) openCgroup() (*cgroupDir, error) {
 		}
 		return &cgroupDir{path: c.join, fd: fd, dir: -1, parent: -1}, nil
 	}
-	pfd, err := openCgroupDir("WithCgroupParent", parent)
+	given := "WithCgroupParent"
+	if c.parent == "" {
+		given = "the default cgroup parent"
+	}
+	pfd, err := openCgroupDir(given, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +224,7 @@ func (cg *cgroupDir) remove() (CgroupUsage, error) {
 		unix.Close(cg.parent)
 		cg.dir, cg.parent = -1, -1
 	}()
+	_ = unix.Fchmod(cg.dir, 0o755) // the child may have locked it (see unlock)
 	err := killCgroup(cg.dir, cg.path)
 	u.OOMKills = max(0, readKeyed(cg.dir, "memory.events", "oom_kill"))
 	if b, rerr := readCgroupFile(cg.dir, "memory.peak"); rerr == nil {

@@ -160,3 +160,32 @@ func TestCgroupNameTaken(t *testing.T) {
 		t.Errorf("the child's cgroup %s is left", u.Path)
 	}
 }
+
+// TestCgroupChildLocksItsCgroup: the child owns its cgroup as the caller
+// does (same uid, or root in a user namespace mapped to it) and takes the
+// write permission off it and off a cgroup it made below it. The cgroups
+// are removed all the same when it ends.
+func TestCgroupChildLocksItsCgroup(t *testing.T) {
+	parent := cgroupParentFor(t)
+	mnt := cgroupMount(t)
+	script := `cg=` + mnt + `$(sed -n 's/^0:://p' /proc/self/cgroup)
+mkdir "$cg/sub" && mkdir "$cg/sub/sub" && chmod 500 "$cg/sub" "$cg" && echo locked`
+	p, err := testNS(WithCgroupParent(parent)).StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = p.Wait()
+	u, err := ProcessCgroup(context.Background(), p)
+	if _, serr := os.Stat(u.Path); serr == nil {
+		defer func() { // nothing left on the host
+			_ = os.Chmod(u.Path, 0o755)
+			_ = os.Chmod(filepath.Join(u.Path, "sub"), 0o755)
+			_ = unix.Rmdir(filepath.Join(u.Path, "sub", "sub"))
+			_ = unix.Rmdir(filepath.Join(u.Path, "sub"))
+			_ = unix.Rmdir(u.Path)
+		}()
+		t.Errorf("the cgroup %s is left after the child locked it (ProcessCgroup: %v)", u.Path, err)
+	} else if err != nil {
+		t.Error(err)
+	}
+}
