@@ -271,26 +271,25 @@ func errnoDetail(e syscall.Errno, ok string) string {
 	return e.Error()
 }
 
-// cgroupFinding checks that the cgroup v2 hierarchy is mounted and that
-// the caller's cgroup is delegated to it (writable).
+// cgroupFinding checks what the cgroup options need: a cgroup v2
+// hierarchy, wherever it is mounted, and a default parent (the caller's
+// cgroup if it is the root, else the one above it) in which the caller
+// may make a child's cgroup and move a process (a delegated subtree).
 func cgroupFinding() (string, bool, string, string) {
 	const name = "cgroup v2 delegation"
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
-		return name, false, "no cgroup v2 hierarchy at /sys/fs/cgroup", "boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2)"
+	if _, err := cgroup2Mount(); err != nil {
+		return name, false, "no cgroup v2 hierarchy is mounted", "boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2)"
 	}
-	b, _ := os.ReadFile("/proc/self/cgroup")
-	path := ""
-	for _, l := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			path = p
-		}
+	parent, err := defaultCgroupParent()
+	if err != nil {
+		return name, false, err.Error(), "give the cgroup options a directory delegated to this user with WithCgroupParent (--cgroup-parent)"
 	}
-	dir := "/sys/fs/cgroup" + path
-	if unix.Access(dir+"/cgroup.procs", unix.W_OK) != nil {
-		return name, false, "the cgroup " + path + " is not writable by this user", "run in a delegated cgroup (systemd-run --user --scope -p Delegate=yes …)"
+	if unix.Access(parent, unix.W_OK) != nil || unix.Access(parent+"/cgroup.procs", unix.W_OK) != nil {
+		return name, false, "the default parent of a child's cgroup, " + parent + ", is not delegated to this user (not writable)",
+			"run in a delegated cgroup (systemd-run --user --scope -p Delegate=yes …), or give WithCgroupParent a directory delegated to this user"
 	}
-	ctl, _ := os.ReadFile(dir + "/cgroup.controllers")
-	return name, true, "the cgroup " + path + " is writable; controllers: " + strings.TrimSpace(string(ctl)), ""
+	ctl, _ := os.ReadFile(parent + "/cgroup.subtree_control")
+	return name, true, "a child's cgroup is made in " + parent + " (writable); controllers enabled for it: " + strings.TrimSpace(string(ctl)), ""
 }
 
 // subIDFinding checks newuidmap, newgidmap and the caller's subordinate
