@@ -91,9 +91,10 @@ func TestCgroupParentPathSwapped(t *testing.T) {
 			}
 			// Once the clean-up has done its harm, the fake says it is empty,
 			// so that it does not wait 10 s.
-			stop := make(chan struct{})
-			defer close(stop)
+			stop, stopped := make(chan struct{}), make(chan struct{})
+			defer func() { close(stop); <-stopped }() // before the victim is ended
 			go func() {
+				defer close(stopped)
 				for {
 					select {
 					case <-stop:
@@ -102,7 +103,7 @@ func TestCgroupParentPathSwapped(t *testing.T) {
 					}
 					b, _ := os.ReadFile(victimFile)
 					if st := proctest.State(victim.Process.Pid); st == 'Z' || st == 0 || !bytes.Equal(b, []byte("untouched")) {
-						write("cgroup.events", "populated 0\nfrozen 0\n")
+						_ = os.WriteFile(filepath.Join(fakeCg, "cgroup.events"), []byte("populated 0\nfrozen 0\n"), 0o644)
 						return
 					}
 				}
