@@ -47,6 +47,17 @@ func (n *Namespace) Create(ctx context.Context) (*Handle, error) {
 		h.kinds = append(h.kinds, t)
 	}
 	h.job = New(opts...)
+	// Each job checks, having opened a file, that it is the holder's
+	// namespace and the holder still the process at its pid
+	// (holder_linux.go).
+	for i := range h.job.joins {
+		id, err := holderIdentity(p.Pid, h.job.joins[i].path)
+		if err != nil {
+			_ = p.Abort()
+			return nil, fmt.Errorf("namespace: Create: the holder of the namespaces: %w", err)
+		}
+		h.job.joins[i].owner = id
+	}
 	// What the jobs' verbs honour of n, not given as options (which
 	// StartProcess would refuse).
 	h.job.termChild, h.job.killGrace, h.job.logger = n.termChild, n.killGrace, n.logger

@@ -18,6 +18,7 @@ type joinSpec struct {
 	kinds uintptr // CLONE_NEW* flags
 	path  string
 	pid   int
+	owner string // Handle: "PID START" of the process whose file path is (holder.go)
 }
 
 // WithJoin enters the existing namespace of kind kind whose file is at path
@@ -127,7 +128,7 @@ func (n *Namespace) joinSteps() []wire.Step {
 	var s []wire.Step
 	for _, j := range n.joins {
 		if j.pid == 0 && j.kinds == syscalls.User.Flag() {
-			s = append(s, wire.Step{Kind: wire.StepJoin, Target: j.path, Flags: uint64(j.kinds)})
+			s = append(s, wire.Step{Kind: wire.StepJoin, Target: j.path, Data: j.owner, Flags: uint64(j.kinds)})
 		}
 	}
 	for _, j := range n.joins {
@@ -138,7 +139,7 @@ func (n *Namespace) joinSteps() []wire.Step {
 	for _, k := range []syscalls.Type{syscalls.Cgroup, syscalls.IPC, syscalls.UTS, syscalls.Net, syscalls.PID, syscalls.Time, syscalls.Mount} {
 		for _, j := range n.joins {
 			if j.pid == 0 && j.kinds == k.Flag() {
-				s = append(s, wire.Step{Kind: wire.StepJoin, Target: j.path, Flags: uint64(j.kinds)})
+				s = append(s, wire.Step{Kind: wire.StepJoin, Target: j.path, Data: j.owner, Flags: uint64(j.kinds)})
 			}
 		}
 	}

@@ -110,8 +110,21 @@ func (r *joinResolution) openFile(out *[]step, s *step) error {
 	// in /tmp that someone else changed); opening it must neither wait for
 	// a writer nor take a terminal. The namespace check refuses it then.
 	fd, err := unix.Open(s.Target, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	if err != nil && s.Data == "" {
 		return classify(joinStepName(s), &os.PathError{Op: "open", Path: s.Target, Err: err}, nil)
+	}
+	if s.Data != "" {
+		// A Handle's job: the file is the holder's only if the process at
+		// its pid, after the open, is still the holder (holder.go).
+		if err == nil {
+			err = checkHolder(fd, s.Data)
+		}
+		if err != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			return fmt.Errorf("namespace: %s: %w", joinStepName(s), err)
+		}
 	}
 	got, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
 	if err != nil || uintptr(got) != t.Flag() {
