@@ -53,7 +53,9 @@ func (c *cgroupConfig) limits() bool {
 //
 // The child is born in a cgroup of its own, made under WithCgroupParent's
 // directory or the default one, and removed when it ends, with whatever
-// it left there killed. Where the host has no cgroup v2 hierarchy with the
+// it left there killed. A child that may write the hierarchy can move a
+// process out of it: give it WithPrivateCgroup (docs/cgroups.md, "What the
+// limits hold"). Where the host has no cgroup v2 hierarchy with the
 // memory controller, the verb returns ErrUnsupported saying so, and
 // nothing is started. Honoured by Run, Task.Run, Pool (each child has its
 // own cgroup, from its start), Command, StartProcess, Prepare and Setup.
