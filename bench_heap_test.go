@@ -135,6 +135,34 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 				}
 			})
 		}
+		// A child born in a cgroup (clone3 with CLONE_INTO_CGROUP) shares
+		// the caller's memory too: the same ratio, where a cgroup v2
+		// parent is available (the kernel matrix, a cgroup v2 host).
+		if parent, err := defaultCgroupParent(); err == nil {
+			name := "mnt+cgroup"
+			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", mb, name), func(b *testing.B) {
+				n := New(WithPrivateMount(), WithCgroupParent(parent))
+				noLeftovers(b)
+				var lat benchkit.Latencies
+				for b.Loop() {
+					t0 := time.Now()
+					p, err := n.StartProcess("/bin/true", nil, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if st, err := p.Wait(); err != nil || !st.Success() {
+						b.Fatal(err, st)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				reportLatency(b, "", lat)
+				if k == 0 {
+					small[name] = benchkit.Ms(lat.Percentile(50))
+				} else if small[name] > 0 {
+					b.ReportMetric(benchkit.Ms(lat.Percentile(50))/small[name], "startprocess/small-caller")
+				}
+			})
+		}
 		for _, s := range sets {
 			b.Run(fmt.Sprintf("heap=%dMB/%s/os-exec", mb, s.Name), func(b *testing.B) {
 				n := New(setOptions(s)...)

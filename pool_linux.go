@@ -78,12 +78,6 @@ func (n *Namespace) Pool(size int) (*Pool, error) {
 		return nil, err
 	}
 	p := &pool{size: size, live: make(map[*pooledChild]struct{})}
-	if n.termChild {
-		// The terminating signals stay caught while the Pool is open, so
-		// that its Runs do not pay for catching them (sighub_linux.go).
-		hub.join(nil)
-		p.holdsHub = true
-	}
 	p.mu.Lock()
 	p.fillLocked(n)
 	p.mu.Unlock()
@@ -143,7 +137,6 @@ type pool struct {
 	starting int                       // spawns in progress
 	failures int                       // consecutive failed spawns
 	retryAt  time.Time                 // no spawn before this, after failures
-	holdsHub bool                      // a user of the signal hub until closed
 	wg       sync.WaitGroup            // spawns and child keepers
 }
 
@@ -409,14 +402,9 @@ func (p *pool) close() {
 		victims = append(victims, pc)
 	}
 	p.idle = nil
-	leaveHub := p.holdsHub
-	p.holdsHub = false
 	p.mu.Unlock()
 	for _, pc := range victims {
 		_ = pc.cmd.Process.Kill()
-	}
-	if leaveHub {
-		hub.leave(nil)
 	}
 	p.wg.Wait()
 }

@@ -50,8 +50,8 @@ type supervisor struct {
 // (optional) and finish when it has exited.
 //
 // The signals are caught through the hub (sighub_linux.go), which holds one
-// registration while any Run or Pool is active. When it has none, it makes
-// one in the background, while the child starts; the job is not handed over
+// registration while any Run is live. When it has none, it makes one in
+// the background, while the child starts; the job is not handed over
 // before the signals are caught (waitArmed), so that none is lost while the
 // function runs.
 func (n *Namespace) supervise(ctx context.Context, log *slog.Logger) *supervisor {
@@ -77,7 +77,8 @@ func (s *supervisor) waitArmed() { <-s.armed }
 // calls it as soon as the child has reported its result, so that it
 // overlaps the child's exit; finish calls it in any case. A signal after it
 // takes its usual course (the child, being done, is not asked to stop):
-// the program's own handling, or the default action (see hub).
+// the program's own handling, or the default action (see hub). It returns
+// once the hub no longer catches the signals for this Run.
 func (s *supervisor) stopSignals() {
 	s.stopOnce.Do(func() {
 		if s.joined {

@@ -3,13 +3,16 @@
 package namespace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -340,5 +343,58 @@ func TestPrepareSharesMemoryUntilExec(t *testing.T) {
 	}
 	if !rawproc.VMClone {
 		t.Logf("%s: no CLONE_VM clone; the held child is a copy", runtime.GOARCH)
+	}
+}
+
+// TestCgroupChildSharesMemory: a child born in a cgroup (clone3 with
+// CLONE_INTO_CGROUP) shares the caller's address space until execve where
+// rawproc.VMClone, as any other, and is in its cgroup from its first
+// instruction; a minimal init in a cgroup is a copy. Cgroup v2 hosts only
+// (the kernel matrix).
+func TestCgroupChildSharesMemory(t *testing.T) {
+	parent := cgroupParentFor(t)
+	files := []*os.File{nil, nil, nil}
+	for _, c := range []struct {
+		name string
+		n    *Namespace
+		want bool
+	}{
+		{"mount", testNS(WithCgroupParent(parent), WithPrivateMount()), rawproc.VMClone},
+		{"user", New(WithCgroupParent(parent), WithPrivateUser(), WithPrivateMount()), rawproc.VMClone},
+		{"init", testNS(WithCgroupParent(parent), WithPrivatePID(), WithMinimalInit()), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := c.n.Prepare("/bin/sleep", []string{"sleep", "10"}, &os.ProcAttr{Files: files})
+			if err != nil {
+				t.Fatal(err)
+			}
+			shares := sharesVM(t, p.Pid)
+			cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.Pid))
+			if err != nil {
+				_ = p.Abort()
+				t.Fatal(err)
+			}
+			under := "0::" + filepath.Join(relCgroup(t, parent), "namespace-")
+			if !strings.HasPrefix(string(cg), under) && !strings.Contains(string(cg), "\n"+under) {
+				t.Errorf("the held child is in %q, want a cgroup %s...", cg, under)
+			}
+			if shares != c.want {
+				_ = p.Abort()
+				t.Fatalf("held child shares the caller's memory: %v, want %v", shares, c.want)
+			}
+			proc, err := p.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sharesVM(t, proc.Pid) {
+				t.Errorf("the program shares the caller's memory after execve")
+			}
+			_ = proc.Kill()
+			_, _ = proc.Wait()
+			if _, err := ProcessCgroup(context.Background(), proc); err != nil {
+				t.Fatal(err)
+			}
+			checkNoCgroupLeft(t, parent)
+		})
 	}
 }

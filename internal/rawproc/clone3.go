@@ -32,10 +32,25 @@ type cloneArgs struct {
 //go:norace
 //go:nocheckptr
 func rawCloneIntoCgroup(args *cloneArgs, flags, pidfd, cgroupFD uintptr) (uintptr, syscall.Errno) {
+	args.intoCgroup(flags, pidfd, cgroupFD, 0, 0)
+	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0, 0, 0, 0)
+	return r1, e
+}
+
+// intoCgroup fills args for clone3(2) with CLONE_INTO_CGROUP: flags are
+// rawClone's (the exit signal in the low byte), the pidfd (CLONE_PIDFD) is
+// stored at pidfd, and the child, if stack is not 0, starts with its stack
+// pointer at stack+size (clone3 takes the base of the stack and its size,
+// not the top: the kernel adds them).
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (args *cloneArgs) intoCgroup(flags, pidfd, cgroupFD, stack, size uintptr) {
 	args.flags = uint64(flags&^0xff) | unix.CLONE_INTO_CGROUP
 	args.exitSignal = uint64(flags & 0xff)
 	args.pidfd = uint64(pidfd)
 	args.cgroup = uint64(cgroupFD)
-	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0, 0, 0, 0)
-	return r1, e
+	args.stack = uint64(stack)
+	args.stackSize = uint64(size)
 }

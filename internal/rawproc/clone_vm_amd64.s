@@ -3,13 +3,13 @@
 #include "go_asm.h"
 #include "textflag.h"
 
-#define SYS_clone	56
 #define SYS_exit_group	231
 
-// func cloneVM(flags, stack, ptid uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr)
+// func cloneVM(trap, a1, a2, a3 uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr)
 //
-// clone(flags, stack, ptid, 0, 0). The parent returns the child's pid or
-// the errno. The child starts on the new stack (the kernel switched SP)
+// The system call trap(a1, a2, a3, 0, 0): clone(flags, stack, ptid, 0, 0)
+// or clone3(&args, size). The parent returns the child's pid or the
+// errno. The child starts on the new stack (the kernel switched SP)
 // and calls, with the register ABI, the entries in the table at fn
 // (vmEntries): vmChildPre(a), RunSteps(a.Steps, &a.WD) and
 // vmChildPost(a, i, e), which never returns; should it, the child exits
@@ -25,30 +25,31 @@
 // goroutine) although the functions are norace. Calling RunSteps from here
 // rather than from a Go function keeps its deep nosplit chain within the
 // linker's limit (the child's first frame is its root).
-TEXT ·cloneVM(SB),NOSPLIT,$0-56
-	MOVQ	flags+0(FP), DI
-	MOVQ	stack+8(FP), SI
-	MOVQ	ptid+16(FP), DX
+TEXT ·cloneVM(SB),NOSPLIT,$0-64
+	MOVQ	a1+8(FP), DI
+	MOVQ	a2+16(FP), SI
+	MOVQ	a3+24(FP), DX
 	MOVQ	$0, R10
 	MOVQ	$0, R8
-	MOVQ	a+24(FP), R12
-	MOVQ	fn+32(FP), R13
-	MOVL	$SYS_clone, AX
+	MOVQ	a+32(FP), R12
+	MOVQ	fn+40(FP), R13
+	MOVQ	trap+0(FP), AX
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
 	CMPQ	AX, $0xfffffffffffff001
 	JLS	ok
-	MOVQ	$-1, pid+40(FP)
+	MOVQ	$-1, pid+48(FP)
 	NEGQ	AX
-	MOVQ	AX, errno+48(FP)
+	MOVQ	AX, errno+56(FP)
 	RET
 ok:
-	MOVQ	AX, pid+40(FP)
-	MOVQ	$0, errno+48(FP)
+	MOVQ	AX, pid+48(FP)
+	MOVQ	$0, errno+56(FP)
 	RET
 child:
-	// The child: SP is the top of the new stack. Nothing of the parent's
+	// The child: SP is the top of the new stack (clone3 adds the size
+	// to the stack's base). Nothing of the parent's
 	// stack is touched from here on. Frame: spill space 0-31, a at 32, fn
 	// at 40.
 	NOP	SP // SP changed: stop vet's offset checks

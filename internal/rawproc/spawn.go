@@ -76,8 +76,9 @@ type SpawnArgs struct {
 	// of the descriptor CgroupFD (clone3 with CLONE_INTO_CGROUP, Linux
 	// 5.7), which may be any descriptor, 0 included (a caller whose
 	// standard input is closed gets the directory as 0), as with
-	// syscall.SysProcAttr's UseCgroupFD. Such a child is cloned
-	// fork-style: cloneVM takes no cgroup.
+	// syscall.SysProcAttr's UseCgroupFD. Such a child shares the caller's
+	// memory as any other where SharesMemory says so (cloneVM with
+	// clone3).
 	IntoCgroup bool
 	CgroupFD   int
 	cloneArgs  cloneArgs
@@ -89,9 +90,10 @@ type SpawnArgs struct {
 // alive and unchanged until then. Otherwise the child is a fork-style copy
 // (WithMinimalInit's PID 1, WithKillDescendants' cloned process and the
 // TimeFork relay outlive the program's execve, and architectures without
-// cloneVM, and a child born in a cgroup: IntoCgroup).
+// cloneVM). A child born in a cgroup (IntoCgroup) shares it too: cloneVM
+// makes clone3(2) for it.
 func (a *SpawnArgs) SharesMemory() bool {
-	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork && !a.IntoCgroup
+	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork
 }
 
 // Suspends reports whether Spawn's calling thread sleeps until the child
@@ -126,12 +128,12 @@ const ReportSize = 8
 // caller's memory: it writes only non-pointer fields of a and the buffers
 // it points to, which the caller does not read.
 //
-// cgroups: a child born in a cgroup (a.IntoCgroup) is cloned fork-style by
-// clone3(2) with CLONE_INTO_CGROUP (rawCloneIntoCgroup), so it costs what
-// a fork costs in a large caller. A clone3(2)-based variant of cloneVM
-// (struct clone_args with the cgroup descriptor, the stack and the pidfd
-// pointer) would take the same stack and child (vmChild) and differ only
-// in the system call's arguments.
+// cgroups: a child born in a cgroup (a.IntoCgroup) is cloned by clone3(2)
+// with CLONE_INTO_CGROUP. Where cloneVM exists it is the same CLONE_VM
+// child as any other (cloneVM makes clone3 with struct clone_args holding
+// the cgroup descriptor, the stack's base and size and the pidfd pointer);
+// elsewhere, and for the processes that outlive the program's execve
+// (Init, Reaper, TimeFork), it is a fork-style copy (rawCloneIntoCgroup).
 //
 //go:norace
 //go:nocheckptr
@@ -147,9 +149,16 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		if a.Suspends() {
 			flags |= unix.CLONE_VFORK
 		}
+		if a.IntoCgroup {
+			// clone3(args, size), born in the cgroup: args holds the
+			// stack's base and size, and where the pidfd goes.
+			a.cloneArgs.intoCgroup(flags, uintptr(unsafe.Pointer(&a.Pidfd)), uintptr(a.CgroupFD), a.Stack.base(), StackSize)
+			r1, e2 := cloneVM(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&a.cloneArgs)), unsafe.Sizeof(a.cloneArgs), 0, a, vmEntries())
+			return int(r1), syscall.Errno(e2)
+		}
 		// clone(flags, stack, parent_tid, ...): with CLONE_PIDFD the kernel
 		// stores the pidfd at parent_tid, in the parent's memory.
-		r1, e2 := cloneVM(flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmEntries())
+		r1, e2 := cloneVM(unix.SYS_CLONE, flags, a.Stack.top(), uintptr(unsafe.Pointer(&a.Pidfd)), a, vmEntries())
 		return int(r1), syscall.Errno(e2)
 	}
 	if a.IntoCgroup {
@@ -219,7 +228,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		if VMClone && a.Stack != nil && !a.NoVMFork {
 			a.program = true
 			var e2 uintptr
-			r1, e2 = cloneVM(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), a.Stack.top(), 0, a, vmEntries())
+			r1, e2 = cloneVM(unix.SYS_CLONE, unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), a.Stack.top(), 0, a, vmEntries())
 			e = syscall.Errno(e2)
 		} else {
 			r1, e = rawClone(unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), 0)

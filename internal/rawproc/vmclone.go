@@ -104,6 +104,15 @@ func (s *Stack) top() uintptr {
 	return s.end
 }
 
+// base returns the address of the stack's lowest byte, above the guard
+// page (clone3(2) takes the base and the size).
+//
+//go:nosplit
+//go:norace
+func (s *Stack) base() uintptr {
+	return s.end - StackSize
+}
+
 // Free unmaps the stack. Call it only once the child that ran on it has
 // executed its program or exited (or was never cloned).
 func (s *Stack) Free() {

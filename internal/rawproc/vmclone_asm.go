@@ -5,10 +5,12 @@ package rawproc
 // VMClone says that Spawn clones with CLONE_VM on this architecture.
 const VMClone = true
 
-// cloneVM is clone(flags, stack, ptid, 0, 0) whose child calls vmChild(a)
-// on stack (the top of a Stack); on amd64 through the entries at fn,
-// vmEntries() (386 ignores it). It returns the pid or the errno in the
+// cloneVM makes the system call trap(a1, a2, a3, 0, 0), either clone(flags,
+// stack, ptid, 0, 0) with stack the top of a Stack, or clone3(&args, size)
+// with the Stack's base and size in args, whose child calls vmChild(a) on
+// that stack; on amd64 through the entries at fn, vmEntries() (386 ignores
+// it). It returns the pid or the errno in the
 // parent; the child never returns. In assembly: clone_vm_GOARCH.s.
 //
 //go:noescape
-func cloneVM(flags, stack, ptid uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr)
+func cloneVM(trap, a1, a2, a3 uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr)

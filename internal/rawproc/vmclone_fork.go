@@ -9,6 +9,6 @@ import "syscall"
 const VMClone = false
 
 // cloneVM is not available on this architecture; Spawn does not call it.
-func cloneVM(flags, stack, ptid uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr) {
+func cloneVM(trap, a1, a2, a3 uintptr, a *SpawnArgs, fn uintptr) (pid, errno uintptr) {
 	return 0, uintptr(syscall.ENOSYS)
 }
