@@ -389,6 +389,11 @@ echo lo=$(` + namespace.LoStateEnv + `=1 /proc/self/fd/3); echo mark=$LINUXNS_TE
 		if !errors.As(err, &pe) || pe.Op != "exec" || !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Exec of a missing program = %v, want an *os.PathError (exec) wrapping ErrNotExist", err)
 		}
+		// With nothing to create, execve runs on the caller's thread.
+		err = namespace.New().Exec("/nonexistent/program", nil, nil)
+		if !errors.As(err, &pe) || pe.Op != "exec" || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Exec of a missing program without namespaces = %v, want an *os.PathError (exec) wrapping ErrNotExist", err)
+		}
 		err = namespace.New(namespace.WithPrivateTmp(namespace.TmpfsSize(-1))).Exec("/bin/true", nil, nil)
 		if !errors.Is(err, namespace.ErrInvalid) {
 			t.Errorf("Exec with an invalid option = %v, want ErrInvalid", err)

@@ -490,6 +490,11 @@ func (n *Namespace) Exec(path string, argv, envv []string) error {
 		envv = os.Environ()
 	}
 	p := n.plan()
+	if p.Flags == 0 && len(p.Steps) == 0 {
+		// Nothing to create or set up (nsrun without a namespace): no
+		// thread is changed, so none is thrown away; execve from this one.
+		return &os.PathError{Op: "exec", Path: path, Err: syscall.Exec(path, argv, envv)}
+	}
 	log := n.log()
 	type failure struct {
 		err  error

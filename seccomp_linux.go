@@ -7,16 +7,19 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/linuxns/namespace/internal/systab"
 )
 
 // The seccomp filter is compiled here, in the parent, into a BPF program
 // (struct sock_filter entries) that travels in the step's Data; each
 // executor only installs it (seccomp(2) SECCOMP_SET_MODE_FILTER). The
 // system call numbers come from github.com/elastic/go-seccomp-bpf's
-// tables; the program is assembled here (golang.org/x/net/bpf), because
+// tables, copied as static data into internal/systab (that package builds
+// maps of them when a program starts, whether it makes a filter or not);
+// the program is assembled here (golang.org/x/net/bpf), because
 // that module's Policy assembles for the program's architecture only and
 // sends a call of another one to its default action, which for a deny
 // list is "allow".
@@ -24,11 +27,11 @@ import (
 // knownSyscall reports whether name is a system call of the program's
 // architecture (true where the table is missing: WithSeccomp says so).
 func knownSyscall(name string) bool {
-	info, err := arch.GetInfo("")
+	info, err := systab.ForGOARCH("")
 	if err != nil {
 		return true
 	}
-	_, ok := info.SyscallNames[name]
+	_, ok := info.Number(name)
 	return ok
 }
 
@@ -48,11 +51,11 @@ func seccompRetErrno(errno unix.Errno) uint32 {
 // architecture kills the process, and on x86-64 an x32 call fails with
 // ENOSYS.
 func seccompProgram(c *seccompConfig, noUserNS bool) (string, error) {
-	own, err := arch.GetInfo("")
+	own, err := systab.ForGOARCH("")
 	if err != nil {
 		return "", fmt.Errorf("%w: seccomp filters on %s: github.com/elastic/go-seccomp-bpf has no system call table for it (%v)", ErrUnsupported, runtime.GOARCH, err)
 	}
-	arches := []*arch.Info{own}
+	arches := []*systab.Table{own}
 	if k := kernelArch(); k != nil && k.ID != own.ID {
 		arches = append(arches, k)
 	}
@@ -65,7 +68,7 @@ func seccompProgram(c *seccompConfig, noUserNS bool) (string, error) {
 		var unknown []string
 		for _, r := range rules {
 			for _, name := range r.names {
-				if _, ok := own.SyscallNames[name]; !ok && !slices.Contains(unknown, name) {
+				if _, ok := own.Number(name); !ok && !slices.Contains(unknown, name) {
 					unknown = append(unknown, name)
 				}
 			}
@@ -109,20 +112,20 @@ func seccompProgram(c *seccompConfig, noUserNS bool) (string, error) {
 }
 
 // kernelArch returns the table of the kernel's own architecture, or nil.
-func kernelArch() *arch.Info {
+func kernelArch() *systab.Table {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
 		return nil
 	}
 	switch m := unix.ByteSliceToString(u.Machine[:]); {
 	case m == "x86_64":
-		return arch.X86_64
+		return systab.X86_64
 	case m == "aarch64":
-		return arch.AARCH64
+		return systab.AARCH64
 	case len(m) == 4 && m[0] == 'i' && m[2:] == "86":
-		return arch.I386
+		return systab.I386
 	case strings.HasPrefix(m, "arm"):
-		return arch.ARM
+		return systab.ARM
 	}
 	return nil
 }
@@ -134,16 +137,17 @@ func kernelArch() *arch.Info {
 // kernel reads it); with noUserNS, unshare and clone with CLONE_NEWUSER
 // fail with EPERM and clone3 with ENOSYS; then each rule's calls (those
 // that a has) get its action; everything else is allowed.
-func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instruction {
+func seccompBlock(a *systab.Table, rules []SeccompRule, noUserNS bool) []bpf.Instruction {
 	eperm := bpf.RetConstant{Val: seccompRetErrno(unix.EPERM)}
 	enosys := bpf.RetConstant{Val: seccompRetErrno(unix.ENOSYS)}
 	ldNr := bpf.LoadAbsolute{Off: seccompNrOff, Size: 4}
 	p := []bpf.Instruction{ldNr}
-	if a.ID == arch.X86_64.ID {
+	if a.ID == systab.X86_64.ID {
 		p = append(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipFalse: 1}, enosys)
 	}
+	ioctl, _ := a.Number("ioctl") // every table has it
 	p = append(p,
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(a.SyscallNames["ioctl"]), SkipTrue: 5},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ioctl), SkipTrue: 5},
 		bpf.LoadAbsolute{Off: seccompArg1Lo, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCSTI, SkipTrue: 2},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCLINUX, SkipTrue: 1},
@@ -152,7 +156,7 @@ func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instru
 		ldNr)
 	if noUserNS {
 		for _, name := range []string{"unshare", "clone"} {
-			nr, ok := a.SyscallNames[name]
+			nr, ok := a.Number(name)
 			if !ok {
 				continue
 			}
@@ -165,12 +169,12 @@ func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instru
 				eperm,
 				ldNr)
 		}
-		if nr, ok := a.SyscallNames["clone3"]; ok {
+		if nr, ok := a.Number("clone3"); ok {
 			p = append(p, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(nr), SkipTrue: 1}, enosys)
 		}
 	}
 	p = append(p, seccompRuleJumps(rules, func(name string) (uint32, bool) {
-		nr, ok := a.SyscallNames[name]
+		nr, ok := a.Number(name)
 		return uint32(nr), ok
 	})...)
 	// The calls that a reaches through a multiplexer as well (socketcall
@@ -178,7 +182,7 @@ func seccompBlock(a *arch.Info, rules []SeccompRule, noUserNS bool) []bpf.Instru
 	// the multiplexer's first argument (its low 16 bits: ipc keeps a
 	// version above them), so that a deny list cannot be bypassed.
 	for _, mux := range seccompMultiplexers {
-		nr, ok := a.SyscallNames[mux.name]
+		nr, ok := a.Number(mux.name)
 		if !ok {
 			continue
 		}

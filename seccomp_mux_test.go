@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
+	"github.com/linuxns/namespace/internal/systab"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -19,7 +19,7 @@ import (
 // machine, on any architecture.
 func TestSeccompMultiplexers(t *testing.T) {
 	rules := []SeccompRule{SeccompDeny("connect", "shmget"), SeccompKill("bind")}
-	vm, err := bpf.NewVM(seccompBlock(arch.I386, rules, false))
+	vm, err := bpf.NewVM(seccompBlock(systab.I386, rules, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,14 @@ func TestSeccompMultiplexers(t *testing.T) {
 		}
 		return uint32(r)
 	}
-	socketcall, ipc := uint32(arch.I386.SyscallNames["socketcall"]), uint32(arch.I386.SyscallNames["ipc"])
+	nr := func(name string) uint32 {
+		n, ok := systab.I386.Number(name)
+		if !ok {
+			t.Fatalf("i386 has no %s", name)
+		}
+		return uint32(n)
+	}
+	socketcall, ipc := nr("socketcall"), nr("ipc")
 	eperm := unix.SECCOMP_RET_ERRNO | uint32(syscall.EPERM)
 	for _, c := range []struct {
 		name      string
@@ -45,8 +52,8 @@ func TestSeccompMultiplexers(t *testing.T) {
 		{"ipc(SHMGET)", call(ipc, 23), eperm},
 		{"ipc(SHMGET), version 1", call(ipc, 1<<16|23), eperm},
 		{"ipc(SHMAT)", call(ipc, 21), unix.SECCOMP_RET_ALLOW},
-		{"connect", call(uint32(arch.I386.SyscallNames["connect"]), 0), eperm},
-		{"getpid", call(uint32(arch.I386.SyscallNames["getpid"]), 0), unix.SECCOMP_RET_ALLOW},
+		{"connect", call(nr("connect"), 0), eperm},
+		{"getpid", call(nr("getpid"), 0), unix.SECCOMP_RET_ALLOW},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %#x, want %#x", c.name, c.got, c.want)

@@ -492,3 +492,23 @@ func TestKillDescendants(t *testing.T) {
 		})
 	}
 }
+
+// Without a namespace or a set-up, nsrun executes COMMAND in its place
+// (nothing to create: from its own thread), in the caller's namespaces,
+// with COMMAND's exit status; a missing COMMAND is 127.
+func TestNoNamespaceInPlace(t *testing.T) {
+	mnt, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, "--", "sh", "-c", `echo pid=$$; echo mnt=$(readlink /proc/self/ns/mnt); exit 3`)
+	out, code := result(t, cmd)
+	kv := keyValues(out)
+	if code != 3 || kv["pid"] != strconv.Itoa(cmd.Process.Pid) || kv["mnt"] != mnt {
+		t.Errorf("exit %d, pid %s (nsrun's %d), mount namespace %s (the caller's %s); want 3, nsrun's pid, the caller's namespace; output:\n%s",
+			code, kv["pid"], cmd.Process.Pid, kv["mnt"], mnt, out)
+	}
+	if out, code := result(t, command(t, "--", "/nonexistent/program")); code != 127 {
+		t.Errorf("a missing COMMAND: exit %d, want 127; output:\n%s", code, out)
+	}
+}
