@@ -203,6 +203,9 @@ func sigHubChild(t *testing.T, mode string, sigs ...syscall.Signal) (string, *os
 func TestSigHubIdlePoolDefaultAction(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
+			if signal.Ignored(sig) {
+				t.Skipf("%v is ignored in this process (inherited, as SIGHUP under nohup): the helper inherits that, and the program's own handling of it is to ignore it (TestSigHubIgnoredStaysIgnored)", sig)
+			}
 			out, ps := sigHubChild(t, "default", sig)
 			ws := ps.Sys().(syscall.WaitStatus)
 			if sig == syscall.SIGQUIT {
@@ -247,6 +250,9 @@ func TestSigHubIgnoredStaysIgnored(t *testing.T) {
 // Once the Pool is closed and the last Run is over, the program's signal
 // handling is what it was: the default action.
 func TestSigHubReleasedAfterClose(t *testing.T) {
+	if signal.Ignored(syscall.SIGTERM) {
+		t.Skip("SIGTERM is ignored in this process (inherited): the helper would inherit that")
+	}
 	out, ps := sigHubChild(t, "closed", syscall.SIGTERM)
 	ws := ps.Sys().(syscall.WaitStatus)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
