@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -89,7 +90,8 @@ func childStart(marker string) {
 	// subreaper, whose child this process is): re-executed, this process
 	// asks its parent for the job again.
 	stage := os.Getenv(envStage)
-	stage2, hops := stage == "2" || stage == "2:2" || stage == "2:3", 1
+	privSender, privStage := strings.CutPrefix(stage, stagePriv) // (privstage_linux.go)
+	stage2, hops := stage == "2" || stage == "2:2" || stage == "2:3" || privStage, 1
 	switch stage {
 	case "2:2":
 		hops = 2 // the join stage's raw child executed this process
@@ -106,7 +108,14 @@ func childStart(marker string) {
 		// by hand): not a child. The program runs as usual.
 		return
 	}
-	parent, err := verifyParent(fd, hops)
+	var parent *parentProc
+	var err error
+	if privStage {
+		sender, _ := strconv.Atoi(privSender)
+		parent, err = verifyPrivStage(fd, sender)
+	} else {
+		parent, err = verifyParent(fd, hops)
+	}
 	if err != nil {
 		childRefuse(err)
 	}
@@ -148,6 +157,9 @@ func childStart(marker string) {
 	joins := hasJoins(j.Plan.Steps)
 	if joins && !stage2 {
 		made = 0 // made in the caller's namespaces; its join stage makes them
+	}
+	if privStage {
+		made = 0 // checked before the privilege stage
 	}
 	if err := checkNamespacesDiffer(parent.dir, made, j.Plan.ParentNS); err != nil {
 		childFail(sock, "check namespaces", err)
@@ -195,6 +207,9 @@ func childStart(marker string) {
 	if stage2 {
 		steps = selectSteps(steps, func(s *step) bool { return !isTimeStep(s) && !isJoinStep(s) })
 	}
+	if privStage {
+		steps = nil // all performed before the program was executed again
+	}
 
 	if j.Role == roleFunc || j.Role == rolePrewarm {
 		// In the background, overlapping the set-up and the program's
@@ -212,6 +227,19 @@ func childStart(marker string) {
 	// A child that keeps running Go applies the privilege steps to every
 	// thread; a command's, to the thread that executes it.
 	privAllThreads = j.Role != roleExec
+	if needsPrivStage(j.Role, steps) {
+		// A program that links cgo: the privilege steps on this thread,
+		// then the program again (privstage_linux.go).
+		ps, err := openPrivStage()
+		if err != nil {
+			childFail(sock, "prepare the privilege stage", err)
+		}
+		if err := runSteps(selectSteps(steps, func(s *step) bool { return !isPrivStep(s) }), log); err != nil {
+			childFail(sock, failedStep(err), err)
+		}
+		name, err := runPrivStage(ps, selectSteps(steps, isPrivStep), fd, token, parent.senderPid)
+		childFail(sock, name, err)
+	}
 	if err := runSteps(steps, log); err != nil {
 		childFail(sock, failedStep(err), err)
 	}

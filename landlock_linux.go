@@ -178,6 +178,9 @@ func landlockAttr(flags uint64) ([3]uint64, uintptr) {
 	return attr, 16
 }
 
+// attr0 returns the file system rights that a Landlock step handles.
+func attr0(flags uint64) uint64 { return flags & 0xffffffff }
+
 // runLandlock is the Go executor's Landlock step.
 func runLandlock(s *step) error {
 	rules, err := landlockRules(s.Data)
@@ -200,6 +203,15 @@ func runLandlock(s *step) error {
 		}
 		if err := landlockAddPath(int(rs), r); err != nil {
 			return err
+		}
+	}
+	for _, fd := range landlockExecFDs {
+		// The privilege stage's files (privstage_linux.go).
+		var attr [12]byte
+		binary.NativeEndian.PutUint64(attr[:], (unix.LANDLOCK_ACCESS_FS_EXECUTE|unix.LANDLOCK_ACCESS_FS_READ_FILE)&attr0(s.Flags))
+		binary.NativeEndian.PutUint32(attr[8:], uint32(int32(fd)))
+		if _, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rs, 1, uintptr(unsafe.Pointer(&attr)), 0, 0, 0); e != 0 {
+			return fmt.Errorf("the program's own files: %w", os.NewSyscallError("landlock_add_rule", e))
 		}
 	}
 	if err := threadSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {

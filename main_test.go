@@ -40,6 +40,12 @@ func TestMain(m *testing.M) {
 		fmt.Print(privDescribe(dir))
 		os.Exit(0)
 	}
+	if dir, ok := os.LookupEnv(PrivStageSetupEnv); ok {
+		privStageSetupHelper(dir)
+	}
+	if name, ok := os.LookupEnv(PrivSetupFailEnv); ok {
+		privSetupFailHelper(name)
+	}
 	if dir, ok := os.LookupEnv(PrivProbeEnv); ok {
 		fmt.Print(privDescribe(dir))
 		os.Exit(0)
