@@ -176,8 +176,9 @@ func WithoutNestedUserNamespaces() Option {
 //     given), WithPrivateMount, WithPrivatePID, WithPrivateIPC,
 //     WithPrivateUTS, WithPrivateNet (only lo, up) and WithPrivateCgroup;
 //
-//   - private /tmp and /proc: WithPrivateTmp, and the fresh /proc of the
-//     PID namespace;
+//   - private /tmp, /proc and /dev: WithPrivateTmp, the fresh /proc of
+//     the PID namespace, and WithDev (null, zero, full, random, urandom,
+//     tty, pts/ptmx, shm and the fd links);
 //
 //   - no_new_privs: WithNoNewPrivs;
 //
@@ -190,14 +191,12 @@ func WithoutNestedUserNamespaces() Option {
 //   - the default seccomp filter: WithSeccomp() (DefaultDeniedSyscalls,
 //     EPERM).
 //
-//   - a read-only view of the host: WithReadOnlyRoot, first, so that the
-//     filesystem options given stay as they ask (a WithBind is writable);
-//     with WithRoot or WithEmptyRoot (given before or after WithSandbox),
-//     the view is theirs instead;
-//
-//   - /dev is the host's, read-only like the rest: add WithDev for a
-//     private one (it is not part of WithSandbox yet: WithDev fails
-//     through StartProcess, "open the bind source /dev/null").
+//   - a read-only view of the host in a new root, as bubblewrap's
+//     --ro-bind / /: WithRoot("/") and WithReadOnlyRoot, then WithDev,
+//     first, so that the filesystem options given stay as they ask (a
+//     WithBind is writable); with WithRoot or WithEmptyRoot (given
+//     before or after WithSandbox), the view is theirs instead, and /dev
+//     is theirs to add (WithDev);
 //
 // The child dies with its parent whatever the options.
 //
@@ -223,19 +222,28 @@ func WithSandbox() Option {
 
 // sandboxFS adds WithSandbox's filesystem view once every option is
 // known: unless a root was given (WithRoot, WithEmptyRoot, before or
-// after WithSandbox), a read-only view of the host (WithReadOnlyRoot),
-// before every filesystem option given, so that what those mount stays as
-// they ask.
+// after WithSandbox), a read-only view of the host in a new root, as
+// bubblewrap's --ro-bind / / (WithRoot("/"), WithReadOnlyRoot) with a
+// private /dev (WithDev, unless the options give one), before every
+// filesystem option given, so that what those mount stays as they ask.
+// In a new root the tmpfs of /dev covers nothing of the host's view: the
+// device nodes are bound from the caller's /dev.
 func sandboxFS(n *Namespace) {
 	if !n.priv.sandbox {
 		return
 	}
+	dev := true
 	for _, op := range n.fs {
 		if op.kind == fsRoot || op.kind == fsEmptyRoot {
 			return
 		}
+		dev = dev && op.kind != fsDev
 	}
-	n.fs = append([]fsOp{{kind: fsReadOnlyRoot, name: "WithSandbox", dst: "/"}}, n.fs...)
+	view := []fsOp{{kind: fsRoot, name: "WithSandbox", src: "/", dst: "/"}, {kind: fsReadOnlyRoot, name: "WithSandbox", dst: "/"}}
+	if dev {
+		view = append(view, fsOp{kind: fsDev, name: "WithSandbox", dst: "/dev"})
+	}
+	n.fs = append(view, n.fs...)
 }
 
 // any reports whether the options ask for any privilege or limit

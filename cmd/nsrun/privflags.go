@@ -34,8 +34,8 @@ type privFlags struct {
 const privUsage = `Privileges and limits (applied last, in this order: rlimits, session,
 Landlock, capabilities, no_new_privs, seccomp):
       --sandbox           user, mount, PID, IPC, UTS, network and cgroup
-                          namespaces, the host read-only, private /tmp and
-                          /proc, no_new_privs, a new session (unless
+                          namespaces, the host read-only, private /tmp,
+                          /proc and /dev, no_new_privs, a new session (unless
                           interactive), no nested user namespaces, no
                           capabilities, the default seccomp filter; later
                           flags change the parts
