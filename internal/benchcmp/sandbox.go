@@ -12,7 +12,7 @@ import (
 
 // compareSandbox times `nsrun --sandbox` against `bwrap --unshare-all
 // --die-with-parent` with the same view of the files (the host's root,
-// read-only, a fresh /tmp and /proc), the same namespaces (user,
+// read-only, a fresh /tmp, /proc and /dev), the same namespaces (user,
 // mount, PID, IPC, UTS, network, cgroup) and bwrap's own hardening where it
 // has a flag for it (--new-session, --disable-userns, --cap-drop ALL; it
 // has no seccomp filter of its own; as root, --unshare-all makes no user
@@ -23,13 +23,14 @@ func compareSandbox(rounds int, nsrun string) error {
 	if nsrun == "" {
 		return nil
 	}
-	ns := []string{nsrun, "-r", "--ro", "-m", "-p", "--tmp", "-i", "-u", "-n", "-C"}
+	ns := []string{nsrun, "-r", "-m", "-p", "--tmp", "-i", "-u", "-n", "-C"}
 	with := func(flags ...string) []string {
-		return append(append(append([]string(nil), ns...), flags...), "--", "/bin/true")
+		return append(append(append(append([]string(nil), ns...), flags...), "--ro"), "--", "/bin/true")
 	}
 	cs := []benchkit.Contender{
 		{Name: "nsrun --sandbox", Op: benchkit.ExecOp([]string{nsrun, "--sandbox", "--", "/bin/true"})},
 		{Name: "namespaces alone", Op: benchkit.ExecOp(with())},
+		{Name: "+ new root, --dev", Op: benchkit.ExecOp(with("--root", "/", "--dev"))},
 		{Name: "+ --rlimit", Op: benchkit.ExecOp(with("--rlimit", "core=0"))},
 		{Name: "+ --new-session", Op: benchkit.ExecOp(with("--new-session"))},
 		{Name: "+ --landlock-ro /", Op: benchkit.ExecOp(with("--landlock-ro", "/"))},
@@ -39,7 +40,7 @@ func compareSandbox(rounds int, nsrun string) error {
 		{Name: "+ --disable-userns", Op: benchkit.ExecOp(with("--disable-userns"))},
 	}
 	if benchkit.Tool("bwrap") != "" {
-		bw := []string{"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--proc", "/proc"}
+		bw := []string{"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp", "--proc", "/proc"}
 		cs = append(cs,
 			benchkit.Contender{Name: "bwrap --unshare-all --die-with-parent", Op: benchkit.ExecOp(append(bw, "/bin/true"))},
 			benchkit.Contender{Name: "bwrap … --unshare-user, hardened", Op: benchkit.ExecOp(append(bw, "--unshare-user", "--new-session", "--disable-userns", "--cap-drop", "ALL", "/bin/true"))})
