@@ -208,7 +208,10 @@ func childStart(marker string) {
 		steps = selectSteps(steps, func(s *step) bool { return !isTimeStep(s) && !isJoinStep(s) })
 	}
 	if privStage {
-		steps = nil // all performed before the program was executed again
+		// All performed before the program was executed again; the
+		// rlimits again, whose soft RLIMIT_NOFILE the Go runtime raised to
+		// the hard limit as it started (the same limits: no privilege).
+		steps = selectSteps(steps, func(s *step) bool { return s.Kind == stepRlimit })
 	}
 
 	if j.Role == roleFunc || j.Role == rolePrewarm {

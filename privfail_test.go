@@ -206,6 +206,7 @@ func privStageOptions(t testing.TB, dir string) []Option {
 		WithCapabilities(CapNetBindService),
 		WithNoNewPrivs(),
 		WithSeccomp(SeccompDenyErrno(syscall.ENOTTY, "keyctl")),
+		WithRlimit(unix.RLIMIT_NOFILE, 64, 128), // a soft limit below the hard one
 	}
 }
 
@@ -240,7 +241,7 @@ func TestPrivStageGoChildren(t *testing.T) {
 		}
 		for _, want := range []string{
 			"NoNewPrivs: 1", "Seccomp: 2", "CapBnd: 0000000000000400", "CapEff: 0000000000000400",
-			"keyctl: ENOTTY", "write allowed dir: ok", "write /dev/shm: EACCES",
+			"keyctl: ENOTTY", "write allowed dir: ok", "write /dev/shm: EACCES", "nofile: 64 128",
 		} {
 			if !strings.Contains(out, want+"\n") {
 				t.Errorf("%s: no %q in\n%s", verb, want, out)

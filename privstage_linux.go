@@ -11,8 +11,9 @@ package namespace
 // command's child does, and executes the program again from that thread:
 // execve ends the other threads, and the new image starts from the one
 // thread that carries the restrictions, so every thread it makes inherits
-// them. The new image (stage "2:p") takes the job again from the caller
-// and performs no step: they are all done.
+// them. The new image (stage "2:p:PID") takes the job again from the
+// caller and performs no step but the rlimits again: the Go runtime raised
+// the soft RLIMIT_NOFILE to the hard limit as it started.
 //
 // The new image must be executable under the Landlock rules: the program's
 // executable and every file it maps executable (its ELF interpreter and
