@@ -111,8 +111,7 @@ func childStart(marker string) {
 	var parent *parentProc
 	var err error
 	if privStage {
-		sender, _ := strconv.Atoi(privSender)
-		parent, err = verifyPrivStage(fd, sender)
+		parent, err = verifyPrivStage(fd, privSender)
 	} else {
 		parent, err = verifyParent(fd, hops)
 	}
@@ -240,7 +239,7 @@ func childStart(marker string) {
 		if err := runSteps(selectSteps(steps, func(s *step) bool { return !isPrivStep(s) }), log); err != nil {
 			childFail(sock, failedStep(err), err)
 		}
-		name, err := runPrivStage(ps, selectSteps(steps, isPrivStep), fd, token, parent.senderPid)
+		name, err := runPrivStage(ps, selectSteps(steps, isPrivStep), fd, token, hops, parent.senderPid)
 		childFail(sock, name, err)
 	}
 	if err := runSteps(steps, log); err != nil {

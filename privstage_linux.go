@@ -24,6 +24,7 @@ package namespace
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -37,9 +38,9 @@ import (
 )
 
 // stagePriv is the stage of a program executed again by the privilege
-// stage: "2:p:PID", where PID is the socket's maker as the process's pid
-// namespace sees it (its parent, or further up after a join stage or
-// under a subreaper).
+// stage: "2:p:HOPS:PID", where HOPS is the generations between the
+// process and the socket's maker (as verifyParent counts them) and PID
+// is the maker as the process's pid namespace sees it.
 const stagePriv = "2:p:"
 
 // privStage is what the privilege stage opened before the mounts: the
@@ -111,7 +112,7 @@ var landlockExecFDs []int
 // runPrivStage applies priv, the privilege and limit steps, to the calling
 // (locked) thread and executes the program again from it, with the job
 // socket sockFD. It returns only an error.
-func runPrivStage(ps *privStage, priv []step, sockFD int, token string, senderPid int) (string, error) {
+func runPrivStage(ps *privStage, priv []step, sockFD int, token string, hops, senderPid int) (string, error) {
 	runtime.LockOSThread()
 	privAllThreads = false
 	landlockExecFDs = ps.mapped
@@ -121,7 +122,7 @@ func runPrivStage(ps *privStage, priv []step, sockFD int, token string, senderPi
 	if _, err := unix.FcntlInt(uintptr(sockFD), unix.F_SETFD, 0); err != nil {
 		return "execute the program again after the privilege steps", err
 	}
-	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), envStage+"="+stagePriv+strconv.Itoa(senderPid))
+	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), envStage+"="+stagePriv+strconv.Itoa(hops)+":"+strconv.Itoa(senderPid))
 	argv, err := cStrings(os.Args)
 	if err == nil {
 		var envv []*byte
@@ -136,20 +137,34 @@ func runPrivStage(ps *privStage, priv []step, sockFD int, token string, senderPi
 }
 
 // verifyPrivStage is the trust check of a program executed again by the
-// privilege stage, which may not be able to read /proc (Landlock, a new
-// root): the process is the one that checked its parent before it
-// executed the program again, so the socket must still come from its
-// maker, senderPid.
-func verifyPrivStage(fd, senderPid int) (*parentProc, error) {
-	if elevatedPrivilege() {
-		return nil, fmt.Errorf("%w: this process gained privilege at its execution", errUntrusted)
+// privilege stage, whose stage's tail (after stagePriv) is arg. It checks
+// the parent as the first stage did. If that cannot read /proc any more
+// (Landlock, a new root without it), it accepts the socket from the maker
+// that the first stage checked, on two conditions that a process which
+// set the variables itself cannot turn into a gain: no_new_privs is set
+// (as the privilege stage's Landlock and seccomp steps set it: no
+// execution can have raised the process's privileges) and the process
+// did not gain privilege at its execution.
+func verifyPrivStage(fd int, arg string) (*parentProc, error) {
+	h, pid, _ := strings.Cut(arg, ":")
+	hops, err1 := strconv.Atoi(h)
+	senderPid, err2 := strconv.Atoi(pid)
+	if err1 != nil || err2 != nil || hops < 1 || hops > 3 {
+		return nil, fmt.Errorf("%w: a malformed stage %q", errUntrusted, stagePriv+arg)
 	}
-	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil {
-		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
+	p, err := verifyParent(fd, hops)
+	if err == nil || !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.ENOENT) {
+		return p, err
+	}
+	if nnp, e := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); e != nil || nnp != 1 || elevatedPrivilege() {
+		return nil, err
+	}
+	cred, e := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if e != nil {
+		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, e)
 	}
 	if int(cred.Pid) != senderPid {
 		return nil, fmt.Errorf("%w: the socket was made by process %d, not by process %d", errUntrusted, cred.Pid, senderPid)
 	}
-	return &parentProc{dir: -1, senderPid: int(cred.Pid)}, nil
+	return &parentProc{dir: -1, senderPid: senderPid}, nil
 }
