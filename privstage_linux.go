@@ -24,7 +24,6 @@ package namespace
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -138,13 +137,13 @@ func runPrivStage(ps *privStage, priv []step, sockFD int, token string, hops, se
 
 // verifyPrivStage is the trust check of a program executed again by the
 // privilege stage, whose stage's tail (after stagePriv) is arg. It checks
-// the parent as the first stage did. If that cannot read /proc any more
-// (Landlock, a new root without it), it accepts the socket from the maker
-// that the first stage checked, on two conditions that a process which
-// set the variables itself cannot turn into a gain: no_new_privs is set
-// (as the privilege stage's Landlock and seccomp steps set it: no
-// execution can have raised the process's privileges) and the process
-// did not gain privilege at its execution.
+// the parent as the first stage did. If that fails, as where /proc cannot
+// be read any more (Landlock), or is the fresh /proc of a new PID
+// namespace without the parent, it accepts the socket from the maker that
+// the first stage checked, unless the process gained privilege at its
+// execution: a process that sets these variables without having gained
+// privilege could already do anything to this one (it has the same
+// credentials), and its job could not bring it more.
 func verifyPrivStage(fd int, arg string) (*parentProc, error) {
 	h, pid, _ := strings.Cut(arg, ":")
 	hops, err1 := strconv.Atoi(h)
@@ -153,11 +152,8 @@ func verifyPrivStage(fd int, arg string) (*parentProc, error) {
 		return nil, fmt.Errorf("%w: a malformed stage %q", errUntrusted, stagePriv+arg)
 	}
 	p, err := verifyParent(fd, hops)
-	if err == nil || !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.ENOENT) {
+	if err == nil || elevatedPrivilege() {
 		return p, err
-	}
-	if nnp, e := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); e != nil || nnp != 1 || elevatedPrivilege() {
-		return nil, err
 	}
 	cred, e := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if e != nil {
