@@ -80,15 +80,12 @@ func (h *Handle) check(what string) error {
 }
 
 // Run runs the registered function f in a child inside the Handle's
-// namespaces, as Namespace.Run does. A Handle with a PID namespace does
-// not run functions (ErrUnsupported): the Go child would not find its
-// parent there; use Command or StartProcess.
+// namespaces, as Namespace.Run does. In a held PID namespace the
+// function's child is not PID 1 (the holder is): a process outside it
+// stands in front of it, as for Command.
 func (h *Handle) Run(ctx context.Context, f *Func, args ...string) error {
 	if err := h.check("Run"); err != nil {
 		return err
-	}
-	if h.n.pid {
-		return fmt.Errorf("namespace: Handle.Run: %w: a Go function is not run in a held PID namespace, where its child would not find its parent; use Command or StartProcess", ErrUnsupported)
 	}
 	return h.job.Run(ctx, f, args...)
 }

@@ -4,7 +4,6 @@ package namespace
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -224,29 +223,9 @@ func (n *Namespace) joinUnhonoured(v verb) []error {
 			errs = append(errs, &optionError{verb: v, option: "WithJoin", why: "a thread of a running program cannot enter the " + kindNames(k) + " namespace; use Command or StartProcess"})
 		}
 	case v&(verbRun|verbTask|verbSetup) != 0:
-		if kinds&syscalls.CLONE_NEWPID != 0 {
-			explicit := false
-			for _, j := range n.joins {
-				if j.pid != 0 && j.kinds == 0 && !samePIDNamespace(j.pid) {
-					errs = append(errs, &optionError{verb: v, option: "WithJoinProcess", why: "process " + strconv.Itoa(j.pid) + " is in another pid namespace, where the Go child would not find its parent to take its job from: name the other kinds, or use Command or StartProcess"})
-				}
-				explicit = explicit || j.kinds&syscalls.CLONE_NEWPID != 0
-			}
-			if explicit {
-				errs = append(errs, &optionError{verb: v, option: "WithJoin", why: "the Go child in a joined pid namespace would not find its parent to take its job from; use Command or StartProcess"})
-			}
-		}
 		if n.killDescendants {
 			errs = append(errs, &optionError{verb: v, option: "WithKillDescendants", why: "it is not combined with joined namespaces for a Go child; use Command or StartProcess"})
 		}
 	}
 	return errs
-}
-
-// samePIDNamespace reports whether process pid is in the caller's pid
-// namespace (or cannot be looked at: the join reports that).
-func samePIDNamespace(pid int) bool {
-	a, err1 := os.Stat("/proc/" + strconv.Itoa(pid) + "/ns/pid")
-	b, err2 := os.Stat("/proc/self/ns/pid")
-	return err1 != nil || err2 != nil || os.SameFile(a, b)
 }

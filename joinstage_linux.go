@@ -44,14 +44,29 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	path, argv, env := j.Path, j.Argv, os.Environ()
 	var report *os.File // where a failure is reported: the caller, for a Go child
+	var passed *os.File // the caller's /proc, passed to stage 2
 	if j.Role != roleExec {
 		// The raw child joins, creates, enters the time namespace; the
 		// program, executed again, does the rest.
 		p.Steps = selectSteps(p.Steps, func(s *step) bool { return isJoinStep(s) || isTimeStep(s) })
 		p.Init, p.KillDescendants = false, false
 		files = append(files, sock)
+		// Stage 2 checks its parents through the caller's /proc, opened
+		// here before the joins (trustproc_linux.go).
+		if proc, err := openCallerProc(); err == nil {
+			passed = proc
+			files = append(files, proc)
+			env = append(env, envProc+"=4")
+		}
 		path, argv = selfExe, os.Args
-		env = append(env, envChild+"="+markerValue(3, token), envStage+"=2:2")
+		stage := "2:2"
+		if joinsPID(p.Steps) {
+			// The raw child forks the program into the joined PID
+			// namespace and stays in front of it (the Init fork of
+			// prepareSpawnPlan): one generation more up to the caller.
+			stage = "2:3"
+		}
+		env = append(env, envChild+"="+markerValue(3, token), envStage+"="+stage)
 		report = sock
 	}
 	sigc := make(chan os.Signal, 16)
@@ -115,6 +130,9 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	}
 	unix.Close(errPipe[0])
 	sock.Close()
+	if passed != nil {
+		passed.Close()
+	}
 	relay(pid, int(a.Pidfd), sigc, log)
 }
 
