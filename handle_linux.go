@@ -31,7 +31,9 @@ func (n *Namespace) Create(ctx context.Context) (*Handle, error) {
 		return nil, fmt.Errorf("namespace: Create: %w: WithJoin and WithJoinProcess: a Handle holds namespaces that it created; join the others in its jobs", ErrUnsupported)
 	}
 	// Held before execve, with no descriptor but the report pipe's.
-	p, err := n.prepare("Create", selfExe, []string{"namespace-handle"}, &os.ProcAttr{Files: []*os.File{nil, nil, nil}}, true)
+	// It reaps every child it gets: the orphans of the jobs, in a held
+	// PID namespace (holdForever).
+	p, err := n.prepare("Create", selfExe, []string{"namespace-handle"}, &os.ProcAttr{Files: []*os.File{nil, nil, nil}}, holdForever)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +65,15 @@ func (n *Namespace) Create(ctx context.Context) (*Handle, error) {
 	h.job.termChild, h.job.killGrace, h.job.logger = n.termChild, n.killGrace, n.logger
 	return h, nil
 }
+
+// holdKind is how a prepared child waits before its execve.
+type holdKind int
+
+const (
+	holdNone     holdKind = iota // not held: StartProcess
+	holdForStart                 // until Start or Abort: Prepare
+	holdForever                  // until Abort, reaping its children: Create
+)
 
 // Pid returns the pid of the process that holds the namespaces (PID 1 of
 // a new PID namespace), as the caller sees it: its /proc/PID/ns files are
