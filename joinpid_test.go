@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linuxns/namespace/syscalls"
 )
@@ -44,7 +46,9 @@ var joinedPIDFunc = Register("join-test-pid", func(ctx context.Context, args []s
 func pidTarget(t *testing.T, withProc bool) (*os.Process, string) {
 	t.Helper()
 	needUserNS(t)
-	opts := []Option{WithPrivatePID()}
+	// A PID 1 that reaps, as a container has: a job whose relay is
+	// killed is re-parented to it.
+	opts := []Option{WithPrivatePID(), WithMinimalInit()}
 	if !withProc {
 		opts = append(opts, WithoutProc())
 	}
@@ -189,5 +193,105 @@ func TestHandleRunPID(t *testing.T) {
 	// The held mount namespace's /proc is the held PID namespace's.
 	if err := h.Run(context.Background(), joinedPIDFunc, want, "0"); err != nil {
 		t.Errorf("Handle.Run: %v", err)
+	}
+}
+
+// TestJoinPool: a Pool's children join the namespaces (user and mount
+// and UTS; and, in another Pool, a PID namespace) when they start, and its
+// Runs and Task.Runs run there.
+func TestJoinPool(t *testing.T) {
+	pid := joinTarget(t)
+	p := strconv.Itoa(pid)
+	pool, err := New(WithJoinProcess(pid)).Pool(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	want := "joined jn-" + strconv.Itoa(os.Getpid()) + " " + nsLink(t, p, "mnt")
+	for i := range 4 {
+		poolIdle(t, pool, 1) // a child that joined when it started
+		if err := pool.Run(context.Background(), joinedFunc, want); err != nil {
+			t.Errorf("Pool.Run %d: %v", i, err)
+		}
+	}
+	target, pidNS := pidTarget(t, true)
+	before := inPIDNamespace(pidNS)
+	kinds := []syscalls.Type{syscalls.PID, syscalls.Mount}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	pidPool, err := New(WithJoinProcess(target.Pid, kinds...)).Pool(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pidPool.Close()
+	for i := range 4 {
+		poolIdle(t, pidPool, 1)
+		got, err := pidTask.Run(context.Background(), pidPool, struct{}{})
+		if err != nil || got[0] != pidNS || len(strings.Fields(got[1])) != 1 || got[1] == "1" {
+			t.Errorf("Task.Run %d on a Pool joining a PID namespace: %q %v, want %s and a pid other than 1", i, got, err, pidNS)
+		}
+	}
+	// Close ends the children waiting in the joined PID namespace: what
+	// was there before is left.
+	start := time.Now()
+	pidPool.Close()
+	pool.Close()
+	t.Logf("Close: %v", time.Since(start))
+	var in []int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if in = inPIDNamespace(pidNS); slices.Equal(in, before) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Equal(in, before) {
+		t.Errorf("processes in the joined PID namespace after Close: %v, want %v (target %d)", in, before, target.Pid)
+	}
+}
+
+// inPIDNamespace lists the processes in the PID namespace ns.
+func inPIDNamespace(ns string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestJoinPIDRelayDeath: the process in front of a program in a joined
+// PID namespace (outside it) takes the program along when it dies.
+func TestJoinPIDRelayDeath(t *testing.T) {
+	target, pidNS := pidTarget(t, false)
+	before := inPIDNamespace(pidNS)
+	kinds := []syscalls.Type{syscalls.PID}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	p, err := New(WithJoinProcess(target.Pid, kinds...)).StartProcess("/bin/sleep", []string{"sleep", "1000"}, &os.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(inPIDNamespace(pidNS)) == len(before); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the program did not start in the joined PID namespace")
+		}
+	}
+	_ = p.Kill()
+	_, _ = p.Wait()
+	var in []int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if in = inPIDNamespace(pidNS); slices.Equal(in, before) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Equal(in, before) {
+		t.Errorf("in the joined PID namespace after its relay was killed: %v, want %v", in, before)
 	}
 }
