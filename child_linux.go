@@ -154,7 +154,7 @@ func childStart(marker string) {
 	if stage2 {
 		made |= j.Plan.Flags & syscalls.CLONE_NEWTIME
 	}
-	joins := hasJoins(j.Plan.Steps)
+	joins := rawStage(j.Plan.Steps)
 	if joins && !stage2 {
 		made = 0 // made in the caller's namespaces; its join stage makes them
 	}

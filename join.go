@@ -142,7 +142,18 @@ func (n *Namespace) joinSteps() []wire.Step {
 			}
 		}
 	}
+	if n.user && usesSubIDs(n.idMaps) {
+		s = append(s, wire.Step{Kind: wire.StepSubIDs}) // never with joins (checkJoins)
+	}
 	return s
+}
+
+// rawStage reports whether a re-executed Go child of a plan with steps
+// makes its namespaces by the raw process of its join stage
+// (joinstage_linux.go): to join namespaces, or to have newuidmap write
+// the id maps of a new user namespace before the set-up.
+func rawStage(steps []wire.Step) bool {
+	return hasJoins(steps) || hasStep(steps, wire.StepSubIDs)
 }
 
 // kindNames names the kinds of flags, e.g. "net, mnt".
@@ -203,9 +214,6 @@ func isJoinStep(s *wire.Step) bool {
 // WithKillDescendants.
 func (n *Namespace) joinUnhonoured(v verb) []error {
 	var errs []error
-	if n.user && usesSubIDs(n.idMaps) && v&(verbCommand|verbPool) != 0 {
-		errs = append(errs, &optionError{verb: v, option: "WithPrivateUser", why: "with SubIDs() its maps are written by newuidmap, which needs the child's pid before the child takes its job; use StartProcess, Run or Setup"})
-	}
 	if len(n.joins) == 0 {
 		return errs
 	}

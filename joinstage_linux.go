@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace/internal/rawproc"
+	"github.com/linuxns/namespace/internal/wire"
 )
 
 // runJoinStage clones the raw child that joins the namespaces of j's plan
@@ -91,6 +92,16 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		childFail(report, "create a pipe", err)
 	}
 	a.ErrFD = uintptr(errPipe[1])
+	// WithPrivateUser(SubIDs()): the raw child waits at the id-map gate
+	// until newuidmap and newgidmap have written its maps, from here.
+	subIDs := hasStep(j.Plan.Steps, wire.StepSubIDs)
+	var gate [2]int
+	if subIDs {
+		if gate, err = pipe2(); err != nil {
+			childFail(report, "create a pipe", err)
+		}
+		a.GateR, a.GateW = uintptr(gate[0]), uintptr(gate[1])
+	}
 	self, err := selfPidfd()
 	if err != nil {
 		childFail(report, "open a pidfd of this process", err)
@@ -98,6 +109,20 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	a.ParentFD = uintptr(self)
 	pid, errno := spawn(a)
 	unix.Close(errPipe[1])
+	if subIDs {
+		unix.Close(gate[0])
+		if errno == 0 {
+			if err := writeSubIDMaps(pid); err != nil {
+				unix.Close(gate[1]) // the child ends, at the gate
+				waitRaw(pid)
+				childFail(report, "write the id maps", err)
+			}
+			if _, err := unix.Write(gate[1], []byte{0}); err != nil {
+				childFail(report, "release the child", os.NewSyscallError("write", err))
+			}
+		}
+		unix.Close(gate[1])
+	}
 	if a.ExecByFD {
 		unix.Close(int(a.ExecFD))
 	}
