@@ -154,6 +154,11 @@ func TestSubIDsValidation(t *testing.T) {
 			t.Errorf("Command with SubIDs and %v: %v", err, err2)
 		}
 	}
+	// A Go child's raw stage does not combine with WithKillDescendants.
+	err := New(WithPrivateUser(SubIDs()), WithKillDescendants()).Run(context.Background(), joinedFunc, "")
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "WithKillDescendants") {
+		t.Errorf("Run with SubIDs and WithKillDescendants: %v, want ErrUnsupported naming WithKillDescendants", err)
+	}
 	if err := New(WithPrivateUser(SubIDs(), IDMap{Kind: UIDs, Size: 1})).Validate(); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SubIDs with another map: %v", err)
 	}
