@@ -149,6 +149,12 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 		unix.Close(p.dir)
 		return nil, fmt.Errorf("%w: the socket was made by process %d, not by process %d", errUntrusted, cred.Pid, want)
 	}
+	// The maker by pidfd, which names it even outside this process's PID
+	// namespace, where SO_PEERCRED gives 0 (peerpidfd_linux.go).
+	if maker, ok := peerPidfdPid(fd); ok && maker != p.pid {
+		unix.Close(p.dir)
+		return nil, fmt.Errorf("%w: the socket was made by process %d (its pidfd), not by process %d", errUntrusted, maker, p.pid)
+	}
 	p.senderPid = want
 	return p, nil
 }
