@@ -150,14 +150,6 @@ func (n *Namespace) joinSteps() []wire.Step {
 	return s
 }
 
-// rawStage reports whether a re-executed Go child of a plan with steps
-// makes its namespaces by the raw process of its join stage
-// (joinstage_linux.go): to join namespaces, or to have newuidmap write
-// the id maps of a new user namespace before the set-up.
-func rawStage(steps []wire.Step) bool {
-	return hasJoins(steps) || hasStep(steps, wire.StepSubIDs)
-}
-
 // kindNames names the kinds of flags, e.g. "net, mnt".
 func kindNames(flags uintptr) string {
 	s := ""

@@ -306,3 +306,11 @@ func joinsPID(steps []step) bool {
 	}
 	return false
 }
+
+// rawStage reports whether a re-executed Go child of a plan with steps
+// makes its namespaces by the raw process of its join stage
+// (joinstage_linux.go): to join namespaces, or to have newuidmap write
+// the id maps of a new user namespace before the set-up.
+func rawStage(steps []step) bool {
+	return hasJoins(steps) || hasStep(steps, wire.StepSubIDs)
+}
