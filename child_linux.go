@@ -99,14 +99,23 @@ func childStart(marker string) {
 		hops = 3
 	}
 	// The marker never reaches user code or an executed program.
+	procFD, passedProc := os.LookupEnv(envProc)
 	os.Unsetenv(envChild)
 	os.Unsetenv(envStage)
+	os.Unsetenv(envProc)
 
 	fd, token, ok := parseMarker(marker)
 	if !ok || !isUnixStream(fd) {
 		// A marker without its job socket (inherited by accident, or set
 		// by hand): not a child. The program runs as usual.
 		return
+	}
+	if passedProc {
+		// A stage 2 behind a join: the caller's /proc (trustproc_linux.go).
+		if err := usePassedProc(procFD); err != nil || !stage2 {
+			childRefuse(fmt.Errorf("%w (%s on a first stage)", err, envProc))
+		}
+		defer endPassedProc()
 	}
 	var parent *parentProc
 	var err error
@@ -153,7 +162,7 @@ func childStart(marker string) {
 	if stage2 {
 		made |= j.Plan.Flags & syscalls.CLONE_NEWTIME
 	}
-	joins := hasJoins(j.Plan.Steps)
+	joins := rawStage(j.Plan.Steps)
 	if joins && !stage2 {
 		made = 0 // made in the caller's namespaces; its join stage makes them
 	}
@@ -163,6 +172,7 @@ func childStart(marker string) {
 	if err := checkNamespacesDiffer(parent.dir, made, j.Plan.ParentNS); err != nil {
 		childFail(sock, "check namespaces", err)
 	}
+	endPassedProc()
 	if !stage2 {
 		if err := writeFrame(sock, message{Type: msgAck, Pid: os.Getpid()}); err != nil && j.Role != roleExec {
 			childFail(nil, "acknowledge job", err)

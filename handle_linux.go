@@ -31,7 +31,9 @@ func (n *Namespace) Create(ctx context.Context) (*Handle, error) {
 		return nil, fmt.Errorf("namespace: Create: %w: WithJoin and WithJoinProcess: a Handle holds namespaces that it created; join the others in its jobs", ErrUnsupported)
 	}
 	// Held before execve, with no descriptor but the report pipe's.
-	p, err := n.prepare("Create", selfExe, []string{"namespace-handle"}, &os.ProcAttr{Files: []*os.File{nil, nil, nil}}, true)
+	// It reaps every child it gets: the orphans of the jobs, in a held
+	// PID namespace (holdForever).
+	p, err := n.prepare("Create", selfExe, []string{"namespace-handle"}, &os.ProcAttr{Files: []*os.File{nil, nil, nil}}, holdForever)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +66,15 @@ func (n *Namespace) Create(ctx context.Context) (*Handle, error) {
 	return h, nil
 }
 
+// holdKind is how a prepared child waits before its execve.
+type holdKind int
+
+const (
+	holdNone     holdKind = iota // not held: StartProcess
+	holdForStart                 // until Start or Abort: Prepare
+	holdForever                  // until Abort, reaping its children: Create
+)
+
 // Pid returns the pid of the process that holds the namespaces (PID 1 of
 // a new PID namespace), as the caller sees it: its /proc/PID/ns files are
 // the namespaces. It is valid until Close.
@@ -80,15 +91,12 @@ func (h *Handle) check(what string) error {
 }
 
 // Run runs the registered function f in a child inside the Handle's
-// namespaces, as Namespace.Run does. A Handle with a PID namespace does
-// not run functions (ErrUnsupported): the Go child would not find its
-// parent there; use Command or StartProcess.
+// namespaces, as Namespace.Run does. In a held PID namespace the
+// function's child is not PID 1 (the holder is): a process outside it
+// stands in front of it, as for Command.
 func (h *Handle) Run(ctx context.Context, f *Func, args ...string) error {
 	if err := h.check("Run"); err != nil {
 		return err
-	}
-	if h.n.pid {
-		return fmt.Errorf("namespace: Handle.Run: %w: a Go function is not run in a held PID namespace, where its child would not find its parent; use Command or StartProcess", ErrUnsupported)
 	}
 	return h.job.Run(ctx, f, args...)
 }

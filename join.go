@@ -4,7 +4,6 @@ package namespace
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -35,14 +34,16 @@ type joinSpec struct {
 // can a new user namespace be created beside joined ones (it would have no
 // rights over them: join the user namespace too, or create the other kinds).
 //
-// Run, Task.Run, Command, StartProcess, Prepare and Setup honour it for
-// every kind: the joining is done by a raw child before the Go runtime of
-// the program (or the command) starts, so user and mount namespaces are
-// joined too. Run, Task.Run and Setup do not join a PID namespace (their
-// Go child would not find its parent; use Command or StartProcess). Do and
-// Exec join the kinds that one thread can enter (mnt, uts, ipc, net,
-// cgroup) and refuse user, pid and time, naming them. A Pool does not
-// honour it.
+// Run, Task.Run, a Pool, Command, StartProcess, Prepare and Setup honour
+// it for every kind: the joining is done by a raw child before the Go
+// runtime of the program (or the command) starts, so user and mount
+// namespaces are joined too. A joined PID namespace is the children's: the
+// program (a Go child's second stage, or the command) is forked into it by
+// a process that stays outside, passes signals on, exits with its status
+// and takes it along when it dies. A Pool's children join when they
+// start, before their job: the namespaces are entered as they are then.
+// Do and Exec join the kinds that one thread can enter (mnt, uts, ipc,
+// net, cgroup) and refuse user, pid and time, naming them.
 func WithJoin(kind syscalls.Type, path string) Option {
 	return option("WithJoin", func(n *Namespace) {
 		switch {
@@ -143,6 +144,9 @@ func (n *Namespace) joinSteps() []wire.Step {
 			}
 		}
 	}
+	if n.user && usesSubIDs(n.idMaps) {
+		s = append(s, wire.Step{Kind: wire.StepSubIDs}) // never with joins (checkJoins)
+	}
 	return s
 }
 
@@ -200,12 +204,12 @@ func isJoinStep(s *wire.Step) bool {
 
 // joinUnhonoured returns the errors of joins that verb v cannot make:
 // Do and Exec join only what one thread can enter; a Go child (Run,
-// Task.Run, Setup) does not join a PID namespace, nor combine joins with
-// WithKillDescendants.
+// Task.Run, a Pool, Setup) whose namespaces a raw stage makes (joins,
+// SubIDs) does not combine them with WithKillDescendants.
 func (n *Namespace) joinUnhonoured(v verb) []error {
 	var errs []error
-	if n.user && usesSubIDs(n.idMaps) && v&(verbCommand|verbPool) != 0 {
-		errs = append(errs, &optionError{verb: v, option: "WithPrivateUser", why: "with SubIDs() its maps are written by newuidmap, which needs the child's pid before the child takes its job; use StartProcess, Run or Setup"})
+	if n.user && usesSubIDs(n.idMaps) && n.killDescendants && v&(goChildVerbs|verbSetup) != 0 {
+		errs = append(errs, &optionError{verb: v, option: "WithKillDescendants", why: "a Go child whose maps newuidmap writes makes its namespaces by a raw stage, which does not combine with it; use Command or StartProcess"})
 	}
 	if len(n.joins) == 0 {
 		return errs
@@ -223,30 +227,10 @@ func (n *Namespace) joinUnhonoured(v verb) []error {
 		if k := kinds & notThread; k != 0 {
 			errs = append(errs, &optionError{verb: v, option: "WithJoin", why: "a thread of a running program cannot enter the " + kindNames(k) + " namespace; use Command or StartProcess"})
 		}
-	case v&(verbRun|verbTask|verbSetup) != 0:
-		if kinds&syscalls.CLONE_NEWPID != 0 {
-			explicit := false
-			for _, j := range n.joins {
-				if j.pid != 0 && j.kinds == 0 && !samePIDNamespace(j.pid) {
-					errs = append(errs, &optionError{verb: v, option: "WithJoinProcess", why: "process " + strconv.Itoa(j.pid) + " is in another pid namespace, where the Go child would not find its parent to take its job from: name the other kinds, or use Command or StartProcess"})
-				}
-				explicit = explicit || j.kinds&syscalls.CLONE_NEWPID != 0
-			}
-			if explicit {
-				errs = append(errs, &optionError{verb: v, option: "WithJoin", why: "the Go child in a joined pid namespace would not find its parent to take its job from; use Command or StartProcess"})
-			}
-		}
+	case v&(goChildVerbs|verbSetup) != 0:
 		if n.killDescendants {
 			errs = append(errs, &optionError{verb: v, option: "WithKillDescendants", why: "it is not combined with joined namespaces for a Go child; use Command or StartProcess"})
 		}
 	}
 	return errs
-}
-
-// samePIDNamespace reports whether process pid is in the caller's pid
-// namespace (or cannot be looked at: the join reports that).
-func samePIDNamespace(pid int) bool {
-	a, err1 := os.Stat("/proc/" + strconv.Itoa(pid) + "/ns/pid")
-	b, err2 := os.Stat("/proc/self/ns/pid")
-	return err1 != nil || err2 != nil || os.SameFile(a, b)
 }

@@ -281,3 +281,36 @@ func joinWorkDir(p *plan) {
 	}
 	p.Steps = steps
 }
+
+// joinsPID reports whether the joins among steps enter a PID namespace
+// other than the caller's: the program is then forked into it by the
+// process that joined (prepareSpawnPlan's Init fork). It looks as
+// resolveJoins will; should a file change in between, the program's check
+// of its parents refuses the job.
+func joinsPID(steps []step) bool {
+	for i := range steps {
+		s := &steps[i]
+		var path string
+		switch {
+		case s.Kind == wire.StepJoin && uintptr(s.Flags) == syscalls.CLONE_NEWPID:
+			path = s.Target
+		case s.Kind == wire.StepJoinProcess && (s.Flags == 0 || uintptr(s.Flags)&syscalls.CLONE_NEWPID != 0):
+			path = "/proc/" + s.Target + "/ns/pid"
+		default:
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil && !sameNS(&st, syscalls.PID) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawStage reports whether a re-executed Go child of a plan with steps
+// makes its namespaces by the raw process of its join stage
+// (joinstage_linux.go): to join namespaces, or to have newuidmap write
+// the id maps of a new user namespace before the set-up.
+func rawStage(steps []step) bool {
+	return hasJoins(steps) || hasStep(steps, wire.StepSubIDs)
+}

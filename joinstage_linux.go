@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace/internal/rawproc"
+	"github.com/linuxns/namespace/internal/wire"
 )
 
 // runJoinStage clones the raw child that joins the namespaces of j's plan
@@ -44,14 +45,29 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	path, argv, env := j.Path, j.Argv, os.Environ()
 	var report *os.File // where a failure is reported: the caller, for a Go child
+	var passed *os.File // the caller's /proc, passed to stage 2
 	if j.Role != roleExec {
 		// The raw child joins, creates, enters the time namespace; the
 		// program, executed again, does the rest.
 		p.Steps = selectSteps(p.Steps, func(s *step) bool { return isJoinStep(s) || isTimeStep(s) })
 		p.Init, p.KillDescendants = false, false
 		files = append(files, sock)
+		// Stage 2 checks its parents through the caller's /proc, opened
+		// here before the joins (trustproc_linux.go).
+		if proc, err := openCallerProc(); err == nil {
+			passed = proc
+			files = append(files, proc)
+			env = append(env, envProc+"=4")
+		}
 		path, argv = selfExe, os.Args
-		env = append(env, envChild+"="+markerValue(3, token), envStage+"=2:2")
+		stage := "2:2"
+		if joinsPID(p.Steps) {
+			// The raw child forks the program into the joined PID
+			// namespace and stays in front of it (the Init fork of
+			// prepareSpawnPlan): one generation more up to the caller.
+			stage = "2:3"
+		}
+		env = append(env, envChild+"="+markerValue(3, token), envStage+"="+stage)
 		report = sock
 	}
 	sigc := make(chan os.Signal, 16)
@@ -76,6 +92,16 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		childFail(report, "create a pipe", err)
 	}
 	a.ErrFD = uintptr(errPipe[1])
+	// WithPrivateUser(SubIDs()): the raw child waits at the id-map gate
+	// until newuidmap and newgidmap have written its maps, from here.
+	subIDs := hasStep(j.Plan.Steps, wire.StepSubIDs)
+	var gate [2]int
+	if subIDs {
+		if gate, err = pipe2(); err != nil {
+			childFail(report, "create a pipe", err)
+		}
+		a.GateR, a.GateW = uintptr(gate[0]), uintptr(gate[1])
+	}
 	self, err := selfPidfd()
 	if err != nil {
 		childFail(report, "open a pidfd of this process", err)
@@ -83,6 +109,20 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	a.ParentFD = uintptr(self)
 	pid, errno := spawn(a)
 	unix.Close(errPipe[1])
+	if subIDs {
+		unix.Close(gate[0])
+		if errno == 0 {
+			if err := writeSubIDMaps(pid); err != nil {
+				unix.Close(gate[1]) // the child ends, at the gate
+				waitRaw(pid)
+				childFail(report, "write the id maps", err)
+			}
+			if _, err := unix.Write(gate[1], []byte{0}); err != nil {
+				childFail(report, "release the child", os.NewSyscallError("write", err))
+			}
+		}
+		unix.Close(gate[1])
+	}
 	if a.ExecByFD {
 		unix.Close(int(a.ExecFD))
 	}
@@ -115,6 +155,9 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	}
 	unix.Close(errPipe[0])
 	sock.Close()
+	if passed != nil {
+		passed.Close()
+	}
 	relay(pid, int(a.Pidfd), sigc, log)
 }
 

@@ -62,5 +62,8 @@ func TestMain(m *testing.M) {
 	if v, ok := os.LookupEnv(JoinSetupEnv); ok {
 		joinSetupHelper(v)
 	}
+	if v, ok := os.LookupEnv(JoinPIDSetupEnv); ok {
+		joinPIDSetupHelper(v)
+	}
 	os.Exit(m.Run())
 }

@@ -87,6 +87,7 @@ var stepTable = map[stepKind]stepInfo{
 	wire.StepJoinProcess: {"join the namespaces of a process", "setns", ""},
 	wire.StepJoinFD:      {"join namespace", "setns", ""},
 	wire.StepUnshare:     {"create namespaces after the joins", "unshare", ""},
+	wire.StepSubIDs:      {"have newuidmap write the id maps", "newuidmap", ""},
 
 	// The parent's step before the clone (cgroup_linux.go).
 	stepCgroup: {"make the child's cgroup", "mkdir", ""},
@@ -259,6 +260,8 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 			r.Target, err = cString("/proc/self/timens_offsets")
 		case wire.StepJoinFD, wire.StepUnshare:
 			err = rawJoinStep(s, r)
+		case wire.StepSubIDs:
+			r.Op = rawproc.OpUnshare // of nothing: the maps are the parent's work
 		case stepWorkDir:
 			r.Op = rawproc.OpWorkDir
 			if s.Flags&wire.StepDirExplicit != 0 {
@@ -389,6 +392,8 @@ func runStep(s *step, wd string, wdErr error, log *slog.Logger) error {
 		return runPrivStep(s)
 	case wire.StepJoin, wire.StepJoinProcess, wire.StepJoinFD, wire.StepUnshare:
 		return runJoinStep(s)
+	case wire.StepSubIDs:
+		return nil // the maps are the parent's work
 	default:
 		return fmt.Errorf("%w: a set-up step of unknown kind %d", ErrProtocol, s.Kind)
 	}

@@ -259,6 +259,7 @@ func (p *pool) spawn(n *Namespace) {
 func (p *pool) start(n *Namespace) error {
 	token := newToken()
 	pl := n.plan()
+	joinWorkDir(&pl)
 	prewarm := &job{Token: token, Role: rolePrewarm, Plan: pl}
 	cg, err := n.openCgroup()
 	if err != nil {

@@ -85,7 +85,7 @@ import (
 // the soft RLIMIT_NOFILE to the hard limit at start-up (os/exec restores the
 // original for its children, which StartProcess cannot see).
 func (n *Namespace) StartProcess(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
-	p, err := n.prepare("StartProcess", path, argv, attr, false)
+	p, err := n.prepare("StartProcess", path, argv, attr, holdNone)
 	if err != nil {
 		return nil, err
 	}
@@ -127,18 +127,18 @@ type Prepared struct {
 // Between the two, signals sent to the process stay pending; SIGKILL, the
 // death of the calling thread or process, and Abort end it.
 func (n *Namespace) Prepare(path string, argv []string, attr *os.ProcAttr) (*Prepared, error) {
-	return n.prepare("Prepare", path, argv, attr, true)
+	return n.prepare("Prepare", path, argv, attr, holdForStart)
 }
 
 // prepare clones the child. With hold, it waits until the child has done
 // the set-up and holds before execve; else the child goes straight on.
-func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr, hold bool) (*Prepared, error) {
+func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr, hold holdKind) (*Prepared, error) {
 	guardChild()
 	if attr == nil {
 		attr = &os.ProcAttr{}
 	}
 	v := verbPrepare
-	if !hold {
+	if hold == holdNone {
 		v = verbStartProcess
 	}
 	if err := n.check(v); err != nil {
@@ -189,11 +189,12 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 		}
 		a.GateR, a.GateW = uintptr(gate[0]), uintptr(gate[1])
 	}
-	if hold {
+	if hold != holdNone {
 		if holdPipe, err = newPipe(); err != nil {
 			return nil, err
 		}
 		a.HoldR, a.HoldW = uintptr(holdPipe[0]), uintptr(holdPipe[1])
+		a.HoldReaps = hold == holdForever
 	}
 	self, err := selfPidfd()
 	if err != nil {
@@ -231,11 +232,11 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 	if n.user {
 		unix.Close(gate[0])
 	}
-	if hold {
+	if hold != holdNone {
 		unix.Close(holdPipe[0])
 	}
 	p := &Prepared{Pid: pid, n: n, path: path, steps: steps, pidfd: -1, errR: errPipe[0], holdW: -1, args: a, cg: cg}
-	if hold {
+	if hold != holdNone {
 		p.holdW = holdPipe[1]
 	}
 	if errno != 0 {
@@ -263,7 +264,7 @@ func (n *Namespace) prepare(name, path string, argv []string, attr *os.ProcAttr,
 			return nil, p.fail(err)
 		}
 	}
-	if hold {
+	if hold != holdNone {
 		// The child reports that it is set up and holds, or a failed step.
 		st, e, got, err := p.readReport()
 		switch {

@@ -30,6 +30,7 @@ import (
 const (
 	envChild = "_LINUXNS_CHILD" // "FD:TOKEN"; its presence marks a child
 	envStage = "_LINUXNS_STAGE" // "2:FD": re-executed to enter a time namespace; job in the memfd at FD
+	envProc  = "_LINUXNS_PROC"  // "FD": the caller's /proc, for the checks of a stage 2 behind a join
 
 	// maxFrame bounds a frame, so that a garbage length cannot make the
 	// reader allocate without limit.

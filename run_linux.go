@@ -151,9 +151,10 @@ func (n *Namespace) sysProcAttr() *syscall.SysProcAttr {
 		Cloneflags: n.Flags() &^ (syscalls.CLONE_NEWTIME | syscalls.CLONE_SYSVSEM),
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	if len(n.joins) > 0 {
+	if len(n.joins) > 0 || n.user && usesSubIDs(n.idMaps) {
 		// The child is made in the caller's namespaces: its join stage
-		// clones a raw child that joins, then creates (join_linux.go).
+		// clones a raw child that joins, then creates (join_linux.go),
+		// or whose maps newuidmap writes (subids.go).
 		attr.Cloneflags = 0
 	}
 	if n.initProc {
@@ -400,15 +401,6 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		return nil, withUsage(n.startErrorIn(cg, err), CgroupUsage{}, cerr)
 	}
 	sup.attach(cmd.Process)
-	if n.user && usesSubIDs(n.idMaps) {
-		// Before the child gets its job, so before its set-up.
-		if err := writeSubIDMaps(cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
-			<-waited
-			sup.finish()
-			return nil, classify("write the id maps", err, n)
-		}
-	}
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
 
 	reports := make(chan report, 1)

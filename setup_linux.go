@@ -95,16 +95,6 @@ func (n *Namespace) Setup() error {
 		return withUsage(n.startErrorIn(cg, err), CgroupUsage{}, cerr)
 	}
 	log.Debug("setup: started child", "pid", cmd.Process.Pid)
-	if n.user && usesSubIDs(n.idMaps) {
-		if err := writeSubIDMaps(cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			releaseSignals(sigc, log)
-			runtime.UnlockOSThread()
-			parentEnd.Close()
-			return classify("write the id maps", err, n)
-		}
-	}
 	// Answer the child's hello (a second stage asks again) with the job,
 	// and wait for the set-up to succeed or fail; the socket stays open, so
 	// that the child knows when this process dies.

@@ -109,7 +109,8 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 		steps = res.steps
 		keep = append(keep, res)
 		// A joined PID namespace is the children's: the program is
-		// forked into it by the cloned process, which stays outside.
+		// forked into it by the cloned process, which stays outside (the
+		// relay, below).
 		pidJoined = res.joined&syscalls.CLONE_NEWPID != 0
 	}
 	fail := func(err error) (*rawproc.SpawnArgs, []step, []any, error) {
@@ -215,7 +216,12 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	// (timens_linux.go).
 	a.TimeFork = !p.Init && !p.KillDescendants && timeNSNeedsFork(steps)
 	if pidJoined {
-		a.Init, a.TimeFork = true, false // the Init fork enters the time namespace as well
+		// The relay of timens_linux.go: the cloned process, outside the
+		// joined PID namespace, forks the program into it (and into a
+		// joined time namespace), passes signals on, exits with its
+		// status, and takes it along when it dies (it is not PID 1 there,
+		// whose death would end the namespace).
+		a.TimeFork = true
 	}
 	// A process whose children's time namespace is not its own cannot
 	// clone with CLONE_VM (the kernel's EINVAL): the program's fork then

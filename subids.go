@@ -26,10 +26,9 @@ const subIDKind IDKind = 64
 //
 // A missing helper is an error wrapping ErrUnsupported that names the
 // package; no range for the user in either file, an error wrapping
-// ErrPermission that names the file and how to add one. Run, Task.Run,
-// StartProcess, Prepare and Setup honour it (Command and Pool refuse it,
-// with ErrUnsupported: their children are started before the helpers can
-// be given their pid).
+// ErrPermission that names the file and how to add one (Command says so
+// at Start, Pool when it is made). Every verb that starts a process
+// honours it: the maps are written before the child takes its job.
 func SubIDs() IDMap { return IDMap{Kind: subIDKind} }
 
 // usesSubIDs reports whether maps ask for the subordinate ranges.

@@ -21,22 +21,77 @@ import (
 const SubIDsEnv = "LINUXNS_TEST_SUBIDS"
 
 func subIDsHelper() {
-	os.Unsetenv(SubIDsEnv)
+	mode := os.Getenv(SubIDsEnv)
+	if mode != "setup" { // Setup's child runs this again, inside
+		os.Unsetenv(SubIDsEnv)
+	}
 	n := New(WithPrivateUser(SubIDs()), WithPrivateTmp())
-	p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"},
-		&os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
-	if err != nil {
+	fail := func(err error) {
 		fmt.Printf("error: %v (ErrPermission %v, ErrUnsupported %v)\n", err, errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported))
 		os.Exit(0)
 	}
-	st, _ := p.Wait()
-	fmt.Printf("status %d\n", st.ExitCode())
+	switch mode {
+	case "command":
+		cmd := n.Command(context.Background(), "/bin/sh", "-c", subIDsScript)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			fail(err)
+		}
+		fmt.Printf("status %d\n", cmd.ProcessState.ExitCode())
+	case "run":
+		out, err := subIDsTask.Run(context.Background(), n, struct{}{})
+		if err != nil {
+			fail(err)
+		}
+		fmt.Print(out)
+		fmt.Printf("status 0\n")
+	case "setup":
+		if err := n.Setup(); err != nil {
+			fail(err)
+		}
+		out, err := exec.Command("/bin/sh", "-c", subIDsScript).Output()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Print(string(out))
+		fmt.Printf("status 0\n")
+	case "pool":
+		pool, err := n.Pool(1)
+		if err != nil {
+			fail(err)
+		}
+		out, err := subIDsTask.Run(context.Background(), pool, struct{}{})
+		pool.Close()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Print(out)
+		fmt.Printf("status 0\n")
+	default:
+		p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", subIDsScript}, &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+		if err != nil {
+			fail(err)
+		}
+		st, _ := p.Wait()
+		fmt.Printf("status %d\n", st.ExitCode())
+	}
 	os.Exit(0)
 }
 
+// subIDsScript prints the id maps and what chown made of a file.
+const subIDsScript = "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"
+
+// subIDsTask is subIDsScript's work in a Go child.
+var subIDsTask = NewTask("test-subids", func(ctx context.Context, _ struct{}) (string, error) {
+	out, err := exec.Command("/bin/sh", "-c", subIDsScript).Output()
+	return string(out), err
+})
+
 // runAsNobodyWithSubIDs runs the helper as uid 65534 in a mount namespace
 // of its own where /etc/subuid and /etc/subgid are the given contents.
-func runAsNobodyWithSubIDs(t *testing.T, subuid, subgid string) string {
+func runAsNobodyWithSubIDs(t *testing.T, mode, subuid, subgid string) string {
 	t.Helper()
 	dir := proctest.SharedDir(t, "", 0o755)
 	for name, content := range map[string]string{"subuid": subuid, "subgid": subgid} {
@@ -45,8 +100,8 @@ func runAsNobodyWithSubIDs(t *testing.T, subuid, subgid string) string {
 		}
 	}
 	bin := proctest.NobodyCopy(t, os.Args[0])
-	script := `mount --bind "$1/subuid" /etc/subuid && mount --bind "$1/subgid" /etc/subgid && cd / && exec setpriv --reuid=65534 --regid=65534 --clear-groups env ` + SubIDsEnv + `=1 "$2" -test.run=^$`
-	cmd := New(WithPrivateMount()).Command(context.Background(), "/bin/sh", "-c", script, "sh", dir, bin)
+	script := `mount --bind "$1/subuid" /etc/subuid && mount --bind "$1/subgid" /etc/subgid && cd / && exec setpriv --reuid=65534 --regid=65534 --clear-groups env ` + SubIDsEnv + `="$3" "$2" -test.run=^$`
+	cmd := New(WithPrivateMount()).Command(context.Background(), "/bin/sh", "-c", script, "sh", dir, bin, mode)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -74,24 +129,35 @@ func TestSubIDs(t *testing.T) {
 		}
 	}
 	before := hostMounts(t)
-	out := runAsNobodyWithSubIDs(t, "nobody:200000:65536\n", "65534:300000:1000\n")
-	want := "0 65534 1\n1 200000 65536\n0 65534 1\n1 300000 1000\n1000:1000\nstatus 0\n"
-	if out != want {
-		t.Errorf("with ranges:\n%s\nwant:\n%s", out, want)
-	}
-	out = runAsNobodyWithSubIDs(t, "someoneelse:200000:65536\n", "nobody:300000:1000\n")
-	if !strings.Contains(out, "/etc/subuid has no subordinate range for user nobody") || !strings.Contains(out, "ErrPermission true") {
-		t.Errorf("without a uid range: %s", out)
+	// StartProcess, Run, Command, a Pool's Task.Run, Setup.
+	for _, mode := range []string{"start", "run", "command", "pool", "setup"} {
+		out := runAsNobodyWithSubIDs(t, mode, "nobody:200000:65536\n", "65534:300000:1000\n")
+		want := "0 65534 1\n1 200000 65536\n0 65534 1\n1 300000 1000\n1000:1000\nstatus 0\n"
+		if out != want {
+			t.Errorf("%s with ranges:\n%s\nwant:\n%s", mode, out, want)
+		}
+		out = runAsNobodyWithSubIDs(t, mode, "someoneelse:200000:65536\n", "nobody:300000:1000\n")
+		if !strings.Contains(out, "/etc/subuid has no subordinate range for user nobody") || !strings.Contains(out, "ErrPermission true") {
+			t.Errorf("%s without a uid range: %s", mode, out)
+		}
 	}
 	checkMountsUnchanged(t, before)
 }
 
-// TestSubIDsRefusedByCommand: Command cannot give newuidmap the pid in
-// time, and says so.
-func TestSubIDsRefusedByCommand(t *testing.T) {
-	err := New(WithPrivateUser(SubIDs())).Command(context.Background(), "/bin/true").Run()
-	if !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrPermission) {
-		t.Errorf("Command with SubIDs: %v", err)
+// TestSubIDsValidation: SubIDs is the only map, and a user without a
+// range (or the helpers) is told before anything starts, by Command's
+// Start as by the other verbs.
+func TestSubIDsValidation(t *testing.T) {
+	if _, _, err := subIDMaps(); err != nil {
+		err2 := New(WithPrivateUser(SubIDs())).Command(context.Background(), "/bin/true").Run()
+		if !errors.Is(err2, ErrUnsupported) && !errors.Is(err2, ErrPermission) {
+			t.Errorf("Command with SubIDs and %v: %v", err, err2)
+		}
+	}
+	// A Go child's raw stage does not combine with WithKillDescendants.
+	err := New(WithPrivateUser(SubIDs()), WithKillDescendants()).Run(context.Background(), joinedFunc, "")
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "WithKillDescendants") {
+		t.Errorf("Run with SubIDs and WithKillDescendants: %v, want ErrUnsupported naming WithKillDescendants", err)
 	}
 	if err := New(WithPrivateUser(SubIDs(), IDMap{Kind: UIDs, Size: 1})).Validate(); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SubIDs with another map: %v", err)

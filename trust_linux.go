@@ -114,16 +114,16 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
 	}
-	self, err := readProcIDs(unix.AT_FDCWD, "/proc/self/status")
+	self, err := readProcIDs(procAt("self/status"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read /proc/self/status: %w", errUntrusted, err)
 	}
 	elevated := elevatedPrivilege()
 	var mine unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &mine); err != nil {
+	if err := procStat("self/exe", &mine); err != nil {
 		return nil, fmt.Errorf("%w: stat /proc/self/exe: %w", errUntrusted, err)
 	}
-	childDir, err := unix.Open("/proc/self", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	childDir, err := procOpenDir("self")
 	if err != nil {
 		return nil, fmt.Errorf("%w: open /proc/self: %w", errUntrusted, err)
 	}
@@ -149,6 +149,12 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 		unix.Close(p.dir)
 		return nil, fmt.Errorf("%w: the socket was made by process %d, not by process %d", errUntrusted, cred.Pid, want)
 	}
+	// The maker by pidfd, which names it even outside this process's PID
+	// namespace, where SO_PEERCRED gives 0 (peerpidfd_linux.go).
+	if maker, ok := peerPidfdPid(fd); ok && maker != p.pid {
+		unix.Close(p.dir)
+		return nil, fmt.Errorf("%w: the socket was made by process %d (its pidfd), not by process %d", errUntrusted, maker, p.pid)
+	}
 	p.senderPid = want
 	return p, nil
 }
@@ -161,7 +167,7 @@ func checkAncestor(childDir int, self *procIDs, exe *unix.Stat_t, elevated bool)
 	if err != nil || ppid <= 0 {
 		return nil, fmt.Errorf("%w: the parent is not visible in /proc (%v)", errUntrusted, err)
 	}
-	dir, err := unix.Open("/proc/"+strconv.Itoa(ppid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := procOpenDir(strconv.Itoa(ppid))
 	if err != nil {
 		return nil, fmt.Errorf("%w: open /proc/%d: %w", errUntrusted, ppid, err)
 	}
@@ -184,7 +190,9 @@ func checkAncestor(childDir int, self *procIDs, exe *unix.Stat_t, elevated bool)
 		if exe.Dev != its.Dev || exe.Ino != its.Ino {
 			return fail(fmt.Errorf("%w: the parent (%d) runs another program", errUntrusted, ppid))
 		}
-		p.exeOK = true
+		// Through a passed /proc (procRoot), a file mounted on exe could
+		// pass for the program: it counts as not compared.
+		p.exeOK = procRoot.fd < 0
 	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
 		// Not visible to this process: a parent in an outer user
 		// namespace, or one that is not dumpable; see above.
@@ -235,7 +243,7 @@ const (
 // userNSRelation compares this process's user namespace with its parent's.
 func userNSRelation(parentDir int) nsRelation {
 	var mine, its unix.Stat_t
-	if unix.Stat("/proc/self/ns/user", &mine) != nil || unix.Fstatat(parentDir, "ns/user", &its, 0) != nil {
+	if procStat("self/ns/user", &mine) != nil || unix.Fstatat(parentDir, "ns/user", &its, 0) != nil {
 		return nsUnknown
 	}
 	if mine.Dev != its.Dev || mine.Ino != its.Ino {
@@ -357,6 +365,9 @@ func readSmallFile(dir int, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
+	if err := procSameMount(fd); err != nil {
+		return nil, err
+	}
 	buf := make([]byte, 0, 4096)
 	for {
 		if len(buf) == cap(buf) {
@@ -427,12 +438,12 @@ func checkNamespacesDiffer(parentDir int, flags uintptr, parentNS []string) erro
 			continue
 		}
 		var mine, its unix.Stat_t
-		if err := unix.Stat("/proc/self/ns/"+k.name, &mine); err != nil {
+		if err := procStat("self/ns/"+k.name, &mine); err != nil {
 			return fmt.Errorf("stat /proc/self/ns/%s: %w", k.name, err)
 		}
 		if k.flag == syscalls.CLONE_NEWTIME {
 			var kids unix.Stat_t
-			if unix.Stat("/proc/self/ns/time_for_children", &kids) == nil {
+			if procStat("self/ns/time_for_children", &kids) == nil {
 				mine = kids
 			}
 		}
@@ -466,7 +477,7 @@ func checkNamespacesDiffer(parentDir int, flags uintptr, parentNS []string) erro
 // ancestor's namespace is this process's or one of its ancestors. Without
 // NSpid (before Linux 4.1), it returns fallback.
 func pidInOwnNS(dir, fallback int) int {
-	self, err1 := readSmallFile(unix.AT_FDCWD, "/proc/self/status")
+	self, err1 := readSmallFile(procAt("self/status"))
 	its, err2 := readSmallFile(dir, "status")
 	if err1 != nil || err2 != nil {
 		return fallback

@@ -102,8 +102,9 @@ var optionVerbs = map[string]honour{
 	"WithTermChild":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
 	"WithKillGrace":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
 	// Joining (join.go); Do and Exec refuse some kinds (joinUnhonoured).
-	"WithJoin":        {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
-	"WithJoinProcess": {allVerbs &^ verbPool, "a pool's children are set up before their job, in namespaces of their own"},
+	// A pool's children join when they start, before their job.
+	"WithJoin":        {allVerbs, ""},
+	"WithJoinProcess": {allVerbs, ""},
 
 	// cgroup v2 (cgroup.go): the child is born in its cgroup.
 	"WithMemoryLimit":  {cgroupVerbs, cgroupWhy},

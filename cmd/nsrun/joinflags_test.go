@@ -159,3 +159,38 @@ func TestCheckFlag(t *testing.T) {
 		t.Errorf("--check: status %d\n%s", code, out)
 	}
 }
+
+// TestJoinPidPIDNamespace: --join-pid PID -p (with -m, the target's
+// /proc too) runs COMMAND as a process of PID's PID namespace.
+func TestJoinPidPIDNamespace(t *testing.T) {
+	cmd := nsrun(t, "-p", "--info-fd", "3", "--", "sleep", "1000")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var info map[string]uint64
+	if err := json.NewDecoder(r).Decode(&info); err != nil {
+		t.Fatalf("--info-fd: %v", err)
+	}
+	r.Close()
+	p := strconv.FormatUint(info["child-pid"], 10)
+	want, err := os.Readlink("/proc/" + p + "/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flags := range [][]string{{"--join-pid", p, "-p"}, {"--join-pid", p, "-p", "-m"}} {
+		if rootless() {
+			flags = append(flags, "-U")
+		}
+		out, code := result(t, command(t, append(flags, "--", "sh", "-c", "readlink /proc/self/ns/pid; echo $$")...))
+		if f := strings.Fields(out); code != 0 || len(f) != 2 || f[0] != want || f[1] == "1" {
+			t.Errorf("nsrun %v: status %d, %q; want %s and a pid other than 1", flags, code, out, want)
+		}
+	}
+}

@@ -18,6 +18,11 @@ type SpawnArgs struct {
 	ErrFD        uintptr // write end of the report pipe (close-on-exec)
 	GateR, GateW uintptr // the id-map gate, or 0
 	HoldR, HoldW uintptr // the hold before execve (Prepare), or 0
+	// HoldReaps: the held process ignores SIGCHLD, so that the kernel
+	// reaps every child it gets (the orphans of a held PID namespace,
+	// of which it is PID 1) at once. For a process that is never started
+	// (Namespace.Create): the disposition would survive execve.
+	HoldReaps bool
 
 	// Steps is the set-up, performed after the id-map gate.
 	Steps []Step
@@ -443,6 +448,12 @@ func spawnAfterSteps(a *SpawnArgs) (st uint32, e syscall.Errno) {
 	if a.HoldR != 0 {
 		// Prepare: report that the set-up is done, and hold until Start
 		// (a byte) or Abort (end of file, then SIGKILL).
+		if a.HoldReaps {
+			// rt_sigaction(SIGCHLD, SIG_IGN): the first word is the
+			// handler on every architecture built (clone_test.go).
+			ign := kernelSigaction{1}
+			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(syscall.SIGCHLD), uintptr(unsafe.Pointer(&ign[0])), 0, 8, 0, 0)
+		}
 		*(*uint32)(unsafe.Pointer(&a.report[0])) = CodeHeld
 		*(*uint32)(unsafe.Pointer(&a.report[4])) = 0
 		syscall.RawSyscall6(unix.SYS_WRITE, a.ErrFD, uintptr(unsafe.Pointer(&a.report[0])), 8, 0, 0, 0)

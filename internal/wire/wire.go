@@ -245,6 +245,12 @@ const (
 	// Data (decimal): a join resolved by the process that performs it;
 	// Target names the file for errors. It is never sent to a child.
 	StepJoinFD StepKind = 67
+	// StepSubIDs says that the id maps of the new user namespace are
+	// written by newuidmap and newgidmap (WithPrivateUser(SubIDs())),
+	// which need the pid of a process in it before its set-up: a
+	// re-executed Go child then makes its namespaces by the raw process of
+	// its join stage, whose id maps it writes. It performs nothing.
+	StepSubIDs StepKind = 68
 )
 
 // StepDirExplicit is the flag of a StepWorkDir whose directory was asked
