@@ -58,6 +58,32 @@ func taskNS(t *testing.T, kinds ...string) map[string]string {
 	return out
 }
 
+// threadEnded says whether the thread tid of this process has ended: it
+// is gone from /proc/self/task, or listed there as dead (X) or a zombie
+// (Z). A thread that exits wakes its pidfd (what Do waits for on Linux
+// 6.9 and later) before the kernel unlists it, so a thread that ended may
+// still be listed, dead, for a moment after Do returns; one that runs is
+// never listed so.
+func threadEnded(tid int) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return fmt.Errorf("cannot parse %q", s)
+	}
+	if st := s[i+2]; st != 'X' && st != 'Z' {
+		return fmt.Errorf("still running (state %c)", st)
+	}
+	return nil
+}
+
 // threadIDs returns the calling thread's namespaces of the given kinds.
 func threadIDs(t *testing.T, kinds []syscalls.Type) map[syscalls.Type]syscalls.ID {
 	t.Helper()
@@ -178,9 +204,9 @@ func TestDoIsolatesOneThread(t *testing.T) {
 		if now := threadIDs(t, kinds); unix.Gettid() != callerTID || fmt.Sprint(now) != fmt.Sprint(callerBefore) {
 			t.Errorf("the caller's thread moved: %v, was %v", now, callerBefore)
 		}
-		// Do returns after its thread is gone.
-		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", doTID)); doTID == 0 || !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("Do's thread %d is still there after Do (%v)", doTID, err)
+		// Do returns after its thread has ended.
+		if err := threadEnded(doTID); doTID == 0 || err != nil {
+			t.Errorf("Do's thread %d: %v", doTID, err)
 		}
 		after := taskNS(t, names...)
 		for task, l := range after {
@@ -569,8 +595,8 @@ func TestDoFnUnlocksThread(t *testing.T) {
 				t.Errorf("%d unlocks: fn started on thread %d (host namespaces %v) and ended on %d (host namespaces %v); want the same thread, in Do's namespaces",
 					unlocks, start.tid, start.hostNS, end.tid, end.hostNS)
 			}
-			if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", start.tid)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("%d unlocks: Do's thread %d is still there after Do (%v)", unlocks, start.tid, err)
+			if err := threadEnded(start.tid); err != nil {
+				t.Errorf("%d unlocks: Do's thread %d: %v", unlocks, start.tid, err)
 			}
 		}
 	})

@@ -3,6 +3,7 @@
 package namespace
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -316,13 +317,23 @@ func TestJoinPIDNamespace(t *testing.T) {
 func TestJoinCommandSignals(t *testing.T) {
 	pid := joinTarget(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := New(WithJoinProcess(pid)).Command(ctx, "/bin/sleep", "1000")
+	defer cancel()
+	// The command says when it runs: a child cancelled before it has its
+	// job is killed (SIGKILL), by design; once the command runs, the
+	// cancel is SIGTERM, passed on by the join stage.
+	cmd := New(WithJoinProcess(pid)).Command(ctx, "/bin/sh", "-c", "echo running; exec /bin/sleep 1000")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "running\n" {
+		t.Errorf("the command's first line: %q (%v)", line, err)
+	}
 	cancel()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ProcessState.String() != "signal: terminated" {
 		t.Errorf("cancelled: %v, want signal: terminated", err)
