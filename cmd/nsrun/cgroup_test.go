@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,11 +136,28 @@ func TestCgroupMemoryKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := filepath.Glob(filepath.Join(parent, "namespace-*"))
-	cmd := nsrun(t, "--memory", "32M", "--", self)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := nsrun(t, "--memory", "32M", "--json-status-fd", "3", "--", self)
 	cmd.Env = append(os.Environ(), cgroupHogEnv+"=memory")
+	cmd.ExtraFiles = []*os.File{w}
 	out, code := result(t, cmd)
+	w.Close()
 	if code != 137 || !strings.Contains(out, "memory limit") {
 		t.Fatalf("exit %d, %q; want 137 and the memory limit named", code, out)
+	}
+	// --json-status-fd: the end record has what the cgroup counted.
+	dec := json.NewDecoder(r)
+	var start, end map[string]int64
+	if err := dec.Decode(&start); err != nil {
+		t.Errorf("start record: %v", err)
+	}
+	if err := dec.Decode(&end); err != nil || end["exit-code"] != 137 || end["oom-kills"] < 1 ||
+		end["memory-peak"] < 16<<20 || end["memory-peak"] > 64<<20 || end["cpu-time-usec"] <= 0 {
+		t.Errorf("end record %v (%v); want exit-code 137, oom-kills ≥ 1, memory-peak near the 32 MiB limit, cpu-time-usec > 0", end, err)
 	}
 	after, _ := filepath.Glob(filepath.Join(parent, "namespace-"+strconv.Itoa(cmd.Process.Pid)+"-*"))
 	if len(after) > 0 {

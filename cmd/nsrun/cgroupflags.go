@@ -129,24 +129,29 @@ func (f *cgroupFlags) options() []namespace.Option {
 // finish waits until COMMAND's cgroup is removed (it goes as soon as
 // COMMAND has exited, with whatever COMMAND left in it), says so if the
 // memory limit killed COMMAND, and returns nsrun's exit status for
-// COMMAND's: 137 then.
-func (f *cgroupFlags) finish(proc *os.Process, state *os.ProcessState, status int, name string, stderr io.Writer) int {
+// COMMAND's (137 then) and what the cgroup counted, or nil if nsrun made
+// no cgroup (no cgroup flag, or --join-cgroup).
+func (f *cgroupFlags) finish(proc *os.Process, state *os.ProcessState, status int, name string, stderr io.Writer) (int, *namespace.CgroupUsage) {
 	if !f.any() {
-		return status
+		return status, nil
 	}
 	u, err := namespace.ProcessCgroup(context.Background(), proc)
+	usage := &u
+	if f.set("join-cgroup") || u.Path == "" {
+		usage = nil
+	}
 	if errors.Is(err, namespace.ErrMemoryLimit) {
 		fmt.Fprintf(stderr, "nsrun: %s: the memory limit (--memory %d) was reached: the kernel killed %d process(es) (memory.events oom_kill)\n", name, int64(f.memory), u.OOMKills)
 		if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return exitSignalsBase + int(syscall.SIGKILL)
+			return exitSignalsBase + int(syscall.SIGKILL), usage
 		}
-		return status
+		return status, usage
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nsrun: %v\n", err)
 		if status == 0 {
-			return exitFailed
+			return exitFailed, usage
 		}
 	}
-	return status
+	return status, usage
 }

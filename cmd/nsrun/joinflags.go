@@ -194,12 +194,21 @@ func (j *joinConfig) started(pid int, stderr io.Writer) {
 	}
 }
 
-// exited writes the --json-status-fd record of COMMAND's end.
-func (j *joinConfig) exited(code int) {
+// exited writes the --json-status-fd record of COMMAND's end: its exit
+// code and, if nsrun made COMMAND's cgroup (--memory, --pids, --cpus,
+// --cgroup-parent), what that cgroup counted: "oom-kills" (memory.events
+// oom_kill), "memory-peak" (bytes, memory.peak; -1 before Linux 5.19) and
+// "cpu-time-usec" (cpu.stat usage_usec).
+func (j *joinConfig) exited(code int, u *namespace.CgroupUsage) {
 	if j.statusFile == nil {
 		return
 	}
-	fmt.Fprintf(j.statusFile, "{\"exit-code\":%s}\n", strconv.Itoa(code))
+	if u != nil {
+		fmt.Fprintf(j.statusFile, "{\"exit-code\":%d,\"oom-kills\":%d,\"memory-peak\":%d,\"cpu-time-usec\":%d}\n",
+			code, u.OOMKills, u.MemoryPeak, u.CPUTime.Microseconds())
+	} else {
+		fmt.Fprintf(j.statusFile, "{\"exit-code\":%s}\n", strconv.Itoa(code))
+	}
 	j.statusFile.Close()
 }
 

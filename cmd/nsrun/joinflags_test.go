@@ -113,6 +113,9 @@ func TestJSONStatusFd(t *testing.T) {
 	if err := dec.Decode(&end); err != nil || end["exit-code"] != 3 {
 		t.Errorf("end record %v %v", end, err)
 	}
+	if _, ok := end["oom-kills"]; ok {
+		t.Errorf("end record %v: cgroup counts without a cgroup", end)
+	}
 }
 
 // TestPin: --pin net=FILE makes the namespace enterable by nsenter while

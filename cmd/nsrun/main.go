@@ -179,8 +179,8 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		code = exitSignalsBase + int(ws.Signal())
 	}
-	code = c.cg.finish(proc, state, code, argv[0], stderr)
-	c.join.exited(code)
+	code, usage := c.cg.finish(proc, state, code, argv[0], stderr)
+	c.join.exited(code, usage)
 	return code
 }
 
