@@ -44,6 +44,10 @@ var child struct {
 	prepared chan struct{}
 	ctx      *signalContext // cancelled by SIGTERM, SIGINT, SIGHUP
 	watching bool           // watchParent runs
+
+	// The caller's standard error while this child's is a tee's pipe
+	// (stderrtee_linux.go), until Init runs the function; else -1.
+	stderrFD int
 }
 
 // jobReadTimeout bounds the wait for the job after start-up: the parent sends
@@ -128,6 +132,7 @@ func childStart(marker string) {
 		childRefuse(err)
 	}
 	defer unix.Close(parent.dir)
+	child.stderrFD = markerStderrFD(marker)
 	unix.CloseOnExec(fd)
 	_ = unix.SetNonblock(fd, true)
 	// The job must come from the parent as it is now, not from whatever
@@ -194,6 +199,8 @@ func childStart(marker string) {
 	// process stays outside, and can still make threads.
 	steps := j.Plan.Steps
 	if joins && !stage2 {
+		restoreStderr(child.stderrFD) // the join stage's program has no tee
+		child.stderrFD = -1
 		runJoinStage(sock, token, j, log) // does not return
 	}
 	timeNS := hasStep(steps, stepTimeNS)
@@ -288,7 +295,7 @@ func closeInheritedFds() {
 	}
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= 2 || fd == int(child.sock.Fd()) {
+		if err != nil || fd <= 2 || fd == int(child.sock.Fd()) || fd == child.stderrFD {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
@@ -341,7 +348,11 @@ func reexecStage2(sock *os.File, sockFD int, token string, j *job, timeFork bool
 	if viaFork {
 		stage += ":3" // the socket's maker is the parent of this process's parent, the subreaper's or relay's
 	}
-	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), stage)
+	marker := markerValue(sockFD, token)
+	if child.stderrFD >= 0 {
+		marker += stderrMarker(child.stderrFD)
+	}
+	env := append(os.Environ(), envChild+"="+marker, stage)
 	if viaFork {
 		var raw []step
 		if timeFork {
@@ -502,6 +513,10 @@ func runFunc(j *job) {
 	if f == nil {
 		childFail(child.sock, "find function", fmt.Errorf("%w: %q is not registered in the child; call Register or NewTask at package level (a var declaration or init), not inside main", ErrUnknownFunc, j.Func))
 	}
+	// From here on the function's output goes straight to the caller's
+	// standard error.
+	restoreStderr(child.stderrFD)
+	child.stderrFD = -1
 	if err := writeFrame(child.sock, message{Type: msgRunning}); err != nil {
 		os.Exit(125)
 	}

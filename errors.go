@@ -75,6 +75,11 @@ type ExitError struct {
 	Msg string
 	// Stack is the child's goroutine stack at a panic, or empty.
 	Stack string
+	// Stderr is the end (up to 4 KiB) of what a Run or Task child wrote
+	// on its standard error before it died without running its function
+	// (a runtime that could not start, a panic in a package's init), or
+	// empty. The caller's standard error got all of it too, as it came.
+	Stderr string
 }
 
 // Error describes the failure on one line, followed by the panic stack if
@@ -97,6 +102,10 @@ func (e *ExitError) Error() string {
 	if e.Stack != "" {
 		b.WriteString("\n\n")
 		b.WriteString(e.Stack)
+	}
+	if e.Stderr != "" {
+		b.WriteString("; its standard error ended with:\n")
+		b.WriteString(e.Stderr)
 	}
 	return b.String()
 }

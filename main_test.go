@@ -20,6 +20,12 @@ const ExecInPlaceEnv = "LINUXNS_TEST_EXEC_IN_PLACE"
 const LoStateEnv = "LINUXNS_TEST_LO_STATE"
 
 func TestMain(m *testing.M) {
+	if v, ok := os.LookupEnv(earlyDeathEnv); ok {
+		// A child that dies before Init runs its function
+		// (TestChildStderrDiagnosis): as a package's init would.
+		fmt.Fprintln(os.Stderr, "about to fail:", v)
+		panic(v)
+	}
 	Init()
 	if _, ok := os.LookupEnv(ProbeEnv); ok {
 		fmt.Print(describeSetUp())

@@ -374,6 +374,15 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	}
 	cmd := n.childCmd(j.Token, childEnd)
 	cg.into(cmd.SysProcAttr)
+	var tee *stderrTee
+	if j.Role == roleFunc {
+		// Its standard error until it runs the function: stderrtee_linux.go.
+		if tee = newStderrTee(os.Stderr); tee != nil {
+			cmd.Stderr = tee.w
+			cmd.ExtraFiles = append(cmd.ExtraFiles, os.Stderr)
+			cmd.Env[len(cmd.Env)-1] += stderrMarker(3 + len(cmd.ExtraFiles) - 1)
+		}
+	}
 	sup := n.supervise(ctx, log)
 
 	// The child is started from a goroutine locked to its OS thread until
@@ -396,9 +405,16 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		waited <- err
 	}()
 	if err := <-started; err != nil {
+		if tee != nil {
+			tee.abort()
+		}
 		sup.finish()
 		_, cerr := cg.finish()
 		return nil, withUsage(n.startErrorIn(cg, err), CgroupUsage{}, cerr)
+	}
+	if tee != nil {
+		tee.start()
+		defer tee.finish() // on every return: the child has exited then
 	}
 	sup.attach(cmd.Process)
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
@@ -450,6 +466,10 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	log.Debug("child exited", "pid", cmd.Process.Pid, "state", cmd.ProcessState.String())
 
 	out, err := n.outcome(j, cmd.ProcessState, waitErr, rep)
+	if err != nil && !rep.running && rep.failure == nil {
+		// It died before it ran the function: what it wrote says why.
+		err = withStderr(err, tee.finish())
+	}
 	if cause != nil && err != nil {
 		err = fmt.Errorf("namespace: %w: %w", cause, err)
 	}

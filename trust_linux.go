@@ -68,9 +68,11 @@ type procIDs struct {
 	haveUID, haveGID, haveC bool
 }
 
-// parseMarker splits the marker's value "FD:TOKEN".
+// parseMarker splits the marker's value "FD:TOKEN", or
+// "FD:TOKEN:ERRFD" (markerStderrFD).
 func parseMarker(v string) (fd int, token string, ok bool) {
 	f, token, found := strings.Cut(v, ":")
+	token, _, _ = strings.Cut(token, ":")
 	if !found || len(token) != 32 {
 		return 0, "", false
 	}
@@ -79,6 +81,22 @@ func parseMarker(v string) (fd int, token string, ok bool) {
 		return 0, "", false
 	}
 	return fd, token, true
+}
+
+// markerStderrFD returns the marker's third field, the descriptor of the
+// caller's standard error in a child whose own is a tee's pipe
+// (stderrtee_linux.go), or -1.
+func markerStderrFD(v string) int {
+	_, rest, _ := strings.Cut(v, ":")
+	_, f, found := strings.Cut(rest, ":")
+	if !found {
+		return -1
+	}
+	fd, err := strconv.Atoi(f)
+	if err != nil || fd < 3 || fd > 1<<20 {
+		return -1
+	}
+	return fd
 }
 
 // markerValue returns the marker's value for a job socket at fd.
