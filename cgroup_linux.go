@@ -75,11 +75,12 @@ func (n *Namespace) openCgroup() (*cgroupDir, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.sweepCgroupsOnce(parent, pfd) // what dead callers left: cgroup_sweep_linux.go
 	// The name may be taken: a process with the same pid in another PID
 	// namespace shares the parent, or someone made it. Take the next one.
 	var name, dir string
 	for try := 0; ; try++ {
-		name = "namespace-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(cgroupSeq.Add(1), 10)
+		name = cgroupName(cgroupSeq.Add(1))
 		dir = filepath.Join(parent, name)
 		if err = unix.Mkdirat(pfd, name, 0o755); err != unix.EEXIST || try == 100 {
 			break

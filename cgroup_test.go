@@ -38,6 +38,21 @@ func init() {
 			keep = append(keep, b)
 			_ = keep[len(keep)-1] // kept: the memory stays charged
 		}
+	case "orphan":
+		// A caller that is killed while its child runs
+		// (TestCgroupSweepAfterCallerKilled): the child's cgroup holds a
+		// shell's background sleep, whose pid it prints.
+		var opts []Option
+		if os.Geteuid() != 0 {
+			opts = append(opts, WithPrivateUser())
+		}
+		_, err := New(append(opts, WithPrivateUTS(), WithPidsLimit(64))...).StartProcess("/bin/sh",
+			[]string{"sh", "-c", "sleep 1000 & echo $!; wait"}, &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		select {}
 	case "fork":
 		n, e := forkSleepers(1000)
 		fmt.Printf("forked %d: %d\n", n, int(e))
