@@ -52,7 +52,9 @@ func init() {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
-		select {}
+		for {
+			time.Sleep(time.Hour) // until the test kills it
+		}
 	case "fork":
 		n, e := forkSleepers(1000)
 		fmt.Printf("forked %d: %d\n", n, int(e))
