@@ -136,7 +136,7 @@ func TestCgroupParentPathSwapped(t *testing.T) {
 // directory is left alone.
 func TestCgroupNameTaken(t *testing.T) {
 	parent := cgroupParentFor(t)
-	taken := filepath.Join(parent, "namespace-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(cgroupSeq.Load()+1, 10))
+	taken := filepath.Join(parent, cgroupName(cgroupSeq.Load()+1))
 	if err := os.Mkdir(taken, 0o755); err != nil {
 		t.Skipf("cannot make a cgroup for the test: %v", err)
 	}
