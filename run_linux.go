@@ -204,12 +204,13 @@ func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
 	}
 }
 
-// childEnv returns the environment of a child: env without any marker, plus
-// the marker with its value.
+// childEnv returns the environment of a child: env without any marker,
+// stage or passed /proc (a first stage refuses one), plus the marker with
+// its value.
 func childEnv(env []string, marker string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
-		if strings.HasPrefix(kv, envChild+"=") || strings.HasPrefix(kv, envStage+"=") {
+		if strings.HasPrefix(kv, envChild+"=") || strings.HasPrefix(kv, envStage+"=") || strings.HasPrefix(kv, envProc+"=") {
 			continue
 		}
 		out = append(out, kv)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,5 +122,19 @@ func TestPassedProc(t *testing.T) {
 	}
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+// TestProcVariableNotInherited: a program started with envProc in its
+// environment (inherited, or set by whoever started it) does not hand it
+// to its children as it does not the marker and the stage: a first-stage
+// child refuses a passed /proc, so every job would fail.
+func TestProcVariableNotInherited(t *testing.T) {
+	t.Setenv(envProc, "3")
+	if err := New().Run(context.Background(), benchNop); err != nil {
+		t.Errorf("Run with %s in the caller's environment: %v", envProc, err)
+	}
+	if env := childEnv([]string{envProc + "=3", "A=b"}, "3:x"); slices.Contains(env, envProc+"=3") {
+		t.Errorf("childEnv kept %s: %q", envProc, env)
 	}
 }
