@@ -173,8 +173,23 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 		unix.Close(p.dir)
 		return nil, fmt.Errorf("%w: the socket was made by process %d (its pidfd), not by process %d", errUntrusted, maker, p.pid)
 	}
+	// SO_PEERCRED's ids are the maker's when it made the socket: a
+	// process that gained privilege accepts only a socket made with the
+	// maker's effective ids of now, not one made before the maker executed
+	// a setuid program (its pid is the same; the ids are not).
+	if elevated && !peerIDsCurrent(cred, &p.ids) {
+		unix.Close(p.dir)
+		return nil, fmt.Errorf("%w: the socket was made with uid %d gid %d, not with its maker's effective ids of now (Uid %s, Gid %s): it was made before the maker executed a program with privilege", errUntrusted, cred.Uid, cred.Gid, p.ids.uid, p.ids.gid)
+	}
 	p.senderPid = want
 	return p, nil
+}
+
+// peerIDsCurrent reports whether SO_PEERCRED's ids, taken when the socket
+// was made, are the maker's effective ids (ids, from its status) of now.
+func peerIDsCurrent(cred *unix.Ucred, ids *procIDs) bool {
+	u, g := strings.Fields(ids.uid), strings.Fields(ids.gid)
+	return len(u) > 1 && len(g) > 1 && u[1] == strconv.FormatUint(uint64(cred.Uid), 10) && g[1] == strconv.FormatUint(uint64(cred.Gid), 10)
 }
 
 // checkAncestor checks the parent of the process whose /proc directory is
