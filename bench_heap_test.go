@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxns/namespace/internal/benchkit"
 	"github.com/linuxns/namespace/syscalls"
 )
@@ -138,7 +140,7 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 		// A child born in a cgroup (clone3 with CLONE_INTO_CGROUP) shares
 		// the caller's memory too: the same ratio, where a cgroup v2
 		// parent is available (the kernel matrix, a cgroup v2 host).
-		if parent, err := defaultCgroupParent(); err == nil {
+		if parent, err := defaultCgroupParent(); err == nil && unix.Access(parent, unix.W_OK) == nil {
 			name := "mnt+cgroup"
 			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", mb, name), func(b *testing.B) {
 				n := New(WithPrivateMount(), WithCgroupParent(parent))
