@@ -6,11 +6,8 @@ package namespace
 // namespaces a job must not enter.
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +19,7 @@ import (
 // started in the same clock tick, and then another namespace, unless the
 // kernel gave a new one the freed one's number in that tick.
 func holderIdentity(pid int, path string) (string, error) {
-	start, err := processStart(pid)
+	start, err := procStartTime(pid)
 	if err != nil {
 		return "", err
 	}
@@ -44,7 +41,7 @@ func checkHolder(fd int, id string) error {
 		return fmt.Errorf("%w: malformed holder identity %q", ErrProtocol, id)
 	}
 	var st unix.Stat_t
-	now, err := processStart(pid)
+	now, err := procStartTime(pid)
 	if err == nil {
 		err = unix.Fstat(fd, &st)
 	}
@@ -52,26 +49,4 @@ func checkHolder(fd int, id string) error {
 		return fmt.Errorf("%w: the process that held the namespaces (pid %d) has ended: the Handle was closed before this job started", ErrInvalid, pid)
 	}
 	return nil
-}
-
-// processStart reads the start time of process pid from /proc/PID/stat.
-// A zombie has no namespaces left to enter: it is reported as gone.
-func processStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, fmt.Errorf("process %d has ended", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64) // field 22: state is field 3
 }
