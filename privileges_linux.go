@@ -111,7 +111,18 @@ var allThreadsWork = sync.OnceValue(func() bool {
 
 // errCgoThreads is the failure of a per-thread step in a child that keeps
 // running Go in a program that links cgo.
-var errCgoThreads = fmt.Errorf("this step applies to one thread, and a Go child (Run, Task.Run, Pool, Setup) of a program that links cgo cannot apply it to all of its threads (syscall.AllThreadsSyscall refuses): %w", syscall.ENOTSUP)
+// It is a value of its own type, not made by fmt.Errorf, so that the
+// package's initialisation, which every child and every program linking
+// the package pays, does not run fmt.
+var errCgoThreads error = cgoThreadsError{}
+
+type cgoThreadsError struct{}
+
+func (cgoThreadsError) Error() string {
+	return "this step applies to one thread, and a Go child (Run, Task.Run, Pool, Setup) of a program that links cgo cannot apply it to all of its threads (syscall.AllThreadsSyscall refuses): " + syscall.ENOTSUP.Error()
+}
+
+func (cgoThreadsError) Unwrap() error { return syscall.ENOTSUP }
 
 // threadSyscall makes a system call that applies to one thread on the
 // threads the steps are for (see privAllThreads).

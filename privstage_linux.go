@@ -52,17 +52,22 @@ type privStage struct {
 // needsPrivStage reports whether a child of role that performs steps
 // needs the privilege stage: it keeps running Go, the program links cgo,
 // and a step applies to one thread.
+//
+// The steps are looked at first: asking whether AllThreadsSyscall works
+// makes one, which stops the world and signals every thread, and a child
+// with no such step must not pay for it.
 func needsPrivStage(role wire.Role, steps []step) bool {
-	if role == roleExec || allThreadsWork() {
+	if role == roleExec {
 		return false
 	}
+	perThread := false
 	for i := range steps {
 		switch steps[i].Kind {
 		case stepLandlock, stepCapabilities, stepNoNewPrivs:
-			return true
+			perThread = true
 		}
 	}
-	return false
+	return perThread && !allThreadsWork()
 }
 
 // openPrivStage opens, before the mounts, what the privilege stage needs.

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/linuxns/namespace/internal/benchkit"
@@ -38,6 +39,11 @@ func compareSandbox(rounds int, nsrun string) error {
 		{Name: "+ --no-new-privs", Op: benchkit.ExecOp(with("--no-new-privs"))},
 		{Name: "+ --seccomp-default", Op: benchkit.ExecOp(with("--seccomp-default"))},
 		{Name: "+ --disable-userns", Op: benchkit.ExecOp(with("--disable-userns"))},
+	}
+	if p := filepath.Join(filepath.Dir(nsrun), "floorstart"); fileExists(p) {
+		// The same sandbox from the least code: StartProcess with
+		// WithSandbox() and a wait, no flags, no forwarded signals.
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess + Wait, WithSandbox()", Op: benchkit.ExecOp([]string{p, "sandbox", "--", "/bin/true"})})
 	}
 	if benchkit.Tool("bwrap") != "" {
 		bw := []string{"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp", "--proc", "/proc"}

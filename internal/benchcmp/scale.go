@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -75,7 +76,7 @@ func compareScale(rounds int, nsrun string, tput time.Duration) error {
 	}
 	if tput > 0 {
 		for _, s := range []benchkit.Set{benchkit.MntPIDTmp, benchkit.NetLo} {
-			if err := compareConcurrency(effective(s), tput); err != nil {
+			if err := compareConcurrency(effective(s), tput, nsrun); err != nil {
 				return fmt.Errorf("throughput %s: %w", s.Name, err)
 			}
 		}
@@ -152,13 +153,20 @@ func compareStartup(rounds int, nsrun string) error {
 }
 
 // compareConcurrency prints creations per second of Run, Command and
-// unshare(1) from 1, 2, 8 and 32 workers.
-func compareConcurrency(s benchkit.Set, d time.Duration) error {
+// unshare(1) from 1, 2, 8 and 32 workers, and of two floors: StartProcess
+// of /bin/true (the library's clone and set-up with no Go in the child) and
+// StartProcess of an empty Go program (what Run and Command pay by design,
+// as their child is the program executed again: the Go runtime's start-up).
+func compareConcurrency(s benchkit.Set, d time.Duration, nsrun string) error {
 	ctx := context.Background()
 	n := namespace.New(options(s)...)
 	cs := []benchkit.Contender{
 		{Name: "Run", Op: func() error { return n.Run(ctx, nop) }},
 		{Name: "Command", Op: func() error { return n.Command(ctx, "/bin/true").Run() }},
+		{Name: "StartProcess /bin/true", Op: startOp(n, "/bin/true")},
+	}
+	if p := goEmpty(s, nsrun); p != "" {
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
 	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
@@ -200,8 +208,10 @@ func compareConcurrency(s benchkit.Set, d time.Duration) error {
 		for i := range workers {
 			r := rates[c.Name][i]
 			cell := "-"
-			if u != nil && c.Name != "unshare" {
+			if u != nil && (c.Name == "Run" || c.Name == "Command") {
 				cell = target(r, u[i], 1.0, true)
+			} else if u != nil && c.Name != "unshare" {
+				cell = ratio(r, u[i])
 			}
 			fmt.Fprintf(w, "%.0f\t%s\t", r, cell)
 		}
@@ -235,6 +245,18 @@ func compareNetChurn(count int, nsrun string) error {
 	if os.Geteuid() == 0 {
 		cs = append(cs, benchkit.Contender{Name: "Do", Op: func() error { return n.Do(func() error { return nil }) }})
 	}
+	// The floors: a Go program that creates the network namespace and
+	// executes /bin/false (nsrun's in the least code; as root, since a
+	// threaded program cannot create a user namespace for itself), and
+	// StartProcess of an empty Go program (Run's child is a Go program).
+	if nsrun != "" && !s.User {
+		if p := filepath.Join(filepath.Dir(nsrun), "goexec"); fileExists(p) {
+			cs = append(cs, execContender("floor: Go program, unshare -n and exec /bin/false", []string{p, "-net", "/bin/false"}, 1))
+		}
+	}
+	if p := goEmpty(s, nsrun); p != "" {
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
+	}
 	total := make([]time.Duration, len(cs))
 	for half := range 2 {
 		for k := range cs {
@@ -253,7 +275,11 @@ func compareNetChurn(count int, nsrun string) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "contender\ttotal s\t/unshare\tCPU ms/run\tfaults/run\t")
 	for i, c := range cs {
-		fmt.Fprintf(w, "%s\t%.2f\t%s\t%s\t\n", c.Name, total[i].Seconds(), target(total[i].Seconds(), total[0].Seconds(), 1.0, false), usageCells(c.Usage))
+		cell := target(total[i].Seconds(), total[0].Seconds(), 1.0, false)
+		if strings.HasPrefix(c.Name, "floor:") {
+			cell = ratio(total[i].Seconds(), total[0].Seconds())
+		}
+		fmt.Fprintf(w, "%s\t%.2f\t%s\t%s\t\n", c.Name, total[i].Seconds(), cell, usageCells(c.Usage))
 	}
 	w.Flush()
 	fmt.Println()
@@ -355,6 +381,45 @@ func compareFloor(rounds int, nsrun string) error {
 	w.Flush()
 	fmt.Println()
 	return nil
+}
+
+// startOp returns an operation that starts prog with n.StartProcess and
+// waits for it to succeed.
+func startOp(n *namespace.Namespace, prog string) func() error {
+	attr := &os.ProcAttr{Files: []*os.File{nil, nil, os.Stderr}}
+	return func() error {
+		p, err := n.StartProcess(prog, []string{prog}, attr)
+		if err != nil {
+			return err
+		}
+		st, err := p.Wait()
+		if err != nil {
+			return err
+		}
+		if !st.Success() {
+			return fmt.Errorf("%s: %v", prog, st)
+		}
+		return nil
+	}
+}
+
+// goEmpty returns the empty Go program that make bench builds beside
+// nsrun, or "" (with a note) when it is not built or the set's private
+// /tmp would hide it.
+func goEmpty(s benchkit.Set, nsrun string) string {
+	if nsrun == "" {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(nsrun), "goempty")
+	if !fileExists(p) {
+		fmt.Fprintf(os.Stderr, "benchcmp: %s is not built (make bench builds it); its floor is left out\n", p)
+		return ""
+	}
+	if s.Tmp && (p == "/tmp" || strings.HasPrefix(p, "/tmp/")) {
+		fmt.Fprintf(os.Stderr, "benchcmp: %s is under /tmp, which %s hides; its floor is left out\n", p, s.Name)
+		return ""
+	}
+	return p
 }
 
 func fileExists(p string) bool {

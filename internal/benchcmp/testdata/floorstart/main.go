@@ -16,6 +16,8 @@
 //	         executes COMMAND)
 //	signals  start, with nsrun's nine forwarded signals caught through
 //	         os/signal before and let go after, as nsrun does
+//	sandbox  start, with WithSandbox() in place of the two namespaces: the
+//	         floor of `nsrun --sandbox` (section "sandbox")
 package main
 
 import (
@@ -30,7 +32,7 @@ import (
 func main() {
 	namespace.Init()
 	if len(os.Args) < 4 || os.Args[2] != "--" {
-		fmt.Fprintln(os.Stderr, "usage: floorstart init|start|prepare|wait4|signals -- COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: floorstart init|start|prepare|wait4|signals|sandbox -- COMMAND [ARG...]")
 		os.Exit(2)
 	}
 	mode, argv := os.Args[1], os.Args[3:]
@@ -44,6 +46,9 @@ func main() {
 		defer signal.Stop(c)
 	}
 	ns := namespace.New(namespace.WithPrivateMount(), namespace.WithPrivatePID())
+	if mode == "sandbox" {
+		ns = namespace.New(namespace.WithSandbox())
+	}
 	attr := &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}}
 	var p *os.Process
 	var err error
