@@ -288,14 +288,31 @@ func childStart(marker string) {
 // inherited and passed on unknowingly. A function child gets standard input,
 // output and error, and the job socket only. (Go opens its own files
 // close-on-exec, so none of the runtime's is affected.)
+//
+// The directory is read with getdents(2) into one buffer, not os.ReadDir,
+// which would sort the names and make an os.File (0.05-0.1 ms of every
+// child); the names are all read before any descriptor is closed.
 func closeInheritedFds() {
-	entries, err := os.ReadDir("/proc/self/fd")
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= 2 || fd == int(child.sock.Fd()) || fd == child.stderrFD {
+	var names []string
+	var buf [2048]byte
+	for {
+		n, err := unix.Getdents(dir, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	unix.Close(dir)
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil || fd <= 2 || fd == dir || fd == int(child.sock.Fd()) || fd == child.stderrFD {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)

@@ -1,12 +1,13 @@
 package namespace
 
 import (
-	"golang.org/x/sys/unix"
-
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linuxns/namespace/internal/wire"
 )
@@ -63,18 +64,21 @@ const (
 
 // newToken returns 16 random bytes from the kernel (getrandom(2), as
 // crypto/rand reads them), in hex. The package does not import crypto/rand:
-// its initialisation would add to every child's start-up.
+// its initialisation would add to every child's start-up. The system call
+// is made directly, not through the vDSO (unix.Getrandom): the vDSO's
+// first call in a process maps its per-thread state, which a child that
+// draws one nonce would pay for nothing.
 func newToken() string {
 	var b [16]byte
 	for got := 0; got < len(b); {
-		m, err := unix.Getrandom(b[got:], 0)
-		if err == unix.EINTR {
+		m, _, e := unix.Syscall(unix.SYS_GETRANDOM, uintptr(unsafe.Pointer(&b[got])), uintptr(len(b)-got), 0)
+		if e == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			panic("namespace: no randomness for the child token: " + err.Error())
+		if e != 0 {
+			panic("namespace: no randomness for the child token: " + e.Error())
 		}
-		got += m
+		got += int(m)
 	}
 	return hex.EncodeToString(b[:])
 }

@@ -358,6 +358,37 @@ func TestRunChildEnvironmentAndFds(t *testing.T) {
 	}
 }
 
+// TestRunChildClosesInheritedFds gives the caller descriptors without
+// close-on-exec, as a program may have inherited them, and checks that the
+// function's child has none of them: closeInheritedFds closes them.
+func TestRunChildClosesInheritedFds(t *testing.T) {
+	var leaked []int
+	for _, target := range []int{7, 63, 200, 1000} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		// F_DUPFD: the lowest free descriptor from target on, without
+		// close-on-exec.
+		fd, err := unix.FcntlInt(r.Fd(), unix.F_DUPFD, target)
+		r.Close()
+		if err != nil {
+			t.Fatalf("F_DUPFD from %d: %v", target, err)
+		}
+		leaked = append(leaked, fd)
+	}
+	defer func() {
+		for _, fd := range leaked {
+			unix.Close(fd)
+		}
+	}()
+	p := runProbe(t, testNS(WithPrivateMount()), probeReq{})
+	if len(p.Fds) != 3 {
+		t.Errorf("child has inheritable fds %v; want only 0, 1 and 2 (the caller leaked %v)", p.Fds, leaked)
+	}
+}
+
 var failing = Register("test-failing", func(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "error":
