@@ -51,6 +51,11 @@ var nop = namespace.Register("benchcmp-nop", func(ctx context.Context, args []st
 
 func main() {
 	namespace.Init()
+	if len(os.Args) == 2 && os.Args[1] == exitAtOnce {
+		// The floor of Run and Command in this program: it started (the
+		// runtime and every package's initialisation) and does nothing.
+		return
+	}
 	// The modes in which benchcmp is a contender itself, started as a
 	// process: the work of nsrun done by a minimal program.
 	if len(os.Args) > 3 && os.Args[3] == "--" {

@@ -43,7 +43,8 @@ func compareSandbox(rounds int, nsrun string) error {
 	if p := filepath.Join(filepath.Dir(nsrun), "floorstart"); fileExists(p) {
 		// The same sandbox from the least code: StartProcess with
 		// WithSandbox() and a wait, no flags, no forwarded signals.
-		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess + Wait, WithSandbox()", Op: benchkit.ExecOp([]string{p, "sandbox", "--", "/bin/true"})})
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess + Wait, WithSandbox()", Op: benchkit.ExecOp([]string{p, "sandbox", "--", "/bin/true"})},
+			benchkit.Contender{Name: "floor: the same + os/signal, nsrun's nine signals", Op: benchkit.ExecOp([]string{p, "sandbox-signals", "--", "/bin/true"})})
 	}
 	if benchkit.Tool("bwrap") != "" {
 		bw := []string{"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp", "--proc", "/proc"}

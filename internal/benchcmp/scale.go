@@ -168,6 +168,9 @@ func compareConcurrency(s benchkit.Set, d time.Duration, nsrun string) error {
 	if p := goEmpty(s, nsrun); p != "" {
 		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
 	}
+	if p := self(s); p != "" {
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
+	}
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
 		cs = append(cs, benchkit.Contender{Name: "unshare", Op: benchkit.ExecOp(argv)})
@@ -256,6 +259,9 @@ func compareNetChurn(count int, nsrun string) error {
 	}
 	if p := goEmpty(s, nsrun); p != "" {
 		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
+	}
+	if p := self(s); p != "" {
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
 	}
 	total := make([]time.Duration, len(cs))
 	for half := range 2 {
@@ -383,12 +389,17 @@ func compareFloor(rounds int, nsrun string) error {
 	return nil
 }
 
-// startOp returns an operation that starts prog with n.StartProcess and
+// exitAtOnce is the argument with which benchcmp exits as soon as it has
+// started: the floor of Run and Command, whose child is this program.
+const exitAtOnce = "-exit-at-once"
+
+// startOp returns an operation that starts argv with n.StartProcess and
 // waits for it to succeed.
-func startOp(n *namespace.Namespace, prog string) func() error {
+func startOp(n *namespace.Namespace, argv ...string) func() error {
 	attr := &os.ProcAttr{Files: []*os.File{nil, nil, os.Stderr}}
+	prog := argv[0]
 	return func() error {
-		p, err := n.StartProcess(prog, []string{prog}, attr)
+		p, err := n.StartProcess(prog, argv, attr)
 		if err != nil {
 			return err
 		}
@@ -417,6 +428,21 @@ func goEmpty(s benchkit.Set, nsrun string) string {
 	}
 	if s.Tmp && (p == "/tmp" || strings.HasPrefix(p, "/tmp/")) {
 		fmt.Fprintf(os.Stderr, "benchcmp: %s is under /tmp, which %s hides; its floor is left out\n", p, s.Name)
+		return ""
+	}
+	return p
+}
+
+// self returns this program's executable, or "" (with a note) when the
+// set's private /tmp would hide it.
+func self(s benchkit.Set) string {
+	p, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v; the floor of this program is left out\n", err)
+		return ""
+	}
+	if s.Tmp && (p == "/tmp" || strings.HasPrefix(p, "/tmp/")) {
+		fmt.Fprintf(os.Stderr, "benchcmp: %s is under /tmp, which %s hides; the floor of this program is left out\n", p, s.Name)
 		return ""
 	}
 	return p

@@ -18,6 +18,8 @@
 //	         os/signal before and let go after, as nsrun does
 //	sandbox  start, with WithSandbox() in place of the two namespaces: the
 //	         floor of `nsrun --sandbox` (section "sandbox")
+//	sandbox-signals
+//	         sandbox, with the signals caught as in signals
 package main
 
 import (
@@ -32,21 +34,21 @@ import (
 func main() {
 	namespace.Init()
 	if len(os.Args) < 4 || os.Args[2] != "--" {
-		fmt.Fprintln(os.Stderr, "usage: floorstart init|start|prepare|wait4|signals|sandbox -- COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: floorstart init|start|prepare|wait4|signals|sandbox|sandbox-signals -- COMMAND [ARG...]")
 		os.Exit(2)
 	}
 	mode, argv := os.Args[1], os.Args[3:]
 	if mode == "init" {
 		return
 	}
-	if mode == "signals" {
+	if mode == "signals" || mode == "sandbox-signals" {
 		c := make(chan os.Signal, 16)
 		signal.Notify(c, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 			syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM)
 		defer signal.Stop(c)
 	}
 	ns := namespace.New(namespace.WithPrivateMount(), namespace.WithPrivatePID())
-	if mode == "sandbox" {
+	if mode == "sandbox" || mode == "sandbox-signals" {
 		ns = namespace.New(namespace.WithSandbox())
 	}
 	attr := &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}}
