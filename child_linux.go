@@ -290,8 +290,9 @@ func childStart(marker string) {
 // close-on-exec, so none of the runtime's is affected.)
 //
 // The directory is read with getdents(2) into one buffer, not os.ReadDir,
-// which would sort the names and make an os.File (0.05-0.1 ms of every
-// child); the names are all read before any descriptor is closed.
+// which would sort the names and make an os.File; the names are all read
+// before any descriptor is closed. (Most of the time this takes is procfs
+// making the entries of a new process, either way.)
 func closeInheritedFds() {
 	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -153,10 +153,11 @@ func compareStartup(rounds int, nsrun string) error {
 }
 
 // compareConcurrency prints creations per second of Run, Command and
-// unshare(1) from 1, 2, 8 and 32 workers, and of two floors: StartProcess
-// of /bin/true (the library's clone and set-up with no Go in the child) and
-// StartProcess of an empty Go program (what Run and Command pay by design,
-// as their child is the program executed again: the Go runtime's start-up).
+// unshare(1) from 1, 2, 8 and 32 workers, beside StartProcess of /bin/true
+// (the package's clone and set-up with no Go in the child) and two floors:
+// StartProcess of an empty Go program (the Go runtime's start-up) and of
+// this program exiting at once (what Run and Command pay by design, as
+// their child is the program executed again).
 func compareConcurrency(s benchkit.Set, d time.Duration, nsrun string) error {
 	ctx := context.Background()
 	n := namespace.New(options(s)...)
@@ -251,7 +252,8 @@ func compareNetChurn(count int, nsrun string) error {
 	// The floors: a Go program that creates the network namespace and
 	// executes /bin/false (nsrun's in the least code; as root, since a
 	// threaded program cannot create a user namespace for itself), and
-	// StartProcess of an empty Go program (Run's child is a Go program).
+	// StartProcess of an empty Go program and of this program exiting at
+	// once (Run's child is this program).
 	if nsrun != "" && !s.User {
 		if p := filepath.Join(filepath.Dir(nsrun), "goexec"); fileExists(p) {
 			cs = append(cs, execContender("floor: Go program, unshare -n and exec /bin/false", []string{p, "-net", "/bin/false"}, 1))
