@@ -166,12 +166,7 @@ func compareConcurrency(s benchkit.Set, d time.Duration, nsrun string) error {
 		{Name: "Command", Op: func() error { return n.Command(ctx, "/bin/true").Run() }},
 		{Name: "StartProcess /bin/true", Op: startOp(n, "/bin/true")},
 	}
-	if p := goEmpty(s, nsrun); p != "" {
-		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
-	}
-	if p := self(s); p != "" {
-		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
-	}
+	cs = append(cs, goFloors(n, s, nsrun)...)
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
 		cs = append(cs, benchkit.Contender{Name: "unshare", Op: benchkit.ExecOp(argv)})
@@ -259,12 +254,7 @@ func compareNetChurn(count int, nsrun string) error {
 			cs = append(cs, execContender("floor: Go program, unshare -n and exec /bin/false", []string{p, "-net", "/bin/false"}, 1))
 		}
 	}
-	if p := goEmpty(s, nsrun); p != "" {
-		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
-	}
-	if p := self(s); p != "" {
-		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
-	}
+	cs = append(cs, goFloors(n, s, nsrun)...)
 	total := make([]time.Duration, len(cs))
 	for half := range 2 {
 		for k := range cs {
@@ -416,38 +406,37 @@ func startOp(n *namespace.Namespace, argv ...string) func() error {
 	}
 }
 
-// goEmpty returns the empty Go program that make bench builds beside
-// nsrun, or "" (with a note) when it is not built or the set's private
-// /tmp would hide it.
-func goEmpty(s benchkit.Set, nsrun string) string {
-	if nsrun == "" {
-		return ""
+// goFloors returns the two floors of a Go child in set s: StartProcess of
+// the empty Go program that make bench builds beside nsrun, and of this
+// program exiting at once (the child of Run and Command is this program).
+// A floor whose program is not built, or lies under the /tmp that the
+// set's private /tmp hides, is left out with a note.
+func goFloors(n *namespace.Namespace, s benchkit.Set, nsrun string) []benchkit.Contender {
+	var cs []benchkit.Contender
+	if nsrun != "" {
+		p := filepath.Join(filepath.Dir(nsrun), "goempty")
+		if !fileExists(p) {
+			fmt.Fprintf(os.Stderr, "benchcmp: %s is not built (make bench builds it); its floor is left out\n", p)
+		} else if visibleIn(s, p) {
+			cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of an empty Go program", Op: startOp(n, p)})
+		}
 	}
-	p := filepath.Join(filepath.Dir(nsrun), "goempty")
-	if !fileExists(p) {
-		fmt.Fprintf(os.Stderr, "benchcmp: %s is not built (make bench builds it); its floor is left out\n", p)
-		return ""
+	if p, err := os.Executable(); err != nil {
+		fmt.Fprintf(os.Stderr, "benchcmp: %v; the floor of this program is left out\n", err)
+	} else if visibleIn(s, p) {
+		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
 	}
-	if s.Tmp && (p == "/tmp" || strings.HasPrefix(p, "/tmp/")) {
-		fmt.Fprintf(os.Stderr, "benchcmp: %s is under /tmp, which %s hides; its floor is left out\n", p, s.Name)
-		return ""
-	}
-	return p
+	return cs
 }
 
-// self returns this program's executable, or "" (with a note) when the
-// set's private /tmp would hide it.
-func self(s benchkit.Set) string {
-	p, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "benchcmp: %v; the floor of this program is left out\n", err)
-		return ""
-	}
+// visibleIn reports whether the program p is visible in set s's mount
+// namespace, and says so when the set's private /tmp hides it.
+func visibleIn(s benchkit.Set, p string) bool {
 	if s.Tmp && (p == "/tmp" || strings.HasPrefix(p, "/tmp/")) {
-		fmt.Fprintf(os.Stderr, "benchcmp: %s is under /tmp, which %s hides; the floor of this program is left out\n", p, s.Name)
-		return ""
+		fmt.Fprintf(os.Stderr, "benchcmp: %s is under /tmp, which %s hides; its floor is left out\n", p, s.Name)
+		return false
 	}
-	return p
+	return true
 }
 
 func fileExists(p string) bool {
