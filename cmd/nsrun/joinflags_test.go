@@ -18,7 +18,29 @@ import (
 // /tmp/m; exec sleep 1000'` and returns the sleeper's pid.
 func target(t *testing.T, name string) int {
 	t.Helper()
-	cmd := nsrun(t, "-u", "--hostname", name, "--tmp", "--info-fd", "3", "--", "sh", "-c", "echo m > /tmp/m && exec sleep 1000")
+	info := startWithInfo(t, "-u", "--hostname", name, "--tmp", "--", "sh", "-c", "echo m > /tmp/m && exec sleep 1000")
+	pid := int(info["child-pid"])
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		if strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the target did not start")
+		}
+	}
+	if want, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/uts"); want != "uts:["+strconv.FormatUint(info["uts-namespace"], 10)+"]" {
+		t.Errorf("--info-fd uts-namespace %d, /proc says %s", info["uts-namespace"], want)
+	}
+	return pid
+}
+
+// startWithInfo starts nsrun with --info-fd 3 put before args (which end
+// with COMMAND), leaves it running until the test ends, and returns what
+// nsrun wrote on descriptor 3.
+func startWithInfo(t *testing.T, args ...string) map[string]uint64 {
+	t.Helper()
+	cmd := nsrun(t, append([]string{"--info-fd", "3"}, args...)...)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -34,20 +56,7 @@ func target(t *testing.T, name string) int {
 		t.Fatalf("--info-fd: %v", err)
 	}
 	r.Close()
-	pid := int(info["child-pid"])
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-		if strings.TrimSpace(string(b)) == "sleep" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the target did not start")
-		}
-	}
-	if want, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/uts"); want != "uts:["+strconv.FormatUint(info["uts-namespace"], 10)+"]" {
-		t.Errorf("--info-fd uts-namespace %d, /proc says %s", info["uts-namespace"], want)
-	}
-	return pid
+	return info
 }
 
 // TestJoinPid: --join-pid with kind flags joins those kinds (all, without
@@ -166,22 +175,7 @@ func TestCheckFlag(t *testing.T) {
 // TestJoinPidPIDNamespace: --join-pid PID -p (with -m, the target's
 // /proc too) runs COMMAND as a process of PID's PID namespace.
 func TestJoinPidPIDNamespace(t *testing.T) {
-	cmd := nsrun(t, "-p", "--info-fd", "3", "--", "sleep", "1000")
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var info map[string]uint64
-	if err := json.NewDecoder(r).Decode(&info); err != nil {
-		t.Fatalf("--info-fd: %v", err)
-	}
-	r.Close()
+	info := startWithInfo(t, "-p", "--", "sleep", "1000")
 	p := strconv.FormatUint(info["child-pid"], 10)
 	want, err := os.Readlink("/proc/" + p + "/ns/pid")
 	if err != nil {
