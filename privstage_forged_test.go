@@ -29,20 +29,7 @@ func TestForgedPrivStage(t *testing.T) {
 	if !asRoot() {
 		t.Skip("needs root: makes a setuid-root and a file-capability program and runs them as uid 65534")
 	}
-	src := testBinary(t, "noinit")
-	dir, err := os.MkdirTemp("", "linuxns-forged-priv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	skipIfNoSuid(t, dir)
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, b := suidDir(t, "linuxns-forged-priv-")
 	for _, c := range []struct {
 		name    string
 		prepare func(path string) error
@@ -163,20 +150,7 @@ func TestSocketMadeBeforeSetuidExec(t *testing.T) {
 	if err != nil {
 		t.Skip("go command not found to build the forger")
 	}
-	src := testBinary(t, "noinit")
-	dir, err := os.MkdirTemp("", "linuxns-forged-maker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	skipIfNoSuid(t, dir)
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, b := suidDir(t, "linuxns-forged-maker-")
 	prog := filepath.Join(dir, "prog")
 	if err := os.WriteFile(prog, b, 0o755); err != nil {
 		t.Fatal(err)
@@ -285,10 +259,22 @@ func TestSocketMadeBeforeSetuidExec(t *testing.T) {
 	}
 }
 
-// skipIfNoSuid skips where dir's file system ignores setuid bits and file
+// suidDir makes a directory that uid 65534 may enter, removed when the
+// test ends, for programs made setuid or given file capabilities, and
+// returns it with the bytes of the test program "noinit" to copy there. It
+// skips where the directory's file system ignores setuid bits and file
 // capabilities (nosuid): nothing executed there gains privilege.
-func skipIfNoSuid(t *testing.T, dir string) {
+func suidDir(t *testing.T, pattern string) (string, []byte) {
 	t.Helper()
+	src := testBinary(t, "noinit")
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
@@ -296,4 +282,9 @@ func skipIfNoSuid(t *testing.T, dir string) {
 	if st.Flags&unix.ST_NOSUID != 0 {
 		t.Skipf("%s is on a nosuid file system: a program there gains no privilege", dir)
 	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, b
 }
