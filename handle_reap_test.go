@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // heldZombies returns how many zombies the process pid has for children
@@ -45,10 +43,6 @@ func TestHandleReapsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	mounts := func() int {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(h.Pid()) + "/mountinfo")
-		return strings.Count(string(b), "\n")
-	}
 	job := func(i int) {
 		// The subshell's sleep is orphaned at once; the job's status is 3.
 		p, err := h.StartProcess("/bin/sh", []string{"sh", "-c", "(sleep 0 &); exit 3"}, &os.ProcAttr{})
@@ -63,7 +57,7 @@ func TestHandleReapsOrphans(t *testing.T) {
 	for i := range 10 {
 		job(i)
 	}
-	fds, threads, m := countFds(t), proctest.Threads(), mounts()
+	before := takeHandleUsage(t, h)
 	for i := range 1000 {
 		if i%100 == 0 {
 			if err := h.Command(context.Background(), "/bin/sh", "-c", "(sleep 0 &)").Run(); err != nil {
@@ -82,13 +76,5 @@ func TestHandleReapsOrphans(t *testing.T) {
 	if z != 0 {
 		t.Errorf("%d zombies under the holder", z)
 	}
-	if got := countFds(t); got > fds {
-		t.Errorf("descriptors: %d before, %d after", fds, got)
-	}
-	if got := proctest.Threads(); got > threads+4 {
-		t.Errorf("threads: %d before, %d after", threads, got)
-	}
-	if got := mounts(); got != m {
-		t.Errorf("mounts of the held namespace: %d before, %d after", m, got)
-	}
+	before.checkNoGrowth(t, h)
 }

@@ -116,10 +116,6 @@ func TestHandleThousandJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	mounts := func() int {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(h.Pid()) + "/mountinfo")
-		return strings.Count(string(b), "\n")
-	}
 	run := func() {
 		p, err := h.StartProcess("/bin/true", nil, &os.ProcAttr{})
 		if err != nil {
@@ -132,7 +128,7 @@ func TestHandleThousandJobs(t *testing.T) {
 	for range 10 {
 		run()
 	}
-	fds, threads, m := countFds(t), proctest.Threads(), mounts()
+	before := takeHandleUsage(t, h)
 	for i := range 1000 {
 		if i%100 == 0 {
 			if err := h.Command(context.Background(), "/bin/true").Run(); err != nil {
@@ -142,17 +138,38 @@ func TestHandleThousandJobs(t *testing.T) {
 		}
 		run()
 	}
-	if got := countFds(t); got > fds {
-		t.Errorf("descriptors: %d before, %d after", fds, got)
-	}
-	if got := proctest.Threads(); got > threads+4 {
-		t.Errorf("threads: %d before, %d after", threads, got)
-	}
-	if got := mounts(); got != m {
-		t.Errorf("mounts of the held namespace: %d before, %d after", m, got)
-	}
+	before.checkNoGrowth(t, h)
 	if c := proctest.Children(); len(c) != 1 || c[0] != h.Pid() {
 		t.Errorf("children: %v, want only the holder %d", c, h.Pid())
+	}
+}
+
+// handleUsage is what jobs in a Handle could leave behind: the caller's
+// descriptors and threads, and the mounts of the held mount namespace.
+type handleUsage struct{ fds, threads, mounts int }
+
+func takeHandleUsage(t *testing.T, h *Handle) handleUsage {
+	return handleUsage{countFds(t), proctest.Threads(), heldMounts(h)}
+}
+
+// heldMounts counts the mounts that h's holder sees.
+func heldMounts(h *Handle) int {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(h.Pid()) + "/mountinfo")
+	return strings.Count(string(b), "\n")
+}
+
+// checkNoGrowth fails t if the usage grew since u was taken (a few threads
+// of the runtime's own are allowed).
+func (u handleUsage) checkNoGrowth(t *testing.T, h *Handle) {
+	t.Helper()
+	if got := countFds(t); got > u.fds {
+		t.Errorf("descriptors: %d before, %d after", u.fds, got)
+	}
+	if got := proctest.Threads(); got > u.threads+4 {
+		t.Errorf("threads: %d before, %d after", u.threads, got)
+	}
+	if got := heldMounts(h); got != u.mounts {
+		t.Errorf("mounts of the held namespace: %d before, %d after", u.mounts, got)
 	}
 }
 
