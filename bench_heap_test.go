@@ -112,29 +112,7 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", mb, s.Name), func(b *testing.B) {
 				n := New(setOptions(s)...)
 				noLeftovers(b)
-				var lat benchkit.Latencies
-				for b.Loop() {
-					t0 := time.Now()
-					p, err := n.StartProcess("/bin/true", nil, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					st, err := p.Wait()
-					if err == nil && !st.Success() {
-						err = errors.New(st.String())
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Since(t0))
-				}
-				reportLatency(b, "", lat)
-				ours[s.Name] = benchkit.Ms(lat.Percentile(50))
-				if k == 0 {
-					small[s.Name] = ours[s.Name]
-				} else if small[s.Name] > 0 {
-					b.ReportMetric(ours[s.Name]/small[s.Name], "startprocess/small-caller")
-				}
+				ours[s.Name] = startTrueLatency(b, n, k, small, s.Name)
 			})
 		}
 		// A child born in a cgroup (clone3 with CLONE_INTO_CGROUP) shares
@@ -145,24 +123,7 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", mb, name), func(b *testing.B) {
 				n := New(WithPrivateMount(), WithCgroupParent(parent))
 				noLeftovers(b)
-				var lat benchkit.Latencies
-				for b.Loop() {
-					t0 := time.Now()
-					p, err := n.StartProcess("/bin/true", nil, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if st, err := p.Wait(); err != nil || !st.Success() {
-						b.Fatal(err, st)
-					}
-					lat = append(lat, time.Since(t0))
-				}
-				reportLatency(b, "", lat)
-				if k == 0 {
-					small[name] = benchkit.Ms(lat.Percentile(50))
-				} else if small[name] > 0 {
-					b.ReportMetric(benchkit.Ms(lat.Percentile(50))/small[name], "startprocess/small-caller")
-				}
+				startTrueLatency(b, n, k, small, name)
 			})
 		}
 		for _, s := range sets {
@@ -188,4 +149,36 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 			})
 		}
 	}
+}
+
+// startTrueLatency starts /bin/true with n.StartProcess and waits for it,
+// once per iteration of b, reports the latency, and returns its p50 in ms.
+// The first heap size (k == 0) is the small caller: its p50 is kept in
+// small[name]; the later ones report their ratio to it.
+func startTrueLatency(b *testing.B, n *Namespace, k int, small map[string]float64, name string) float64 {
+	b.Helper()
+	var lat benchkit.Latencies
+	for b.Loop() {
+		t0 := time.Now()
+		p, err := n.StartProcess("/bin/true", nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := p.Wait()
+		if err == nil && !st.Success() {
+			err = errors.New(st.String())
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	reportLatency(b, "", lat)
+	p50 := benchkit.Ms(lat.Percentile(50))
+	if k == 0 {
+		small[name] = p50
+	} else if small[name] > 0 {
+		b.ReportMetric(p50/small[name], "startprocess/small-caller")
+	}
+	return p50
 }
