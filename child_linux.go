@@ -278,7 +278,7 @@ func childStart(marker string) {
 		child.setup = true
 		startChildServices(j.Plan)
 	case roleFunc, rolePrewarm:
-		closeInheritedFds()
+		closeInheritedFds(parent.childFDs)
 		child.job = j
 	}
 }
@@ -289,11 +289,30 @@ func childStart(marker string) {
 // output and error, and the job socket only. (Go opens its own files
 // close-on-exec, so none of the runtime's is affected.)
 //
-// The directory is read with getdents(2) into one buffer, not os.ReadDir,
-// which would sort the names and make an os.File; the names are all read
-// before any descriptor is closed. (Most of the time this takes is procfs
-// making the entries of a new process, either way.)
-func closeInheritedFds() {
+// Every inherited descriptor is below tableSize, the size of the
+// descriptor table when the trust check read this process's status (an
+// inherited descriptor exists from the execution on). In a table of up to
+// scanFDsBelow, one poll(2) of every number finds the open ones; a larger
+// or unknown one is listed from /proc/self/fd (about 0.1 ms: procfs makes
+// the entries of a new process), with getdents(2) into one buffer, all
+// names read before any descriptor is closed.
+func closeInheritedFds(tableSize int) {
+	if tableSize > 3 && tableSize <= scanFDsBelow {
+		// One poll(2) of every number says which are open: POLLNVAL
+		// marks the others.
+		fds := make([]unix.PollFd, tableSize-3)
+		for i := range fds {
+			fds[i].Fd = int32(i + 3)
+		}
+		if _, err := unix.Poll(fds, 0); err == nil {
+			for _, p := range fds {
+				if p.Revents&unix.POLLNVAL == 0 {
+					closeIfInherited(int(p.Fd))
+				}
+			}
+			return
+		}
+	}
 	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
@@ -312,14 +331,28 @@ func closeInheritedFds() {
 	}
 	unix.Close(dir)
 	for _, name := range names {
-		fd, err := strconv.Atoi(name)
-		if err != nil || fd <= 2 || fd == dir || fd == int(child.sock.Fd()) || fd == child.stderrFD {
-			continue
+		if fd, err := strconv.Atoi(name); err == nil && fd != dir {
+			closeIfInherited(fd)
 		}
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err == nil && flags&unix.FD_CLOEXEC == 0 {
-			unix.Close(fd)
-		}
+	}
+}
+
+// scanFDsBelow is the largest descriptor table that closeInheritedFds
+// polls rather than lists (8 KiB of pollfd).
+const scanFDsBelow = 1024
+
+// closeIfInherited closes fd if it is open without close-on-exec and is
+// not one of the child's own: standard input, output and error, the job
+// socket and the caller's standard error.
+func closeIfInherited(fd int) {
+	if fd <= 2 || fd == int(child.sock.Fd()) || fd == child.stderrFD {
+		return
+	}
+	// F_GETFD never blocks: a raw system call, without the runtime's
+	// bookkeeping of one that might (most numbers are not open).
+	flags, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFD, 0)
+	if e == 0 && flags&unix.FD_CLOEXEC == 0 {
+		unix.Close(fd)
 	}
 }
 

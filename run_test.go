@@ -360,32 +360,48 @@ func TestRunChildEnvironmentAndFds(t *testing.T) {
 
 // TestRunChildClosesInheritedFds gives the caller descriptors without
 // close-on-exec, as a program may have inherited them, and checks that the
-// function's child has none of them: closeInheritedFds closes them.
+// function's child has none of them: closeInheritedFds closes them, number
+// by number in a table of up to 1,024 descriptors, from the /proc/self/fd
+// listing in a larger one.
 func TestRunChildClosesInheritedFds(t *testing.T) {
-	var leaked []int
-	for _, target := range []int{7, 63, 200, 1000} {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		// F_DUPFD: the lowest free descriptor from target on, without
-		// close-on-exec.
-		fd, err := unix.FcntlInt(r.Fd(), unix.F_DUPFD, target)
-		r.Close()
-		if err != nil {
-			t.Fatalf("F_DUPFD from %d: %v", target, err)
-		}
-		leaked = append(leaked, fd)
-	}
-	defer func() {
-		for _, fd := range leaked {
-			unix.Close(fd)
-		}
-	}()
-	p := runProbe(t, testNS(WithPrivateMount()), probeReq{})
-	if len(p.Fds) != 3 {
-		t.Errorf("child has inheritable fds %v; want only 0, 1 and 2 (the caller leaked %v)", p.Fds, leaked)
+	for _, tc := range []struct {
+		name    string
+		targets []int
+	}{
+		{"table of 1024", []int{7, 63, 200, 1000}},
+		{"table above 1024", []int{7, 1030, 5000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lim unix.Rlimit
+			if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur <= uint64(slices.Max(tc.targets)) {
+				t.Skipf("RLIMIT_NOFILE %d does not allow descriptor %d (%v)", lim.Cur, slices.Max(tc.targets), err)
+			}
+			var leaked []int
+			defer func() {
+				for _, fd := range leaked {
+					unix.Close(fd)
+				}
+			}()
+			for _, target := range tc.targets {
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.Close()
+				// F_DUPFD: the lowest free descriptor from target on,
+				// without close-on-exec.
+				fd, err := unix.FcntlInt(r.Fd(), unix.F_DUPFD, target)
+				r.Close()
+				if err != nil {
+					t.Fatalf("F_DUPFD from %d: %v", target, err)
+				}
+				leaked = append(leaked, fd)
+			}
+			p := runProbe(t, testNS(WithPrivateMount()), probeReq{})
+			if len(p.Fds) != 3 {
+				t.Errorf("child has inheritable fds %v; want only 0, 1 and 2 (the caller leaked %v)", p.Fds, leaked)
+			}
+		})
 	}
 }
 

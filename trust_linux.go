@@ -56,16 +56,22 @@ type parentProc struct {
 	ids       procIDs
 	exeOK     bool // the executable could be compared, and is ours
 	senderPid int  // the socket's maker, as this process's pid namespace sees it
+	// childFDs is the size of this process's descriptor table when it was
+	// checked (FDSize), 0 if unknown: every descriptor it inherited is
+	// below it (closeInheritedFds).
+	childFDs int
 }
 
 // procIDs is what the trust check compares of a process's credentials:
-// the Uid, Gid and Cap* lines of /proc/PID/status.
+// the Uid, Gid and Cap* lines of /proc/PID/status; and, from the same read,
+// its PPid (0 if absent) and FDSize.
 type procIDs struct {
 	uid, gid                string
 	capInh, capPrm, capEff  uint64
 	capBnd, capAmb          uint64
 	effUID                  string
 	haveUID, haveGID, haveC bool
+	ppid, fdSize            int
 }
 
 // parseMarker splits the marker's value "FD:TOKEN", or
@@ -132,28 +138,34 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
 	}
-	self, err := readProcIDs(procAt("self/status"))
+	childDir, err := procOpenDir("self")
 	if err != nil {
+		return nil, fmt.Errorf("%w: open /proc/self: %w", errUntrusted, err)
+	}
+	// One read of this process's status gives its credentials, its
+	// parent's pid (to open, checked again after) and its table size.
+	self, err := readProcIDs(childDir, "status")
+	if err != nil {
+		unix.Close(childDir)
 		return nil, fmt.Errorf("%w: read /proc/self/status: %w", errUntrusted, err)
 	}
 	elevated := elevatedPrivilege()
 	var mine unix.Stat_t
 	if err := procStat("self/exe", &mine); err != nil {
+		unix.Close(childDir)
 		return nil, fmt.Errorf("%w: stat /proc/self/exe: %w", errUntrusted, err)
 	}
-	childDir, err := procOpenDir("self")
-	if err != nil {
-		return nil, fmt.Errorf("%w: open /proc/self: %w", errUntrusted, err)
-	}
 	var p *parentProc
+	ppid := self.ppid
 	for hop := 1; hop <= hops; hop++ {
-		p, err = checkAncestor(childDir, &self, &mine, elevated)
+		p, err = checkAncestor(childDir, ppid, &self, &mine, elevated)
 		unix.Close(childDir)
 		if err != nil {
 			return nil, err
 		}
-		childDir = p.dir
+		childDir, ppid = p.dir, p.ids.ppid
 	}
+	p.childFDs = self.fdSize
 	// The maker's pid is as this process's pid namespace sees it: 0 when
 	// the maker is outside it (a new pid namespace), as getppid's is.
 	want := unix.Getppid()
@@ -194,11 +206,11 @@ func peerIDsCurrent(cred *unix.Ucred, ids *procIDs) bool {
 
 // checkAncestor checks the parent of the process whose /proc directory is
 // childDir: it must run the program whose executable is exe, with
-// credentials that agree with self's.
-func checkAncestor(childDir int, self *procIDs, exe *unix.Stat_t, elevated bool) (*parentProc, error) {
-	ppid, err := ppidOf(childDir)
-	if err != nil || ppid <= 0 {
-		return nil, fmt.Errorf("%w: the parent is not visible in /proc (%v)", errUntrusted, err)
+// credentials that agree with self's. ppid is the PPid that process's
+// status gave (read again here once the parent's directory is open).
+func checkAncestor(childDir, ppid int, self *procIDs, exe *unix.Stat_t, elevated bool) (*parentProc, error) {
+	if ppid <= 0 {
+		return nil, fmt.Errorf("%w: the parent is not visible in /proc (PPid %d)", errUntrusted, ppid)
 	}
 	dir, err := procOpenDir(strconv.Itoa(ppid))
 	if err != nil {
@@ -351,6 +363,12 @@ func readProcIDs(dir int, name string) (procIDs, error) {
 	b, err := readSmallFile(dir, name)
 	if err != nil {
 		return ids, err
+	}
+	if v, ok := statusField(b, "PPid:"); ok {
+		ids.ppid, _ = strconv.Atoi(v)
+	}
+	if v, ok := statusField(b, "FDSize:"); ok {
+		ids.fdSize, _ = strconv.Atoi(v)
 	}
 	ids.uid, ids.haveUID = statusField(b, "Uid:")
 	ids.gid, ids.haveGID = statusField(b, "Gid:")
