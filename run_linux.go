@@ -403,6 +403,11 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 		}
 		err = cmd.Wait()
 		runtime.UnlockOSThread()
+		// Everything the child wrote is in the socket buffer by now, and
+		// the reader sees end of file after it. The socket is
+		// close-on-exec in the child, so no descendant normally holds it;
+		// if one does (a raw fork), it must not hold Run up for long.
+		_ = parentEnd.SetReadDeadline(time.Now().Add(socketDrainTimeout))
 		waited <- err
 	}()
 	if err := <-started; err != nil {
@@ -420,49 +425,35 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	sup.attach(cmd.Process)
 	log.Debug("started child", "pid", cmd.Process.Pid, "flags", fmt.Sprintf("%#x", j.Plan.Flags), "role", j.Role, "func", j.Func)
 
-	reports := make(chan report, 1)
-	hellos := make(chan string, 2) // a second stage asks again
-	go func() {
-		reports <- readReport(parentEnd, func(m *message) {
-			switch m.Type {
-			case msgResult:
-				sup.stopSignals() // while the child exits
-			case msgHello:
-				select {
-				case hellos <- m.Msg:
-				default: // more than a child ever asks: no answer
-				}
-			}
-		})
-	}()
-	// The job goes only to a child that asks for it, and only once the
-	// signals are caught.
+	// The job goes only to a child that asks for it (a second stage asks
+	// again), and only once the signals are caught. The reports are read
+	// here, not by a goroutine of their own: one hand-off fewer per
+	// message.
 	sup.waitArmed()
-	var waitErr error
-	for exited := false; !exited; {
-		select {
-		case nonce := <-hellos:
-			if err := answerHello(parentEnd, j, nonce); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-				_ = cmd.Process.Kill()
-				<-waited
-				sup.finish()
-				_, _ = cg.finish()
-				<-reports
-				if !errors.Is(err, ErrProtocol) {
-					err = fmt.Errorf("%w: %w", ErrProtocol, err)
-				}
-				return nil, fmt.Errorf("namespace: send job to child: %w", err)
+	var sendErr error
+	rep := readReport(parentEnd, func(m *message) {
+		switch m.Type {
+		case msgResult:
+			sup.stopSignals() // while the child exits
+		case msgHello:
+			if sendErr != nil {
+				return
 			}
-		case waitErr = <-waited:
-			exited = true
+			if err := answerHello(parentEnd, j, m.Msg); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				sendErr = err
+				_ = cmd.Process.Kill()
+			}
 		}
+	})
+	waitErr := <-waited
+	if sendErr != nil {
+		sup.finish()
+		_, _ = cg.finish()
+		if !errors.Is(sendErr, ErrProtocol) {
+			sendErr = fmt.Errorf("%w: %w", ErrProtocol, sendErr)
+		}
+		return nil, fmt.Errorf("namespace: send job to child: %w", sendErr)
 	}
-	// Everything the child wrote is in the socket buffer by now, and the
-	// reader sees end of file after it. The socket is close-on-exec in the
-	// child, so no descendant normally holds it; if one does (a raw fork),
-	// it must not hold Run up for long.
-	_ = parentEnd.SetReadDeadline(time.Now().Add(socketDrainTimeout))
-	rep := <-reports
 	cause := sup.finish()
 	log.Debug("child exited", "pid", cmd.Process.Pid, "state", cmd.ProcessState.String())
 
