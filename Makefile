@@ -125,7 +125,8 @@ demo: build
 
 # Benchmarks (docs/benchmarks.md): installs bubblewrap and time(1) if
 # missing (as root, from Debian), then runs the go test benchmarks as root
-# and the Run benchmarks as uid 65534, then internal/benchcmp, which
+# and the Run benchmarks as uid 65534, then internal/benchcmp (built static,
+# as nsrun; a copy built with cgo gives the floor of such a program), which
 # alternates Run, Command, nsrun, unshare(1), bwrap and (if a C compiler
 # with a static libc is installed) a static C program doing the same work on
 # the same sets and prints ratios, the pool, peak RSS and throughput. Everything also goes to
@@ -138,7 +139,9 @@ BENCHHEAP   ?= 0,4096
 bench: build
 	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; else echo "bwrap missing; its benchmarks are skipped"; fi; }
 	@[ -x /usr/bin/time ] || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq time; else echo "/usr/bin/time missing; RSS is skipped"; fi; }
-	$(GO) build -o $(BINDIR)/benchcmp ./internal/benchcmp
+	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/benchcmp ./internal/benchcmp
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then $(GO) build -o $(BINDIR)/benchcmp-cgo ./internal/benchcmp; \
+	  else rm -f $(BINDIR)/benchcmp-cgo; echo "cgo is off: the floor of a program built with cgo is left out"; fi
 	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/goempty ./internal/benchcmp/testdata/goempty
 	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/goexec ./internal/benchcmp/testdata/goexec
 	CGO_ENABLED=0 $(GO) build -o $(BINDIR)/floorstart ./internal/benchcmp/testdata/floorstart
