@@ -361,15 +361,17 @@ func TestRunChildEnvironmentAndFds(t *testing.T) {
 // TestRunChildClosesInheritedFds gives the caller descriptors without
 // close-on-exec, as a program may have inherited them, and checks that the
 // function's child has none of them: closeInheritedFds closes them, number
-// by number in a table of up to 1,024 descriptors, from the /proc/self/fd
-// listing in a larger one.
+// by number in a table of up to 256 descriptors, from the /proc/self/fd
+// listing in a larger one; an O_PATH descriptor (a directory reachable
+// past the child's mounts) among them.
 func TestRunChildClosesInheritedFds(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		targets []int
 	}{
-		{"table of 1024", []int{7, 63, 200, 1000}},
-		{"table above 1024", []int{7, 1030, 5000}},
+		{"below 64", []int{7, 40}},
+		{"below 256", []int{7, 63, 200}},
+		{"above 256", []int{7, 1030, 5000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var lim unix.Rlimit
@@ -382,6 +384,13 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 					unix.Close(fd)
 				}
 			}()
+			// An O_PATH descriptor of / first: open, though poll(2)
+			// would report it as not.
+			root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaked = append(leaked, root)
 			for _, target := range tc.targets {
 				r, w, err := os.Pipe()
 				if err != nil {
