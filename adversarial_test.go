@@ -89,6 +89,67 @@ func TestDoAvoidsThreadWithChildren(t *testing.T) {
 	}
 }
 
+// threadChildren checks threadHasChildren's answers in a process that
+// starts with no child at all (waitid's ECHILD) and then has some (the
+// list of /proc/thread-self/children).
+var threadChildren = Register("adv-thread-children", func(ctx context.Context, args []string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if threadHasChildren() {
+		return errors.New("true in a process without children")
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if !threadHasChildren() {
+		return errors.New("false on the thread that started a running child")
+	}
+	_ = cmd.Process.Kill()
+	// A zombie is still a child: wait (without reaping) until it is one.
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		return err
+	}
+	if !threadHasChildren() {
+		return errors.New("false on the thread whose child is a zombie")
+	}
+	_ = cmd.Wait()
+	if threadHasChildren() {
+		return errors.New("true once the only child was reaped")
+	}
+	// Another thread's child: the process has one, this thread none.
+	other := make(chan *exec.Cmd)
+	go func() {
+		runtime.LockOSThread() // its thread ends with the goroutine, after the child
+		c := exec.Command("sleep", "60")
+		if c.Start() != nil {
+			other <- nil
+			return
+		}
+		other <- c
+		_ = c.Wait()
+	}()
+	c := <-other
+	if c == nil {
+		return errors.New("start a child on another thread")
+	}
+	defer c.Process.Kill()
+	if threadHasChildren() {
+		return errors.New("true on a thread whose process has a child of another thread's")
+	}
+	return nil
+})
+
+// TestThreadHasChildren: Do and Exec choose their throw-away thread by
+// threadHasChildren; a false "no children" would let the thread's end kill
+// a child (Pdeathsig), a false "children" only costs another thread.
+func TestThreadHasChildren(t *testing.T) {
+	if err := testNS(WithPrivateMount()).Run(context.Background(), threadChildren); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCommandSurvivesConcurrentDo runs Commands while other goroutines call
 // Do: no command may be killed by the end of a Do thread.
 func TestCommandSurvivesConcurrentDo(t *testing.T) {
