@@ -305,6 +305,22 @@ func (c *config) options(uid, gid int) []namespace.Option {
 	return append(opts, c.cg.options()...)
 }
 
+// listValue is a flag given once per item (--setenv A=1 --setenv B=2),
+// each value taken whole, as pflag's StringArray; pflag would write that
+// type's empty default through encoding/csv at every start of nsrun.
+type listValue []string
+
+func (l *listValue) String() string { return "[" + strings.Join(*l, ",") + "]" }
+
+// Type names the value in pflag's messages.
+func (l *listValue) Type() string { return "stringArray" }
+
+// Set adds one item.
+func (l *listValue) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
 // sizeValue is a byte count given as digits with an optional binary
 // suffix: 512, 64K, 64M, 1G (K, M, G, T, also as KiB… and in lower case).
 type sizeValue int64

@@ -207,3 +207,30 @@ func TestCheckPrivileges(t *testing.T) {
 		}
 	}
 }
+
+// TestListFlags: a flag given once per item keeps each value whole, commas
+// included, in the order given, for every such flag.
+func TestListFlags(t *testing.T) {
+	c, err := parseArgs([]string{"--setenv", "A=1,2", "--setenv", "B=\"x\"", "--unsetenv", "C", "--keep-env", "D",
+		"--landlock-ro", "/a,b", "--landlock-rw", "/c", "--landlock-exec", "/e", "--rlimit", "nofile=1:2",
+		"--cap-keep", "net_raw", "--join", "net=/run/n,1", "--pin", "uts=/run/u", "--", "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct{ got, want []string }{
+		"setenv":        {c.priv.setenv, []string{"A=1,2", `B="x"`}},
+		"unsetenv":      {c.priv.unsetenv, []string{"C"}},
+		"keep-env":      {c.priv.keepEnv, []string{"D"}},
+		"landlock-ro":   {c.priv.landlockRO, []string{"/a,b"}},
+		"landlock-rw":   {c.priv.landlockRW, []string{"/c"}},
+		"landlock-exec": {c.priv.landlockExec, []string{"/e"}},
+		"rlimit":        {c.priv.rlimits, []string{"nofile=1:2"}},
+		"cap-keep":      {c.priv.capKeep, []string{"net_raw"}},
+		"join":          {c.join.joins, []string{"net=/run/n,1"}},
+		"pin":           {c.join.pins, []string{"uts=/run/u"}},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("--%s: %q, want %q", name, tc.got, tc.want)
+		}
+	}
+}

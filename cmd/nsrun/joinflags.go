@@ -36,9 +36,9 @@ type joinConfig struct {
 
 // define adds the flags to fs.
 func (j *joinConfig) define(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&j.joins, "join", nil, "join the namespace at PATH of KIND (KIND=PATH), as nsenter --KIND=PATH")
+	fs.Var((*listValue)(&j.joins), "join", "join the namespace at PATH of KIND (KIND=PATH), as nsenter --KIND=PATH")
 	fs.IntVar(&j.pid, "join-pid", 0, "join the namespaces of process PID: those of the kind flags given, else all")
-	fs.StringArrayVar(&j.pins, "pin", nil, "bind-mount the new namespace of KIND on PATH while COMMAND runs (KIND=PATH)")
+	fs.Var((*listValue)(&j.pins), "pin", "bind-mount the new namespace of KIND on PATH while COMMAND runs (KIND=PATH)")
 	fs.BoolVar(&j.subids, "subids", false, "map root to you and 1.. to your /etc/subuid and /etc/subgid ranges (implies --user)")
 	fs.BoolVar(&j.check, "check", false, "report what this kernel and system allow, and exit")
 	fs.IntVar(&j.infoFD, "info-fd", -1, "write COMMAND's pid and namespace ids to FD as JSON (implies --fork)")
