@@ -4,6 +4,7 @@ package namespace
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // subIDKind is the IDKind of the IDMap that SubIDs returns.
@@ -113,6 +115,12 @@ func checkSubIDs(maps []IDMap) error {
 	return err
 }
 
+// subIDToolTimeout bounds each run of newuidmap and newgidmap, which take
+// milliseconds: a helper that hangs (a wrapper waiting for input, a stuck
+// lookup) fails the start instead of holding it, and the child waiting
+// for its maps, for good.
+var subIDToolTimeout = 10 * time.Second
+
 // writeSubIDMaps writes the id maps of the child pid by newuidmap and
 // newgidmap.
 func writeSubIDMaps(pid int) error {
@@ -128,7 +136,17 @@ func writeSubIDMaps(pid int) error {
 		if err != nil {
 			return fmt.Errorf("namespace: %w: %w", ErrUnsupported, err)
 		}
-		out, err := exec.Command(path, append([]string{strconv.Itoa(pid)}, c.args...)...).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), subIDToolTimeout)
+		cmd := exec.CommandContext(ctx, path, append([]string{strconv.Itoa(pid)}, c.args...)...)
+		// A descendant of the helper holding its output does not hold
+		// this up either.
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		late := ctx.Err()
+		cancel()
+		if late != nil {
+			return fmt.Errorf("namespace: %s %d %s did not finish within %v (killed): %w", c.tool, pid, strings.Join(c.args, " "), subIDToolTimeout, late)
+		}
 		if err != nil {
 			return fmt.Errorf("namespace: %w: %s %d %s: %w: %s", ErrPermission, c.tool, pid, strings.Join(c.args, " "), err, strings.TrimSpace(string(out)))
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linuxns/namespace/internal/proctest"
 )
@@ -25,9 +26,14 @@ func subIDsHelper() {
 	if mode != "setup" { // Setup's child runs this again, inside
 		os.Unsetenv(SubIDsEnv)
 	}
+	if dir, ok := strings.CutPrefix(mode, "hang:"); ok {
+		// dir holds a newuidmap that never finishes.
+		os.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+		subIDToolTimeout = 300 * time.Millisecond
+	}
 	n := New(WithPrivateUser(SubIDs()), WithPrivateTmp())
 	fail := func(err error) {
-		fmt.Printf("error: %v (ErrPermission %v, ErrUnsupported %v)\n", err, errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported))
+		fmt.Printf("error: %v (ErrPermission %v, ErrUnsupported %v, DeadlineExceeded %v)\n", err, errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported), errors.Is(err, context.DeadlineExceeded))
 		os.Exit(0)
 	}
 	switch mode {
@@ -142,6 +148,32 @@ func TestSubIDs(t *testing.T) {
 		}
 	}
 	checkMountsUnchanged(t, before)
+}
+
+// TestSubIDToolTimeout: a newuidmap that never finishes fails the start
+// once subIDToolTimeout (lowered to 300 ms) has passed, with an error that
+// says so, instead of holding StartProcess and the waiting child for good.
+func TestSubIDToolTimeout(t *testing.T) {
+	if !asRoot() {
+		t.Skip("needs root to bind-mount subuid and subgid files in a mount namespace of its own; the root run tests uid 65534")
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s does not exist to bind-mount over (%v); the host's /etc is not changed", f, err)
+		}
+	}
+	dir := proctest.SharedDir(t, "", 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "newuidmap"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out := runAsNobodyWithSubIDs(t, "hang:"+dir, "nobody:200000:65536\n", "65534:300000:1000\n")
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the start failed after %v", took)
+	}
+	if !strings.Contains(out, "newuidmap") || !strings.Contains(out, "did not finish within 300ms") || !strings.Contains(out, "DeadlineExceeded true") {
+		t.Errorf("output:\n%s\nwant the start to fail as newuidmap did not finish (context.DeadlineExceeded)", out)
+	}
 }
 
 // TestSubIDsValidation: SubIDs is the only map, and a user without a
