@@ -30,7 +30,9 @@ const subIDKind IDKind = 64
 // package; no range for the user in either file, an error wrapping
 // ErrPermission that names the file and how to add one (Command says so
 // at Start, Pool when it is made). Every verb that starts a process
-// honours it: the maps are written before the child takes its job.
+// honours it: the maps are written before the child takes its job. Each
+// helper has 10 seconds: one that has not finished by then is killed and
+// the start fails with an error wrapping context.DeadlineExceeded.
 func SubIDs() IDMap { return IDMap{Kind: subIDKind} }
 
 // usesSubIDs reports whether maps ask for the subordinate ranges.
