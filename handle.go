@@ -31,8 +31,10 @@ type Handle struct {
 // pin is a namespace file bind-mounted by Handle.Pin.
 type pin struct {
 	path    string
-	created bool // the file was made by Pin, and is removed by Close
-	tree    int  // the pinning mount's descriptor, by which Close unmounts it
+	dir     int    // the directory of path, opened once (O_PATH): every later step is relative to it
+	name    string // path's last element, in dir
+	created bool   // the file was made by Pin, and is removed by Close
+	tree    int    // the pinning mount's descriptor, by which Close unmounts it
 	dev     uint64
 	ino     uint64 // the file under the mount, which Close removes only if it is still there
 }

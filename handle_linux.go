@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -130,9 +131,13 @@ func (h *Handle) StartProcess(path string, argv []string, attr *os.ProcAttr) (*o
 // and removed by Close. The bind mount is made in the caller's mount
 // namespace, which needs CAP_SYS_ADMIN there (ErrPermission otherwise).
 // A path whose last element is a symbolic link is refused (ErrInvalid):
-// the mount is made on the file itself, never where a link leads. Close
-// unmounts every pin that is still mounted, by the mount itself rather
-// than by its path.
+// the mount is made on the file itself, never where a link leads. The
+// directory that holds path is looked up once, and the file is made,
+// mounted on and removed in that directory, whatever its path leads to
+// meanwhile; links in the directories above path are followed at that one
+// look-up, so give a path whose directories only trusted users can
+// change. Close unmounts every pin that is still mounted, by the mount
+// itself rather than by its path.
 func (h *Handle) Pin(kind syscalls.Type, path string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -149,20 +154,33 @@ func (h *Handle) Pin(kind syscalls.Type, path string) error {
 	if path == "" || path[0] != '/' {
 		return fmt.Errorf("namespace: Handle.Pin: %w: the path %q is not absolute", ErrInvalid, path)
 	}
+	dirPath, name := filepath.Split(path)
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("namespace: Handle.Pin: %w: the path %q does not name a file", ErrInvalid, path)
+	}
+	dir, err := unix.Open(dirPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return classify("pin the "+kind.String()+" namespace", &os.PathError{Op: "open", Path: dirPath, Err: err}, nil)
+	}
 	created := false
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
 	switch {
 	case err == nil:
 		unix.Close(fd)
 		created = true
 	case !errors.Is(err, unix.EEXIST):
+		unix.Close(dir)
 		return classify("pin the "+kind.String()+" namespace", &os.PathError{Op: "create", Path: path, Err: err}, nil)
 	}
-	p, err := pinAt(path, "/proc/"+strconv.Itoa(h.holder.Pid)+"/ns/"+pinFile(kind))
+	if pinCreatedHook != nil {
+		pinCreatedHook()
+	}
+	p, err := pinAt(dir, name, path, "/proc/"+strconv.Itoa(h.holder.Pid)+"/ns/"+pinFile(kind))
 	if err != nil {
 		if created && p.ino != 0 {
-			removeIfSame(path, p.dev, p.ino)
+			removeIfSame(dir, name, p.dev, p.ino)
 		}
+		unix.Close(dir)
 		if errors.Is(err, ErrInvalid) {
 			return fmt.Errorf("namespace: Handle.Pin: %w", err)
 		}
@@ -187,15 +205,19 @@ func pinFile(kind syscalls.Type) string {
 	return kind.ProcName()
 }
 
-// pinAt bind-mounts the namespace file src on path, whose last element
-// must not be a symbolic link: the mount is made on the file opened
-// without following one (open_tree and move_mount), so that a link
-// cannot redirect it. The pin keeps the mount's descriptor, by which
-// unpin unmounts exactly it. On failure, p holds the file's identity if
-// it was found.
-func pinAt(path, src string) (p pin, err error) {
-	p = pin{path: path, tree: -1}
-	dst, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// pinCreatedHook, if set (by tests), runs between the making of Pin's file
+// and the mount on it.
+var pinCreatedHook func()
+
+// pinAt bind-mounts the namespace file src on name in the directory dir
+// (path is the whole path, for messages), which must not be a symbolic
+// link: the mount is made on the file opened without following one
+// (open_tree and move_mount), so that a link cannot redirect it. The pin
+// keeps dir and the mount's descriptor, by which unpin unmounts exactly
+// it. On failure, p holds the file's identity if it was found.
+func pinAt(dir int, name, path, src string) (p pin, err error) {
+	p = pin{path: path, dir: dir, name: name, tree: -1}
+	dst, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return p, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -226,6 +248,7 @@ func pinAt(path, src string) (p pin, err error) {
 // Pin made if it is still the one under the mount.
 func unpin(p pin) error {
 	defer unix.Close(p.tree)
+	defer unix.Close(p.dir)
 	// /proc/self/fd/N leads to the pin's own mount, wherever it is; EINVAL:
 	// it is no longer mounted (someone else unmounted it).
 	err := unix.Unmount("/proc/self/fd/"+strconv.Itoa(p.tree), unix.MNT_DETACH)
@@ -233,21 +256,24 @@ func unpin(p pin) error {
 		return fmt.Errorf("namespace: Handle.Close: unpin %s: %w", p.path, os.NewSyscallError("umount2", err))
 	}
 	if p.created {
-		if err := removeIfSame(p.path, p.dev, p.ino); err != nil {
-			return fmt.Errorf("namespace: Handle.Close: %w", err)
+		if err := removeIfSame(p.dir, p.name, p.dev, p.ino); err != nil {
+			return fmt.Errorf("namespace: Handle.Close: remove %s: %w", p.path, err)
 		}
 	}
 	return nil
 }
 
-// removeIfSame removes path if it is still the file dev:ino (not a link
-// or a file put in its place since).
-func removeIfSame(path string, dev, ino uint64) error {
+// removeIfSame removes name in the directory dir if it is still the file
+// dev:ino (not a link or a file put in its place since).
+func removeIfSame(dir int, name string, dev, ino uint64) error {
 	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
+	if unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || uint64(st.Dev) != dev || uint64(st.Ino) != ino {
 		return nil
 	}
-	return os.Remove(path)
+	if err := unix.Unlinkat(dir, name, 0); err != nil {
+		return os.NewSyscallError("unlinkat", err)
+	}
+	return nil
 }
 
 // Close unpins every namespace that Pin pinned, ends the holding process

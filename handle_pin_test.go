@@ -92,3 +92,64 @@ func TestHandlePinSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// pinDirSwapFunc runs in a mount namespace of the test's own, with a
+// private /tmp: Pin's path leads through a link to one directory when the
+// file is made and to another before the mount (pinCreatedHook); the
+// mount goes on the file Pin made, and Close removes that file, never
+// the file of the same name where the path leads later.
+var pinDirSwapFunc = Register("pin-dir-swap-test", func(ctx context.Context, args []string) error {
+	for _, d := range []string{"/tmp/a", "/tmp/b"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile("/tmp/b/ns", []byte("decoy"), 0o644); err != nil {
+		return err
+	}
+	if err := os.Symlink("/tmp/a", "/tmp/link"); err != nil {
+		return err
+	}
+	h, err := New(WithPrivateUTS()).Create(ctx)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var swapErr error
+	pinCreatedHook = func() {
+		if swapErr = os.Remove("/tmp/link"); swapErr == nil {
+			swapErr = os.Symlink("/tmp/b", "/tmp/link")
+		}
+	}
+	err = h.Pin(syscalls.UTS, "/tmp/link/ns")
+	pinCreatedHook = nil
+	if err != nil || swapErr != nil {
+		return fmt.Errorf("Pin: %v (the swap: %v)", err, swapErr)
+	}
+	if mountedAt("/tmp/b/ns") {
+		return errors.New("Pin mounted on /tmp/b/ns, where the path led after Pin made its file in /tmp/a")
+	}
+	if !mountedAt("/tmp/a/ns") {
+		return errors.New("Pin mounted nothing on the file it made, /tmp/a/ns")
+	}
+	if err := h.Close(); err != nil {
+		return fmt.Errorf("Close: %w", err)
+	}
+	if _, err := os.Lstat("/tmp/a/ns"); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("Close left the file Pin made: %v", err)
+	}
+	if b, err := os.ReadFile("/tmp/b/ns"); err != nil || string(b) != "decoy" {
+		return fmt.Errorf("the other directory's file: %q, %v; want it untouched", b, err)
+	}
+	return nil
+})
+
+// TestHandlePinDirSwapped runs pinDirSwapFunc in a mount namespace of its
+// own.
+func TestHandlePinDirSwapped(t *testing.T) {
+	before := hostMounts(t)
+	defer checkMountsUnchanged(t, before)
+	if err := testNS(WithPrivateMount(), WithPrivateTmp()).Run(context.Background(), pinDirSwapFunc); err != nil {
+		t.Fatal(err)
+	}
+}
