@@ -162,11 +162,12 @@ func (h *Handle) Pin(kind syscalls.Type, path string) error {
 	if err != nil {
 		return classify("pin the "+kind.String()+" namespace", &os.PathError{Op: "open", Path: dirPath, Err: err}, nil)
 	}
+	// The file made here is the mount's target by its descriptor, not by
+	// its name again.
 	created := false
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
+	made, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
 	switch {
 	case err == nil:
-		unix.Close(fd)
 		created = true
 	case !errors.Is(err, unix.EEXIST):
 		unix.Close(dir)
@@ -175,7 +176,7 @@ func (h *Handle) Pin(kind syscalls.Type, path string) error {
 	if pinCreatedHook != nil {
 		pinCreatedHook()
 	}
-	p, err := pinAt(dir, name, path, "/proc/"+strconv.Itoa(h.holder.Pid)+"/ns/"+pinFile(kind))
+	p, err := pinAt(dir, name, path, "/proc/"+strconv.Itoa(h.holder.Pid)+"/ns/"+pinFile(kind), made)
 	if err != nil {
 		if created && p.ino != 0 {
 			removeIfSame(dir, name, p.dev, p.ino)
@@ -212,14 +213,18 @@ var pinCreatedHook func()
 // pinAt bind-mounts the namespace file src on name in the directory dir
 // (path is the whole path, for messages), which must not be a symbolic
 // link: the mount is made on the file opened without following one
-// (open_tree and move_mount), so that a link cannot redirect it. The pin
-// keeps dir and the mount's descriptor, by which unpin unmounts exactly
-// it. On failure, p holds the file's identity if it was found.
-func pinAt(dir int, name, path, src string) (p pin, err error) {
+// (open_tree and move_mount), so that a link cannot redirect it; made, if
+// not -1, is the file Pin made there (taken over: closed here), the
+// target itself. The pin keeps dir and the mount's descriptor, by which
+// unpin unmounts exactly it. On failure, p holds the file's identity if
+// it was found.
+func pinAt(dir int, name, path, src string, made int) (p pin, err error) {
 	p = pin{path: path, dir: dir, name: name, tree: -1}
-	dst, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return p, &os.PathError{Op: "open", Path: path, Err: err}
+	dst := made
+	if dst < 0 {
+		if dst, err = unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+			return p, &os.PathError{Op: "open", Path: path, Err: err}
+		}
 	}
 	defer unix.Close(dst)
 	var st unix.Stat_t

@@ -144,12 +144,50 @@ var pinDirSwapFunc = Register("pin-dir-swap-test", func(ctx context.Context, arg
 	return nil
 })
 
-// TestHandlePinDirSwapped runs pinDirSwapFunc in a mount namespace of its
-// own.
-func TestHandlePinDirSwapped(t *testing.T) {
+// pinFileSwapFunc: the file Pin made is replaced by another of the same
+// name before the mount (pinCreatedHook). Pin mounts on the file it made
+// or on nothing, never on the replacement, and Close leaves the
+// replacement alone.
+var pinFileSwapFunc = Register("pin-file-swap-test", func(ctx context.Context, args []string) error {
+	if err := os.Mkdir("/tmp/c", 0o755); err != nil {
+		return err
+	}
+	h, err := New(WithPrivateUTS()).Create(ctx)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var swapErr error
+	pinCreatedHook = func() {
+		if swapErr = os.Remove("/tmp/c/ns"); swapErr == nil {
+			swapErr = os.WriteFile("/tmp/c/ns", []byte("decoy"), 0o644)
+		}
+	}
+	pinErr := h.Pin(syscalls.UTS, "/tmp/c/ns")
+	pinCreatedHook = nil
+	if swapErr != nil {
+		return fmt.Errorf("the swap: %w", swapErr)
+	}
+	if mountedAt("/tmp/c/ns") {
+		return fmt.Errorf("Pin (%v) mounted on the file put in place of the one it made", pinErr)
+	}
+	if err := h.Close(); err != nil {
+		return fmt.Errorf("Close: %w", err)
+	}
+	if b, err := os.ReadFile("/tmp/c/ns"); err != nil || string(b) != "decoy" {
+		return fmt.Errorf("the replacement after Close: %q, %v; want it untouched", b, err)
+	}
+	return nil
+})
+
+// TestHandlePinSwapped runs pinDirSwapFunc and pinFileSwapFunc in mount
+// namespaces of their own.
+func TestHandlePinSwapped(t *testing.T) {
 	before := hostMounts(t)
 	defer checkMountsUnchanged(t, before)
-	if err := testNS(WithPrivateMount(), WithPrivateTmp()).Run(context.Background(), pinDirSwapFunc); err != nil {
-		t.Fatal(err)
+	for _, f := range []*Func{pinDirSwapFunc, pinFileSwapFunc} {
+		if err := testNS(WithPrivateMount(), WithPrivateTmp()).Run(context.Background(), f); err != nil {
+			t.Error(err)
+		}
 	}
 }

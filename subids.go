@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,8 +33,9 @@ const subIDKind IDKind = 64
 // ErrPermission that names the file and how to add one (Command says so
 // at Start, Pool when it is made). Every verb that starts a process
 // honours it: the maps are written before the child takes its job. Each
-// helper has 10 seconds: one that has not finished by then is killed and
-// the start fails with an error wrapping context.DeadlineExceeded.
+// helper has 10 seconds: one that has not finished by then is killed, with
+// what it started, and the start fails with an error wrapping
+// os.ErrDeadlineExceeded.
 func SubIDs() IDMap { return IDMap{Kind: subIDKind} }
 
 // usesSubIDs reports whether maps ask for the subordinate ranges.
@@ -123,6 +126,32 @@ func checkSubIDs(maps []IDMap) error {
 // for its maps, for good.
 var subIDToolTimeout = 10 * time.Second
 
+// runSubIDTool runs the helper at path with args, within subIDToolTimeout
+// (then it and what it started, its process group, are killed).
+func runSubIDTool(path string, args []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), subIDToolTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A descendant of the helper holding its output does not hold this
+	// up either; the helper's own status is what counts.
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil
+	}
+	if err == nil {
+		return nil
+	}
+	what := filepath.Base(path) + " " + strings.Join(args, " ")
+	text := strings.TrimSpace(string(out))
+	if ctx.Err() != nil && (cmd.ProcessState == nil || !cmd.ProcessState.Exited()) {
+		return fmt.Errorf("namespace: %s did not finish within %v (killed): %w: %s", what, subIDToolTimeout, os.ErrDeadlineExceeded, text)
+	}
+	return fmt.Errorf("namespace: %w: %s: %w: %s", ErrPermission, what, err, text)
+}
+
 // writeSubIDMaps writes the id maps of the child pid by newuidmap and
 // newgidmap.
 func writeSubIDMaps(pid int) error {
@@ -138,19 +167,8 @@ func writeSubIDMaps(pid int) error {
 		if err != nil {
 			return fmt.Errorf("namespace: %w: %w", ErrUnsupported, err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), subIDToolTimeout)
-		cmd := exec.CommandContext(ctx, path, append([]string{strconv.Itoa(pid)}, c.args...)...)
-		// A descendant of the helper holding its output does not hold
-		// this up either.
-		cmd.WaitDelay = time.Second
-		out, err := cmd.CombinedOutput()
-		late := ctx.Err()
-		cancel()
-		if late != nil {
-			return fmt.Errorf("namespace: %s %d %s did not finish within %v (killed): %w", c.tool, pid, strings.Join(c.args, " "), subIDToolTimeout, late)
-		}
-		if err != nil {
-			return fmt.Errorf("namespace: %w: %s %d %s: %w: %s", ErrPermission, c.tool, pid, strings.Join(c.args, " "), err, strings.TrimSpace(string(out)))
+		if err := runSubIDTool(path, append([]string{strconv.Itoa(pid)}, c.args...)); err != nil {
+			return err
 		}
 	}
 	return nil

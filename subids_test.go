@@ -33,7 +33,7 @@ func subIDsHelper() {
 	}
 	n := New(WithPrivateUser(SubIDs()), WithPrivateTmp())
 	fail := func(err error) {
-		fmt.Printf("error: %v (ErrPermission %v, ErrUnsupported %v, DeadlineExceeded %v)\n", err, errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported), errors.Is(err, context.DeadlineExceeded))
+		fmt.Printf("error: %v (ErrPermission %v, ErrUnsupported %v, DeadlineExceeded %v)\n", err, errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported), errors.Is(err, os.ErrDeadlineExceeded))
 		os.Exit(0)
 	}
 	switch mode {
@@ -152,7 +152,8 @@ func TestSubIDs(t *testing.T) {
 
 // TestSubIDToolTimeout: a newuidmap that never finishes fails the start
 // once subIDToolTimeout (lowered to 300 ms) has passed, with an error that
-// says so, instead of holding StartProcess and the waiting child for good.
+// says so, instead of holding StartProcess and the waiting child for good;
+// what the helper started is killed with it.
 func TestSubIDToolTimeout(t *testing.T) {
 	if !asRoot() {
 		t.Skip("needs root to bind-mount subuid and subgid files in a mount namespace of its own; the root run tests uid 65534")
@@ -163,7 +164,7 @@ func TestSubIDToolTimeout(t *testing.T) {
 		}
 	}
 	dir := proctest.SharedDir(t, "", 0o755)
-	if err := os.WriteFile(filepath.Join(dir, "newuidmap"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "newuidmap"), []byte("#!/bin/sh\nsleep 61.25 &\nwait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -172,7 +173,13 @@ func TestSubIDToolTimeout(t *testing.T) {
 		t.Errorf("the start failed after %v", took)
 	}
 	if !strings.Contains(out, "newuidmap") || !strings.Contains(out, "did not finish within 300ms") || !strings.Contains(out, "DeadlineExceeded true") {
-		t.Errorf("output:\n%s\nwant the start to fail as newuidmap did not finish (context.DeadlineExceeded)", out)
+		t.Errorf("output:\n%s\nwant the start to fail as newuidmap did not finish (os.ErrDeadlineExceeded)", out)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, _ := os.ReadFile(p); strings.Contains(string(b), "61.25") {
+			t.Errorf("the helper's child is still running: %s", p)
+		}
 	}
 }
 

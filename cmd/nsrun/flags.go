@@ -310,7 +310,14 @@ func (c *config) options(uid, gid int) []namespace.Option {
 // type's empty default through encoding/csv at every start of nsrun.
 type listValue []string
 
-func (l *listValue) String() string { return "[" + strings.Join(*l, ",") + "]" }
+// String is empty for an empty list, as pflag's help shows no default
+// then.
+func (l *listValue) String() string {
+	if len(*l) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(*l, ",") + "]"
+}
 
 // Type names the value in pflag's messages.
 func (l *listValue) Type() string { return "stringArray" }
