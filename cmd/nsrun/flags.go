@@ -328,6 +328,34 @@ func (l *listValue) Set(v string) error {
 	return nil
 }
 
+// commaList is a flag whose values are lists separated by commas, given
+// once or more (--seccomp-deny keyctl,add_key --seccomp-deny bpf), as
+// pflag's StringSlice (without its CSV quoting, which no value of nsrun's
+// needs); an empty value makes the list empty but given.
+type commaList []string
+
+// String is empty for an empty list, as for listValue.
+func (l *commaList) String() string {
+	if len(*l) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(*l, ",") + "]"
+}
+
+// Type names the value in pflag's messages.
+func (l *commaList) Type() string { return "strings" }
+
+// Set adds the items of v.
+func (l *commaList) Set(v string) error {
+	if *l == nil {
+		*l = []string{}
+	}
+	if v != "" {
+		*l = append(*l, strings.Split(v, ",")...)
+	}
+	return nil
+}
+
 // sizeValue is a byte count given as digits with an optional binary
 // suffix: 512, 64K, 64M, 1G (K, M, G, T, also as KiB… and in lower case).
 type sizeValue int64

@@ -209,11 +209,14 @@ func TestCheckPrivileges(t *testing.T) {
 }
 
 // TestListFlags: a flag given once per item keeps each value whole, commas
-// included, in the order given, for every such flag.
+// included, in the order given, for every such flag; --seccomp-deny splits
+// at commas and adds up, and given empty it is given (a process is needed)
+// with no name.
 func TestListFlags(t *testing.T) {
 	c, err := parseArgs([]string{"--setenv", "A=1,2", "--setenv", "B=\"x\"", "--unsetenv", "C", "--keep-env", "D",
 		"--landlock-ro", "/a,b", "--landlock-rw", "/c", "--landlock-exec", "/e", "--rlimit", "nofile=1:2",
-		"--cap-keep", "net_raw", "--join", "net=/run/n,1", "--pin", "uts=/run/u", "--", "true"})
+		"--cap-keep", "net_raw", "--join", "net=/run/n,1", "--pin", "uts=/run/u",
+		"--seccomp-deny", "keyctl,add_key", "--seccomp-deny", "bpf", "--", "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,9 +231,14 @@ func TestListFlags(t *testing.T) {
 		"cap-keep":      {c.priv.capKeep, []string{"net_raw"}},
 		"join":          {c.join.joins, []string{"net=/run/n,1"}},
 		"pin":           {c.join.pins, []string{"uts=/run/u"}},
+		"seccomp-deny":  {c.priv.seccompDeny, []string{"keyctl", "add_key", "bpf"}},
 	} {
 		if !slices.Equal(tc.got, tc.want) {
 			t.Errorf("--%s: %q, want %q", name, tc.got, tc.want)
 		}
+	}
+	c, err = parseArgs([]string{"--seccomp-deny=", "--", "true"})
+	if err != nil || c.priv.seccompDeny == nil || len(c.priv.seccompDeny) != 0 {
+		t.Errorf("--seccomp-deny=: %q (nil %v), %v; want given and empty", c.priv.seccompDeny, c.priv.seccompDeny == nil, err)
 	}
 }

@@ -72,7 +72,7 @@ func addPrivFlags(fs *pflag.FlagSet, p *privFlags) {
 	fs.BoolVar(&p.sandbox, "sandbox", false, "namespaces and hardening in one flag")
 	fs.BoolVar(&p.noNewPrivs, "no-new-privs", false, "set no_new_privs")
 	fs.Var((*listValue)(&p.capKeep), "cap-keep", "keep only this capability (none: drop all)")
-	fs.StringSliceVar(&p.seccompDeny, "seccomp-deny", nil, "deny these system calls")
+	fs.Var((*commaList)(&p.seccompDeny), "seccomp-deny", "deny these system calls")
 	fs.BoolVar(&p.seccompDefault, "seccomp-default", false, "deny the default system calls")
 	fs.Var((*listValue)(&p.landlockRO), "landlock-ro", "Landlock: read-only path")
 	fs.Var((*listValue)(&p.landlockRW), "landlock-rw", "Landlock: read-write path")
