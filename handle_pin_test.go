@@ -93,6 +93,15 @@ func TestHandlePinSymlink(t *testing.T) {
 	}
 }
 
+// pinSwapping pins h's UTS namespace on path, with swap run between the
+// making of Pin's file and the mount on it (pinCreatedHook).
+func pinSwapping(h *Handle, path string, swap func() error) (pinErr, swapErr error) {
+	pinCreatedHook = func() { swapErr = swap() }
+	defer func() { pinCreatedHook = nil }()
+	pinErr = h.Pin(syscalls.UTS, path)
+	return pinErr, swapErr
+}
+
 // pinDirSwapFunc runs in a mount namespace of the test's own, with a
 // private /tmp: Pin's path leads through a link to one directory when the
 // file is made and to another before the mount (pinCreatedHook); the
@@ -115,14 +124,12 @@ var pinDirSwapFunc = Register("pin-dir-swap-test", func(ctx context.Context, arg
 		return err
 	}
 	defer h.Close()
-	var swapErr error
-	pinCreatedHook = func() {
-		if swapErr = os.Remove("/tmp/link"); swapErr == nil {
-			swapErr = os.Symlink("/tmp/b", "/tmp/link")
+	err, swapErr := pinSwapping(h, "/tmp/link/ns", func() error {
+		if err := os.Remove("/tmp/link"); err != nil {
+			return err
 		}
-	}
-	err = h.Pin(syscalls.UTS, "/tmp/link/ns")
-	pinCreatedHook = nil
+		return os.Symlink("/tmp/b", "/tmp/link")
+	})
 	if err != nil || swapErr != nil {
 		return fmt.Errorf("Pin: %v (the swap: %v)", err, swapErr)
 	}
@@ -157,14 +164,12 @@ var pinFileSwapFunc = Register("pin-file-swap-test", func(ctx context.Context, a
 		return err
 	}
 	defer h.Close()
-	var swapErr error
-	pinCreatedHook = func() {
-		if swapErr = os.Remove("/tmp/c/ns"); swapErr == nil {
-			swapErr = os.WriteFile("/tmp/c/ns", []byte("decoy"), 0o644)
+	pinErr, swapErr := pinSwapping(h, "/tmp/c/ns", func() error {
+		if err := os.Remove("/tmp/c/ns"); err != nil {
+			return err
 		}
-	}
-	pinErr := h.Pin(syscalls.UTS, "/tmp/c/ns")
-	pinCreatedHook = nil
+		return os.WriteFile("/tmp/c/ns", []byte("decoy"), 0o644)
+	})
 	if swapErr != nil {
 		return fmt.Errorf("the swap: %w", swapErr)
 	}

@@ -334,13 +334,8 @@ func (l *listValue) Set(v string) error {
 // needs); an empty value makes the list empty but given.
 type commaList []string
 
-// String is empty for an empty list, as for listValue.
-func (l *commaList) String() string {
-	if len(*l) == 0 {
-		return ""
-	}
-	return "[" + strings.Join(*l, ",") + "]"
-}
+// String is as listValue's.
+func (l *commaList) String() string { return (*listValue)(l).String() }
 
 // Type names the value in pflag's messages.
 func (l *commaList) Type() string { return "strings" }
