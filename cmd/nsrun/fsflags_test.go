@@ -5,9 +5,12 @@ package main
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/linuxns/namespace/internal/benchkit"
 	"github.com/linuxns/namespace/internal/proctest"
 )
 
@@ -71,5 +74,54 @@ func TestFSFlagsRun(t *testing.T) {
 
 	if out, code := shell(t, "echo ran", "--dir", "/mnt/x", "--tmpfs", "/mnt"); code != 125 || strings.Contains(out, "ran") || !strings.Contains(out, "/mnt/x") {
 		t.Errorf("a directory under a later tmpfs: status %d\n%s", code, out)
+	}
+}
+
+// TestRootLookPath: with --root DIR, a COMMAND without a slash is looked
+// up in $PATH inside DIR: a program only DIR has is found (the host has
+// none of that name), and /bin/true in DIR wins over the host's
+// /usr/bin/true, which DIR lacks; a link in DIR that points above it
+// resolves inside DIR. Each is run in place and as a child (-p).
+func TestRootLookPath(t *testing.T) {
+	root := proctest.SharedDir(t, "", 0o755)
+	for _, d := range []string{"bin", "usr/local/bin", "proc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog, err := benchkit.StaticTrue(filepath.Join(root, "bin"))
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, name := range []string{"true", "nsrun-root-only"} {
+		if err := os.Link(prog, filepath.Join(root, "bin", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Above the root, /bin/sh; inside it, the root's own /bin/true.
+	if err := os.Symlink("../../../bin/true", filepath.Join(root, "usr/local/bin/nsrun-root-link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("nsrun-root-only"); err == nil {
+		t.Skip("the host has a program named nsrun-root-only")
+	}
+	run := func(args ...string) (string, int) {
+		cmd := nsrun(t, args...)
+		cmd.Env = append(os.Environ(), "PATH=/usr/local/bin:/usr/bin:/bin")
+		return result(t, cmd)
+	}
+	for _, mode := range [][]string{nil, {"-p"}} {
+		for _, name := range []string{"true", "nsrun-root-only", "nsrun-root-link"} {
+			args := append(append([]string{"--root", root}, mode...), "--", name)
+			if out, code := run(args...); code != 0 {
+				t.Errorf("nsrun %v: exit status %d\n%s", args, code, out)
+			}
+		}
+		// Not in the root, on the host: looked up there, and missing
+		// inside (127).
+		args := append(append([]string{"--root", root}, mode...), "--", "ls")
+		if out, code := run(args...); code != 127 {
+			t.Errorf("nsrun %v: exit status %d, want 127 (the host's ls is not in the root)\n%s", args, code, out)
+		}
 	}
 }

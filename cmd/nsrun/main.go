@@ -130,7 +130,7 @@ func run(args []string, stdin, stdout, stderr *os.File) int {
 	path := argv[0]
 	if !strings.Contains(path, "/") {
 		var err error
-		if path, err = exec.LookPath(argv[0]); err != nil {
+		if path, err = lookPath(c, argv[0]); err != nil {
 			return reportLookup(stderr, argv[0], err)
 		}
 	}
