@@ -20,6 +20,9 @@ const ExecInPlaceEnv = "LINUXNS_TEST_EXEC_IN_PLACE"
 const LoStateEnv = "LINUXNS_TEST_LO_STATE"
 
 func TestMain(m *testing.M) {
+	if v, ok := os.LookupEnv(parentRaceEnv); ok {
+		parentRaceHelper(v) // TestVerifyParentGone; it exits
+	}
 	if v, ok := os.LookupEnv(earlyDeathEnv); ok {
 		// A child that dies before Init runs its function
 		// (TestChildStderrDiagnosis): as a package's init would.

@@ -138,12 +138,17 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
 	}
+	// This process's parent as its own pid namespace sees it, before
+	// anything is read: while getppid gives the same non-zero pid, the
+	// parent has not changed (one that dies hands this process to a
+	// reaper, another process; one outside the namespace reads as 0).
+	firstPpid := unix.Getppid()
 	childDir, err := procOpenDir("self")
 	if err != nil {
 		return nil, fmt.Errorf("%w: open /proc/self: %w", errUntrusted, err)
 	}
 	// One read of this process's status gives its credentials, its
-	// parent's pid (to open, checked again after) and its table size.
+	// parent's pid (to open) and its table size.
 	self, err := readProcIDs(childDir, "status")
 	if err != nil {
 		unix.Close(childDir)
@@ -159,11 +164,52 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 	ppid := self.ppid
 	for hop := 1; hop <= hops; hop++ {
 		p, err = checkAncestor(childDir, ppid, &self, &mine, elevated)
-		unix.Close(childDir)
+		if err == nil && hops > 1 {
+			// Still the same process, alive: the checks were made on it.
+			if err = stillParentOf(childDir, ppid); err != nil {
+				unix.Close(p.dir)
+			}
+		}
 		if err != nil {
+			unix.Close(childDir)
 			return nil, err
 		}
-		childDir, ppid = p.dir, p.ids.ppid
+		if hop < hops {
+			unix.Close(childDir)
+			childDir, ppid = p.dir, p.ids.ppid
+		}
+	}
+	if hops > 1 {
+		unix.Close(childDir) // the last ancestor's child
+	}
+	if verifyParentHook != nil {
+		verifyParentHook(ppid)
+	}
+	// The maker by pidfd, which names it even outside this process's PID
+	// namespace, where SO_PEERCRED gives 0 (peerpidfd_linux.go).
+	maker, makerKnown := peerPidfdPid(fd)
+	if hops == 1 {
+		// The parent checked is still this process's parent, alive. Its
+		// directory was opened, and its files read, between this
+		// process's status read and now: if the parent was the same
+		// process at both ends, they were the parent's. Any one of three
+		// says so, the cheapest first: getppid unchanged (not in a new
+		// PID namespace); the maker's pidfd still showing the parent's
+		// pid (the maker held that pid when the status was read, so it
+		// was the parent; a process keeps its pid until it is reaped, so
+		// nothing else can have had it meanwhile); the parent's pid read
+		// again.
+		switch {
+		case firstPpid != 0 && unix.Getppid() == firstPpid:
+		case makerKnown && maker == ppid:
+		default:
+			err = stillParentOf(childDir, ppid)
+		}
+		unix.Close(childDir)
+		if err != nil {
+			unix.Close(p.dir)
+			return nil, err
+		}
 	}
 	p.childFDs = self.fdSize
 	// The maker's pid is as this process's pid namespace sees it: 0 when
@@ -179,9 +225,7 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 		unix.Close(p.dir)
 		return nil, fmt.Errorf("%w: the socket was made by process %d, not by process %d", errUntrusted, cred.Pid, want)
 	}
-	// The maker by pidfd, which names it even outside this process's PID
-	// namespace, where SO_PEERCRED gives 0 (peerpidfd_linux.go).
-	if maker, ok := peerPidfdPid(fd); ok && maker != p.pid {
+	if makerKnown && maker != p.pid {
 		unix.Close(p.dir)
 		return nil, fmt.Errorf("%w: the socket was made by process %d (its pidfd), not by process %d", errUntrusted, maker, p.pid)
 	}
@@ -197,6 +241,20 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 	return p, nil
 }
 
+// verifyParentHook, if set (by tests), runs in verifyParent after the
+// ancestors' checks, before it makes sure the parent is still there; it
+// gets the parent's pid.
+var verifyParentHook func(ppid int)
+
+// stillParentOf returns nil if the process whose /proc directory is
+// childDir still has ppid as its parent (as the /proc mount sees it).
+func stillParentOf(childDir, ppid int) error {
+	if again, err := ppidOf(childDir); err != nil || again != ppid {
+		return fmt.Errorf("%w: the parent exited", errUntrusted)
+	}
+	return nil
+}
+
 // peerIDsCurrent reports whether SO_PEERCRED's ids, taken when the socket
 // was made, are the maker's effective ids (ids, from its status) of now.
 func peerIDsCurrent(cred *unix.Ucred, ids *procIDs) bool {
@@ -207,7 +265,11 @@ func peerIDsCurrent(cred *unix.Ucred, ids *procIDs) bool {
 // checkAncestor checks the parent of the process whose /proc directory is
 // childDir: it must run the program whose executable is exe, with
 // credentials that agree with self's. ppid is the PPid that process's
-// status gave (read again here once the parent's directory is open).
+// status gave. The caller then makes sure that this process was still the
+// parent after the checks (verifyParent): the parent's /proc directory
+// names it only if it did not die (and its pid was not reused) before the
+// directory was opened, and a parent that was the same process before and
+// after lived throughout.
 func checkAncestor(childDir, ppid int, self *procIDs, exe *unix.Stat_t, elevated bool) (*parentProc, error) {
 	if ppid <= 0 {
 		return nil, fmt.Errorf("%w: the parent is not visible in /proc (PPid %d)", errUntrusted, ppid)
@@ -220,11 +282,6 @@ func checkAncestor(childDir, ppid int, self *procIDs, exe *unix.Stat_t, elevated
 	fail := func(err error) (*parentProc, error) {
 		unix.Close(dir)
 		return nil, err
-	}
-	// dir names the parent only if the parent did not die (and its pid was
-	// not reused) before it was opened: then it is still the parent now.
-	if again, err := ppidOf(childDir); err != nil || again != ppid {
-		return fail(fmt.Errorf("%w: the parent exited", errUntrusted))
 	}
 	if p.ids, err = readProcIDs(dir, "status"); err != nil {
 		return fail(fmt.Errorf("%w: read the parent's status: %w", errUntrusted, err))
@@ -246,10 +303,6 @@ func checkAncestor(childDir, ppid int, self *procIDs, exe *unix.Stat_t, elevated
 	}
 	if err := compareCreds(self, &p.ids, p.exeOK, userNSRelation(dir), elevated); err != nil {
 		return fail(err)
-	}
-	// Still the same parent, alive: the checks were made on it.
-	if again, err := ppidOf(childDir); err != nil || again != ppid {
-		return fail(fmt.Errorf("%w: the parent exited", errUntrusted))
 	}
 	return p, nil
 }
