@@ -242,7 +242,7 @@ func (n *Namespace) startCommand(ctx context.Context, cmd *exec.Cmd, program str
 		_, _ = cg.finish()
 		return nil, err
 	}
-	j := &job{Token: newToken(), Role: roleExec, Plan: n.plan(), Path: program, Argv: cmd.Args}
+	j := &job{Token: newToken(), Role: roleExec, Plan: n.childPlan(), Path: program, Argv: cmd.Args}
 	if cmd.Dir != "" {
 		j.Plan.Steps = withDirExplicit(j.Plan.Steps)
 	}

@@ -133,19 +133,31 @@ func stepName(s *step) string {
 }
 
 // plan compiles the options into the in-namespace set-up (Perl:
-// post_setup) and what the child needs besides.
+// post_setup) and what the child needs besides. A plan for a re-executed
+// child comes from childPlan.
 func (n *Namespace) plan() plan {
 	return plan{
-		Flags:    n.Flags(),
-		Steps:    n.steps(),
-		PID1:     n.pid,
-		Init:     n.initProc,
-		Debug:    n.debugEnabled(),
-		ParentNS: parentNamespaces(n.Flags()),
+		Flags: n.Flags(),
+		Steps: n.steps(),
+		PID1:  n.pid,
+		Init:  n.initProc,
+		Debug: n.debugEnabled(),
 
 		// A PID namespace ends the descendants already.
 		KillDescendants: n.killDescendants && !n.pid,
 	}
+}
+
+// childPlan is plan for a child that re-executes the program (Run, Task,
+// Command, a Pool, Setup), with the identities of this process's
+// namespaces, by which the child makes sure it left them where it cannot
+// read its parent's (checkNamespacesDiffer). The raw children of Do,
+// Exec and StartProcess do not check, so their plans go without: finding
+// the identities is a look-up in /proc per namespace.
+func (n *Namespace) childPlan() plan {
+	p := n.plan()
+	p.ParentNS = parentNamespaces(p.Flags)
+	return p
 }
 
 // steps returns the set-up's steps, compiled from the options once.

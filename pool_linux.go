@@ -258,7 +258,7 @@ func (p *pool) spawn(n *Namespace) {
 // start starts a pool child and waits until it is idle or has exited.
 func (p *pool) start(n *Namespace) error {
 	token := newToken()
-	pl := n.plan()
+	pl := n.childPlan()
 	joinWorkDir(&pl)
 	prewarm := &job{Token: token, Role: rolePrewarm, Plan: pl}
 	cg, err := n.openCgroup()

@@ -360,7 +360,7 @@ func (n *Namespace) runJob(ctx context.Context, v verb, j *job) (json.RawMessage
 func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error) {
 	log := n.log()
 	j.Token = newToken()
-	j.Plan = n.plan()
+	j.Plan = n.childPlan()
 	joinWorkDir(&j.Plan)
 
 	parentEnd, childEnd, err := socketPair()

@@ -62,7 +62,7 @@ func (n *Namespace) Setup() error {
 	}
 	log := n.log()
 	token := newToken()
-	j := &job{Token: token, Role: roleSetup, Plan: n.plan()}
+	j := &job{Token: token, Role: roleSetup, Plan: n.childPlan()}
 	joinWorkDir(&j.Plan)
 
 	parentEnd, childEnd, err := socketPair()
