@@ -5,6 +5,8 @@ package namespace
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -137,6 +139,25 @@ var threadChildren = Register("adv-thread-children", func(ctx context.Context, a
 	defer c.Process.Kill()
 	if threadHasChildren() {
 		return errors.New("true on a thread whose process has a child of another thread's")
+	}
+	// Without /proc (an empty tmpfs over it, in this child's mount
+	// namespace) the answers are the same.
+	if err := unix.Mount("none", "/proc", "tmpfs", 0, "size=4k"); err != nil {
+		return fmt.Errorf("hide /proc: %w", err)
+	}
+	if _, err := os.Stat("/proc/thread-self/children"); !os.IsNotExist(err) {
+		return fmt.Errorf("/proc/thread-self/children still there: %v", err)
+	}
+	if threadHasChildren() {
+		return errors.New("without /proc: true on a thread whose process has a child of another thread's")
+	}
+	mine := exec.Command("sleep", "60")
+	if err := mine.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = mine.Process.Kill(); _ = mine.Wait() }()
+	if !threadHasChildren() {
+		return errors.New("without /proc: false on the thread that started a running child")
 	}
 	return nil
 })

@@ -237,20 +237,28 @@ func throwaway(body func(), found chan<- struct{}) {
 }
 
 // threadHasChildren reports whether the calling OS thread has child
-// processes (false if /proc cannot tell).
+// processes: the children it started (of any kind, zombies included),
+// which the kernel hands to another thread, with their parent-death
+// signal, when this one exits.
 //
-// A process with no child at all (any thread's, of any kind, zombies
-// included) is told by one waitid(2) that reaps nothing: ECHILD. Only
-// otherwise is the thread's list read from /proc (about 0.05-0.1 ms), with
-// raw system calls: os.ReadFile would register the file with the runtime's
-// network poller, and in a program that has not used it yet (nsrun
-// executing COMMAND in its place) starting the poller costs more than the
-// rest of Exec's bookkeeping.
+// One waitid(2) that reaps nothing tells, asked for this thread's
+// children only (__WNOTHREAD): ECHILD is none. No /proc is needed, so the
+// answer holds in a root without /proc too. Should the kernel refuse the
+// call otherwise (a seccomp filter, say), /proc/thread-self/children is
+// read; if that cannot be read either, the answer is "no children", so
+// that the search for a thread ends.
 func threadHasChildren() bool {
 	var info unix.Siginfo
-	if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil); err == unix.ECHILD {
+	const all = unix.WEXITED | unix.WSTOPPED | unix.WCONTINUED | unix.WNOHANG | unix.WNOWAIT | unix.WALL
+	switch err := unix.Waitid(unix.P_ALL, 0, &info, all|unix.WNOTHREAD, nil); err {
+	case unix.ECHILD:
 		return false
+	case nil:
+		return true
 	}
+	// Raw system calls: os.ReadFile would register the file with the
+	// runtime's network poller, which a program that has not used it yet
+	// (nsrun executing COMMAND in its place) would pay to start.
 	fd, err := unix.Open("/proc/thread-self/children", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
