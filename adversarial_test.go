@@ -238,3 +238,41 @@ func TestTaskOversizedInputAndOutput(t *testing.T) {
 		t.Errorf("small output: %q, %v", got, err)
 	}
 }
+
+// helloFlood asks for its job again and again, without end, as no child
+// of the package does.
+var helloFlood = Register("adv-hello-flood", func(ctx context.Context, args []string) error {
+	for {
+		if err := writeFrame(child.sock, message{Type: msgHello, Msg: "again"}); err != nil {
+			return err
+		}
+	}
+})
+
+// TestHelloFloodEndsRun: a child that asks for its job more often than any
+// stage does is stopped with ErrProtocol, from Run and from a Pool (whose
+// child does not read its socket while its function runs, so that the
+// answers filled it). Before, Run answered every hello until ctx ended,
+// and the Pool's reader blocked on the full socket.
+func TestHelloFloodEndsRun(t *testing.T) {
+	defer func(d time.Duration) { jobWriteTimeout = d }(jobWriteTimeout)
+	jobWriteTimeout = 5 * time.Second
+	for _, size := range []int{0, 4 << 20} { // a job smaller, and larger, than the socket's buffer
+		// The deadline only guards against a hang.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := testNS(WithPrivateMount()).Run(ctx, helloFlood, strings.Repeat("a", size))
+		if ctx.Err() != nil {
+			t.Errorf("Run, %d bytes of arguments: it waited for its deadline: %v", size, err)
+		} else if !errors.Is(err, ErrProtocol) {
+			t.Errorf("Run, %d bytes of arguments: %v; want ErrProtocol", size, err)
+		}
+		cancel()
+	}
+	p := testPool(t, 1, WithPrivateMount())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.Run(ctx, helloFlood)
+	if ctx.Err() != nil || err == nil {
+		t.Errorf("Pool.Run: %v (context: %v); want the child ended", err, ctx.Err())
+	}
+}

@@ -293,13 +293,19 @@ func (p *pool) start(n *Namespace) error {
 	n.log().Debug("pool: started child", "pid", pc.cmd.Process.Pid)
 	go func() {
 		idle := false
+		hellos := 0
 		pc.reports <- readReport(parentEnd, func(m *message) {
 			switch {
 			case m.Type == msgHello:
 				// The job goes to a child that asks for it (a second
 				// stage asks again); a failed answer ends the child,
-				// which reports why.
-				_ = answerHello(parentEnd, prewarm, m.Msg)
+				// which reports why, unless it asks too often or does
+				// not read its answer: then it is killed.
+				hellos++
+				if err := answerHelloBounded(parentEnd, prewarm, m.Msg, hellos); errors.Is(err, ErrProtocol) {
+					n.log().Debug("pool: ending a child", "pid", pc.cmd.Process.Pid, "err", err)
+					_ = pc.cmd.Process.Kill()
+				}
 			case m.Type == msgIdle && !idle:
 				idle = true
 				close(pc.idle)

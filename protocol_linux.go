@@ -3,8 +3,11 @@ package namespace
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -164,6 +167,36 @@ func answerHello(w io.Writer, j *job, nonce string) error {
 	answer := *j
 	answer.Nonce = nonce
 	return writeFrame(w, &answer)
+}
+
+// maxHellos is how many times one child may ask for its job: once per
+// stage that executes the program (the first; a second behind a time
+// namespace, a join or a subreaper; the privilege stage), with room to
+// spare.
+const maxHellos = 8
+
+// jobWriteTimeout bounds the writing of a job in answer to a hello. A
+// child that asked reads its job at once (and gives up after
+// jobReadTimeout); one that writes instead of reading would otherwise hold
+// up the reader of its reports, which answers it, while it waits for the
+// reader itself.
+var jobWriteTimeout = jobReadTimeout
+
+// answerHelloBounded is answerHello for a reader of the child's reports:
+// the hellos-th hello of the child is answered if there have not been
+// more than maxHellos, within jobWriteTimeout. Both failures wrap
+// ErrProtocol; the caller ends the child.
+func answerHelloBounded(f *os.File, j *job, nonce string, hellos int) error {
+	if hellos > maxHellos {
+		return fmt.Errorf("%w: the child asked for its job %d times; a child asks at most %d", ErrProtocol, hellos, maxHellos)
+	}
+	_ = f.SetWriteDeadline(time.Now().Add(jobWriteTimeout))
+	err := answerHello(f, j, nonce)
+	_ = f.SetWriteDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: the child did not read the job it asked for within %v", ErrProtocol, jobWriteTimeout)
+	}
+	return err
 }
 
 // decodeJob parses and checks a job frame's body against the token from the

@@ -431,6 +431,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 	// message.
 	sup.waitArmed()
 	var sendErr error
+	hellos := 0
 	rep := readReport(parentEnd, func(m *message) {
 		switch m.Type {
 		case msgResult:
@@ -439,7 +440,8 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 			if sendErr != nil {
 				return
 			}
-			if err := answerHello(parentEnd, j, m.Msg); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			hellos++
+			if err := answerHelloBounded(parentEnd, j, m.Msg, hellos); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 				sendErr = err
 				_ = cmd.Process.Kill()
 			}
