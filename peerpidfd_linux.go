@@ -25,24 +25,30 @@ const soPeerPidfd = 77
 // peerPidfdPid returns the pid of the maker of the socket at fd as the
 // /proc of the checks (procAt) sees it, and whether the kernel and that
 // /proc could tell: false on kernels before 6.5, and when the maker is
-// not visible there (pid 0). -1 is a maker that has exited.
-func peerPidfdPid(fd int) (int, bool) {
+// not visible there (pid 0). -1 is a maker that has been reaped. live
+// says the maker had not exited when it was asked (its pidfd did not poll
+// readable): a zombie keeps its pid until it is reaped.
+func peerPidfdPid(fd int) (pid int, live, ok bool) {
 	pidfd, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, soPeerPidfd)
 	if err != nil {
-		return 0, false
+		return 0, false, false
 	}
 	defer unix.Close(pidfd)
 	b, err := readSmallFile(procAt("self/fdinfo/" + strconv.Itoa(pidfd)))
 	if err != nil {
-		return 0, false
+		return 0, false, false
 	}
 	v, ok := statusField(b, "Pid:")
 	if !ok {
-		return 0, false
+		return 0, false, false
 	}
-	pid, err := strconv.Atoi(v)
+	pid, err = strconv.Atoi(v)
 	if err != nil || pid == 0 {
-		return 0, false
+		return 0, false, false
 	}
-	return pid, true
+	// After the pid: a maker that exits in between reads as exited.
+	pfd := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, 0)
+	live = err == nil && n == 0
+	return pid, live, true
 }

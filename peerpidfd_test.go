@@ -30,7 +30,7 @@ func TestPeerPidfd(t *testing.T) {
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
-	if pid, ok := peerPidfdPid(fds[1]); !ok || pid != os.Getpid() {
+	if pid, live, ok := peerPidfdPid(fds[1]); !ok || !live || pid != os.Getpid() {
 		t.Errorf("maker by pidfd: %d %v, want %d", pid, ok, os.Getpid())
 	}
 }
@@ -43,7 +43,7 @@ var peerTask = NewTask("test-peer-pidfd", func(ctx context.Context, _ struct{}) 
 	if err != nil {
 		return [3]int{}, err
 	}
-	pid, ok := peerPidfdPid(fd)
+	pid, _, ok := peerPidfdPid(fd)
 	okInt := 0
 	if ok {
 		okInt = 1

@@ -134,6 +134,12 @@ var errUntrusted = errors.New("the job does not come from this program's parent 
 // program with the same credentials (see above). It returns the socket's
 // maker; the caller closes its dir.
 func verifyParent(fd, hops int) (*parentProc, error) {
+	// A socket without a peer gives SO_PEERCRED pid 0, as a maker outside
+	// this process's PID namespace does, and could be connected later by
+	// anyone who holds it: only a connected one (a socket pair) is taken.
+	if _, err := unix.Getpeername(fd); err != nil {
+		return nil, fmt.Errorf("%w: the socket has no peer: %w", errUntrusted, err)
+	}
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, err)
@@ -187,21 +193,24 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 	}
 	// The maker by pidfd, which names it even outside this process's PID
 	// namespace, where SO_PEERCRED gives 0 (peerpidfd_linux.go).
-	maker, makerKnown := peerPidfdPid(fd)
+	maker, makerLive, makerKnown := peerPidfdPid(fd)
 	if hops == 1 {
-		// The parent checked is still this process's parent, alive. Its
+		// The parent checked is still this process's parent. Its
 		// directory was opened, and its files read, between this
 		// process's status read and now: if the parent was the same
 		// process at both ends, they were the parent's. Any one of three
 		// says so, the cheapest first: getppid unchanged (not in a new
-		// PID namespace); the maker's pidfd still showing the parent's
-		// pid (the maker held that pid when the status was read, so it
-		// was the parent; a process keeps its pid until it is reaped, so
-		// nothing else can have had it meanwhile); the parent's pid read
+		// PID namespace: a parent is older than its child, so no later
+		// parent can have had the number); the maker's pidfd showing the
+		// parent's pid and not yet readable (the socket had its peer
+		// before this process started, so the maker held that pid when
+		// the status was read and was the parent; a process that has not
+		// exited is still the parent of its children, whereas a zombie
+		// keeps its pid but has handed them on); the parent's pid read
 		// again.
 		switch {
 		case firstPpid != 0 && unix.Getppid() == firstPpid:
-		case makerKnown && maker == ppid:
+		case makerKnown && makerLive && maker == ppid:
 		default:
 			err = stillParentOf(childDir, ppid)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,34 +20,42 @@ import (
 // "middle MODE" is the parent, which makes the socket pair, starts the
 // victim with its end at descriptor 3, and exits when the victim writes a
 // byte (or when the victim is done); "victim MODE" runs verifyParent on
-// descriptor 3 and prints "accepted" or "refused: ERROR". MODE is "stay"
-// or "gone" (the victim asks its parent to exit, and waits until it has
-// been reaped, between the checks of the parent and the last look at it),
-// with "-pidns" for a victim in a new PID namespace.
+// descriptor 3 and prints "accepted" or "refused: ERROR". MODE is "stay",
+// "gone" (the victim asks its parent to exit, and waits until it has been
+// reaped, between the checks of the parent and the last look at it),
+// "zombie" (the same, but the parent is a zombie, not reaped, at the last
+// look) or "unconnected" (descriptor 3 is a socket without a peer), with
+// "-pidns" for a victim in a new PID namespace.
 const parentRaceEnv = "LINUXNS_TEST_PARENT_RACE"
 
-// TestVerifyParentGone: a parent that exits after the child's checks of it,
-// and whose pid could then be another process's, is refused, whichever
-// way verifyParent makes sure of the parent at the end: getppid (same PID
+// TestVerifyParentGone: a parent that exits after the child's checks of it
+// is refused, whether its pid could be another process's by then (reaped)
+// or not (a zombie, which no longer is the parent), whichever way
+// verifyParent makes sure of the parent at the end: getppid (same PID
 // namespace), the maker's pidfd (a new PID namespace, Linux 6.5 and later)
 // or the parent's pid read again from /proc (a new PID namespace on older
-// kernels). A parent that stays is accepted, so the test can fail.
+// kernels). A socket without a peer, whose SO_PEERCRED pid is 0 as a
+// parent's outside the PID namespace is, is refused too. A parent that
+// stays is accepted, so the test can fail.
 func TestVerifyParentGone(t *testing.T) {
-	for _, mode := range []string{"stay", "gone", "stay-pidns", "gone-pidns"} {
+	for _, mode := range []string{"stay", "gone", "zombie", "unconnected", "stay-pidns", "gone-pidns", "zombie-pidns", "unconnected-pidns"} {
 		t.Run(mode, func(t *testing.T) {
 			if strings.HasSuffix(mode, "-pidns") && os.Geteuid() != 0 && !userNSAvailable() {
 				t.Skip("a new PID namespace needs root or an unprivileged user namespace")
 			}
 			out := runParentRace(t, mode)
-			want := "accepted"
-			if strings.HasPrefix(mode, "gone") {
+			want, why := "accepted", ""
+			switch {
+			case strings.HasPrefix(mode, "unconnected"):
+				want, why = "refused: ", "has no peer"
+			case !strings.HasPrefix(mode, "stay"):
 				want = "refused: "
 			}
 			if !strings.HasPrefix(out, want) {
-				t.Fatalf("verifyParent with its parent %s: %q, want %q...", mode, out, want)
+				t.Fatalf("verifyParent, %s: %q, want %q...", mode, out, want)
 			}
-			if want != "accepted" && !strings.Contains(out, "the parent exited") && !strings.Contains(out, "its pidfd") {
-				t.Errorf("refused for another reason: %q", out)
+			if why != "" && !strings.Contains(out, why) {
+				t.Errorf("refused for another reason: %q, want %q", out, why)
 			}
 		})
 	}
@@ -75,15 +84,22 @@ func runParentRace(t *testing.T, mode string) string {
 	}
 	w.Close()
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }() // reaps the middle as soon as it exits
+	if strings.HasPrefix(mode, "zombie") {
+		// Reaped only once the victim is done: a zombie until then.
+		defer func() { _ = cmd.Wait() }()
+	} else {
+		go func() { waited <- cmd.Wait() }() // reaps the middle as soon as it exits
+	}
 	_ = r.SetReadDeadline(time.Now().Add(30 * time.Second))
 	out, err := io.ReadAll(r)
 	if err != nil {
 		_ = cmd.Process.Kill()
 		t.Fatalf("reading the victim's report: %v (so far %q)", err, out)
 	}
-	if err := <-waited; err != nil {
-		t.Fatalf("middle: %v", err)
+	if !strings.HasPrefix(mode, "zombie") {
+		if err := <-waited; err != nil {
+			t.Fatalf("middle: %v", err)
+		}
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -92,11 +108,15 @@ func runParentRace(t *testing.T, mode string) string {
 func parentRaceHelper(v string) {
 	role, mode, _ := strings.Cut(v, " ")
 	if role == "victim" {
-		parentRaceVictim(strings.HasPrefix(mode, "gone"))
+		parentRaceVictim(strings.TrimSuffix(mode, "-pidns"))
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil && strings.HasPrefix(mode, "unconnected") {
+		unix.Close(fds[1])
+		fds[1], err = unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	}
 	if err != nil {
-		fmt.Printf("middle: socketpair: %v\n", err)
+		fmt.Printf("middle: socket: %v\n", err)
 		os.Exit(1)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -125,11 +145,13 @@ func parentRaceHelper(v string) {
 	os.Exit(0)
 }
 
-// parentRaceVictim checks its parent with verifyParent; if gone, it has
-// the parent exit and be reaped between the checks and the last look.
-func parentRaceVictim(gone bool) {
+// parentRaceVictim checks its parent with verifyParent; with mode "gone"
+// or "zombie", it has the parent exit between the checks and the last
+// look, and waits until the parent is reaped, or until it has been handed
+// to another parent (the parent a zombie).
+func parentRaceVictim(mode string) {
 	verifyParentHook = func(ppid int) {
-		if !gone {
+		if mode != "gone" && mode != "zombie" {
 			return
 		}
 		if _, err := unix.Write(3, []byte{1}); err != nil {
@@ -138,11 +160,19 @@ func parentRaceVictim(gone bool) {
 		}
 		dir := fmt.Sprintf("/proc/%d", ppid) // the host's /proc: none is mounted here
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
-			if _, err := os.Stat(dir); os.IsNotExist(err) {
-				return
+			if mode == "gone" {
+				if _, err := os.Stat(dir); os.IsNotExist(err) {
+					return
+				}
+			} else if b, err := os.ReadFile(dir + "/status"); err == nil && strings.Contains(string(b), "\nState:\tZ") {
+				if self, err := os.ReadFile("/proc/self/status"); err == nil {
+					if again, _ := statusField(self, "PPid:"); again != strconv.Itoa(ppid) {
+						return
+					}
+				}
 			}
 			if time.Now().After(deadline) {
-				fmt.Println("victim: the parent was not reaped")
+				fmt.Println("victim: the parent did not go")
 				os.Exit(1)
 			}
 		}
