@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/spf13/pflag"
-
 	"github.com/linuxns/namespace"
 )
 
@@ -46,9 +44,6 @@ type bytesValue int64
 
 func (b *bytesValue) String() string { return strconv.FormatInt(int64(*b), 10) }
 
-// Type names the value in pflag's messages.
-func (b *bytesValue) Type() string { return "size" }
-
 // Set parses a size.
 func (b *bytesValue) Set(v string) error {
 	n, err := parseBytes(v)
@@ -60,7 +55,7 @@ func (b *bytesValue) Set(v string) error {
 }
 
 // register adds the flags to fs.
-func (f *cgroupFlags) register(fs *pflag.FlagSet) {
+func (f *cgroupFlags) register(fs *cliFlags) {
 	fs.Var(&f.memory, "memory", "memory limit, e.g. 512M (cgroup v2 memory.max, no swap)")
 	fs.Int64Var(&f.pids, "pids", 0, "at most N processes and threads (cgroup v2 pids.max)")
 	fs.Float64Var(&f.cpus, "cpus", 0, "at most X CPUs of time, e.g. 0.5 (cgroup v2 cpu.max)")

@@ -4,14 +4,12 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/spf13/pflag"
 
 	"github.com/linuxns/namespace"
 )
@@ -55,14 +53,10 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // newFlagSet defines nsrun's flags on c. The help text is usageText; the
-// one-line descriptions here are what pflag would print, kept for tools
-// that list flags.
-func newFlagSet(c *config) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("nsrun", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard) // nsrun prints its own messages
-	fs.Usage = func() {}
-	fs.SetInterspersed(false) // everything from COMMAND on belongs to it
-	fs.SortFlags = false
+// one-line descriptions here are what the flag package would print, kept
+// for tools that list flags.
+func newFlagSet(c *config) *cliFlags {
+	fs := newCLIFlags() // nsrun prints its own messages
 	fs.BoolVarP(&c.mount, "mount", "m", false, "private mount namespace (/ made rprivate)")
 	fs.BoolVar(&c.tmp, "tmp", false, "private tmpfs on /tmp (implies --mount)")
 	fs.Var(&c.tmpSize, "tmp-size", "size of the private /tmp, e.g. 64M (implies --tmp)")
@@ -173,7 +167,7 @@ func parseArgs(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, usageErrorf("%v", err)
 	}
-	fs.Visit(func(f *pflag.Flag) { c.set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
 	c.argv = fs.Args()
 	if c.help || c.version {
 		return c, nil
@@ -306,21 +300,16 @@ func (c *config) options(uid, gid int) []namespace.Option {
 }
 
 // listValue is a flag given once per item (--setenv A=1 --setenv B=2),
-// each value taken whole, as pflag's StringArray; pflag would write that
-// type's empty default through encoding/csv at every start of nsrun.
+// each value taken whole.
 type listValue []string
 
-// String is empty for an empty list, as pflag's help shows no default
-// then.
+// String is empty for an empty list: no default to show.
 func (l *listValue) String() string {
 	if len(*l) == 0 {
 		return ""
 	}
 	return "[" + strings.Join(*l, ",") + "]"
 }
-
-// Type names the value in pflag's messages.
-func (l *listValue) Type() string { return "stringArray" }
 
 // Set adds one item.
 func (l *listValue) Set(v string) error {
@@ -329,16 +318,13 @@ func (l *listValue) Set(v string) error {
 }
 
 // commaList is a flag whose values are lists separated by commas, given
-// once or more (--seccomp-deny keyctl,add_key --seccomp-deny bpf), as
-// pflag's StringSlice (without its CSV quoting, which no value of nsrun's
-// needs); an empty value makes the list empty but given.
+// once or more (--seccomp-deny keyctl,add_key --seccomp-deny bpf), without
+// CSV quoting, which no value of nsrun's needs; an empty value makes the
+// list empty but given.
 type commaList []string
 
 // String is as listValue's.
 func (l *commaList) String() string { return (*listValue)(l).String() }
-
-// Type names the value in pflag's messages.
-func (l *commaList) Type() string { return "strings" }
 
 // Set adds the items of v.
 func (l *commaList) Set(v string) error {
@@ -351,14 +337,36 @@ func (l *commaList) Set(v string) error {
 	return nil
 }
 
+// portList is a flag whose values are lists of port numbers separated by
+// commas, given once or more (--landlock-connect 80,443).
+type portList []uint
+
+// String shows the ports.
+func (l *portList) String() string {
+	s := make([]string, len(*l))
+	for i, p := range *l {
+		s[i] = strconv.FormatUint(uint64(p), 10)
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
+// Set adds the ports of v.
+func (l *portList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		p, err := strconv.ParseUint(f, 10, 0)
+		if err != nil {
+			return fmt.Errorf("%q is not a port number", f)
+		}
+		*l = append(*l, uint(p))
+	}
+	return nil
+}
+
 // sizeValue is a byte count given as digits with an optional binary
 // suffix: 512, 64K, 64M, 1G (K, M, G, T, also as KiB… and in lower case).
 type sizeValue int64
 
 func (s *sizeValue) String() string { return strconv.FormatInt(int64(*s), 10) }
-
-// Type names the value in pflag's messages.
-func (s *sizeValue) Type() string { return "size" }
 
 // Set parses a size.
 func (s *sizeValue) Set(v string) error {
@@ -415,9 +423,6 @@ type secondsValue time.Duration
 func (s *secondsValue) String() string {
 	return strconv.FormatFloat(time.Duration(*s).Seconds(), 'f', -1, 64)
 }
-
-// Type names the value in pflag's messages.
-func (s *secondsValue) Type() string { return "seconds" }
 
 // Set parses a number of seconds.
 func (s *secondsValue) Set(v string) error {

@@ -4,12 +4,11 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/spf13/pflag"
 
 	"github.com/linuxns/namespace"
 )
@@ -102,11 +101,11 @@ func TestParseArgs(t *testing.T) {
 func TestUsageListsEveryFlag(t *testing.T) {
 	fs := newFlagSet(&config{})
 	n := 0
-	fs.VisitAll(func(f *pflag.Flag) {
+	fs.VisitAll(func(f *flag.Flag) {
 		n++
 		want := "--" + f.Name
-		if f.Shorthand != "" {
-			want = "-" + f.Shorthand + ", --" + f.Name
+		if s := fs.shorthand(f.Name); s != "" {
+			want = "-" + s + ", --" + f.Name
 		}
 		if !strings.Contains(usageText, "  "+want+" ") {
 			t.Errorf("usage lacks %q", want)

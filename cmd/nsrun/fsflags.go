@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/linuxns/namespace"
 )
 
@@ -32,8 +30,15 @@ type fsValue struct {
 
 func (v *fsValue) String() string { return "" }
 
-// Type names the value in pflag's messages.
-func (v *fsValue) Type() string { return "path" }
+// fsSwitch is the value of a filesystem flag without a value (--dev): the
+// flag package gives Set "true" when the flag is given alone.
+type fsSwitch fsValue
+
+func (v *fsSwitch) String() string     { return "" }
+func (v *fsSwitch) Set(s string) error { return (*fsValue)(v).Set(s) }
+
+// IsBoolFlag tells the flag package that the flag takes no value.
+func (v *fsSwitch) IsBoolFlag() bool { return true }
 
 // Set records the flag, in order, and checks its shape.
 func (v *fsValue) Set(s string) error {
@@ -90,12 +95,14 @@ var fsFlags = []struct {
 }
 
 // addFSFlags defines the filesystem flags on fs, and --chdir.
-func addFSFlags(fs *pflag.FlagSet, c *config) {
+func addFSFlags(fs *cliFlags, c *config) {
 	for _, f := range fsFlags {
-		fl := fs.VarPF(&fsValue{list: &c.fs, flag: f.name}, f.name, "", f.usage)
+		v := &fsValue{list: &c.fs, flag: f.name}
 		if f.noValue {
-			fl.NoOptDefVal = "true"
+			fs.Var((*fsSwitch)(v), f.name, f.usage)
+			continue
 		}
+		fs.Var(v, f.name, f.usage)
 	}
 	fs.StringVar(&c.chdir, "chdir", "", "the working directory of COMMAND, inside (implies --fork)")
 }

@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/linuxns/namespace"
 	"github.com/linuxns/namespace/syscalls"
 )
@@ -35,7 +33,7 @@ type joinConfig struct {
 }
 
 // define adds the flags to fs.
-func (j *joinConfig) define(fs *pflag.FlagSet) {
+func (j *joinConfig) define(fs *cliFlags) {
 	fs.Var((*listValue)(&j.joins), "join", "join the namespace at PATH of KIND (KIND=PATH), as nsenter --KIND=PATH")
 	fs.IntVar(&j.pid, "join-pid", 0, "join the namespaces of process PID: those of the kind flags given, else all")
 	fs.Var((*listValue)(&j.pins), "pin", "bind-mount the new namespace of KIND on PATH while COMMAND runs (KIND=PATH)")

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/linuxns/namespace"
 )
 
@@ -68,7 +66,7 @@ Landlock, capabilities, no_new_privs, seccomp):
 `
 
 // addPrivFlags defines the flags of p on fs.
-func addPrivFlags(fs *pflag.FlagSet, p *privFlags) {
+func addPrivFlags(fs *cliFlags, p *privFlags) {
 	fs.BoolVar(&p.sandbox, "sandbox", false, "namespaces and hardening in one flag")
 	fs.BoolVar(&p.noNewPrivs, "no-new-privs", false, "set no_new_privs")
 	fs.Var((*listValue)(&p.capKeep), "cap-keep", "keep only this capability (none: drop all)")
@@ -77,7 +75,7 @@ func addPrivFlags(fs *pflag.FlagSet, p *privFlags) {
 	fs.Var((*listValue)(&p.landlockRO), "landlock-ro", "Landlock: read-only path")
 	fs.Var((*listValue)(&p.landlockRW), "landlock-rw", "Landlock: read-write path")
 	fs.Var((*listValue)(&p.landlockExec), "landlock-exec", "Landlock: executable path")
-	fs.UintSliceVar(&p.landlockConnect, "landlock-connect", nil, "Landlock: TCP port to connect to")
+	fs.Var((*portList)(&p.landlockConnect), "landlock-connect", "Landlock: TCP port to connect to")
 	fs.BoolVar(&p.landlockBestEffort, "landlock-best-effort", false, "Landlock: enforce what the kernel can, log the rest")
 	fs.Var((*listValue)(&p.rlimits), "rlimit", "resource limit NAME=SOFT[:HARD]")
 	fs.BoolVar(&p.newSession, "new-session", false, "new session")
