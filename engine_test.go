@@ -435,7 +435,7 @@ func TestPlanOrder(t *testing.T) {
 		}
 	}
 	for c := rawproc.CodeWaitMaps; c < rawproc.CodeHeld; c++ {
-		if rawStepTable[c].name == "" {
+		if _, ok := rawStepInfo(c); !ok {
 			t.Errorf("raw step %#x has no name", c)
 		}
 	}

@@ -68,7 +68,7 @@ func (c *fsCompiler) procGuard() {
 
 // fsStepName names a step of the filesystem view with its paths.
 func fsStepName(s *step) string {
-	info := stepTable[s.Kind]
+	info := stepInfoOf(s.Kind)
 	switch s.Kind {
 	case stepNewRoot:
 		if s.Data == "" {
@@ -333,7 +333,7 @@ func rawFSStep(s *step, r *rawproc.Step) error {
 // fsStepErr describes the failure e of the step s of the filesystem view,
 // for both executors.
 func fsStepErr(s *step, e syscall.Errno) error {
-	info := stepTable[s.Kind]
+	info := stepInfoOf(s.Kind)
 	switch s.Kind {
 	case stepNewRoot, stepBindSource, stepOverlaySource:
 		if s.Data != "" {

@@ -147,8 +147,8 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		}
 		name, call := "join stage", "clone"
 		if st < uint32(len(steps)) {
-			name, call = stepName(&steps[st]), stepTable[steps[st].Kind].call
-		} else if info, ok := rawStepTable[st]; ok {
+			name, call = stepName(&steps[st]), stepInfoOf(steps[st].Kind).call
+		} else if info, ok := rawStepInfo(st); ok {
 			name, call = info.name, info.call
 		}
 		childFail(report, name, os.NewSyscallError(call, e))

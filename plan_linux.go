@@ -52,8 +52,11 @@ type stepInfo struct {
 	name, call, fstype string
 }
 
-// stepTable names every step kind of a plan.
-var stepTable = map[stepKind]stepInfo{
+// stepTable names every step kind of a plan, by kind (stepInfoOf). An
+// array, not a map: it is data in the binary, where a map is built by
+// every process that links the package as it starts, each Go child of a
+// Run included.
+var stepTable = [...]stepInfo{
 	stepRPrivate:    {"make / recursively private", "mount", ""},
 	stepTmpfs:       {"mount tmpfs", "mount", "tmpfs"},
 	stepProc:        {"mount proc", "mount", "proc"},
@@ -93,19 +96,38 @@ var stepTable = map[stepKind]stepInfo{
 	stepCgroup: {"make the child's cgroup", "mkdir", ""},
 }
 
+// stepInfoOf returns the entry of kind k in stepTable, or the zero
+// stepInfo (no name) for a kind without one.
+func stepInfoOf(k stepKind) stepInfo {
+	if int(k) >= len(stepTable) {
+		return stepInfo{}
+	}
+	return stepTable[k]
+}
+
 // rawStepTable names the steps that only the raw executor has, by their
-// report codes.
-var rawStepTable = map[uint32]stepInfo{
-	rawproc.CodeWaitMaps:      {"wait for the id maps", "read", ""},
-	rawproc.CodeFiles:         {"set up descriptors", "dup3", ""},
-	rawproc.CodeSetsid:        {"create a session", "setsid", ""},
-	rawproc.CodeSetpgid:       {"set the process group", "setpgid", ""},
-	rawproc.CodeForeground:    {"take the terminal's foreground", "ioctl TIOCSPGRP", ""},
-	rawproc.CodeSetctty:       {"set the controlling terminal", "ioctl TIOCSCTTY", ""},
-	rawproc.CodeExec:          {"execute the program", "execve", ""},
-	rawproc.CodeForkProgram:   {"fork the program", "clone", ""},
-	rawproc.CodeChildrenFile:  {"find descendants in " + childrenFile, "open", ""},
-	rawproc.CodeForkSubreaper: {"fork the subreaper", "clone", ""},
+// report codes, from rawproc.CodeWaitMaps on (rawStepInfo).
+var rawStepTable = [...]stepInfo{
+	rawproc.CodeWaitMaps - rawproc.CodeWaitMaps:      {"wait for the id maps", "read", ""},
+	rawproc.CodeFiles - rawproc.CodeWaitMaps:         {"set up descriptors", "dup3", ""},
+	rawproc.CodeSetsid - rawproc.CodeWaitMaps:        {"create a session", "setsid", ""},
+	rawproc.CodeSetpgid - rawproc.CodeWaitMaps:       {"set the process group", "setpgid", ""},
+	rawproc.CodeForeground - rawproc.CodeWaitMaps:    {"take the terminal's foreground", "ioctl TIOCSPGRP", ""},
+	rawproc.CodeSetctty - rawproc.CodeWaitMaps:       {"set the controlling terminal", "ioctl TIOCSCTTY", ""},
+	rawproc.CodeExec - rawproc.CodeWaitMaps:          {"execute the program", "execve", ""},
+	rawproc.CodeForkProgram - rawproc.CodeWaitMaps:   {"fork the program", "clone", ""},
+	rawproc.CodeChildrenFile - rawproc.CodeWaitMaps:  {"find descendants in " + childrenFile, "open", ""},
+	rawproc.CodeForkSubreaper - rawproc.CodeWaitMaps: {"fork the subreaper", "clone", ""},
+}
+
+// rawStepInfo returns the entry of report code c in rawStepTable, and
+// whether there is one.
+func rawStepInfo(c uint32) (stepInfo, bool) {
+	i := c - rawproc.CodeWaitMaps
+	if c < rawproc.CodeWaitMaps || i >= uint32(len(rawStepTable)) || rawStepTable[i].name == "" {
+		return stepInfo{}, false
+	}
+	return rawStepTable[i], true
 }
 
 // stepWorkDirName names the step that enters the working directory again.
@@ -114,7 +136,8 @@ var stepWorkDirName = stepTable[stepWorkDir].name
 // stepName names step s: its kind's name, with the mount point and data of
 // a mount.
 func stepName(s *step) string {
-	info, ok := stepTable[s.Kind]
+	info := stepInfoOf(s.Kind)
+	ok := info.name != ""
 	switch {
 	case !ok:
 		return fmt.Sprintf("step of kind %d", s.Kind)
@@ -254,7 +277,7 @@ func rawSteps(steps []step) ([]rawproc.Step, rawproc.WorkDir, error) {
 		switch s.Kind {
 		case stepRPrivate, stepTmpfs, stepProc:
 			r.Op, r.Flags = rawproc.OpMount, uintptr(s.Flags)
-			if r.Src, err = cString(stepTable[s.Kind].fstype); err == nil {
+			if r.Src, err = cString(stepInfoOf(s.Kind).fstype); err == nil {
 				if r.Target, err = cString(s.Target); err == nil {
 					r.Data, err = cString(s.Data)
 				}
@@ -382,7 +405,7 @@ func stepAttrs(s *step) []any {
 // runStep performs one step; wd is the working directory's path read
 // before the first step (wdErr if it could not be read).
 func runStep(s *step, wd string, wdErr error, log *slog.Logger) error {
-	info := stepTable[s.Kind]
+	info := stepInfoOf(s.Kind)
 	var err error
 	switch s.Kind {
 	case stepRPrivate, stepTmpfs, stepProc:

@@ -371,7 +371,7 @@ func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
 	}
 	if st < uint32(len(p.steps)) {
 		s := &p.steps[st]
-		info := stepTable[s.Kind]
+		info := stepInfoOf(s.Kind)
 		if s.Kind == stepWorkDir {
 			dir := s.Target
 			if s.Flags&wire.StepDirExplicit == 0 {
@@ -384,7 +384,7 @@ func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
 		}
 		return classify(stepName(s), os.NewSyscallError(info.call, e), p.n)
 	}
-	info, ok := rawStepTable[st]
+	info, ok := rawStepInfo(st)
 	if !ok {
 		return fmt.Errorf("namespace: %w: the child reported an unknown step %d (%v)", ErrProtocol, st, e)
 	}

@@ -314,7 +314,7 @@ func runRawInit(path string, argv, env []string, p *plan, raw []step, sock *os.F
 		what = "subreaper"
 		// Fail now, and tell the parent, rather than in the subreaper.
 		if err := checkChildrenFile(); err != nil {
-			childFail(sock, rawStepTable[rawproc.CodeChildrenFile].name, err)
+			childFail(sock, rawStepTable[rawproc.CodeChildrenFile-rawproc.CodeWaitMaps].name, err)
 		}
 	}
 	a, err := prepareRawInit(path, argv, env, p, raw, what)
@@ -462,7 +462,7 @@ func prepareRawInit(file string, args, env []string, p *plan, raw []step, what s
 			return nil, err
 		}
 		for i := range steps {
-			a.Fail = append(a.Fail, []byte(fmt.Sprintf("namespace: %s: %s: %s %s failed\n", what, stepName(&steps[i]), stepTable[steps[i].Kind].call, steps[i].Target)))
+			a.Fail = append(a.Fail, []byte(fmt.Sprintf("namespace: %s: %s: %s %s failed\n", what, stepName(&steps[i]), stepInfoOf(steps[i].Kind).call, steps[i].Target)))
 		}
 		if len(a.Fail) != len(a.Steps) {
 			return nil, fmt.Errorf("namespace: %d raw steps for %d steps: a message for each is needed (a bug in this package)", len(a.Steps), len(a.Fail))

@@ -50,68 +50,87 @@ type honour struct {
 }
 
 // optionVerbs is the table of which verbs honour each option, by the
-// option's name. Every option is in it; a verb given an option outside its
-// row refuses it (see Namespace.check), so that no option is silently
-// ignored. The doc of each option says the same in words.
-var optionVerbs = map[string]honour{
-	"WithPrivateMount":   {allVerbs, ""},
-	"WithPrivateTmp":     {allVerbs, ""},
-	"WithPrivateNet":     {allVerbs, ""},
-	"WithPrivateIPC":     {allVerbs, ""},
-	"WithPrivateUTS":     {allVerbs, ""},
-	"WithHostname":       {allVerbs, ""},
-	"WithPrivateSysVSem": {allVerbs, ""},
-	"WithPrivateCgroup":  {allVerbs, ""},
-	"WithLogger":         {allVerbs, ""},
-	"WithPrivatePID":     {processVerbs, "a new PID namespace applies to new processes only"},
-	"WithoutProc":        {processVerbs, "it concerns the /proc of a new PID namespace, which applies to new processes only"},
-	"WithPrivateUser":    {processVerbs, "the kernel refuses a new user namespace in a multi-threaded process"},
-	"WithPrivateTime":    {processVerbs, "a new time namespace applies to new processes only"},
-	"WithKillDescendants": {processVerbs, "it needs a process of its own to outlive the program and end its descendants, " +
-		"and no process is started"},
-	"WithMinimalInit": {verbCommand | verbStartProcess | verbPrepare, "only a command has an init put in front of it; " +
-		"the child of Run, Task.Run, a Pool and Setup is PID 1 itself and reaps orphans, and Do and Exec start no process"},
+// option's name (optionHonour). Every option is in it; a verb given an
+// option outside its row refuses it (see Namespace.check), so that no
+// option is silently ignored. The doc of each option says the same in
+// words. An array, not a map: it is data in the binary, where a map is
+// built by every process that links the package as it starts.
+var optionVerbs = [...]optionRow{
+	{"WithPrivateMount", honour{allVerbs, ""}},
+	{"WithPrivateTmp", honour{allVerbs, ""}},
+	{"WithPrivateNet", honour{allVerbs, ""}},
+	{"WithPrivateIPC", honour{allVerbs, ""}},
+	{"WithPrivateUTS", honour{allVerbs, ""}},
+	{"WithHostname", honour{allVerbs, ""}},
+	{"WithPrivateSysVSem", honour{allVerbs, ""}},
+	{"WithPrivateCgroup", honour{allVerbs, ""}},
+	{"WithLogger", honour{allVerbs, ""}},
+	{"WithPrivatePID", honour{processVerbs, "a new PID namespace applies to new processes only"}},
+	{"WithoutProc", honour{processVerbs, "it concerns the /proc of a new PID namespace, which applies to new processes only"}},
+	{"WithPrivateUser", honour{processVerbs, "the kernel refuses a new user namespace in a multi-threaded process"}},
+	{"WithPrivateTime", honour{processVerbs, "a new time namespace applies to new processes only"}},
+	{"WithKillDescendants", honour{processVerbs, "it needs a process of its own to outlive the program and end its descendants, " +
+		"and no process is started"}},
+	{"WithMinimalInit", honour{verbCommand | verbStartProcess | verbPrepare, "only a command has an init put in front of it; " +
+		"the child of Run, Task.Run, a Pool and Setup is PID 1 itself and reaps orphans, and Do and Exec start no process"}},
 	// Privileges and limits (privileges.go).
-	"WithNoNewPrivs":              {processVerbs, whyPrivThread},
-	"WithCapabilities":            {processVerbs, whyPrivThread},
-	"WithSeccomp":                 {processVerbs, whyPrivThread},
-	"WithLandlock":                {processVerbs, whyPrivThread},
-	"WithoutNestedUserNamespaces": {processVerbs, whyPrivThread},
-	"WithRlimit":                  {processVerbs, "a resource limit is the whole process's, the caller's included"},
-	"WithNewSession":              {processVerbs, "a session is the whole process's, the caller's included"},
-	"WithoutNewSession":           {allVerbs, ""},
-	"WithSandbox":                 {processVerbs, "it creates user and PID namespaces and limits the whole process"},
+	{"WithNoNewPrivs", honour{processVerbs, whyPrivThread}},
+	{"WithCapabilities", honour{processVerbs, whyPrivThread}},
+	{"WithSeccomp", honour{processVerbs, whyPrivThread}},
+	{"WithLandlock", honour{processVerbs, whyPrivThread}},
+	{"WithoutNestedUserNamespaces", honour{processVerbs, whyPrivThread}},
+	{"WithRlimit", honour{processVerbs, "a resource limit is the whole process's, the caller's included"}},
+	{"WithNewSession", honour{processVerbs, "a session is the whole process's, the caller's included"}},
+	{"WithoutNewSession", honour{allVerbs, ""}},
+	{"WithSandbox", honour{processVerbs, "it creates user and PID namespaces and limits the whole process"}},
 
 	// The filesystem view (fs_options.go): Do's and Exec's thread has its
 	// own mount namespace and fs_struct (unshare(CLONE_NEWNS) unshares
 	// it), so its binds, tmpfs and even a new root (pivot_root changes the
 	// root of the processes and threads whose root was the old root of
 	// this mount namespace, which only this thread has) are the thread's.
-	"WithBind":            {allVerbs, ""},
-	"WithReadOnlyBind":    {allVerbs, ""},
-	"WithTmpfs":           {allVerbs, ""},
-	"WithReadOnlyRoot":    {allVerbs, ""},
-	"WithRoot":            {allVerbs, ""},
-	"WithEmptyRoot":       {allVerbs, ""},
-	"WithSymlink":         {allVerbs, ""},
-	"WithDir":             {allVerbs, ""},
-	"WithFile":            {allVerbs, ""},
-	"WithRemountReadOnly": {allVerbs, ""},
-	"WithDev":             {allVerbs, ""},
-	"WithTmpOverlay":      {allVerbs, ""},
-	"WithTermChild":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
-	"WithKillGrace":       {waitingVerbs, "the verb does not wait for a child that it could stop"},
+	{"WithBind", honour{allVerbs, ""}},
+	{"WithReadOnlyBind", honour{allVerbs, ""}},
+	{"WithTmpfs", honour{allVerbs, ""}},
+	{"WithReadOnlyRoot", honour{allVerbs, ""}},
+	{"WithRoot", honour{allVerbs, ""}},
+	{"WithEmptyRoot", honour{allVerbs, ""}},
+	{"WithSymlink", honour{allVerbs, ""}},
+	{"WithDir", honour{allVerbs, ""}},
+	{"WithFile", honour{allVerbs, ""}},
+	{"WithRemountReadOnly", honour{allVerbs, ""}},
+	{"WithDev", honour{allVerbs, ""}},
+	{"WithTmpOverlay", honour{allVerbs, ""}},
+	{"WithTermChild", honour{waitingVerbs, "the verb does not wait for a child that it could stop"}},
+	{"WithKillGrace", honour{waitingVerbs, "the verb does not wait for a child that it could stop"}},
 	// Joining (join.go); Do and Exec refuse some kinds (joinUnhonoured).
 	// A pool's children join when they start, before their job.
-	"WithJoin":        {allVerbs, ""},
-	"WithJoinProcess": {allVerbs, ""},
+	{"WithJoin", honour{allVerbs, ""}},
+	{"WithJoinProcess", honour{allVerbs, ""}},
 
 	// cgroup v2 (cgroup.go): the child is born in its cgroup.
-	"WithMemoryLimit":  {cgroupVerbs, cgroupWhy},
-	"WithPidsLimit":    {cgroupVerbs, cgroupWhy},
-	"WithCPULimit":     {cgroupVerbs, cgroupWhy},
-	"WithCgroupParent": {cgroupVerbs, cgroupWhy},
-	"WithCgroup":       {cgroupVerbs, cgroupWhy},
+	{"WithMemoryLimit", honour{cgroupVerbs, cgroupWhy}},
+	{"WithPidsLimit", honour{cgroupVerbs, cgroupWhy}},
+	{"WithCPULimit", honour{cgroupVerbs, cgroupWhy}},
+	{"WithCgroupParent", honour{cgroupVerbs, cgroupWhy}},
+	{"WithCgroup", honour{cgroupVerbs, cgroupWhy}},
+}
+
+// optionRow is a row of optionVerbs.
+type optionRow struct {
+	name string
+	honour
+}
+
+// optionHonour returns the row of option name in optionVerbs, and whether
+// there is one.
+func optionHonour(name string) (honour, bool) {
+	for i := range optionVerbs {
+		if optionVerbs[i].name == name {
+			return optionVerbs[i].honour, true
+		}
+	}
+	return honour{}, false
 }
 
 // whyPrivThread is why Do and Exec refuse the restrictions of a thread.
@@ -128,11 +147,12 @@ type optionError struct {
 	verb   verb
 	option string
 	why    string
+	verbs  verb // the verbs that honour it
 }
 
 func (e *optionError) Error() string {
 	return "namespace: " + e.verb.String() + " does not honour " + e.option + " (" + e.why + "): " +
-		ErrUnsupported.Error() + "; " + e.option + " works with " + optionVerbs[e.option].verbs.String()
+		ErrUnsupported.Error() + "; " + e.option + " works with " + e.verbs.String()
 }
 
 // Unwrap returns ErrUnsupported (and errors.ErrUnsupported).
@@ -143,8 +163,8 @@ func (e *optionError) Unwrap() []error { return []error{ErrUnsupported, errors.E
 func (n *Namespace) unhonoured(v verb) []error {
 	var errs []error
 	for _, name := range n.given {
-		if h := optionVerbs[name]; h.verbs&v == 0 {
-			errs = append(errs, &optionError{verb: v, option: name, why: h.why})
+		if h, _ := optionHonour(name); h.verbs&v == 0 {
+			errs = append(errs, &optionError{verb: v, option: name, why: h.why, verbs: h.verbs})
 		}
 	}
 	return errs

@@ -97,7 +97,7 @@ func TestOptionTableComplete(t *testing.T) {
 				continue
 			}
 			found++
-			if _, ok := optionVerbs[fd.Name.Name]; !ok {
+			if _, ok := optionHonour(fd.Name.Name); !ok {
 				t.Errorf("option %s has no row in optionVerbs", fd.Name.Name)
 			}
 			if o, ok := optionSamples[fd.Name.Name]; !ok {
@@ -106,6 +106,13 @@ func TestOptionTableComplete(t *testing.T) {
 				t.Errorf("option %s records itself as %q", fd.Name.Name, got)
 			}
 		}
+	}
+	seen := make(map[string]bool)
+	for _, r := range optionVerbs {
+		if seen[r.name] {
+			t.Errorf("option %s has two rows in optionVerbs", r.name)
+		}
+		seen[r.name] = true
 	}
 	if found != len(optionVerbs) || found != len(optionSamples) {
 		t.Errorf("%d options in the source, %d rows in optionVerbs, %d samples", found, len(optionVerbs), len(optionSamples))
@@ -160,7 +167,7 @@ func TestOptionVerbs(t *testing.T) {
 		},
 	}
 	for name, opt := range optionSamples {
-		row := optionVerbs[name]
+		row, _ := optionHonour(name)
 		for v := verb(1); v < verbEnd; v <<= 1 {
 			n := New(opt)
 			if row.verbs&v != 0 {
