@@ -105,26 +105,29 @@ func stepInfoOf(k stepKind) stepInfo {
 	return stepTable[k]
 }
 
+// rawCode0 is the first report code of rawStepTable.
+const rawCode0 = rawproc.CodeWaitMaps
+
 // rawStepTable names the steps that only the raw executor has, by their
-// report codes, from rawproc.CodeWaitMaps on (rawStepInfo).
+// report codes, from rawCode0 on (rawStepInfo).
 var rawStepTable = [...]stepInfo{
-	rawproc.CodeWaitMaps - rawproc.CodeWaitMaps:      {"wait for the id maps", "read", ""},
-	rawproc.CodeFiles - rawproc.CodeWaitMaps:         {"set up descriptors", "dup3", ""},
-	rawproc.CodeSetsid - rawproc.CodeWaitMaps:        {"create a session", "setsid", ""},
-	rawproc.CodeSetpgid - rawproc.CodeWaitMaps:       {"set the process group", "setpgid", ""},
-	rawproc.CodeForeground - rawproc.CodeWaitMaps:    {"take the terminal's foreground", "ioctl TIOCSPGRP", ""},
-	rawproc.CodeSetctty - rawproc.CodeWaitMaps:       {"set the controlling terminal", "ioctl TIOCSCTTY", ""},
-	rawproc.CodeExec - rawproc.CodeWaitMaps:          {"execute the program", "execve", ""},
-	rawproc.CodeForkProgram - rawproc.CodeWaitMaps:   {"fork the program", "clone", ""},
-	rawproc.CodeChildrenFile - rawproc.CodeWaitMaps:  {"find descendants in " + childrenFile, "open", ""},
-	rawproc.CodeForkSubreaper - rawproc.CodeWaitMaps: {"fork the subreaper", "clone", ""},
+	rawproc.CodeWaitMaps - rawCode0:      {"wait for the id maps", "read", ""},
+	rawproc.CodeFiles - rawCode0:         {"set up descriptors", "dup3", ""},
+	rawproc.CodeSetsid - rawCode0:        {"create a session", "setsid", ""},
+	rawproc.CodeSetpgid - rawCode0:       {"set the process group", "setpgid", ""},
+	rawproc.CodeForeground - rawCode0:    {"take the terminal's foreground", "ioctl TIOCSPGRP", ""},
+	rawproc.CodeSetctty - rawCode0:       {"set the controlling terminal", "ioctl TIOCSCTTY", ""},
+	rawproc.CodeExec - rawCode0:          {"execute the program", "execve", ""},
+	rawproc.CodeForkProgram - rawCode0:   {"fork the program", "clone", ""},
+	rawproc.CodeChildrenFile - rawCode0:  {"find descendants in " + childrenFile, "open", ""},
+	rawproc.CodeForkSubreaper - rawCode0: {"fork the subreaper", "clone", ""},
 }
 
 // rawStepInfo returns the entry of report code c in rawStepTable, and
 // whether there is one.
 func rawStepInfo(c uint32) (stepInfo, bool) {
-	i := c - rawproc.CodeWaitMaps
-	if c < rawproc.CodeWaitMaps || i >= uint32(len(rawStepTable)) || rawStepTable[i].name == "" {
+	i := c - rawCode0
+	if c < rawCode0 || i >= uint32(len(rawStepTable)) || rawStepTable[i].name == "" {
 		return stepInfo{}, false
 	}
 	return rawStepTable[i], true

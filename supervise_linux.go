@@ -314,7 +314,7 @@ func runRawInit(path string, argv, env []string, p *plan, raw []step, sock *os.F
 		what = "subreaper"
 		// Fail now, and tell the parent, rather than in the subreaper.
 		if err := checkChildrenFile(); err != nil {
-			childFail(sock, rawStepTable[rawproc.CodeChildrenFile-rawproc.CodeWaitMaps].name, err)
+			childFail(sock, rawStepTable[rawproc.CodeChildrenFile-rawCode0].name, err)
 		}
 	}
 	a, err := prepareRawInit(path, argv, env, p, raw, what)
