@@ -2,11 +2,13 @@
 
 package main
 
-// nsrun's command line on the standard library's flag package: long flags
-// (--mount, --tmp-size=64M, --tmp-size 64M) are the flag package's own;
-// the one-letter flags of unshare(1) (-m) and clusters of them (-mpn) are
-// rewritten as long flags before it parses. pflag, which does both, links
-// the net packages and initialises net/netip at every start of nsrun, and
+// nsrun's command line on the standard library's flag package, which holds
+// the flags, their values and which were given; the command line itself is
+// read here, in the manner of unshare(1) and pflag: long flags
+// (--tmp-size=64M, --tmp-size 64M), one-letter flags (-m) and clusters of
+// them (-mpn, the last of which may take a value: -mp=false), everything
+// from COMMAND or "--" on left to COMMAND. pflag, used before, links the
+// net packages and initialises net/netip at every start of nsrun, and
 // defines a flag at twice the cost (docs/benchmarks.md).
 
 import (
@@ -15,12 +17,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // cliFlags is the flag set of nsrun's command line.
 type cliFlags struct {
 	*flag.FlagSet
 	short map[byte]string // a one-letter flag's long name
+	rest  []string        // COMMAND and its arguments, after Parse
 }
 
 // newCLIFlags returns an empty flag set that reports errors (Parse's)
@@ -57,22 +61,109 @@ func (f *cliFlags) Changed(name string) bool {
 }
 
 // Parse parses args up to COMMAND (the first argument that is not a flag,
-// or what follows "--").
+// or what follows "--"), which Args returns.
 func (f *cliFlags) Parse(args []string) error {
-	long, err := f.longForm(args)
-	if err != nil {
-		return err
-	}
-	if err := f.FlagSet.Parse(long); err != nil {
-		// The flag package names a flag with one dash, as it accepts
-		// both; nsrun's help and messages use two.
-		msg := err.Error()
-		for _, p := range []string{"defined: -", "argument: -", "for -", "for flag -"} {
-			msg = strings.Replace(msg, p, p+"-", 1)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			f.rest = args[i+1:]
+			return nil
 		}
-		return fmt.Errorf("%s", msg)
+		if len(a) < 2 || a[0] != '-' {
+			f.rest = args[i:]
+			return nil
+		}
+		names, value, hasValue, err := f.names(a)
+		if err != nil {
+			return err
+		}
+		for _, name := range names[:len(names)-1] {
+			if err := f.set(name, "true"); err != nil {
+				return err
+			}
+		}
+		last := names[len(names)-1]
+		switch {
+		case hasValue:
+		case !f.takesValue(last):
+			value = "true"
+		case i+1 < len(args):
+			// The next argument is the value, whatever it looks like
+			// (--monotonic -1.5, --hostname --).
+			i++
+			value = args[i]
+		default:
+			return fmt.Errorf("flag needs an argument: --%s", last)
+		}
+		if err := f.set(last, value); err != nil {
+			return err
+		}
 	}
+	f.rest = nil
 	return nil
+}
+
+// Args returns COMMAND and its arguments, after Parse.
+func (f *cliFlags) Args() []string { return f.rest }
+
+// names returns the long names of the flags in the argument a ("--name",
+// "--name=value", "-x", "-xyz", "-xyz=value"), and the value given with
+// the last of them after "=", if any. Every flag but the last must be a
+// boolean.
+func (f *cliFlags) names(a string) (names []string, value string, hasValue bool, err error) {
+	if a[1] == '-' {
+		name, v, ok := strings.Cut(a[2:], "=")
+		if name == "" {
+			return nil, "", false, fmt.Errorf("bad flag syntax: %s", a)
+		}
+		if f.Lookup(name) == nil {
+			return nil, "", false, fmt.Errorf("unknown flag: --%s", name)
+		}
+		return []string{name}, v, ok, nil
+	}
+	letters, v, ok := strings.Cut(a[1:], "=")
+	if letters == "" {
+		return nil, "", false, fmt.Errorf("bad flag syntax: %s", a)
+	}
+	for j := 0; j < len(letters); j++ {
+		name, found := f.short[letters[j]]
+		if !found {
+			if len(letters) > 1 && f.Lookup(letters) != nil {
+				return nil, "", false, fmt.Errorf("unknown shorthand flag: %s in %s (a long flag takes two dashes: -%s)", strconv.QuoteRune(rune(letters[j])), a, a)
+			}
+			return nil, "", false, fmt.Errorf("unknown shorthand flag: %s in %s", strconv.QuoteRune(rune(letters[j])), a)
+		}
+		if j < len(letters)-1 && f.takesValue(name) {
+			return nil, "", false, fmt.Errorf("-%c takes a value: it cannot be followed by other letters in %s", letters[j], a)
+		}
+		names = append(names, name)
+	}
+	return names, v, ok, nil
+}
+
+// set gives the flag name the value v, and says what was wrong with v if
+// it does not fit.
+func (f *cliFlags) set(name, v string) error {
+	err := f.Set(name, v)
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	// The flag package's own types say only "parse error" or "value out
+	// of range".
+	if g, ok := f.Lookup(name).Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case bool:
+			why = "give true or false"
+		case int, int64, uint, uint64:
+			why = "give an integer"
+		case float64:
+			why = "give a number"
+		case time.Duration:
+			why = `give a duration such as 30s or 1m30s`
+		}
+	}
+	return fmt.Errorf("invalid value %q for --%s: %s", v, name, why)
 }
 
 // takesValue reports whether the flag name needs a value (is not
@@ -84,59 +175,4 @@ func (f *cliFlags) takesValue(name string) bool {
 	}
 	b, ok := fl.Value.(interface{ IsBoolFlag() bool })
 	return !ok || !b.IsBoolFlag()
-}
-
-// longForm returns args with every one-letter flag before COMMAND written
-// as its long flag: -m as --mount, -mpn as --mount --pid --net, -m=false
-// as --mount=false. The value of a flag that takes one is passed on
-// untouched, whatever it looks like (--monotonic -1.5).
-func (f *cliFlags) longForm(args []string) ([]string, error) {
-	out := make([]string, 0, len(args)+4)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" || len(a) < 2 || a[0] != '-' {
-			// "--" and what follows it, or COMMAND and its arguments.
-			return append(out, args[i:]...), nil
-		}
-		var names []string
-		value, hasValue := "", false
-		if a[1] == '-' {
-			name, v, ok := strings.Cut(a[2:], "=")
-			if f.Lookup(name) == nil {
-				return nil, fmt.Errorf("unknown flag: --%s", name)
-			}
-			names, value, hasValue = []string{name}, v, ok
-		} else {
-			letters, v, ok := strings.Cut(a[1:], "=")
-			if ok && len(letters) != 1 {
-				return nil, fmt.Errorf("bad flag syntax: %s (a value goes with one letter: -x=VALUE)", a)
-			}
-			for j := 0; j < len(letters); j++ {
-				name, found := f.short[letters[j]]
-				if !found {
-					return nil, fmt.Errorf("unknown shorthand flag: %s in %s", strconv.QuoteRune(rune(letters[j])), a)
-				}
-				if j < len(letters)-1 && f.takesValue(name) {
-					return nil, fmt.Errorf("-%c takes a value: it cannot be followed by other letters in %s", letters[j], a)
-				}
-				names = append(names, name)
-			}
-			value, hasValue = v, ok
-		}
-		for _, name := range names[:len(names)-1] {
-			out = append(out, "--"+name)
-		}
-		last := names[len(names)-1]
-		switch {
-		case hasValue:
-			out = append(out, "--"+last+"="+value)
-		case f.takesValue(last) && i+1 < len(args):
-			// The next argument is the value, "--" or "-x" as it may be.
-			out = append(out, "--"+last+"="+args[i+1])
-			i++
-		default:
-			out = append(out, "--"+last)
-		}
-	}
-	return out, nil
 }

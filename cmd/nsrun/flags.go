@@ -353,9 +353,12 @@ func (l *portList) String() string {
 // Set adds the ports of v.
 func (l *portList) Set(v string) error {
 	for _, f := range strings.Split(v, ",") {
+		// Decimal only: pflag, used before, read 0443 as octal (291) and
+		// 0x1bb as hexadecimal; neither is taken now rather than read
+		// another way.
 		p, err := strconv.ParseUint(f, 10, 0)
-		if err != nil {
-			return fmt.Errorf("%q is not a port number", f)
+		if err != nil || len(f) > 1 && f[0] == '0' {
+			return fmt.Errorf("%q is not a port number in decimal", f)
 		}
 		*l = append(*l, uint(p))
 	}
