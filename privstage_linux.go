@@ -160,6 +160,9 @@ func verifyPrivStage(fd int, arg string) (*parentProc, error) {
 	if err == nil || elevatedPrivilege() {
 		return p, err
 	}
+	if _, e := unix.Getpeername(fd); e != nil {
+		return nil, fmt.Errorf("%w: the socket has no peer: %w", errUntrusted, e)
+	}
 	cred, e := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if e != nil {
 		return nil, fmt.Errorf("%w: SO_PEERCRED: %w", errUntrusted, e)

@@ -25,7 +25,8 @@ import (
 // reaped, between the checks of the parent and the last look at it),
 // "zombie" (the same, but the parent is a zombie, not reaped, at the last
 // look) or "unconnected" (descriptor 3 is a socket without a peer), with
-// "-pidns" for a victim in a new PID namespace.
+// "-pidns" for a victim in a new PID namespace; "privstage-unconnected"
+// is the privilege stage's check (verifyPrivStage) of such a socket.
 const parentRaceEnv = "LINUXNS_TEST_PARENT_RACE"
 
 // TestVerifyParentGone: a parent that exits after the child's checks of it
@@ -35,10 +36,11 @@ const parentRaceEnv = "LINUXNS_TEST_PARENT_RACE"
 // namespace), the maker's pidfd (a new PID namespace, Linux 6.5 and later)
 // or the parent's pid read again from /proc (a new PID namespace on older
 // kernels). A socket without a peer, whose SO_PEERCRED pid is 0 as a
-// parent's outside the PID namespace is, is refused too. A parent that
-// stays is accepted, so the test can fail.
+// parent's outside the PID namespace is, is refused too, by the privilege
+// stage's check as well. A parent that stays is accepted, so the test can
+// fail.
 func TestVerifyParentGone(t *testing.T) {
-	for _, mode := range []string{"stay", "gone", "zombie", "unconnected", "stay-pidns", "gone-pidns", "zombie-pidns", "unconnected-pidns"} {
+	for _, mode := range []string{"stay", "gone", "zombie", "unconnected", "stay-pidns", "gone-pidns", "zombie-pidns", "unconnected-pidns", "privstage-unconnected"} {
 		t.Run(mode, func(t *testing.T) {
 			if strings.HasSuffix(mode, "-pidns") && os.Geteuid() != 0 && !userNSAvailable() {
 				t.Skip("a new PID namespace needs root or an unprivileged user namespace")
@@ -46,7 +48,7 @@ func TestVerifyParentGone(t *testing.T) {
 			out := runParentRace(t, mode)
 			want, why := "accepted", ""
 			switch {
-			case strings.HasPrefix(mode, "unconnected"):
+			case strings.Contains(mode, "unconnected"):
 				want, why = "refused: ", "has no peer"
 			case !strings.HasPrefix(mode, "stay"):
 				want = "refused: "
@@ -111,7 +113,7 @@ func parentRaceHelper(v string) {
 		parentRaceVictim(strings.TrimSuffix(mode, "-pidns"))
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err == nil && strings.HasPrefix(mode, "unconnected") {
+	if err == nil && strings.Contains(mode, "unconnected") {
 		unix.Close(fds[1])
 		fds[1], err = unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	}
@@ -177,11 +179,22 @@ func parentRaceVictim(mode string) {
 			}
 		}
 	}
-	p, err := verifyParent(3, 1)
+	var p *parentProc
+	var err error
+	if mode == "privstage-unconnected" {
+		// The privilege stage's check, whose fallback (a process that
+		// gained nothing) compares SO_PEERCRED's pid with the one the
+		// stage names: 0 here, as an unconnected socket gives.
+		p, err = verifyPrivStage(3, "1:0")
+	} else {
+		p, err = verifyParent(3, 1)
+	}
 	if err != nil {
 		fmt.Printf("refused: %v\n", err)
 	} else {
-		unix.Close(p.dir)
+		if p.dir >= 0 {
+			unix.Close(p.dir)
+		}
 		fmt.Println("accepted")
 	}
 	os.Exit(0)
