@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // cliFlags is the flag set of nsrun's command line.
@@ -128,10 +129,11 @@ func (f *cliFlags) names(a string) (names []string, value string, hasValue bool,
 	for j := 0; j < len(letters); j++ {
 		name, found := f.short[letters[j]]
 		if !found {
+			r, _ := utf8.DecodeRuneInString(letters[j:]) // as typed, not its first byte
 			if len(letters) > 1 && f.Lookup(letters) != nil {
-				return nil, "", false, fmt.Errorf("unknown shorthand flag: %s in %s (a long flag takes two dashes: -%s)", strconv.QuoteRune(rune(letters[j])), a, a)
+				return nil, "", false, fmt.Errorf("unknown shorthand flag: %s in %s (a long flag takes two dashes: -%s)", strconv.QuoteRune(r), a, a)
 			}
-			return nil, "", false, fmt.Errorf("unknown shorthand flag: %s in %s", strconv.QuoteRune(rune(letters[j])), a)
+			return nil, "", false, fmt.Errorf("unknown shorthand flag: %s in %s", strconv.QuoteRune(r), a)
 		}
 		if j < len(letters)-1 && f.takesValue(name) {
 			return nil, "", false, fmt.Errorf("-%c takes a value: it cannot be followed by other letters in %s", letters[j], a)

@@ -46,6 +46,7 @@ func TestCommandLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"-x":          "unknown shorthand flag: 'x' in -x",
 		"-mZ":         "unknown shorthand flag: 'Z' in -mZ",
+		"-mé":         "unknown shorthand flag: 'é' in -mé",
 		"-mount":      "unknown shorthand flag: 'o' in -mount",
 		"-tmp-size=1": "a long flag takes two dashes: --tmp-size=1",
 		"--nope":      "unknown flag: --nope",
