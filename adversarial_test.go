@@ -255,8 +255,6 @@ var helloFlood = Register("adv-hello-flood", func(ctx context.Context, args []st
 // answers filled it). Before, Run answered every hello until ctx ended,
 // and the Pool's reader blocked on the full socket.
 func TestHelloFloodEndsRun(t *testing.T) {
-	defer func(d time.Duration) { jobWriteTimeout = d }(jobWriteTimeout)
-	jobWriteTimeout = 5 * time.Second
 	for _, size := range []int{0, 4 << 20} { // a job smaller, and larger, than the socket's buffer
 		// The deadline only guards against a hang.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

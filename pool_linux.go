@@ -302,7 +302,7 @@ func (p *pool) start(n *Namespace) error {
 				// which reports why, unless it asks too often or does
 				// not read its answer: then it is killed.
 				hellos++
-				if err := answerHelloBounded(parentEnd, prewarm, m.Msg, hellos); errors.Is(err, ErrProtocol) {
+				if err := answerHelloBounded(parentEnd, prewarm, m.Msg, hellos, jobWriteTimeout); errors.Is(err, ErrProtocol) {
 					n.log().Debug("pool: ending a child", "pid", pc.cmd.Process.Pid, "err", err)
 					_ = pc.cmd.Process.Kill()
 				}

@@ -180,21 +180,21 @@ const maxHellos = 8
 // jobReadTimeout); one that writes instead of reading would otherwise hold
 // up the reader of its reports, which answers it, while it waits for the
 // reader itself.
-var jobWriteTimeout = jobReadTimeout
+const jobWriteTimeout = jobReadTimeout
 
 // answerHelloBounded is answerHello for a reader of the child's reports:
 // the hellos-th hello of the child is answered if there have not been
-// more than maxHellos, within jobWriteTimeout. Both failures wrap
-// ErrProtocol; the caller ends the child.
-func answerHelloBounded(f *os.File, j *job, nonce string, hellos int) error {
+// more than maxHellos, within timeout (jobWriteTimeout). Both failures
+// wrap ErrProtocol; the caller ends the child.
+func answerHelloBounded(f *os.File, j *job, nonce string, hellos int, timeout time.Duration) error {
 	if hellos > maxHellos {
 		return fmt.Errorf("%w: the child asked for its job %d times; a child asks at most %d", ErrProtocol, hellos, maxHellos)
 	}
-	_ = f.SetWriteDeadline(time.Now().Add(jobWriteTimeout))
+	_ = f.SetWriteDeadline(time.Now().Add(timeout))
 	err := answerHello(f, j, nonce)
 	_ = f.SetWriteDeadline(time.Time{})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("%w: the child did not read the job it asked for within %v", ErrProtocol, jobWriteTimeout)
+		return fmt.Errorf("%w: the child did not read the job it asked for within %v", ErrProtocol, timeout)
 	}
 	return err
 }

@@ -207,8 +207,7 @@ func TestReadFrameRefuses(t *testing.T) {
 // maxHellos hellos, and gives up a job that the child does not read, both
 // with ErrProtocol, so that it goes back to reading.
 func TestAnswerHelloBounded(t *testing.T) {
-	defer func(d time.Duration) { jobWriteTimeout = d }(jobWriteTimeout)
-	jobWriteTimeout = 200 * time.Millisecond
+	const timeout = 200 * time.Millisecond
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
 		t.Fatal(err)
@@ -217,25 +216,25 @@ func TestAnswerHelloBounded(t *testing.T) {
 	defer childEnd.Close()
 	small := &job{Token: "t", Role: roleFunc, Func: "f"}
 	for i := 1; i <= maxHellos; i++ {
-		if err := answerHelloBounded(parentEnd, small, "n", i); err != nil {
+		if err := answerHelloBounded(parentEnd, small, "n", i, timeout); err != nil {
 			t.Fatalf("hello %d: %v", i, err)
 		}
 	}
-	if err := answerHelloBounded(parentEnd, small, "n", maxHellos+1); !errors.Is(err, ErrProtocol) {
+	if err := answerHelloBounded(parentEnd, small, "n", maxHellos+1, timeout); !errors.Is(err, ErrProtocol) {
 		t.Errorf("hello %d: %v; want ErrProtocol", maxHellos+1, err)
 	}
 	// Larger than the socket's buffers, and nobody reads.
 	big := &job{Token: "t", Role: roleFunc, Func: "f", Args: []string{strings.Repeat("a", 8<<20)}}
 	start := time.Now()
-	if err := answerHelloBounded(parentEnd, big, "n", 1); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "did not read") {
+	if err := answerHelloBounded(parentEnd, big, "n", 1, timeout); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "did not read") {
 		t.Errorf("a job nobody reads: %v; want ErrProtocol (did not read)", err)
 	}
-	if d := time.Since(start); d < jobWriteTimeout {
-		t.Errorf("gave up after %v, before the timeout of %v", d, jobWriteTimeout)
+	if d := time.Since(start); d < timeout {
+		t.Errorf("gave up after %v, before the timeout of %v", d, timeout)
 	}
 	// The deadline does not outlive the answer.
 	go func() { _, _ = io.Copy(io.Discard, childEnd) }()
-	if err := answerHelloBounded(parentEnd, small, "n", 1); err != nil {
+	if err := answerHelloBounded(parentEnd, small, "n", 1, timeout); err != nil {
 		t.Errorf("an answer after a timed-out one: %v", err)
 	}
 }

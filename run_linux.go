@@ -441,7 +441,7 @@ func (n *Namespace) runCold(ctx context.Context, j *job) (json.RawMessage, error
 				return
 			}
 			hellos++
-			if err := answerHelloBounded(parentEnd, j, m.Msg, hellos); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			if err := answerHelloBounded(parentEnd, j, m.Msg, hellos, jobWriteTimeout); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 				sendErr = err
 				_ = cmd.Process.Kill()
 			}
