@@ -44,16 +44,6 @@ func (f *cliFlags) BoolVarP(p *bool, name, short string, value bool, usage strin
 	f.short[short[0]] = name
 }
 
-// shorthand returns the one-letter name of the long flag name, or "".
-func (f *cliFlags) shorthand(name string) string {
-	for c, n := range f.short {
-		if n == name {
-			return string(c)
-		}
-	}
-	return ""
-}
-
 // Changed reports whether the flag name was given.
 func (f *cliFlags) Changed(name string) bool {
 	given := false

@@ -241,3 +241,13 @@ func TestListFlags(t *testing.T) {
 		t.Errorf("--seccomp-deny=: %q (nil %v), %v; want given and empty", c.priv.seccompDeny, c.priv.seccompDeny == nil, err)
 	}
 }
+
+// shorthand returns the one-letter name of the long flag name, or "".
+func (f *cliFlags) shorthand(name string) string {
+	for c, n := range f.short {
+		if n == name {
+			return string(c)
+		}
+	}
+	return ""
+}
