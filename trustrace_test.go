@@ -150,7 +150,9 @@ func parentRaceHelper(v string) {
 // parentRaceVictim checks its parent with verifyParent; with mode "gone"
 // or "zombie", it has the parent exit between the checks and the last
 // look, and waits until the parent is reaped, or until it has been handed
-// to another parent (the parent a zombie).
+// to another parent and every other thread of the parent is gone (the
+// parent a whole zombie: while its last threads end, its pidfd does not
+// poll readable yet, though its children have been handed on).
 func parentRaceVictim(mode string) {
 	verifyParentHook = func(ppid int) {
 		if mode != "gone" && mode != "zombie" {
@@ -166,7 +168,7 @@ func parentRaceVictim(mode string) {
 				if _, err := os.Stat(dir); os.IsNotExist(err) {
 					return
 				}
-			} else if b, err := os.ReadFile(dir + "/status"); err == nil && strings.Contains(string(b), "\nState:\tZ") {
+			} else if b, err := os.ReadFile(dir + "/status"); err == nil && strings.Contains(string(b), "\nState:\tZ") && strings.Contains(string(b), "\nThreads:\t1\n") {
 				if self, err := os.ReadFile("/proc/self/status"); err == nil {
 					if again, _ := statusField(self, "PPid:"); again != strconv.Itoa(ppid) {
 						return
