@@ -288,12 +288,15 @@ func WithPrivateTime(monotonic, boottime time.Duration) Option {
 // When false, those signals are left alone and cancellation of the context
 // kills the child at once.
 //
-// The signals are caught once for the whole process while any Run or Pool
-// with WithTermChild is active, not at every Run. A signal that arrives
-// while a Pool is open and no Run is live is sent to the process again once
-// the package has let it go, so that the program's own handling or the
-// default action takes place; a program that catches that signal itself
-// with signal.Notify then receives it twice.
+// The signals are caught once for the whole process while any Run with
+// WithTermChild is live, however many there are, and let go when the last
+// one ends; an open, idle Pool holds nothing. A signal that arrives while
+// no Run is live is the program's, as if the package were not there: its
+// own signal.Notify channel gets it once, or the default action takes
+// place. One that arrives while a Run is live stops that Run's child and
+// also reaches any channel of the program's own. Catching and letting go
+// costs a round trip to a runtime thread per signal, paid again by a Run
+// that finds no other live; WithTermChild(false) does without it.
 //
 // Run, Task.Run, Pool and Command honour it (Command through the Cmd's
 // Cancel and WaitDelay); the other verbs refuse it: Setup forwards signals
