@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -185,6 +187,64 @@ func TestJoinAndCreate(t *testing.T) {
 	if len(lines) != 2 || lines[0] != "jn-"+strconv.Itoa(os.Getpid()) || lines[1] == nsLink(t, "self", "mnt") || lines[1] == nsLink(t, strconv.Itoa(pid), "mnt") {
 		t.Errorf("joined UTS and a new mount namespace: got %q", out)
 	}
+}
+
+// TestJoinAndCreateTime joins the UTS namespace (and the user namespace,
+// unprivileged) of a process and creates a time namespace: the join
+// stage's raw child makes it, and before Linux 6.3, where only a fork
+// enters it, forks the program, one generation more between a Go child
+// and its caller. Run, a Pool's Task.Run and Command see the offsets.
+func TestJoinAndCreateTime(t *testing.T) {
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel has no time namespaces")
+	}
+	pid := joinTarget(t)
+	kinds := []syscalls.Type{syscalls.UTS}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	const off = 1000 * time.Hour
+	n := New(WithJoinProcess(pid, kinds...), WithPrivateTime(off, off))
+	check := func(t *testing.T, got time.Duration, host unix.Timespec) {
+		t.Helper()
+		h := time.Duration(host.Nano())
+		if got < h+off || got > h+off+10*time.Minute {
+			t.Errorf("CLOCK_MONOTONIC inside = %v, host %v; want it shifted by %v", got, h, off)
+		}
+	}
+	t.Run("Run", func(t *testing.T) {
+		var host unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &host)
+		got, err := monotonicTask.Run(context.Background(), n, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, got, host)
+	})
+	t.Run("Pool", func(t *testing.T) {
+		pool, err := n.Pool(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		var host unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &host)
+		got, err := monotonicTask.Run(context.Background(), pool, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, got, host)
+	})
+	t.Run("Command", func(t *testing.T) {
+		out, err := n.Command(context.Background(), "/bin/sh", "-c", "hostname; tr -s ' ' </proc/self/timens_offsets").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "jn-" + strconv.Itoa(os.Getpid()) + "\nmonotonic 3600000 0\nboottime 3600000 0\n"
+		if string(out) != want {
+			t.Errorf("got %q, want %q", out, want)
+		}
+	})
 }
 
 // TestJoinDo joins the UTS namespace of a process on Do's thread, and

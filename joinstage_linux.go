@@ -34,6 +34,7 @@ import (
 
 	"github.com/linuxns/namespace/internal/rawproc"
 	"github.com/linuxns/namespace/internal/wire"
+	"github.com/linuxns/namespace/syscalls"
 )
 
 // runJoinStage clones the raw child that joins the namespaces of j's plan
@@ -51,6 +52,19 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		// program, executed again, does the rest.
 		p.Steps = selectSteps(p.Steps, func(s *step) bool { return isJoinStep(s) || isTimeStep(s) })
 		p.Init, p.KillDescendants = false, false
+		if p.Flags&syscalls.CLONE_NEWPID != 0 && timeNSNeedsFork(p.Steps) && !joinsPID(p.Steps) {
+			// Before Linux 6.3 the raw child forks the program into the
+			// time namespace: it makes the PID namespace with it, not at
+			// its clone, so that the program is PID 1 of both, as on
+			// later kernels and as the relay of a child that joins
+			// nothing does (timens_linux.go).
+			p.Flags &^= syscalls.CLONE_NEWPID
+			for i := range p.Steps {
+				if p.Steps[i].Kind == stepTimeNS {
+					p.Steps[i].Flags |= uint64(syscalls.CLONE_NEWPID)
+				}
+			}
+		}
 		files = append(files, sock)
 		// Stage 2 checks its parents through the caller's /proc, opened
 		// here before the joins (trustproc_linux.go).
@@ -61,10 +75,9 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		}
 		path, argv = selfExe, os.Args
 		stage := "2:2"
-		if joinsPID(p.Steps) {
-			// The raw child forks the program into the joined PID
-			// namespace and stays in front of it (the Init fork of
-			// prepareSpawnPlan): one generation more up to the caller.
+		if rawChildForks(p.Steps) {
+			// The raw child forks the program and stays in front of it:
+			// one generation more up to the caller.
 			stage = "2:3"
 		}
 		env = append(env, envChild+"="+markerValue(3, token), envStage+"="+stage)
@@ -76,6 +89,11 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	a, steps, keep, err := prepareSpawnPlan(p, path, argv, &os.ProcAttr{Env: env, Files: files}, nil)
 	if err != nil {
 		childFail(report, "prepare the join", err)
+	}
+	if j.Role != roleExec && a.TimeFork != rawChildForks(p.Steps) {
+		// Stage 2 would look for the caller one generation off and
+		// refuse its job: say why here instead.
+		childFail(report, "prepare the join", fmt.Errorf("%w: the raw child's fork (%v) and stage 2's generations disagree", ErrProtocol, a.TimeFork))
 	}
 	if j.Role != roleExec {
 		// The program is executed again after the raw child has joined the
@@ -159,6 +177,15 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		passed.Close()
 	}
 	relay(pid, int(a.Pidfd), sigc, log)
+}
+
+// rawChildForks reports whether the join stage's raw child, given the join
+// and time steps of a plan with neither WithMinimalInit nor
+// WithKillDescendants, forks the program and stays in front of it, as
+// prepareSpawnPlan decides: into a joined PID namespace (the relay of
+// timens_linux.go), or, before Linux 6.3, into the time namespace it made.
+func rawChildForks(steps []step) bool {
+	return joinsPID(steps) || timeNSNeedsFork(steps)
 }
 
 // waitRaw reaps the process pid.

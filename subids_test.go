@@ -23,7 +23,7 @@ const SubIDsEnv = "LINUXNS_TEST_SUBIDS"
 
 func subIDsHelper() {
 	mode := os.Getenv(SubIDsEnv)
-	if mode != "setup" { // Setup's child runs this again, inside
+	if !strings.HasPrefix(mode, "setup") { // Setup's child runs this again, inside
 		os.Unsetenv(SubIDsEnv)
 	}
 	if dir, ok := strings.CutPrefix(mode, "hang:"); ok {
@@ -31,14 +31,32 @@ func subIDsHelper() {
 		os.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 		subIDToolTimeout = 300 * time.Millisecond
 	}
-	n := New(WithPrivateUser(SubIDs()), WithPrivateTmp())
+	// A suffix adds a PID namespace with the minimal init ("+init") or a
+	// time namespace ("+time") to the mapped user namespace.
+	opts := []Option{WithPrivateUser(SubIDs()), WithPrivateTmp()}
+	script := subIDsScript
+	mode, extras, _ := strings.Cut(mode, "+")
+	for _, extra := range strings.Split(extras, "+") {
+		switch extra {
+		case "init":
+			opts = append(opts, WithPrivatePID(), WithMinimalInit())
+			script += "; echo pid $$"
+		case "pid": // a Go child is PID 1
+			opts = append(opts, WithPrivatePID())
+			script += "; echo ppid $PPID"
+		case "time":
+			opts = append(opts, WithPrivateTime(time.Hour, 2*time.Hour))
+			script += "; tr -s ' ' </proc/self/timens_offsets"
+		}
+	}
+	n := New(opts...)
 	fail := func(err error) {
 		fmt.Printf("error: %v (ErrPermission %v, ErrUnsupported %v, DeadlineExceeded %v)\n", err, errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported), errors.Is(err, os.ErrDeadlineExceeded))
 		os.Exit(0)
 	}
 	switch mode {
 	case "command":
-		cmd := n.Command(context.Background(), "/bin/sh", "-c", subIDsScript)
+		cmd := n.Command(context.Background(), "/bin/sh", "-c", script)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		err := cmd.Run()
 		var ee *exec.ExitError
@@ -47,7 +65,7 @@ func subIDsHelper() {
 		}
 		fmt.Printf("status %d\n", cmd.ProcessState.ExitCode())
 	case "run":
-		out, err := subIDsTask.Run(context.Background(), n, struct{}{})
+		out, err := subIDsTask.Run(context.Background(), n, script)
 		if err != nil {
 			fail(err)
 		}
@@ -57,7 +75,7 @@ func subIDsHelper() {
 		if err := n.Setup(); err != nil {
 			fail(err)
 		}
-		out, err := exec.Command("/bin/sh", "-c", subIDsScript).Output()
+		out, err := exec.Command("/bin/sh", "-c", script).Output()
 		if err != nil {
 			fail(err)
 		}
@@ -68,7 +86,7 @@ func subIDsHelper() {
 		if err != nil {
 			fail(err)
 		}
-		out, err := subIDsTask.Run(context.Background(), pool, struct{}{})
+		out, err := subIDsTask.Run(context.Background(), pool, script)
 		pool.Close()
 		if err != nil {
 			fail(err)
@@ -76,7 +94,7 @@ func subIDsHelper() {
 		fmt.Print(out)
 		fmt.Printf("status 0\n")
 	default:
-		p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", subIDsScript}, &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+		p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
 		if err != nil {
 			fail(err)
 		}
@@ -89,9 +107,9 @@ func subIDsHelper() {
 // subIDsScript prints the id maps and what chown made of a file.
 const subIDsScript = "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"
 
-// subIDsTask is subIDsScript's work in a Go child.
-var subIDsTask = NewTask("test-subids", func(ctx context.Context, _ struct{}) (string, error) {
-	out, err := exec.Command("/bin/sh", "-c", subIDsScript).Output()
+// subIDsTask runs the helper's script in a Go child.
+var subIDsTask = NewTask("test-subids", func(ctx context.Context, script string) (string, error) {
+	out, err := exec.Command("/bin/sh", "-c", script).Output()
 	return string(out), err
 })
 
@@ -146,6 +164,58 @@ func TestSubIDs(t *testing.T) {
 		if !strings.Contains(out, "/etc/subuid has no subordinate range for user nobody") || !strings.Contains(out, "ErrPermission true") {
 			t.Errorf("%s without a uid range: %s", mode, out)
 		}
+	}
+	checkMountsUnchanged(t, before)
+}
+
+// TestSubIDsWithInitAndTime: the subordinate ranges with the minimal init
+// in front of a command (the command is PID 2 and sees the maps), and with
+// a time namespace, whose offsets must be written before any process
+// enters it while newuidmap writes the maps from outside (every verb that
+// takes each option).
+func TestSubIDsWithInitAndTime(t *testing.T) {
+	if !asRoot() {
+		t.Skip("needs root to bind-mount subuid and subgid files in a mount namespace of its own; the root run tests uid 65534")
+	}
+	for _, tool := range []string{"newuidmap", "newgidmap", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (packages uidmap, util-linux: see .ci/run)", tool)
+		}
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid", "/proc/self/ns/time"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("%s does not exist (%v)", f, err)
+		}
+	}
+	before := hostMounts(t)
+	// A command is PID 1 (its parent outside: 0), but before Linux 6.3 the
+	// raw child that forks it into the time namespace is PID 1 in front of
+	// it (docs/kernels.md); a Go child is PID 1 on every kernel.
+	commandPPID := "ppid 0"
+	if !execEntersTimeNS() {
+		commandPPID = "ppid 1"
+	}
+	const maps = "0 65534 1\n1 200000 65536\n0 65534 1\n1 300000 1000\n1000:1000\n"
+	cases := []struct{ mode, want string }{
+		{"start+init", maps + "pid 2\nstatus 0\n"},
+		{"command+init", maps + "pid 2\nstatus 0\n"},
+		{"start+time", maps + "monotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"command+time", maps + "monotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"run+time", maps + "monotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"pool+time", maps + "monotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"setup+time", maps + "monotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"run+pid+time", maps + "ppid 1\nmonotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"pool+pid+time", maps + "ppid 1\nmonotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"setup+pid+time", maps + "ppid 1\nmonotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+		{"command+pid+time", maps + commandPPID + "\nmonotonic 3600 0\nboottime 7200 0\nstatus 0\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			out := runAsNobodyWithSubIDs(t, c.mode, "nobody:200000:65536\n", "65534:300000:1000\n")
+			if out != c.want {
+				t.Errorf("got:\n%s\nwant:\n%s", out, c.want)
+			}
+		})
 	}
 	checkMountsUnchanged(t, before)
 }
