@@ -30,9 +30,12 @@ type joinSpec struct {
 // WithPrivateTmp runs in the joined network namespace and a new mount
 // namespace. The kernel's order is kept: a joined user namespace is entered
 // first, and the namespaces the options create are then created inside it
-// (owned by it). A kind cannot be both joined and created (ErrInvalid), nor
-// can a new user namespace be created beside joined ones (it would have no
-// rights over them: join the user namespace too, or create the other kinds).
+// (owned by it; a new PID namespace there is refused with ErrUnsupported
+// when the verb starts: join the PID namespace too). A kind cannot be both
+// joined and created (ErrInvalid), but for mnt: a new mount namespace is
+// made on top of a joined one. Nor can a new user namespace be created
+// beside joined ones (it would have no rights over them: join the user
+// namespace too, or create the other kinds).
 //
 // Run, Task.Run, a Pool, Command, StartProcess, Prepare and Setup honour
 // it for every kind: the joining is done by a raw child before the Go
@@ -60,8 +63,10 @@ func WithJoin(kind syscalls.Type, path string) Option {
 // WithJoinProcess enters the namespaces of kinds kinds of the running
 // process pid, as nsenter -t PID with kind flags; no kinds means every
 // kind of namespace in which the process differs from the caller, as
-// nsenter --all. Namespaces it shares with the caller are left as they
-// are. Where the kernel has setns(2) on a pidfd (Linux 5.8 and later) all
+// nsenter --all, but for the kinds the other options create: those are
+// new (WithHostname names a new UTS namespace, not the process's), and a
+// new mount namespace is made on top of the process's. Namespaces it
+// shares with the caller are left as they are. Where the kernel has setns(2) on a pidfd (Linux 5.8 and later) all
 // are entered at once, by one system call on a pidfd opened when the verb
 // starts (a process that exited by then is an error, never another
 // process's namespaces); on older kernels one by one through

@@ -68,6 +68,10 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 	r := &joinResolution{}
 	var joins []step
 	rest := steps
+	making := created // what a process's namespaces, joined whole, leave alone
+	if hasStep(steps, stepTimeNS) {
+		making |= syscalls.CLONE_NEWTIME
+	}
 	for len(rest) > 0 && isJoinStep(&rest[0]) {
 		s := rest[0]
 		rest = rest[1:]
@@ -76,7 +80,7 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 		case wire.StepJoin:
 			err = r.openFile(&joins, &s)
 		case wire.StepJoinProcess:
-			err = r.openProcess(&joins, &s)
+			err = r.openProcess(&joins, &s, making)
 		default:
 			err = fmt.Errorf("%w: a %s step in a plan before resolution", ErrProtocol, stepName(&s))
 		}
@@ -149,8 +153,11 @@ func (r *joinResolution) openFile(out *[]step, s *step) error {
 // openProcess resolves a WithJoinProcess: a pidfd of the process, and the
 // kinds in which it differs from the caller, entered through the pidfd at
 // once or, on kernels before 5.8, through its /proc/PID/ns files (user
-// first).
-func (r *joinResolution) openProcess(out *[]step, s *step) error {
+// first). Without kinds given, the kinds that the options create are not
+// joined (but mnt, on top of which a new one is made): they would be
+// entered after the clone made them, and their set-up (a host name, lo)
+// done in the process's namespaces instead of new ones.
+func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) error {
 	pid, _ := strconv.Atoi(s.Target)
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
@@ -168,6 +175,9 @@ func (r *joinResolution) openProcess(out *[]step, s *step) error {
 	dir := "/proc/" + s.Target + "/ns/"
 	for _, t := range syscalls.Types() { // user first
 		if s.Flags != 0 && uintptr(s.Flags)&t.Flag() == 0 {
+			continue
+		}
+		if s.Flags == 0 && created&^syscalls.CLONE_NEWNS&t.Flag() != 0 {
 			continue
 		}
 		var st unix.Stat_t

@@ -23,12 +23,13 @@ import (
 
 // joinTarget starts a process in new namespaces (a user namespace when
 // unprivileged, a mount namespace with a private /tmp holding a marker
-// file, a hostname) and returns its pid; it is killed at the test's end.
-func joinTarget(t *testing.T) int {
+// file, a hostname, and those of extra) and returns its pid; it is killed
+// at the test's end.
+func joinTarget(t *testing.T, extra ...Option) int {
 	t.Helper()
 	needUserNS(t)
 	host := "jn-" + strconv.Itoa(os.Getpid())
-	n := testNS(WithPrivateTmp(), WithHostname(host))
+	n := testNS(append([]Option{WithPrivateTmp(), WithHostname(host)}, extra...)...)
 	p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", "echo joined > /tmp/marker && exec sleep 1000"},
 		&os.ProcAttr{Files: []*os.File{nil, os.Stderr, os.Stderr}})
 	if err != nil {
@@ -245,6 +246,84 @@ func TestJoinAndCreateTime(t *testing.T) {
 			t.Errorf("got %q, want %q", out, want)
 		}
 	})
+}
+
+// joinedWhole is what TestJoinProcessKeepsCreatedKinds checks inside: the
+// joined /tmp's marker, the host name, and the net and mnt namespaces.
+const joinedWholeScript = `cat /tmp/marker; hostname; readlink /proc/self/ns/net /proc/self/ns/mnt`
+
+var joinedWholeFunc = Register("join-test-whole", func(ctx context.Context, args []string) error {
+	out, err := exec.Command("/bin/sh", "-c", joinedWholeScript).Output()
+	if err != nil {
+		return err
+	}
+	if msg := checkJoinedWhole(string(out), args[0], args[1], args[2]); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
+})
+
+// checkJoinedWhole returns what is wrong with joinedWholeScript's output
+// out, or "".
+func checkJoinedWhole(out, targetNet, targetMnt, hostNet string) string {
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 || lines[0] != "joined" || lines[1] != "own-uts" || lines[2] == targetNet || lines[2] == hostNet || lines[3] != targetMnt {
+		return fmt.Sprintf("inside: %q; want the target's /tmp marker, own-uts, a net namespace neither %s nor %s, mnt %s", out, targetNet, hostNet, targetMnt)
+	}
+	return ""
+}
+
+// TestJoinProcessKeepsCreatedKinds: WithJoinProcess without kinds joins
+// every kind in which the process differs but those the options create,
+// whose set-up then happens in new namespaces: before, the process's UTS
+// and network namespaces were entered after the clone had made new ones,
+// so WithHostname renamed the process's namespace (nsrun --join-pid PID
+// --hostname NAME did) and WithPrivateNet ran in the process's network.
+// The mount namespace is joined, and the target keeps its host name.
+func TestJoinProcessKeepsCreatedKinds(t *testing.T) {
+	pid := joinTarget(t, WithPrivateNet())
+	p := strconv.Itoa(pid)
+	targetNet, targetMnt, hostNet := nsLink(t, p, "net"), nsLink(t, p, "mnt"), nsLink(t, "self", "net")
+	n := New(WithJoinProcess(pid), WithHostname("own-uts"), WithPrivateNet())
+	check := func(t *testing.T, out string) {
+		t.Helper()
+		if msg := checkJoinedWhole(out, targetNet, targetMnt, hostNet); msg != "" {
+			t.Error(msg)
+		}
+	}
+	t.Run("Command", func(t *testing.T) {
+		out, err := n.Command(context.Background(), "/bin/sh", "-c", joinedWholeScript).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, string(out))
+	})
+	t.Run("StartProcess", func(t *testing.T) {
+		f, err := os.CreateTemp("", "join-whole-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		proc, err := n.StartProcess("/bin/sh", []string{"sh", "-c", joinedWholeScript}, &os.ProcAttr{Files: []*os.File{nil, f, os.Stderr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := proc.Wait(); err != nil || !st.Success() {
+			t.Fatal(st, err)
+		}
+		b, _ := os.ReadFile(f.Name())
+		check(t, string(b))
+	})
+	t.Run("Run", func(t *testing.T) {
+		if err := n.Run(context.Background(), joinedWholeFunc, targetNet, targetMnt, hostNet); err != nil {
+			t.Error(err)
+		}
+	})
+	out, err := New(WithJoinProcess(pid)).Command(context.Background(), "hostname").Output()
+	if err != nil || string(out) != "jn-"+strconv.Itoa(os.Getpid())+"\n" {
+		t.Errorf("the target's host name afterwards: %q, %v; want it unchanged", out, err)
+	}
 }
 
 // TestJoinDo joins the UTS namespace of a process on Do's thread, and

@@ -123,8 +123,9 @@ Namespaces:
                           nsenter --KIND=PATH; /run/netns/NAME for ip netns
       --join-pid PID      join the namespaces of process PID, as nsenter -t:
                           the kind flags (-m -u -i -n -p -U -C -T) then name
-                          the kinds to join (none: all that differ); a
-                          private /tmp (--tmp) still gets a new mount
+                          the kinds to join (none: all that differ but
+                          those other flags create, as --hostname's UTS);
+                          a private /tmp (--tmp) still gets a new mount
                           namespace
       --pin KIND=PATH     bind-mount the new namespace of KIND on PATH while
                           COMMAND runs, for nsenter --KIND=PATH (root)

@@ -60,8 +60,8 @@ func startWithInfo(t *testing.T, args ...string) map[string]uint64 {
 }
 
 // TestJoinPid: --join-pid with kind flags joins those kinds (all, without
-// any), and --join KIND=PATH one file; --tmp still makes a new mount
-// namespace.
+// any, but those other flags create), and --join KIND=PATH one file; --tmp
+// still makes a new mount namespace.
 func TestJoinPid(t *testing.T) {
 	name := "nsrun-join-" + strconv.Itoa(os.Getpid())
 	pid := target(t, name)
@@ -86,6 +86,16 @@ func TestJoinPid(t *testing.T) {
 	out, code := result(t, command(t, append(flags, "--", "sh", "-c", "hostname; ls -A /tmp")...))
 	if code != 0 || out != name+"\n" {
 		t.Errorf("nsrun %v: status %d, %q (want the hostname and an empty /tmp)", flags, code, out)
+	}
+	// Without kind flags, what the other flags create is not joined:
+	// --hostname names a new UTS namespace, not the target's.
+	flags = []string{"--join-pid", p, "--hostname", "own-" + name}
+	out, code = result(t, command(t, append(flags, "--", "sh", "-c", "hostname; cat /tmp/m")...))
+	if code != 0 || out != "own-"+name+"\nm\n" {
+		t.Errorf("nsrun %v: status %d, %q", flags, code, out)
+	}
+	if out, code := result(t, command(t, "--join-pid", p, "--", "hostname")); code != 0 || out != name+"\n" {
+		t.Errorf("the target's hostname after nsrun %v: status %d, %q (want it unchanged)", flags, code, out)
 	}
 	flags = []string{"--join", "uts=/proc/" + p + "/ns/uts"}
 	if rootless() {
