@@ -136,10 +136,6 @@ func TestDiagnoseSeccomp(t *testing.T) {
 	}
 }
 
-// TestDiagnoseHostKnobs: where this host (or the kernel matrix's) blocks
-// unprivileged user namespaces by a global knob, the error of an
-// unprivileged caller names it.
-
 // TestUserNamespaceBlockerKnobs: where a global knob blocks user
 // namespaces (kernel.unprivileged_userns_clone=0,
 // kernel.apparmor_restrict_unprivileged_userns=1 for an unprivileged caller;
@@ -197,7 +193,7 @@ func userNSAvailable() bool { return probeCreate(New(WithPrivateUser())) == nil 
 
 // skipWithoutUserNS skips a test that makes its causes real in a user
 // namespace of its own where none can be created (a kernel booted with
-// them disabled: TestDiagnoseHostKnobs covers that).
+// them disabled: TestUserNamespaceBlockerKnobs covers that).
 func skipWithoutUserNS(t *testing.T) {
 	t.Helper()
 	if err := probeCreate(New(WithPrivateUser())); err != nil {

@@ -644,8 +644,10 @@ func execJob(j *job, parentDir int, log *slog.Logger, timeFork bool, rawTail []s
 	os.Exit(126)
 }
 
-// forwardedSignals are the signals that Setup's original process and
-// WithMinimalInit's init pass on.
+// forwardedSignals are the signals that a Go child in front of a raw one
+// passes on to it: the join stage's relay (joinstage_linux.go) and the one
+// waiting for WithMinimalInit's init, a subreaper or a time relay
+// (supervise_linux.go). Setup's original process passes on setupSignals.
 var forwardedSignals = []os.Signal{
 	syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCONT,

@@ -33,8 +33,9 @@ func ExampleNamespace_Create() {
 	// Output: kept
 }
 
-// WithJoinProcess enters the namespaces of a running process, user and
-// mount ones included, from this multi-threaded Go program.
+// WithJoinProcess enters the namespaces of a running process (its UTS
+// namespace, and its user namespace when unprivileged) from this
+// multi-threaded Go program.
 func ExampleWithJoinProcess() {
 	ctx := context.Background()
 	h, err := namespace.New(rootless(namespace.WithHostname("joined"))...).Create(ctx)

@@ -16,8 +16,10 @@ import (
 
 // Create creates the namespaces of n, makes their set-up, and returns a
 // Handle that holds them until Close. It honours the options that Prepare
-// honours, and checks them as Prepare does (ErrInvalid, ErrUnsupported
-// naming an option) before it creates anything; a failed step is a
+// honours but WithMinimalInit, WithJoin and WithJoinProcess (the holder is
+// PID 1 of the namespaces it creates; join in its jobs instead), and
+// checks them as Prepare does (ErrInvalid, ErrUnsupported naming an
+// option) before it creates anything; a failed step is a
 // *SetupError, and leaves nothing. ctx bounds nothing after Create
 // returns.
 func (n *Namespace) Create(ctx context.Context) (*Handle, error) {

@@ -493,6 +493,6 @@ func TestJoinCommandSignals(t *testing.T) {
 func needUserNS(t *testing.T) {
 	t.Helper()
 	if !asRoot() && !userNSAvailable() {
-		t.Skip("unprivileged, and no user namespace can be created here (see TestDiagnoseHostKnobs)")
+		t.Skip("unprivileged, and no user namespace can be created here (see TestUserNamespaceBlockerKnobs)")
 	}
 }

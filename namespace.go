@@ -208,10 +208,14 @@ func (n *Namespace) String() string {
 // WithPrivateUser, overlapping id maps or more than the kernel's 340, a
 // time offset that would make a clock negative or pass the kernel's limit
 // (read from the clocks now), a negative WithKillGrace, WithMinimalInit
-// without WithPrivatePID. The exception is an id map that the caller may
-// not write, judged by its effective uid and gid now: a caller other than
-// root may map only its own uid and gid, once each; that problem wraps
-// ErrPermission instead.
+// without WithPrivatePID. The exceptions: an id map that the caller may
+// not write, judged by its effective uid and gid now (a caller other than
+// root may map only its own uid and gid, once each), and SubIDs() for a
+// user without a name or without ranges, wrap ErrPermission instead;
+// SubIDs() without newuidmap or newgidmap installed, and a privilege
+// option the kernel cannot enforce as asked (a Landlock ruleset its ABI
+// cannot enforce, a seccomp filter for an architecture without a system
+// call table), wrap ErrUnsupported.
 //
 // Every verb calls Validate before it creates anything, and joins to its
 // result the options that it cannot honour (ErrUnsupported, see Option),

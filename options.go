@@ -146,8 +146,11 @@ func (t *tmpfsConfig) data() string {
 
 // WithPrivatePID creates a new PID namespace (Perl: private_pid): the child
 // is PID 1 and sees only its own descendants. A fresh /proc is mounted in a
-// new mount namespace unless WithoutProc is given. As PID 1 the child reaps
-// orphaned processes; when it exits, the kernel kills the whole namespace,
+// new mount namespace unless WithoutProc is given. A Go child (Run,
+// Task.Run, Pool, Setup) reaps orphaned processes as PID 1; a command
+// (Command, StartProcess, Prepare) is PID 1 itself and reaps only if it
+// does so itself (WithMinimalInit puts an init in front of it that does).
+// When PID 1 exits, the kernel kills the whole namespace,
 // so every process that the child started ends with it, however the child
 // ends (its parent's death included). Every verb that starts a process
 // honours it (Run, Task.Run, Pool, Command, StartProcess, Prepare, Setup);
@@ -175,7 +178,9 @@ func WithPrivatePID() Option {
 // signal N killed it (as WithMinimalInit does).
 //
 // Run, Task.Run, Pool and Setup honour it by executing the child program
-// once more under the supervisor; Command and StartProcess (and Prepare)
+// once more under the supervisor (but not combined with WithJoin,
+// WithJoinProcess or WithPrivateUser(SubIDs()), whose namespaces a raw
+// stage makes: ErrUnsupported, use Command or StartProcess); Command and StartProcess (and Prepare)
 // run the command under it. With StartProcess the returned
 // process is a second raw process in front of the supervisor, which passes
 // signals on: SIGKILL sent to it (Process.Kill) ends the program and its
@@ -299,7 +304,7 @@ func WithPrivateTime(monotonic, boottime time.Duration) Option {
 // that finds no other live; WithTermChild(false) does without it.
 //
 // Run, Task.Run, Pool and Command honour it (Command through the Cmd's
-// Cancel and WaitDelay); the other verbs refuse it: Setup forwards signals
+// Cancel; its WaitDelay is the caller's to set); the other verbs refuse it: Setup forwards signals
 // to the program instead, and StartProcess, Prepare, Exec and Do do not
 // wait for a child.
 func WithTermChild(on bool) Option {

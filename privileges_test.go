@@ -255,7 +255,7 @@ func TestSeccompKill(t *testing.T) {
 	}
 }
 
-// TestNoNestedUserNamespaces: unshare(1) -U fails inside, checked from
+// TestSandboxFromInside: unshare(1) -U fails inside, checked from
 // inside; the sandbox's whole set through sh.
 func TestSandboxFromInside(t *testing.T) {
 	needSeccomp(t)

@@ -75,7 +75,7 @@ func newFlagSet(c *config) *cliFlags {
 	fs.Var(&c.monotonic, "monotonic", "CLOCK_MONOTONIC offset in seconds (implies --time)")
 	fs.Var(&c.boottime, "boottime", "CLOCK_BOOTTIME offset in seconds (implies --time)")
 	fs.BoolVar(&c.sysvsem, "sysvsem", false, "unshare System V semaphore undo lists")
-	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, --init, -U, -r, -c, -T, --kill-grace, --kill-descendants)")
+	fs.BoolVarP(&c.fork, "fork", "f", false, "run COMMAND as a child of nsrun, which forwards signals (implied by -p, --init, -U, -r, -c, -T, --kill-grace, --kill-descendants, --chdir and the joining, status, privilege and resource flags)")
 	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "TERM->KILL delay after a terminating signal (implies --fork)")
 	fs.BoolVar(&c.killDescendants, "kill-descendants", false, "kill what COMMAND started when it ends or nsrun dies (implies --fork)")
 	addFSFlags(fs, c)
@@ -141,7 +141,8 @@ Running:
   -f, --fork              run COMMAND as a child of nsrun, which forwards
                           signals to it (implied by -p, -U, -r, -c, -T and
                           by --init and --kill-grace and --kill-descendants
-                          and by the resource flags);
+                          and --chdir, and by the joining, status,
+                          privilege and resource flags);
                           otherwise COMMAND replaces nsrun, as unshare(1)
                           does without -f
       --kill-grace DUR    after a terminating signal, SIGKILL COMMAND if it
@@ -196,9 +197,10 @@ func (c *config) userNS() bool { return c.user || c.mapRoot || c.mapCurrent }
 
 // needsParent reports whether nsrun stays as COMMAND's parent: asked for
 // (--fork, --kill-grace), needed for --kill-descendants (a supervisor that
-// outlives nsrun), or needed because the namespaces apply only to a new
-// process (PID, time), need a single-threaded one (user), or --init.
-// Otherwise COMMAND replaces nsrun.
+// outlives nsrun), because the namespaces apply only to a new process
+// (PID, time) or need a single-threaded one (user), for --init, or for
+// what the process's start does (--chdir, the joining and status flags,
+// the privilege and resource flags). Otherwise COMMAND replaces nsrun.
 func (c *config) needsParent() bool {
 	return c.fork || c.set["kill-grace"] || c.join.active(c) || c.killDescendants || c.pid || c.init || c.userNS() || c.priv.needsProcess() || c.cg.any() ||
 		c.timeNS || c.set["monotonic"] || c.set["boottime"] || c.chdir != ""

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -113,6 +114,23 @@ func TestUsageListsEveryFlag(t *testing.T) {
 	})
 	if got := strings.Count(usageText, "  --") + strings.Count(usageText, ", --"); got != n {
 		t.Errorf("usage lists %d flags, nsrun defines %d", got, n)
+	}
+}
+
+// TestCLIDocHelp keeps the help that docs/cli.md shows (its first code
+// block) the same as nsrun --help.
+func TestCLIDocHelp(t *testing.T) {
+	b, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```\n")
+	doc, _, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatal("docs/cli.md has no code block")
+	}
+	if doc != usageText {
+		t.Errorf("docs/cli.md's help differs from usageText: paste the output of nsrun --help into its first code block")
 	}
 }
 

@@ -17,7 +17,9 @@
 // namespaces), COMMAND takes nsrun's place, as with unshare(1) without
 // --fork: a thread of nsrun creates the namespaces and makes the set-up,
 // then executes COMMAND (Namespace.Exec). With -p, --init, -U, -r, -c, -T,
-// --fork, --kill-grace or --kill-descendants, nsrun stays as COMMAND's
+// --fork, --kill-grace, --kill-descendants, --chdir, the joining and status
+// flags (--join, --join-pid, --pin, --subids, --info-fd, --json-status-fd),
+// the privilege flags or the resource flags, nsrun stays as COMMAND's
 // parent (Namespace.StartProcess; under --init, the parent of its init;
 // under --kill-descendants, of the supervisor that kills what COMMAND
 // leaves behind).
