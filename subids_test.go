@@ -133,12 +133,11 @@ func runAsNobodyWithSubIDs(t *testing.T, mode, subuid, subgid string) string {
 	return string(out)
 }
 
-// TestSubIDs: uid 65534 with subordinate ranges (files bind-mounted over
-// /etc/subuid and /etc/subgid in the test's own mount namespace) gets 0 →
-// itself and 1.. → its ranges, through newuidmap and newgidmap, and a
-// program inside can chown to another user; without a range, the error
-// names the file.
-func TestSubIDs(t *testing.T) {
+// needSubIDsHelper skips or fails a test that runs the helper through
+// runAsNobodyWithSubIDs where it cannot: it needs root, newuidmap,
+// newgidmap and setpriv, and files to bind-mount over.
+func needSubIDsHelper(t *testing.T) {
+	t.Helper()
 	if !asRoot() {
 		t.Skip("needs root to bind-mount subuid and subgid files in a mount namespace of its own; the root run tests uid 65534")
 	}
@@ -152,6 +151,15 @@ func TestSubIDs(t *testing.T) {
 			t.Skipf("%s does not exist to bind-mount over (%v); the host's /etc is not changed", f, err)
 		}
 	}
+}
+
+// TestSubIDs: uid 65534 with subordinate ranges (files bind-mounted over
+// /etc/subuid and /etc/subgid in the test's own mount namespace) gets 0 →
+// itself and 1.. → its ranges, through newuidmap and newgidmap, and a
+// program inside can chown to another user; without a range, the error
+// names the file.
+func TestSubIDs(t *testing.T) {
+	needSubIDsHelper(t)
 	before := hostMounts(t)
 	// StartProcess, Run, Command, a Pool's Task.Run, Setup.
 	for _, mode := range []string{"start", "run", "command", "pool", "setup"} {
@@ -174,18 +182,9 @@ func TestSubIDs(t *testing.T) {
 // enters it while newuidmap writes the maps from outside (every verb that
 // takes each option).
 func TestSubIDsWithInitAndTime(t *testing.T) {
-	if !asRoot() {
-		t.Skip("needs root to bind-mount subuid and subgid files in a mount namespace of its own; the root run tests uid 65534")
-	}
-	for _, tool := range []string{"newuidmap", "newgidmap", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (packages uidmap, util-linux: see .ci/run)", tool)
-		}
-	}
-	for _, f := range []string{"/etc/subuid", "/etc/subgid", "/proc/self/ns/time"} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("%s does not exist (%v)", f, err)
-		}
+	needSubIDsHelper(t)
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("kernel has no time namespaces")
 	}
 	before := hostMounts(t)
 	// A command is PID 1 (its parent outside: 0), but before Linux 6.3 the
