@@ -68,10 +68,7 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 	r := &joinResolution{}
 	var joins []step
 	rest := steps
-	making := created // what a process's namespaces, joined whole, leave alone
-	if hasStep(steps, stepTimeNS) {
-		making |= syscalls.CLONE_NEWTIME
-	}
+	making := madeKinds(steps, created) // what a process's namespaces, joined whole, leave alone
 	for len(rest) > 0 && isJoinStep(&rest[0]) {
 		s := rest[0]
 		rest = rest[1:]
@@ -182,10 +179,16 @@ func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) erro
 		}
 		var st unix.Stat_t
 		if err := unix.Stat(dir+t.ProcName(), &st); err != nil {
-			if s.Flags == 0 && err == unix.ENOENT {
+			if s.Flags == 0 && err == unix.ENOENT && unix.Stat("/proc/self/ns/"+t.ProcName(), &st) == unix.ENOENT {
 				continue // a kind this kernel does not have
 			}
-			return fail(classify(joinStepName(s), &os.PathError{Op: "stat", Path: dir + t.ProcName(), Err: err}, nil))
+			perr := error(&os.PathError{Op: "stat", Path: dir + t.ProcName(), Err: err})
+			if err == unix.ENOENT {
+				// A process that has exited (a zombie, or one whose
+				// main thread has) has no namespaces left to join.
+				perr = fmt.Errorf("process %d has exited: %w", pid, perr)
+			}
+			return fail(classify(joinStepName(s), perr, nil))
 		}
 		if sameNS(&st, t) {
 			continue
@@ -213,6 +216,26 @@ func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) erro
 	}
 	r.fds = append(r.fds, pidfd)
 	*out = append(*out, step{Kind: wire.StepJoinFD, Target: "of process " + s.Target, Data: strconv.Itoa(pidfd), Flags: uint64(kinds)})
+	return nil
+}
+
+// throughCallerProc opens the caller's /proc (closed with r) and makes the
+// time offsets step among steps open its file there, relative to it.
+func (r *joinResolution) throughCallerProc(steps []rawproc.Step) error {
+	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return classify(stepInfoOf(stepTimeOffsets).name, &os.PathError{Op: "open", Path: "/proc", Err: err}, nil)
+	}
+	r.fds = append(r.fds, fd)
+	rel, err := cString("self/timens_offsets")
+	if err != nil {
+		return err
+	}
+	for i := range steps {
+		if steps[i].Op == rawproc.OpTimeOffsets {
+			steps[i].Target, steps[i].At = rel, uintptr(fd)
+		}
+	}
 	return nil
 }
 
@@ -297,14 +320,17 @@ func joinWorkDir(p *plan) {
 // process that joined (prepareSpawnPlan's Init fork). It looks as
 // resolveJoins will; should a file change in between, the program's check
 // of its parents refuses the job.
-func joinsPID(steps []step) bool {
+func joinsPID(steps []step, created uintptr) bool {
+	// A process's namespaces joined whole leave out the PID namespace that
+	// the plan makes, as openProcess does.
+	wholePID := madeKinds(steps, created)&syscalls.CLONE_NEWPID == 0
 	for i := range steps {
 		s := &steps[i]
 		var path string
 		switch {
 		case s.Kind == wire.StepJoin && uintptr(s.Flags) == syscalls.CLONE_NEWPID:
 			path = s.Target
-		case s.Kind == wire.StepJoinProcess && (s.Flags == 0 || uintptr(s.Flags)&syscalls.CLONE_NEWPID != 0):
+		case s.Kind == wire.StepJoinProcess && (s.Flags == 0 && wholePID || uintptr(s.Flags)&syscalls.CLONE_NEWPID != 0):
 			path = "/proc/" + s.Target + "/ns/pid"
 		default:
 			continue
@@ -315,6 +341,19 @@ func joinsPID(steps []step) bool {
 		}
 	}
 	return false
+}
+
+// madeKinds returns the kinds of namespace that a plan with steps and the
+// clone flags created makes: those, and those its time step makes (the
+// time namespace, and a PID namespace made with it before Linux 6.3:
+// timens_linux.go).
+func madeKinds(steps []step, created uintptr) uintptr {
+	for i := range steps {
+		if steps[i].Kind == stepTimeNS {
+			created |= syscalls.CLONE_NEWTIME | uintptr(steps[i].Flags)
+		}
+	}
+	return created
 }
 
 // rawStage reports whether a re-executed Go child of a plan with steps

@@ -52,7 +52,7 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		// program, executed again, does the rest.
 		p.Steps = selectSteps(p.Steps, func(s *step) bool { return isJoinStep(s) || isTimeStep(s) })
 		p.Init, p.KillDescendants = false, false
-		if p.Flags&syscalls.CLONE_NEWPID != 0 && timeNSNeedsFork(p.Steps) && !joinsPID(p.Steps) {
+		if p.Flags&syscalls.CLONE_NEWPID != 0 && timeNSNeedsFork(p.Steps) && !joinsPID(p.Steps, p.Flags) {
 			// Before Linux 6.3 the raw child forks the program into the
 			// time namespace: it makes the PID namespace with it, not at
 			// its clone, so that the program is PID 1 of both, as on
@@ -75,7 +75,7 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		}
 		path, argv = selfExe, os.Args
 		stage := "2:2"
-		if rawChildForks(p.Steps) {
+		if rawChildForks(p.Steps, p.Flags) {
 			// The raw child forks the program and stays in front of it:
 			// one generation more up to the caller.
 			stage = "2:3"
@@ -90,7 +90,7 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	if err != nil {
 		childFail(report, "prepare the join", err)
 	}
-	if j.Role != roleExec && a.TimeFork != rawChildForks(p.Steps) {
+	if j.Role != roleExec && a.TimeFork != rawChildForks(p.Steps, p.Flags) {
 		// Stage 2 would look for the caller one generation off and
 		// refuse its job: say why here instead.
 		childFail(report, "prepare the join", fmt.Errorf("%w: the raw child's fork (%v) and stage 2's generations disagree", ErrProtocol, a.TimeFork))
@@ -180,12 +180,12 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 }
 
 // rawChildForks reports whether the join stage's raw child, given the join
-// and time steps of a plan with neither WithMinimalInit nor
+// and time steps and the clone flags of a plan with neither WithMinimalInit nor
 // WithKillDescendants, forks the program and stays in front of it, as
 // prepareSpawnPlan decides: into a joined PID namespace (the relay of
 // timens_linux.go), or, before Linux 6.3, into the time namespace it made.
-func rawChildForks(steps []step) bool {
-	return joinsPID(steps) || timeNSNeedsFork(steps)
+func rawChildForks(steps []step, created uintptr) bool {
+	return joinsPID(steps, created) || timeNSNeedsFork(steps)
 }
 
 // waitRaw reaps the process pid.

@@ -99,9 +99,11 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	var keep []any
 	var err error
 	steps := p.Steps
-	pidJoined := false
+	pidJoined, timeJoined, mntJoined := false, false, false
+	var res *joinResolution
 	if hasJoins(steps) {
-		res, err := resolveJoins(steps, a.CloneFlags&syscalls.NamespaceFlags)
+		var err error
+		res, err = resolveJoins(steps, a.CloneFlags&syscalls.NamespaceFlags)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -112,6 +114,8 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 		// forked into it by the cloned process, which stays outside (the
 		// relay, below).
 		pidJoined = res.joined&syscalls.CLONE_NEWPID != 0
+		timeJoined = res.joined&syscalls.CLONE_NEWTIME != 0
+		mntJoined = res.joined&syscalls.CLONE_NEWNS != 0
 	}
 	fail := func(err error) (*rawproc.SpawnArgs, []step, []any, error) {
 		releaseKeep(keep)
@@ -151,6 +155,15 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	}
 	if a.Steps, a.WD, err = rawSteps(steps); err != nil {
 		return fail(err)
+	}
+	if mntJoined && hasStep(steps, stepTimeOffsets) {
+		// After a joined mount namespace, /proc is whatever its owner put
+		// at that path (a link to a file of its choice as
+		// /proc/self/timens_offsets): the offsets are written through this
+		// process's /proc, opened now, where "self" is the child.
+		if err := res.throughCallerProc(a.Steps); err != nil {
+			return fail(err)
+		}
 	}
 
 	if sys := attr.Sys; sys != nil {
@@ -227,6 +240,9 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	// clone with CLONE_VM (the kernel's EINVAL): the program's fork then
 	// copies this process.
 	a.NoVMFork = hasStep(steps, stepTimeNS)
+	// Joining a time namespace moves the joining process into it at once,
+	// which the kernel allows only a process with memory of its own.
+	a.OwnMemory = timeJoined
 	if p.KillDescendants {
 		a.Reaper.On = true
 		if a.Reaper.Children, err = cString(childrenFile); err != nil {

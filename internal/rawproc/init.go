@@ -63,6 +63,7 @@ type Subreaper struct {
 	Parent   uintptr // the pid of its parent when it started
 	Children *byte   // ChildrenFile
 	buf      [512]byte
+	info     [siginfoSize]byte // waitid's
 }
 
 // ChildrenFile lists the children of the calling thread ("PID PID ... ");
@@ -275,8 +276,15 @@ func killDescendants(r *Subreaper) {
 					pid = pid*10 + uintptr(c-'0')
 					continue
 				}
+				// Only a child of this process, not yet reaped (a pid
+				// that cannot have been reused), whatever the file says:
+				// in a mount namespace that someone else owns (a joined
+				// one), the file at that path is theirs to write.
 				if c == ' ' && pid > 0 {
-					syscall.RawSyscall6(unix.SYS_KILL, pid, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+					_, _, e := syscall.RawSyscall6(unix.SYS_WAITID, unix.P_PID, pid, uintptr(unsafe.Pointer(&r.info[0])), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, 0, 0)
+					if e != syscall.ECHILD {
+						syscall.RawSyscall6(unix.SYS_KILL, pid, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+					}
 				}
 				pid = 0
 			}

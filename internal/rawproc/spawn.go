@@ -72,6 +72,10 @@ type SpawnArgs struct {
 	// namespace for its children, and the kernel refuses CLONE_VM to a
 	// process whose children's time namespace differs from its own.
 	NoVMFork bool
+	// OwnMemory: the cloned process must not share the caller's memory:
+	// it joins a time namespace, which setns(2) refuses a process sharing
+	// its memory with another (EUSERS).
+	OwnMemory bool
 	// Stack, if not nil and VMClone, is the stack of a child that shares
 	// the caller's memory (see vmclone.go and SharesMemory). The caller
 	// frees it once the child has executed its program or exited.
@@ -94,11 +98,11 @@ type SpawnArgs struct {
 // exited, so the caller must keep a, everything it points to and a.Stack
 // alive and unchanged until then. Otherwise the child is a fork-style copy
 // (WithMinimalInit's PID 1, WithKillDescendants' cloned process and the
-// TimeFork relay outlive the program's execve, and architectures without
-// cloneVM). A child born in a cgroup (IntoCgroup) shares it too: cloneVM
+// TimeFork relay outlive the program's execve, one that joins a time
+// namespace (OwnMemory), and architectures without cloneVM). A child born in a cgroup (IntoCgroup) shares it too: cloneVM
 // makes clone3(2) for it.
 func (a *SpawnArgs) SharesMemory() bool {
-	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork
+	return VMClone && a.Stack != nil && !a.Init && !a.Reaper.On && !a.TimeFork && !a.OwnMemory
 }
 
 // Suspends reports whether Spawn's calling thread sleeps until the child

@@ -55,6 +55,9 @@ type Step struct {
 	Op     Op
 	Src    *byte // OpMount: the source and file system type (a C string)
 	Target *byte // OpMount: the mount point; OpTimeOffsets: the file; OpWorkDir: the directory, or nil
+	// At is the directory descriptor of OpTimeOffsets's Target when that
+	// is relative (the caller's /proc, after a joined mount namespace).
+	At uintptr
 	Data   *byte // OpMount: the data (a C string); OpHostname, OpTimeOffsets, OpLoopback: bytes
 	Len    uintptr
 	// Flags are the mount flags of OpMount; for OpWorkDir, Explicit.
@@ -138,7 +141,11 @@ func RunSteps(steps []Step, wd *WorkDir) (int, syscall.Errno) {
 			// to make for the children with it (CLONE_NEWPID).
 			_, _, e = syscall.RawSyscall6(unix.SYS_UNSHARE, unix.CLONE_NEWTIME|s.Flags, 0, 0, 0, 0, 0)
 		case OpTimeOffsets:
-			fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(s.Target)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+			dir := atFDCWD
+			if *s.Target != '/' {
+				dir = s.At
+			}
+			fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, dir, uintptr(unsafe.Pointer(s.Target)), unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
 			if e != 0 {
 				break
 			}
