@@ -66,10 +66,11 @@ func WithJoin(kind syscalls.Type, path string) Option {
 // nsenter --all, but for the kinds the other options create: those are
 // new (WithHostname names a new UTS namespace, not the process's), and a
 // new mount namespace is made on top of the process's. Namespaces it
-// shares with the caller are left as they are. Where the kernel has setns(2) on a pidfd (Linux 5.8 and later) all
-// are entered at once, by one system call on a pidfd opened when the verb
-// starts (a process that exited by then is an error, never another
-// process's namespaces); on older kernels one by one through
+// shares with the caller are left as they are. Where the kernel has
+// setns(2) on a pidfd (Linux 5.8 and later) all are entered at once, by
+// one system call on a pidfd opened when the verb starts (a process that
+// exited by then, a zombie included, is an error, never another process's
+// namespaces nor none); on older kernels one by one through
 // /proc/PID/ns/*. Everything else is as for WithJoin, which says which
 // verbs honour it.
 func WithJoinProcess(pid int, kinds ...syscalls.Type) Option {
