@@ -69,3 +69,46 @@ func TestJoinPathFIFO(t *testing.T) {
 	}
 	_ = os.Remove(fifo)
 }
+
+// TestJoinPathNotOpened: a WithJoin path that is not a namespace file is
+// refused without being opened for reading (a device's open can act: a
+// watchdog starts, a tape rewinds). A writer blocked in open(2) on a FIFO
+// there stays blocked: an open for reading would have released it.
+func TestJoinPathNotOpened(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "ns")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan int, 1)
+	go func() {
+		fd, _ := unix.Open(fifo, unix.O_WRONLY|unix.O_CLOEXEC, 0) // blocks until a reader opens
+		opened <- fd
+	}()
+	defer func() {
+		// Release the writer whatever happened.
+		if fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			if w := <-opened; w >= 0 {
+				unix.Close(w)
+			}
+			unix.Close(fd)
+		}
+	}()
+	time.Sleep(20 * time.Millisecond) // the writer is in open(2)
+	n := New(WithJoin(syscalls.UTS, fifo))
+	p, err := n.StartProcess("/bin/true", []string{"true"}, nil)
+	if err == nil {
+		_, _ = p.Wait()
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("StartProcess: %v, want ErrInvalid", err)
+	}
+	if err := n.Do(func() error { return nil }); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Do: %v, want ErrInvalid", err)
+	}
+	select {
+	case fd := <-opened:
+		opened <- fd // for the deferred release
+		t.Error("the FIFO was opened for reading: its writer was released")
+	case <-time.After(50 * time.Millisecond):
+	}
+}

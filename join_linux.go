@@ -5,6 +5,7 @@ package namespace
 // the join stage of a re-executed Go child.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -107,10 +108,10 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 // openFile resolves a WithJoin.
 func (r *joinResolution) openFile(out *[]step, s *step) error {
 	t := syscalls.Type(s.Flags)
-	// O_NONBLOCK, O_NOCTTY: the path may name a FIFO or a device (a path
-	// in /tmp that someone else changed); opening it must neither wait for
-	// a writer nor take a terminal. The namespace check refuses it then.
-	fd, err := unix.Open(s.Target, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := openNSFile(s.Target)
+	if errors.Is(err, errNotNSFile) {
+		return fmt.Errorf("namespace: %w: WithJoin(%v, %q): the file is not a namespace file, not a %v namespace", ErrInvalid, t, s.Target, t)
+	}
 	if err != nil && s.Data == "" {
 		return classify(joinStepName(s), &os.PathError{Op: "open", Path: s.Target, Err: err}, nil)
 	}
@@ -145,6 +146,31 @@ func (r *joinResolution) openFile(out *[]step, s *step) error {
 	r.joined |= t.Flag()
 	*out = append(*out, step{Kind: wire.StepJoinFD, Target: s.Target, Data: strconv.Itoa(fd), Flags: s.Flags})
 	return nil
+}
+
+// errNotNSFile is openNSFile's error for a file of another file system.
+var errNotNSFile = errors.New("not a namespace file")
+
+// openNSFile opens the namespace file at path for setns(2). The path may
+// name anything (a path in /tmp that someone else changed): it is opened
+// with O_PATH first, which opens no device and waits for no FIFO's writer,
+// and opened for reading, through that descriptor, only if it is a file
+// of the namespace file system.
+func openNSFile(path string) (int, error) {
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(pfd)
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(pfd, &fs); err != nil {
+		return -1, err
+	}
+	if fs.Type != unix.NSFS_MAGIC {
+		return -1, errNotNSFile
+	}
+	dir, name := procAt("self/fd/" + strconv.Itoa(pfd))
+	return unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 // openProcess resolves a WithJoinProcess: a pidfd of the process, and the

@@ -57,9 +57,9 @@ type Step struct {
 	Target *byte // OpMount: the mount point; OpTimeOffsets: the file; OpWorkDir: the directory, or nil
 	// At is the directory descriptor of OpTimeOffsets's Target when that
 	// is relative (the caller's /proc, after a joined mount namespace).
-	At uintptr
-	Data   *byte // OpMount: the data (a C string); OpHostname, OpTimeOffsets, OpLoopback: bytes
-	Len    uintptr
+	At   uintptr
+	Data *byte // OpMount: the data (a C string); OpHostname, OpTimeOffsets, OpLoopback: bytes
+	Len  uintptr
 	// Flags are the mount flags of OpMount; for OpWorkDir, Explicit.
 	Flags uintptr
 }
