@@ -245,22 +245,31 @@ func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) erro
 	return nil
 }
 
-// throughCallerProc opens the caller's /proc (closed with r) and makes the
-// time offsets step among steps open its file there, relative to it.
-func (r *joinResolution) throughCallerProc(steps []rawproc.Step) error {
+// throughCallerProc makes what the raw child a opens in /proc after the
+// joins, the time offsets and the subreaper's children file, open it
+// through the caller's /proc, opened now (and closed with r): after a
+// joined mount namespace, /proc is whatever its owner put at that path
+// (a link to a file of its choice as /proc/self/timens_offsets), where
+// "self" in the caller's is the child.
+func (r *joinResolution) throughCallerProc(a *rawproc.SpawnArgs, what string) error {
 	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return classify(stepInfoOf(stepTimeOffsets).name, &os.PathError{Op: "open", Path: "/proc", Err: err}, nil)
+		return classify(what, &os.PathError{Op: "open", Path: "/proc", Err: err}, nil)
 	}
 	r.fds = append(r.fds, fd)
-	rel, err := cString("self/timens_offsets")
-	if err != nil {
-		return err
-	}
-	for i := range steps {
-		if steps[i].Op == rawproc.OpTimeOffsets {
-			steps[i].Target, steps[i].At = rel, uintptr(fd)
+	for i := range a.Steps {
+		if a.Steps[i].Op == rawproc.OpTimeOffsets {
+			if a.Steps[i].Target, err = cString("self/timens_offsets"); err != nil {
+				return err
+			}
+			a.Steps[i].At = uintptr(fd)
 		}
+	}
+	if a.Reaper.On {
+		if a.Reaper.Children, err = cString("thread-self/children"); err != nil {
+			return err
+		}
+		a.Reaper.ProcDir = uintptr(fd)
 	}
 	return nil
 }

@@ -280,3 +280,33 @@ var pidViewTask = NewTask("test-pid-view", func(ctx context.Context, _ int) (pid
 	}
 	return pidView{Pid: os.Getpid(), NS: ns, Marker: strings.TrimSpace(string(b))}, nil
 })
+
+// TestJoinedMountKillDescendants: WithKillDescendants with the mount
+// namespace of a process in a PID namespace of its own joined, whose
+// /proc shows that namespace (no thread-self for the caller's processes):
+// the subreaper reads its children through the caller's /proc, and the
+// command's background process ends with it. Before, the start failed
+// ("find descendants in /proc/thread-self/children").
+func TestJoinedMountKillDescendants(t *testing.T) {
+	pid := joinTarget(t, WithPrivatePID())
+	kinds := []syscalls.Type{syscalls.Mount}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	n := New(WithJoinProcess(pid, kinds...), WithKillDescendants())
+	out, err := n.Command(context.Background(), "/bin/sh", "-c", "cat /tmp/marker; sleep 1000 >/dev/null 2>&1 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 || f[0] != "joined" {
+		t.Fatalf("inside: %q", out)
+	}
+	bg, _ := strconv.Atoi(f[1])
+	// The subreaper kills and reaps before it exits, and Command waits
+	// for it: the process is gone, not even a zombie.
+	if st := procState(bg); st != "" {
+		t.Errorf("the command's background process %d is still there (state %s)", bg, st)
+		_ = syscall.Kill(bg, syscall.SIGKILL)
+	}
+}

@@ -156,15 +156,6 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	if a.Steps, a.WD, err = rawSteps(steps); err != nil {
 		return fail(err)
 	}
-	if mntJoined && hasStep(steps, stepTimeOffsets) {
-		// After a joined mount namespace, /proc is whatever its owner put
-		// at that path (a link to a file of its choice as
-		// /proc/self/timens_offsets): the offsets are written through this
-		// process's /proc, opened now, where "self" is the child.
-		if err := res.throughCallerProc(a.Steps); err != nil {
-			return fail(err)
-		}
-	}
 
 	if sys := attr.Sys; sys != nil {
 		rest := *sys
@@ -246,6 +237,12 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	if p.KillDescendants {
 		a.Reaper.On = true
 		if a.Reaper.Children, err = cString(childrenFile); err != nil {
+			return fail(err)
+		}
+	}
+	if mntJoined && (hasStep(steps, stepTimeOffsets) || a.Reaper.On) {
+		// After a joined mount namespace, /proc is its owner's.
+		if err := res.throughCallerProc(a, "open the caller's /proc"); err != nil {
 			return fail(err)
 		}
 	}

@@ -61,9 +61,48 @@ type InitArgs struct {
 type Subreaper struct {
 	On       bool
 	Parent   uintptr // the pid of its parent when it started
-	Children *byte   // ChildrenFile
-	buf      [512]byte
-	info     [siginfoSize]byte // waitid's
+	Children *byte   // ChildrenFile, or "thread-self/children" relative to ProcDir
+	// ProcDir is the directory descriptor of a relative Children: the
+	// caller's /proc, where a joined mount namespace's /proc is whatever
+	// its owner put there.
+	ProcDir uintptr
+	fd      uintptr // Children, opened by the subreaper itself; 0: not open
+	buf     [512]byte
+	info    [siginfoSize]byte // waitid's
+}
+
+// openChildren opens r's children file; the calling thread is the one
+// whose children it lists.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (r *Subreaper) openChildren() (uintptr, syscall.Errno) {
+	dir := atFDCWD
+	if *r.Children != '/' {
+		dir = r.ProcDir
+	}
+	fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, dir, uintptr(unsafe.Pointer(r.Children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	return fd, e
+}
+
+// closeAllButChildren closes every descriptor of the subreaper but its
+// children file, opened now (0 if it cannot be: killDescendants then
+// tries again by name, and reaps what it can), which it reads again at
+// each round.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (r *Subreaper) closeAllButChildren() {
+	fd, e := r.openChildren()
+	if e != 0 || fd == 0 {
+		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
+		return
+	}
+	r.fd = fd
+	syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, fd-1, 0, 0, 0, 0)
+	syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, fd+1, uintptr(^uint32(0)), 0, 0, 0, 0)
 }
 
 // ChildrenFile lists the children of the calling thread ("PID PID ... ");
@@ -157,9 +196,11 @@ func ForkInit(a *InitArgs) (pid int, err syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_EXIT_GROUP, code, 0, 0, 0, 0, 0)
 	}
 
-	if a.Reaper.On || a.Relay {
+	if a.Reaper.On {
 		// The command has what it needs; the subreaper holds nothing (not
-		// the job socket, nor a terminal).
+		// the job socket, nor a terminal) but its children file.
+		a.Reaper.closeAllButChildren()
+	} else if a.Relay {
 		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
 	}
 	InitLoop(cmd, !a.TakeTerminal, &a.Reaper)
@@ -259,11 +300,18 @@ func killDescendants(r *Subreaper) {
 		chld   uint64 = 1 << (uintptr(syscall.SIGCHLD) - 1)
 	)
 	for {
-		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(r.Children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		fd, e := r.fd, syscall.Errno(0)
+		if fd == 0 {
+			fd, e = r.openChildren()
+		}
 		readable := e == 0
 		if readable {
-			n, _, e := syscall.RawSyscall6(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
-			syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+			// From the start each time: the kernel lists the children
+			// as they are then.
+			n, _, e := syscall.RawSyscall6(unix.SYS_PREAD64, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
+			if fd != r.fd {
+				syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+			}
 			if e != 0 {
 				n = 0
 			}

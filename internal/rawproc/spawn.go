@@ -197,7 +197,7 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 		// does, below) and, when the program has ended or this process has
 		// died (SIGKILL included), kills the descendants left. First check
 		// that it will find them.
-		fd, _, e = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(a.Reaper.Children)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+		fd, e = a.Reaper.openChildren()
 		if e != 0 {
 			spawnFail(a, CodeChildrenFile, e)
 		}
@@ -246,8 +246,11 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 			spawnFail(a, CodeForkProgram, e)
 		}
 		if r1 != 0 {
-			syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
-			syscall.RawSyscall6(unix.SYS_CLOSE, a.ErrFD, 0, 0, 0, 0, 0)
+			if a.Reaper.On {
+				a.Reaper.closeAllButChildren()
+			} else {
+				syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
+			}
 			InitLoop(r1, !a.InitTakesTerminal, &a.Reaper)
 		}
 		programChild(a)
