@@ -286,13 +286,6 @@ func rawFSStep(s *step, r *rawproc.Step) error {
 			*dst, err = cString(v)
 		}
 	}
-	fdPaths := func(n int) *byte {
-		b := make([]byte, n*rawproc.FDPathSize)
-		for i := 0; i < n; i++ {
-			copy(b[i*rawproc.FDPathSize:], "/proc/self/fd/")
-		}
-		return &b[0]
-	}
 	switch s.Kind {
 	case stepNewRoot:
 		if s.Data != "" {
@@ -304,13 +297,11 @@ func rawFSStep(s *step, r *rawproc.Step) error {
 		if len(s.Data) > 0 {
 			r.Data, r.Len = &[]byte(s.Data)[0], uintptr(len(s.Data))
 		}
-		r.Target = fdPaths(1)
 	case stepFSSource:
 		cs(&r.Src, s.Target)
 		r.Data = &append([]byte(s.Data), 0)[0]
 	case stepOverlaySource:
 		cs(&r.Src, s.Data)
-		r.Target = fdPaths(2)
 	case stepAttach, stepDir:
 		cs(&r.Target, s.Target)
 		if err == nil {

@@ -5,6 +5,7 @@ package namespace
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -308,5 +309,62 @@ func TestJoinedMountKillDescendants(t *testing.T) {
 	if st := procState(bg); st != "" {
 		t.Errorf("the command's background process %d is still there (state %s)", bg, st)
 		_ = syscall.Kill(bg, syscall.SIGKILL)
+	}
+}
+
+// TestJoinedMountFileAndOverlay: WithFile and WithTmpOverlay on top of a
+// joined mount namespace, that of a process in a PID namespace of its own
+// (whose /proc shows no process of the caller's) and that of one whose
+// owner put a tmpfs on /proc with self linked to a directory of its
+// choice. The raw executor named its staging tmpfs as /proc/self/fd/N, so
+// the first failed ("fsmount: no such file or directory") and the second
+// made the overlay's upper layer, where the program's writes go, in the
+// owner's directory. It names the stage as its working directory now.
+func TestJoinedMountFileAndOverlay(t *testing.T) {
+	dir := proctest.SharedDir(t, "", 0o777)
+	targets := map[string]func(t *testing.T) (int, []syscalls.Type){
+		"pid namespace": func(t *testing.T) (int, []syscalls.Type) {
+			pid := joinTarget(t, WithPrivatePID())
+			kinds := []syscalls.Type{syscalls.Mount}
+			if !asRoot() {
+				kinds = append(kinds, syscalls.User)
+			}
+			return pid, kinds
+		},
+		"hostile proc": func(t *testing.T) (int, []syscalls.Type) {
+			return hostileMountNS(t, "mkdir -p "+dir+"/fd && mount -t tmpfs none /proc && ln -s "+dir+" /proc/self")
+		},
+	}
+	const script = "cat /etc/passwd; echo written > /var/overlaid; cat /var/overlaid"
+	for name, target := range targets {
+		t.Run(name, func(t *testing.T) {
+			pid, kinds := target(t)
+			n := New(WithJoinProcess(pid, kinds...), WithFile("/etc/passwd", []byte("content\n"), 0o644), WithTmpOverlay("/var"))
+			out, err := n.Command(context.Background(), "/bin/sh", "-c", script).CombinedOutput()
+			if err != nil || string(out) != "content\nwritten\n" {
+				t.Errorf("Command: %v: %q", err, out)
+			}
+			r, w, _ := os.Pipe()
+			p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, w}})
+			w.Close()
+			if err != nil {
+				r.Close()
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r)
+			r.Close()
+			if st, err := p.Wait(); err != nil || !st.Success() || string(b) != "content\nwritten\n" {
+				t.Errorf("StartProcess: %v %v: %q", st, err, b)
+			}
+			if _, err := os.Stat("/var/overlaid"); err == nil {
+				t.Error("the overlay's write reached the host's /var")
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != "fd" {
+					t.Errorf("the owner's directory got %s", e.Name())
+				}
+			}
+		})
 	}
 }

@@ -15,51 +15,50 @@ import (
 // destination opened in the view's root with openat2. See the root
 // package's fs_plan_linux.go for their compilation and the Go executor.
 const (
-	OpNewRoot            Op = 16 // Src: the directory to bind, or nil for a tmpfs; attached over /
-	OpBindSource         Op = 17 // Src: the source; Flags: mount attributes, FSOptional
-	OpFileSource         Op = 18 // Data, Len: the content; Flags: permissions | attributes<<12; Target: FDPathSize bytes, "/proc/self/fd/" filled in
-	OpFSSource           Op = 19 // Src: the type; Data: options (key NUL value NUL …, NUL); Flags: attributes
-	OpOverlaySource      Op = 20 // Src: the lower directory; Target: 2*FDPathSize bytes, "/proc/self/fd/" filled in at 0 and FDPathSize
-	OpAttach             Op = 21 // Target: the destination; Src: its walk, or nil; Flags: FSOptional
-	OpSetAttr            Op = 22 // Target; Flags: attributes
-	OpSymlink            Op = 23 // Target: the link; Src: its walk, or nil; Data: the content, Len bytes, then Len+1 bytes of room
-	OpDir                Op = 24 // Target; Src: its walk, or nil; Flags: permissions
-	OpPivot              Op = 25 // pivot_root into the new root; the old one stays over it
-	OpDetachOldRoot      Op = 26 // umount2 of the old root, MNT_DETACH
-	FSOptional              = 1 << 16
-	FDPathSize              = 48
-	fdPathPrefix            = len("/proc/self/fd/")
-	skipped                 = -2 // the Tree of a skipped optional source
-	resolveInRoot           = 0x10
-	resolveNoXdev           = 0x01
-	resolveNoMagic          = 0x02
-	resolveNoSymlinks       = 0x04
-	resolveBeneath          = 0x08
-	fsconfigSetFlag         = 0
-	fsconfigSetString       = 1
-	fsconfigCmdCreate       = 6
-	statxModeOffset         = 28 // stx_mode in struct statx
-	mountAttrSize           = 32
-	openHowSize             = 24
-	openTreeCloneCloexec    = unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
-	moveMountEmptyFrom      = unix.MOVE_MOUNT_F_EMPTY_PATH
-	moveMountEmptyBoth      = unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH
-	attachDirMode           = 0o755
-	attachFileMode          = 0o644
-	walkDirMode             = 0o755
-	stagingMode             = "mode\x000700\x00\x00"
-	emptyRootMode           = "mode\x000755\x00\x00"
-	stagingFile             = "f\x00"
-	upperDir                = "upper\x00"
-	workDir                 = "work\x00"
-	dotPath                 = ".\x00"
-	slashPath               = "/\x00"
-	emptyPath               = "\x00"
-	tmpfsType               = "tmpfs\x00"
-	overlayType             = "overlay\x00"
-	lowerdirKey             = "lowerdir\x00"
-	upperdirKey             = "upperdir\x00"
-	workdirKey              = "workdir\x00"
+	OpNewRoot       Op = 16 // Src: the directory to bind, or nil for a tmpfs; attached over /
+	OpBindSource    Op = 17 // Src: the source; Flags: mount attributes, FSOptional
+	OpFileSource    Op = 18 // Data, Len: the content; Flags: permissions | attributes<<12
+	OpFSSource      Op = 19 // Src: the type; Data: options (key NUL value NUL …, NUL); Flags: attributes
+	OpOverlaySource Op = 20 // Src: the lower directory
+	OpAttach        Op = 21 // Target: the destination; Src: its walk, or nil; Flags: FSOptional
+	OpSetAttr       Op = 22 // Target; Flags: attributes
+	OpSymlink       Op = 23 // Target: the link; Src: its walk, or nil; Data: the content, Len bytes, then Len+1 bytes of room
+	OpDir           Op = 24 // Target; Src: its walk, or nil; Flags: permissions
+	OpPivot         Op = 25 // pivot_root into the new root; the old one stays over it
+	OpDetachOldRoot Op = 26 // umount2 of the old root, MNT_DETACH
+	FSOptional         = 1 << 16
+
+	skipped              = -2 // the Tree of a skipped optional source
+	resolveInRoot        = 0x10
+	resolveNoXdev        = 0x01
+	resolveNoMagic       = 0x02
+	resolveNoSymlinks    = 0x04
+	resolveBeneath       = 0x08
+	fsconfigSetFlag      = 0
+	fsconfigSetString    = 1
+	fsconfigCmdCreate    = 6
+	statxModeOffset      = 28 // stx_mode in struct statx
+	mountAttrSize        = 32
+	openHowSize          = 24
+	openTreeCloneCloexec = unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+	moveMountEmptyFrom   = unix.MOVE_MOUNT_F_EMPTY_PATH
+	moveMountEmptyBoth   = unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH
+	attachDirMode        = 0o755
+	attachFileMode       = 0o644
+	walkDirMode          = 0o755
+	stagingMode          = "mode\x000700\x00\x00"
+	emptyRootMode        = "mode\x000755\x00\x00"
+	stagingFile          = "f\x00"
+	upperDir             = "upper\x00"
+	workDir              = "work\x00"
+	dotPath              = ".\x00"
+	slashPath            = "/\x00"
+	emptyPath            = "\x00"
+	tmpfsType            = "tmpfs\x00"
+	overlayType          = "overlay\x00"
+	lowerdirKey          = "lowerdir\x00"
+	upperdirKey          = "upperdir\x00"
+	workdirKey           = "workdir\x00"
 )
 
 // FSState is the state of the filesystem view's steps between them: the
@@ -73,7 +72,6 @@ type FSState struct {
 	How        [3]uint64 // struct open_how
 	Attr       [4]uint64 // struct mount_attr
 	Statx      [256]byte // struct statx
-	Digits     [24]byte  // a descriptor's number, formatted
 }
 
 // cstr returns the address of a NUL-terminated string constant.
@@ -213,32 +211,34 @@ func newFS(typ, opts *byte, attr uintptr) (int, syscall.Errno) {
 	return -1, e
 }
 
-// fdPath writes the decimal number fd, then the string suffix, into buf
-// after its "/proc/self/fd/" prefix.
+// enterStage makes the staging mount stage the working directory, so
+// that it can be named without /proc (a joined mount namespace's /proc is
+// whatever its owner put there), and returns the descriptor of the
+// working directory before, for leaveStage.
 //
 //go:nosplit
 //go:norace
 //go:nocheckptr
-func fdPath(st *FSState, buf *byte, fd int, suffix string) {
-	n := 0
-	// n < len(Digits), always true for an int, lets the compiler drop the
-	// bounds check, whose panic would be runtime code in the child.
-	for v := fd; n < len(st.Digits); v /= 10 {
-		st.Digits[n] = byte('0' + v%10)
-		n++
-		if v < 10 {
-			break
-		}
+func enterStage(stage int) (uintptr, syscall.Errno) {
+	cwd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, cstr(dotPath), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		return 0, e
 	}
-	p := unsafe.Add(unsafe.Pointer(buf), fdPathPrefix)
-	for i := n - 1; i >= 0 && i < len(st.Digits); i-- {
-		*(*byte)(p) = st.Digits[i]
-		p = unsafe.Add(p, 1)
+	if _, _, e = syscall.RawSyscall6(unix.SYS_FCHDIR, uintptr(stage), 0, 0, 0, 0, 0); e != 0 {
+		closeFD(int(cwd))
+		return 0, e
 	}
-	for i := 0; i < len(suffix); i++ {
-		*(*byte)(p) = suffix[i]
-		p = unsafe.Add(p, 1)
-	}
+	return cwd, 0
+}
+
+// leaveStage goes back to the working directory cwd and closes it.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func leaveStage(cwd uintptr) {
+	syscall.RawSyscall6(unix.SYS_FCHDIR, cwd, 0, 0, 0, 0, 0)
+	closeFD(int(cwd))
 }
 
 // newRoot makes the tree of the new root and attaches it over /: the old
@@ -302,11 +302,16 @@ func fileSource(s *Step, st *FSState) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	if _, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(stage), cstr(emptyPath), atFDCWD, cstr(slashPath), moveMountEmptyFrom, 0); e != 0 {
+	cwd, e := enterStage(stage)
+	if e != 0 {
 		closeFD(stage)
 		return e
 	}
-	fdPath(st, s.Target, stage, emptyPath)
+	if _, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(stage), cstr(emptyPath), atFDCWD, cstr(slashPath), moveMountEmptyFrom, 0); e != 0 {
+		leaveStage(cwd)
+		closeFD(stage)
+		return e
+	}
 	e = writeFile(s, stage)
 	if e == 0 {
 		var r uintptr
@@ -316,7 +321,8 @@ func fileSource(s *Step, st *FSState) syscall.Errno {
 			e = setAttr(st, int(r), cstr(emptyPath), s.Flags>>12&0xf)
 		}
 	}
-	_, _, e2 := syscall.RawSyscall6(unix.SYS_UMOUNT2, ptr(s.Target), unix.MNT_DETACH, 0, 0, 0, 0)
+	_, _, e2 := syscall.RawSyscall6(unix.SYS_UMOUNT2, cstr(dotPath), unix.MNT_DETACH, 0, 0, 0, 0)
+	leaveStage(cwd)
 	closeFD(stage)
 	if e == 0 {
 		e = e2
@@ -362,13 +368,19 @@ func overlaySource(s *Step, st *FSState) syscall.Errno {
 	if e != 0 {
 		return e
 	}
+	cwd, e := enterStage(stage)
+	if e != 0 {
+		closeFD(stage)
+		return e
+	}
 	if _, _, e = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(stage), cstr(emptyPath), atFDCWD, cstr(slashPath), moveMountEmptyFrom, 0); e != 0 {
+		leaveStage(cwd)
 		closeFD(stage)
 		return e
 	}
 	e = overlayOn(s, st, stage)
-	fdPath(st, s.Target, stage, emptyPath)
-	_, _, e2 := syscall.RawSyscall6(unix.SYS_UMOUNT2, ptr(s.Target), unix.MNT_DETACH, 0, 0, 0, 0)
+	_, _, e2 := syscall.RawSyscall6(unix.SYS_UMOUNT2, cstr(dotPath), unix.MNT_DETACH, 0, 0, 0, 0)
+	leaveStage(cwd)
 	closeFD(stage)
 	if e == 0 {
 		e = e2
@@ -389,17 +401,15 @@ func overlayOn(s *Step, st *FSState, stage int) syscall.Errno {
 	if _, _, e := syscall.RawSyscall6(unix.SYS_MKDIRAT, uintptr(stage), cstr(workDir), walkDirMode, 0, 0, 0); e != 0 {
 		return e
 	}
-	upper := s.Target
-	work := (*byte)(unsafe.Add(unsafe.Pointer(s.Target), FDPathSize))
-	fdPath(st, upper, stage, "/upper\x00")
-	fdPath(st, work, stage, "/work\x00")
+	// The layers by their names in the working directory, the stage.
+	upper, work := cstr(upperDir), cstr(workDir)
 	fsfd, _, e := syscall.RawSyscall6(unix.SYS_FSOPEN, cstr(overlayType), unix.FSOPEN_CLOEXEC, 0, 0, 0, 0)
 	if e != 0 {
 		return e
 	}
 	if _, _, e = syscall.RawSyscall6(unix.SYS_FSCONFIG, fsfd, fsconfigSetString, cstr(lowerdirKey), ptr(s.Src), 0, 0); e == 0 {
-		if _, _, e = syscall.RawSyscall6(unix.SYS_FSCONFIG, fsfd, fsconfigSetString, cstr(upperdirKey), ptr(upper), 0, 0); e == 0 {
-			if _, _, e = syscall.RawSyscall6(unix.SYS_FSCONFIG, fsfd, fsconfigSetString, cstr(workdirKey), ptr(work), 0, 0); e == 0 {
+		if _, _, e = syscall.RawSyscall6(unix.SYS_FSCONFIG, fsfd, fsconfigSetString, cstr(upperdirKey), upper, 0, 0); e == 0 {
+			if _, _, e = syscall.RawSyscall6(unix.SYS_FSCONFIG, fsfd, fsconfigSetString, cstr(workdirKey), work, 0, 0); e == 0 {
 				_, _, e = syscall.RawSyscall6(unix.SYS_FSCONFIG, fsfd, fsconfigCmdCreate, 0, 0, 0, 0)
 			}
 		}
