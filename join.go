@@ -33,9 +33,11 @@ type joinSpec struct {
 // (owned by it; a new PID namespace there is refused with ErrUnsupported
 // when the verb starts: join the PID namespace too). A kind cannot be both
 // joined and created (ErrInvalid), but for mnt: a new mount namespace is
-// made on top of a joined one. Nor can a new user namespace be created
-// beside joined ones (it would have no rights over them: join the user
-// namespace too, or create the other kinds).
+// made on top of a joined one; nor joined twice, by two WithJoin or a
+// WithJoinProcess with that kind (ErrInvalid; a WithJoinProcess without
+// kinds leaves out a kind that a WithJoin names). Nor can a new user
+// namespace be created beside joined ones (it would have no rights over
+// them: join the user namespace too, or create the other kinds).
 //
 // Run, Task.Run, a Pool, Command, StartProcess, Prepare and Setup honour
 // it for every kind: the joining is done by a raw child before the Go
@@ -112,9 +114,15 @@ func (n *Namespace) checkJoins() []error {
 	}
 	var errs []error
 	created := n.Flags() &^ syscalls.CLONE_SYSVSEM
-	explicit := uintptr(0)
+	explicit, twice := uintptr(0), uintptr(0)
 	for _, j := range n.joins {
+		twice |= explicit & j.kinds
 		explicit |= j.kinds
+	}
+	if twice != 0 {
+		// Which one would be entered last depends on how the joins are
+		// ordered (a process's before files), not on the options' order.
+		errs = append(errs, invalidf("the %v namespace is joined twice: give one of them", kindNames(twice)))
 	}
 	// A mount namespace may be both: a new one on top of the joined one
 	// (for a private /tmp, say).

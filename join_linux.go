@@ -69,7 +69,14 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 	r := &joinResolution{}
 	var joins []step
 	rest := steps
-	making := madeKinds(steps, created) // what a process's namespaces, joined whole, leave alone
+	// What a process's namespaces, joined whole, leave alone: the kinds
+	// the plan makes, and those a file names.
+	making := madeKinds(steps, created)
+	for i := range steps {
+		if steps[i].Kind == wire.StepJoin {
+			making |= uintptr(steps[i].Flags)
+		}
+	}
 	for len(rest) > 0 && isJoinStep(&rest[0]) {
 		s := rest[0]
 		rest = rest[1:]
@@ -179,7 +186,8 @@ func openNSFile(path string) (int, error) {
 // first). Without kinds given, the kinds that the options create are not
 // joined (but mnt, on top of which a new one is made): they would be
 // entered after the clone made them, and their set-up (a host name, lo)
-// done in the process's namespaces instead of new ones.
+// done in the process's namespaces instead of new ones; nor are those that
+// a WithJoin names, entered from its file instead.
 func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) error {
 	pid, _ := strconv.Atoi(s.Target)
 	pidfd, err := unix.PidfdOpen(pid, 0)

@@ -368,3 +368,23 @@ func TestJoinedMountFileAndOverlay(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinProcessAndFile: WithJoinProcess without kinds and a WithJoin of
+// one kind: that kind is the file's, the others the process's; two joins
+// of one kind named twice are refused (TestJoinValidation).
+func TestJoinProcessAndFile(t *testing.T) {
+	if !asRoot() {
+		t.Skip("needs root: unprivileged, the process's user namespace is joined first, and another owner's UTS namespace cannot be entered from it")
+	}
+	pid := joinTarget(t)
+	h, err := New(WithHostname("other-uts")).Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n := New(WithJoinProcess(pid), WithJoin(syscalls.UTS, "/proc/"+strconv.Itoa(h.Pid())+"/ns/uts"))
+	out, err := n.Command(context.Background(), "/bin/sh", "-c", "hostname; cat /tmp/marker").Output()
+	if err != nil || string(out) != "other-uts\njoined\n" {
+		t.Errorf("got %q, %v; want the file's host name and the process's /tmp", out, err)
+	}
+}

@@ -367,6 +367,8 @@ func TestJoinValidation(t *testing.T) {
 		{"pid", []Option{WithJoinProcess(0)}, ErrInvalid},
 		{"both", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net"), WithPrivateNet()}, ErrInvalid},
 		{"new user", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net"), WithPrivateUser()}, ErrInvalid},
+		{"twice", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net"), WithJoin(syscalls.Net, "/proc/2/ns/net")}, ErrInvalid},
+		{"twice by process", []Option{WithJoinProcess(1, syscalls.Net), WithJoin(syscalls.Net, "/proc/2/ns/net")}, ErrInvalid},
 		{"pool", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net")}, nil},
 	} {
 		err := New(c.opts...).Validate()
