@@ -97,7 +97,9 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 	r.cloneFlags = created
 	var after uintptr
 	if r.joined&syscalls.CLONE_NEWUSER != 0 {
-		if created&syscalls.CLONE_NEWPID != 0 {
+		// (A PID namespace made with the time namespace, before Linux
+		// 6.3, counts: every kernel refuses the same options.)
+		if madeKinds(steps, created)&syscalls.CLONE_NEWPID != 0 {
 			r.close()
 			return nil, fmt.Errorf("namespace: %w: a new PID namespace inside a joined user namespace; join the PID namespace as well, or create the user namespace", ErrUnsupported)
 		}
