@@ -35,7 +35,8 @@ type joinSpec struct {
 // joined and created (ErrInvalid), but for mnt: a new mount namespace is
 // made on top of a joined one; nor joined twice, by two WithJoin or a
 // WithJoinProcess with that kind (ErrInvalid; a WithJoinProcess without
-// kinds leaves out a kind that a WithJoin names). Nor can a new user
+// kinds, given once at most, leaves out the kinds the other joins name).
+// Nor can a new user
 // namespace be created beside joined ones (it would have no rights over
 // them: join the user namespace too, or create the other kinds).
 //
@@ -114,10 +115,16 @@ func (n *Namespace) checkJoins() []error {
 	}
 	var errs []error
 	created := n.Flags() &^ syscalls.CLONE_SYSVSEM
-	explicit, twice := uintptr(0), uintptr(0)
+	explicit, twice, whole := uintptr(0), uintptr(0), 0
 	for _, j := range n.joins {
 		twice |= explicit & j.kinds
 		explicit |= j.kinds
+		if j.pid != 0 && j.kinds == 0 {
+			whole++
+		}
+	}
+	if whole > 1 {
+		errs = append(errs, invalidf("WithJoinProcess without kinds is given %d times: every kind of one process's, and name the kinds of the others", whole))
 	}
 	if twice != 0 {
 		// Which one would be entered last depends on how the joins are

@@ -69,14 +69,7 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 	r := &joinResolution{}
 	var joins []step
 	rest := steps
-	// What a process's namespaces, joined whole, leave alone: the kinds
-	// the plan makes, and those a file names.
-	making := madeKinds(steps, created)
-	for i := range steps {
-		if steps[i].Kind == wire.StepJoin {
-			making |= uintptr(steps[i].Flags)
-		}
-	}
+	making := leftAlone(steps, created)
 	for len(rest) > 0 && isJoinStep(&rest[0]) {
 		s := rest[0]
 		rest = rest[1:]
@@ -366,9 +359,9 @@ func joinWorkDir(p *plan) {
 // resolveJoins will; should a file change in between, the program's check
 // of its parents refuses the job.
 func joinsPID(steps []step, created uintptr) bool {
-	// A process's namespaces joined whole leave out the PID namespace that
-	// the plan makes, as openProcess does.
-	wholePID := madeKinds(steps, created)&syscalls.CLONE_NEWPID == 0
+	// A process's namespaces joined whole leave out a PID namespace that
+	// the plan makes or another join names, as openProcess does.
+	wholePID := leftAlone(steps, created)&syscalls.CLONE_NEWPID == 0
 	for i := range steps {
 		s := &steps[i]
 		var path string
@@ -399,6 +392,19 @@ func madeKinds(steps []step, created uintptr) uintptr {
 		}
 	}
 	return created
+}
+
+// leftAlone returns the kinds that a process's namespaces joined whole (a
+// WithJoinProcess without kinds) leave out, in a plan with steps and the
+// clone flags created: those the plan makes, and those another join names.
+func leftAlone(steps []step, created uintptr) uintptr {
+	k := madeKinds(steps, created)
+	for i := range steps {
+		if steps[i].Kind == wire.StepJoin || steps[i].Kind == wire.StepJoinProcess {
+			k |= uintptr(steps[i].Flags)
+		}
+	}
+	return k
 }
 
 // rawStage reports whether a re-executed Go child of a plan with steps

@@ -388,3 +388,108 @@ func TestJoinProcessAndFile(t *testing.T) {
 		t.Errorf("got %q, %v; want the file's host name and the process's /tmp", out, err)
 	}
 }
+
+// TestJoinedMountKillDescendantsDescriptors: the same as
+// TestJoinedMountKillDescendants through StartProcess, whose caller decides
+// the program's descriptors: with standard input closed, the subreaper's
+// children file was opened as descriptor 0, taken for "not open", and
+// closed with the rest (nothing was killed); with a long list of closed
+// descriptors, the caller's /proc that the file is opened through was
+// among the numbers put in place for the program, and closed or replaced.
+func TestJoinedMountKillDescendantsDescriptors(t *testing.T) {
+	pid := joinTarget(t, WithPrivatePID())
+	kinds := []syscalls.Type{syscalls.Mount}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	n := New(WithJoinProcess(pid, kinds...), WithKillDescendants())
+	for name, files := range map[string]func(w *os.File) []*os.File{
+		"stdin closed": func(w *os.File) []*os.File { return []*os.File{nil, w, os.Stderr} },
+		"many closed":  func(w *os.File) []*os.File { return append([]*os.File{os.Stdin, w, os.Stderr}, make([]*os.File, 61)...) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, w, _ := os.Pipe()
+			p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!"}, &os.ProcAttr{Files: files(w)})
+			w.Close()
+			if err != nil {
+				r.Close()
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(r)
+			r.Close()
+			if st, err := p.Wait(); err != nil || !st.Success() {
+				t.Fatalf("%v %v: %q", st, err, out)
+			}
+			bg, err := strconv.Atoi(strings.TrimSpace(string(out)))
+			if err != nil {
+				t.Fatalf("output %q", out)
+			}
+			if st := procState(bg); st != "" {
+				t.Errorf("the program's background process %d is still there (state %s)", bg, st)
+				_ = syscall.Kill(bg, syscall.SIGKILL)
+			}
+		})
+	}
+}
+
+// TestJoinProcessNamedKindStaysOwn: WithJoinProcess without kinds and a
+// WithJoin of the caller's own PID namespace: the PID namespace stays the
+// caller's for every verb (Run failed with ErrProtocol: the join stage
+// counted the process's PID namespace as joined). Inside the joined mount
+// namespace /proc is the process's PID namespace's; a program in a joined
+// PID namespace would have a parent outside it, seen as 0.
+func TestJoinProcessNamedKindStaysOwn(t *testing.T) {
+	pid := joinTarget(t, WithPrivatePID())
+	n := New(WithJoin(syscalls.PID, "/proc/self/ns/pid"), WithJoinProcess(pid))
+	got, err := ppidTask.Run(context.Background(), n, 0)
+	if err != nil || got[0] == "0" || got[1] != "joined" {
+		t.Errorf("Run: %q, %v; want a parent in the caller's PID namespace and the target's /tmp", got, err)
+	}
+	out, err := n.Command(context.Background(), "/bin/sh", "-c", "echo $PPID; cat /tmp/marker").Output()
+	if f := strings.Fields(string(out)); err != nil || len(f) != 2 || f[0] == "0" || f[1] != "joined" {
+		t.Errorf("Command: %q, %v", out, err)
+	}
+}
+
+var ppidTask = NewTask("test-ppid", func(ctx context.Context, _ int) ([2]string, error) {
+	b, err := os.ReadFile("/tmp/marker")
+	return [2]string{strconv.Itoa(os.Getppid()), strings.TrimSpace(string(b))}, err
+})
+
+// TestFSStageUnsearchableCwd: WithFile and WithTmpOverlay from a working
+// directory that the child may not search (root's 0700 directory of
+// another user, the child root of a user namespace with root mapped only):
+// the executor, which names its staging tmpfs as its working directory,
+// could not save the one before and failed.
+func TestFSStageUnsearchableCwd(t *testing.T) {
+	if !asRoot() {
+		t.Skip("needs root: makes a directory of another user's to work in")
+	}
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	n := New(WithPrivateUser(IDMap{Inside: 0, Outside: 0, Size: 1}), WithPrivateMount(),
+		WithFile("/etc/passwd", []byte("content\n"), 0o644), WithTmpOverlay("/var"))
+	const script = "cat /etc/passwd; echo written > /var/overlaid; cat /var/overlaid; pwd"
+	out, err := n.Command(context.Background(), "/bin/sh", "-c", script).CombinedOutput()
+	if err != nil || string(out) != "content\nwritten\n/\n" {
+		t.Errorf("Command: %v: %q", err, out)
+	}
+	r, w, _ := os.Pipe()
+	p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, w}})
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if st, err := p.Wait(); err != nil || !st.Success() || string(b) != "content\nwritten\n/\n" {
+		t.Errorf("StartProcess: %v %v: %q", st, err, b)
+	}
+}

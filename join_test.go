@@ -369,6 +369,8 @@ func TestJoinValidation(t *testing.T) {
 		{"new user", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net"), WithPrivateUser()}, ErrInvalid},
 		{"twice", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net"), WithJoin(syscalls.Net, "/proc/2/ns/net")}, ErrInvalid},
 		{"twice by process", []Option{WithJoinProcess(1, syscalls.Net), WithJoin(syscalls.Net, "/proc/2/ns/net")}, ErrInvalid},
+		{"whole twice", []Option{WithJoinProcess(1), WithJoinProcess(2)}, ErrInvalid},
+		{"whole and named", []Option{WithJoinProcess(1), WithJoinProcess(2, syscalls.UTS)}, nil},
 		{"pool", []Option{WithJoin(syscalls.Net, "/proc/1/ns/net")}, nil},
 	} {
 		err := New(c.opts...).Validate()

@@ -214,7 +214,8 @@ func newFS(typ, opts *byte, attr uintptr) (int, syscall.Errno) {
 // enterStage makes the staging mount stage the working directory, so
 // that it can be named without /proc (a joined mount namespace's /proc is
 // whatever its owner put there), and returns the descriptor of the
-// working directory before, for leaveStage.
+// working directory before, for leaveStage, or noCwd if this process
+// cannot open it (a directory it may not search, in a user namespace).
 //
 //go:nosplit
 //go:norace
@@ -222,22 +223,35 @@ func newFS(typ, opts *byte, attr uintptr) (int, syscall.Errno) {
 func enterStage(stage int) (uintptr, syscall.Errno) {
 	cwd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, cstr(dotPath), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, 0, 0)
 	if e != 0 {
-		return 0, e
+		cwd = noCwd
 	}
 	if _, _, e = syscall.RawSyscall6(unix.SYS_FCHDIR, uintptr(stage), 0, 0, 0, 0, 0); e != 0 {
-		closeFD(int(cwd))
+		if cwd != noCwd {
+			closeFD(int(cwd))
+		}
 		return 0, e
 	}
 	return cwd, 0
 }
 
-// leaveStage goes back to the working directory cwd and closes it.
+// noCwd is enterStage's working directory that could not be opened.
+const noCwd = ^uintptr(0)
+
+// leaveStage goes back to the working directory cwd and closes it; to /
+// if it was noCwd, which the plan's working directory step, after the
+// view's steps, leaves for the one asked for, entered again by its path.
 //
 //go:nosplit
 //go:norace
 //go:nocheckptr
 func leaveStage(cwd uintptr) {
-	syscall.RawSyscall6(unix.SYS_FCHDIR, cwd, 0, 0, 0, 0, 0)
+	if cwd == noCwd {
+		syscall.RawSyscall6(unix.SYS_CHDIR, cstr(slashPath), 0, 0, 0, 0, 0)
+		return
+	}
+	if _, _, e := syscall.RawSyscall6(unix.SYS_FCHDIR, cwd, 0, 0, 0, 0, 0); e != 0 {
+		syscall.RawSyscall6(unix.SYS_CHDIR, cstr(slashPath), 0, 0, 0, 0, 0)
+	}
 	closeFD(int(cwd))
 }
 

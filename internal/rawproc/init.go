@@ -96,7 +96,13 @@ func (r *Subreaper) openChildren() (uintptr, syscall.Errno) {
 //go:nocheckptr
 func (r *Subreaper) closeAllButChildren() {
 	fd, e := r.openChildren()
-	if e != 0 || fd == 0 {
+	if e == 0 && fd < 3 {
+		// Above the standard descriptors (0 means "not open" in r.fd).
+		nfd, _, e2 := syscall.RawSyscall6(unix.SYS_FCNTL, fd, unix.F_DUPFD_CLOEXEC, 3, 0, 0, 0)
+		syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+		fd, e = nfd, e2
+	}
+	if e != 0 {
 		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 0, uintptr(^uint32(0)), 0, 0, 0, 0) // every descriptor: max_fd is an unsigned int
 		return
 	}

@@ -420,6 +420,15 @@ func spawnAfterSteps(a *SpawnArgs) (st uint32, e syscall.Errno) {
 		a.HoldR = r1
 		a.NextFD = int(r1) + 1
 	}
+	if a.Reaper.On && *a.Reaper.Children != '/' && a.Reaper.ProcDir < uintptr(len(a.Fds)) {
+		// The subreaper opens its children file relative to it later.
+		r1, _, e = syscall.RawSyscall6(unix.SYS_FCNTL, a.Reaper.ProcDir, unix.F_DUPFD_CLOEXEC, uintptr(a.NextFD), 0, 0, 0)
+		if e != 0 {
+			return st, e
+		}
+		a.Reaper.ProcDir = r1
+		a.NextFD = int(r1) + 1
+	}
 	// First move every source that a lower descriptor would overwrite out
 	// of the way, then put each in place.
 	fds := a.Fds // a local slice: no bounds check (see RunSteps)
