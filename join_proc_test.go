@@ -405,7 +405,9 @@ func TestJoinedMountKillDescendantsDescriptors(t *testing.T) {
 	n := New(WithJoinProcess(pid, kinds...), WithKillDescendants())
 	for name, files := range map[string]func(w *os.File) []*os.File{
 		"stdin closed": func(w *os.File) []*os.File { return []*os.File{nil, w, os.Stderr} },
-		"many closed":  func(w *os.File) []*os.File { return append([]*os.File{os.Stdin, w, os.Stderr}, make([]*os.File, 61)...) },
+		"many closed": func(w *os.File) []*os.File {
+			return append([]*os.File{os.Stdin, w, os.Stderr}, make([]*os.File, 61)...)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, w, _ := os.Pipe()
@@ -491,5 +493,26 @@ func TestFSStageUnsearchableCwd(t *testing.T) {
 	r.Close()
 	if st, err := p.Wait(); err != nil || !st.Success() || string(b) != "content\nwritten\n/\n" {
 		t.Errorf("StartProcess: %v %v: %q", st, err, b)
+	}
+}
+
+// TestJoinPIDKillDescendantsRefused: WithKillDescendants with a joined PID
+// namespace is refused with a reason; it started nothing and said nothing
+// (the subreaper, forked into the joined namespace, saw its parent as 0,
+// took it for dead, and exited 125 after the program was reported
+// started).
+func TestJoinPIDKillDescendantsRefused(t *testing.T) {
+	pid := joinTarget(t, WithPrivatePID())
+	n := New(WithJoinProcess(pid), WithKillDescendants())
+	p, err := n.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
+	if err == nil {
+		st, _ := p.Wait()
+		t.Errorf("StartProcess: started (%v)", st)
+	} else if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "WithKillDescendants") {
+		t.Errorf("StartProcess: %v, want ErrUnsupported naming WithKillDescendants", err)
+	}
+	out, err := n.Command(context.Background(), "/bin/true").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "WithKillDescendants") {
+		t.Errorf("Command: %v: %q, want the refusal", err, out)
 	}
 }

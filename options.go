@@ -180,7 +180,8 @@ func WithPrivatePID() Option {
 // Run, Task.Run, Pool and Setup honour it by executing the child program
 // once more under the supervisor (but not combined with WithJoin,
 // WithJoinProcess or WithPrivateUser(SubIDs()), whose namespaces a raw
-// stage makes: ErrUnsupported, use Command or StartProcess); Command and StartProcess (and Prepare)
+// stage makes: ErrUnsupported, use Command or StartProcess; no verb takes
+// it with a joined PID namespace, whose PID 1 ends them all); Command and StartProcess (and Prepare)
 // run the command under it. With StartProcess the returned
 // process is a second raw process in front of the supervisor, which passes
 // signals on: SIGKILL sent to it (Process.Kill) ends the program and its

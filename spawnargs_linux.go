@@ -116,6 +116,10 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 		pidJoined = res.joined&syscalls.CLONE_NEWPID != 0
 		timeJoined = res.joined&syscalls.CLONE_NEWTIME != 0
 		mntJoined = res.joined&syscalls.CLONE_NEWNS != 0
+		if pidJoined && p.KillDescendants {
+			res.close()
+			return nil, nil, nil, fmt.Errorf("namespace: %w: WithKillDescendants with a joined PID namespace: its subreaper would be in that namespace, its parent outside; the end of the namespace's PID 1 ends them all, or create a PID namespace (WithPrivatePID) instead of joining one", ErrUnsupported)
+		}
 	}
 	fail := func(err error) (*rawproc.SpawnArgs, []step, []any, error) {
 		releaseKeep(keep)
