@@ -5,6 +5,7 @@ package namespace
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -110,5 +111,45 @@ func TestJoinPathNotOpened(t *testing.T) {
 		opened <- fd // for the deferred release
 		t.Error("the FIFO was opened for reading: its writer was released")
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestOpenNSFileWithoutProc: where /proc is not mounted, a namespace file
+// elsewhere (a bind mount, as ip netns makes) is still joined: opened by
+// its path again and taken as the file checked; a FIFO is still refused.
+func TestOpenNSFileWithoutProc(t *testing.T) {
+	if !asRoot() {
+		t.Skip("needs root: bind-mounts a namespace file and hides /proc in a mount namespace of its own")
+	}
+	dir := t.TempDir()
+	file, fifo := filepath.Join(dir, "uts"), filepath.Join(dir, "fifo")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := New(WithPrivateMount()).Do(func() error {
+		if err := unix.Mount("/proc/self/ns/uts", file, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+		if err := unix.Mount("none", "/proc", "tmpfs", 0, ""); err != nil {
+			return err
+		}
+		fd, err := openNSFile(file)
+		if err != nil {
+			return fmt.Errorf("the bound namespace file: %w", err)
+		}
+		unix.Close(fd)
+		if fd, err := openNSFile(fifo); !errors.Is(err, errNotNSFile) {
+			if err == nil {
+				unix.Close(fd)
+			}
+			return fmt.Errorf("the FIFO: %v, want errNotNSFile", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }

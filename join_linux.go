@@ -156,8 +156,10 @@ var errNotNSFile = errors.New("not a namespace file")
 // openNSFile opens the namespace file at path for setns(2). The path may
 // name anything (a path in /tmp that someone else changed): it is opened
 // with O_PATH first, which opens no device and waits for no FIFO's writer,
-// and opened for reading, through that descriptor, only if it is a file
-// of the namespace file system.
+// and opened for reading, through that descriptor (the calling thread's,
+// which may have a descriptor table of its own), only if it is a file of
+// the namespace file system. Without /proc, it is opened by its path again
+// and taken only if it is the file checked.
 func openNSFile(path string) (int, error) {
 	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -171,8 +173,21 @@ func openNSFile(path string) (int, error) {
 	if fs.Type != unix.NSFS_MAGIC {
 		return -1, errNotNSFile
 	}
-	dir, name := procAt("self/fd/" + strconv.Itoa(pfd))
-	return unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	dir, name := procAt("thread-self/fd/" + strconv.Itoa(pfd))
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != unix.ENOENT {
+		return fd, err
+	}
+	fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var checked, opened unix.Stat_t
+	if unix.Fstat(pfd, &checked) != nil || unix.Fstat(fd, &opened) != nil || checked.Dev != opened.Dev || checked.Ino != opened.Ino {
+		unix.Close(fd)
+		return -1, errNotNSFile
+	}
+	return fd, nil
 }
 
 // openProcess resolves a WithJoinProcess: a pidfd of the process, and the
