@@ -69,7 +69,7 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 	r := &joinResolution{}
 	var joins []step
 	rest := steps
-	making := leftAlone(steps, created)
+	leave := leftAlone(steps, created)
 	for len(rest) > 0 && isJoinStep(&rest[0]) {
 		s := rest[0]
 		rest = rest[1:]
@@ -78,7 +78,7 @@ func resolveJoins(steps []step, created uintptr) (*joinResolution, error) {
 		case wire.StepJoin:
 			err = r.openFile(&joins, &s)
 		case wire.StepJoinProcess:
-			err = r.openProcess(&joins, &s, making)
+			err = r.openProcess(&joins, &s, leave)
 		default:
 			err = fmt.Errorf("%w: a %s step in a plan before resolution", ErrProtocol, stepName(&s))
 		}
@@ -193,12 +193,12 @@ func openNSFile(path string) (int, error) {
 // openProcess resolves a WithJoinProcess: a pidfd of the process, and the
 // kinds in which it differs from the caller, entered through the pidfd at
 // once or, on kernels before 5.8, through its /proc/PID/ns files (user
-// first). Without kinds given, the kinds that the options create are not
-// joined (but mnt, on top of which a new one is made): they would be
-// entered after the clone made them, and their set-up (a host name, lo)
-// done in the process's namespaces instead of new ones; nor are those that
-// a WithJoin names, entered from its file instead.
-func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) error {
+// first). Without kinds given, the kinds in leave are not joined (but
+// mnt, on top of which a new one is made): those the options create, which
+// would be entered after the clone made them, and their set-up (a host
+// name, lo) done in the process's namespaces instead of new ones; and
+// those another join names (leftAlone).
+func (r *joinResolution) openProcess(out *[]step, s *step, leave uintptr) error {
 	pid, _ := strconv.Atoi(s.Target)
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
@@ -218,7 +218,7 @@ func (r *joinResolution) openProcess(out *[]step, s *step, created uintptr) erro
 		if s.Flags != 0 && uintptr(s.Flags)&t.Flag() == 0 {
 			continue
 		}
-		if s.Flags == 0 && created&^syscalls.CLONE_NEWNS&t.Flag() != 0 {
+		if s.Flags == 0 && leave&^syscalls.CLONE_NEWNS&t.Flag() != 0 {
 			continue
 		}
 		var st unix.Stat_t
