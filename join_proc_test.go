@@ -5,7 +5,6 @@ package namespace
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -344,17 +343,8 @@ func TestJoinedMountFileAndOverlay(t *testing.T) {
 			if err != nil || string(out) != "content\nwritten\n" {
 				t.Errorf("Command: %v: %q", err, out)
 			}
-			r, w, _ := os.Pipe()
-			p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, w}})
-			w.Close()
-			if err != nil {
-				r.Close()
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(r)
-			r.Close()
-			if st, err := p.Wait(); err != nil || !st.Success() || string(b) != "content\nwritten\n" {
-				t.Errorf("StartProcess: %v %v: %q", st, err, b)
+			if b, code := startOutput(t, n, script, nil); code != 0 || b != "content\nwritten\n" {
+				t.Errorf("StartProcess: status %d: %q", code, b)
 			}
 			if _, err := os.Stat("/var/overlaid"); err == nil {
 				t.Error("the overlay's write reached the host's /var")
@@ -403,26 +393,32 @@ func TestJoinedMountKillDescendantsDescriptors(t *testing.T) {
 		kinds = append(kinds, syscalls.User)
 	}
 	n := New(WithJoinProcess(pid, kinds...), WithKillDescendants())
-	for name, files := range map[string]func(w *os.File) []*os.File{
-		"stdin closed": func(w *os.File) []*os.File { return []*os.File{nil, w, os.Stderr} },
-		"many closed": func(w *os.File) []*os.File {
-			return append([]*os.File{os.Stdin, w, os.Stderr}, make([]*os.File, 61)...)
+	// Standard input closed (startOutput's), or the test's and 61 closed
+	// descriptors after the standard ones.
+	const script = "sleep 1000 >/dev/null 2>&1 & echo $!"
+	for name, start := range map[string]func() (string, int){
+		"stdin closed": func() (string, int) { return startOutput(t, n, script, nil) },
+		"many closed": func() (string, int) {
+			f, err := os.CreateTemp(t.TempDir(), "out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: append([]*os.File{os.Stdin, f, os.Stderr}, make([]*os.File, 61)...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := p.Wait()
+			b, _ := os.ReadFile(f.Name())
+			return string(b), st.ExitCode()
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r, w, _ := os.Pipe()
-			p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!"}, &os.ProcAttr{Files: files(w)})
-			w.Close()
-			if err != nil {
-				r.Close()
-				t.Fatal(err)
+			out, code := start()
+			if code != 0 {
+				t.Fatalf("status %d: %q", code, out)
 			}
-			out, _ := io.ReadAll(r)
-			r.Close()
-			if st, err := p.Wait(); err != nil || !st.Success() {
-				t.Fatalf("%v %v: %q", st, err, out)
-			}
-			bg, err := strconv.Atoi(strings.TrimSpace(string(out)))
+			bg, err := strconv.Atoi(strings.TrimSpace(out))
 			if err != nil {
 				t.Fatalf("output %q", out)
 			}
@@ -482,17 +478,8 @@ func TestFSStageUnsearchableCwd(t *testing.T) {
 	if err != nil || string(out) != "content\nwritten\n/\n" {
 		t.Errorf("Command: %v: %q", err, out)
 	}
-	r, w, _ := os.Pipe()
-	p, err := n.StartProcess("/bin/sh", []string{"sh", "-c", script}, &os.ProcAttr{Files: []*os.File{nil, w, w}})
-	w.Close()
-	if err != nil {
-		r.Close()
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r)
-	r.Close()
-	if st, err := p.Wait(); err != nil || !st.Success() || string(b) != "content\nwritten\n/\n" {
-		t.Errorf("StartProcess: %v %v: %q", st, err, b)
+	if b, code := startOutput(t, n, script, nil); code != 0 || b != "content\nwritten\n/\n" {
+		t.Errorf("StartProcess: status %d: %q", code, b)
 	}
 }
 
