@@ -26,6 +26,11 @@ type joinSpec struct {
 // of that kind: as nsenter --net=FILE. The file is opened by the calling
 // process, in its own mount namespace, when the verb starts.
 //
+// The file is opened for setns(2) through /proc (the proc file system must
+// be mounted there: ErrUnsupported otherwise), only once it is known to be
+// a namespace file: a path that someone else can change is never opened as
+// anything else.
+//
 // Joining and creating combine: WithJoin(syscalls.Net, f) with
 // WithPrivateTmp runs in the joined network namespace and a new mount
 // namespace. The kernel's order is kept: a joined user namespace is entered

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,10 +115,13 @@ func TestJoinPathNotOpened(t *testing.T) {
 	}
 }
 
-// TestOpenNSFileWithoutProc: where /proc is not mounted, a namespace file
-// elsewhere (a bind mount, as ip netns makes) is still joined: opened by
-// its path again and taken as the file checked; a FIFO is still refused.
-func TestOpenNSFileWithoutProc(t *testing.T) {
+// TestOpenNSFileNeedsProc: a namespace file is opened for setns(2) through
+// its O_PATH descriptor in /proc; where /proc is not a proc file system
+// (here a tmpfs over it), a namespace file elsewhere (a bind mount, as ip
+// netns makes) is refused with a reason (ErrUnsupported) rather than
+// opened by its path again, which could open whatever replaced the file
+// checked; a FIFO is refused as before, as not a namespace file.
+func TestOpenNSFileNeedsProc(t *testing.T) {
 	if !asRoot() {
 		t.Skip("needs root: bind-mounts a namespace file and hides /proc in a mount namespace of its own")
 	}
@@ -136,11 +140,12 @@ func TestOpenNSFileWithoutProc(t *testing.T) {
 		if err := unix.Mount("none", "/proc", "tmpfs", 0, ""); err != nil {
 			return err
 		}
-		fd, err := openNSFile(file)
-		if err != nil {
-			return fmt.Errorf("the bound namespace file: %w", err)
+		if fd, err := openNSFile(file); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "mount proc on /proc") {
+			if err == nil {
+				unix.Close(fd)
+			}
+			return fmt.Errorf("the bound namespace file without /proc: %v, want ErrUnsupported saying to mount proc", err)
 		}
-		unix.Close(fd)
 		if fd, err := openNSFile(fifo); !errors.Is(err, errNotNSFile) {
 			if err == nil {
 				unix.Close(fd)

@@ -156,10 +156,11 @@ var errNotNSFile = errors.New("not a namespace file")
 // openNSFile opens the namespace file at path for setns(2). The path may
 // name anything (a path in /tmp that someone else changed): it is opened
 // with O_PATH first, which opens no device and waits for no FIFO's writer,
-// and opened for reading, through that descriptor (the calling thread's,
-// which may have a descriptor table of its own), only if it is a file of
-// the namespace file system. Without /proc, it is opened by its path again
-// and taken only if it is the file checked.
+// and opened for reading only if it is a file of the namespace file
+// system, through that descriptor (the calling thread's, which may have a
+// descriptor table of its own) in a proc file system's root at /proc, and
+// taken only if it is the file checked. Without such a /proc it is
+// refused: opening the path again could open whatever replaced it.
 func openNSFile(path string) (int, error) {
 	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -173,12 +174,16 @@ func openNSFile(path string) (int, error) {
 	if fs.Type != unix.NSFS_MAGIC {
 		return -1, errNotNSFile
 	}
-	dir, name := procAt("thread-self/fd/" + strconv.Itoa(pfd))
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != unix.ENOENT {
-		return fd, err
+	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil && !isProcRoot(proc) {
+		unix.Close(proc)
+		err = unix.ENOENT
 	}
-	fd, err = unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("%w: /proc is not a proc file system's root here (%w), through which a namespace file is opened for setns(2); mount proc on /proc", ErrUnsupported, err)
+	}
+	defer unix.Close(proc)
+	fd, err := unix.Openat(proc, "thread-self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
@@ -193,11 +198,11 @@ func openNSFile(path string) (int, error) {
 // openProcess resolves a WithJoinProcess: a pidfd of the process, and the
 // kinds in which it differs from the caller, entered through the pidfd at
 // once or, on kernels before 5.8, through its /proc/PID/ns files (user
-// first). Without kinds given, the kinds in leave are not joined (but
-// mnt, on top of which a new one is made): those the options create, which
-// would be entered after the clone made them, and their set-up (a host
-// name, lo) done in the process's namespaces instead of new ones; and
-// those another join names (leftAlone).
+// first). Without kinds given, the kinds in leave are not joined
+// (leftAlone): those the options create, which would be entered after the
+// clone made them, and their set-up (a host name, lo) done in the
+// process's namespaces instead of new ones (but mnt, on top of which a new
+// one is made); and those another join names.
 func (r *joinResolution) openProcess(out *[]step, s *step, leave uintptr) error {
 	pid, _ := strconv.Atoi(s.Target)
 	pidfd, err := unix.PidfdOpen(pid, 0)
@@ -218,7 +223,7 @@ func (r *joinResolution) openProcess(out *[]step, s *step, leave uintptr) error 
 		if s.Flags != 0 && uintptr(s.Flags)&t.Flag() == 0 {
 			continue
 		}
-		if s.Flags == 0 && leave&^syscalls.CLONE_NEWNS&t.Flag() != 0 {
+		if s.Flags == 0 && leave&t.Flag() != 0 {
 			continue
 		}
 		var st unix.Stat_t
@@ -411,9 +416,12 @@ func madeKinds(steps []step, created uintptr) uintptr {
 
 // leftAlone returns the kinds that a process's namespaces joined whole (a
 // WithJoinProcess without kinds) leave out, in a plan with steps and the
-// clone flags created: those the plan makes, and those another join names.
+// clone flags created: those the plan makes but mnt, and those another
+// join names.
 func leftAlone(steps []step, created uintptr) uintptr {
-	k := madeKinds(steps, created)
+	// A mount namespace the plan makes goes on top of the joined one; one
+	// that another join names is that join's.
+	k := madeKinds(steps, created) &^ syscalls.CLONE_NEWNS
 	for i := range steps {
 		if steps[i].Kind == wire.StepJoin || steps[i].Kind == wire.StepJoinProcess {
 			k |= uintptr(steps[i].Flags)

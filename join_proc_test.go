@@ -503,3 +503,35 @@ func TestJoinPIDKillDescendantsRefused(t *testing.T) {
 		t.Errorf("Command: %v: %q, want the refusal", err, out)
 	}
 }
+
+// TestJoinProcessLeavesNamedMount: a WithJoinProcess without kinds leaves
+// out a mount namespace that another join names, as any other kind (a
+// made one, not named, goes on top of the process's instead): the program
+// ran in the process's mount namespace whatever the other join said.
+func TestJoinProcessLeavesNamedMount(t *testing.T) {
+	a := joinTarget(t)
+	own := nsLink(t, "self", "mnt")
+	host := "jn-" + strconv.Itoa(os.Getpid())
+	cases := map[string]struct {
+		n   *Namespace
+		mnt string
+	}{
+		"own by file":    {New(WithJoin(syscalls.Mount, "/proc/self/ns/mnt"), WithJoinProcess(a)), own},
+		"own by process": {New(WithJoinProcess(os.Getpid(), syscalls.Mount), WithJoinProcess(a)), own},
+	}
+	if asRoot() {
+		// Unprivileged, a's user namespace is joined first, from which
+		// b's mount namespace (another user namespace's) cannot be.
+		b := joinTarget(t)
+		cases["another process's"] = struct {
+			n   *Namespace
+			mnt string
+		}{New(WithJoinProcess(b, syscalls.Mount), WithJoinProcess(a)), nsLink(t, strconv.Itoa(b), "mnt")}
+	}
+	for name, c := range cases {
+		out, err := c.n.Command(context.Background(), "/bin/sh", "-c", "readlink /proc/self/ns/mnt; hostname").Output()
+		if err != nil || string(out) != c.mnt+"\n"+host+"\n" {
+			t.Errorf("%s: %q, %v; want mnt %s and the process's host name", name, out, err, c.mnt)
+		}
+	}
+}
