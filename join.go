@@ -41,9 +41,9 @@ type joinSpec struct {
 // made on top of a joined one; nor joined twice, by two WithJoin or a
 // WithJoinProcess with that kind (ErrInvalid; a WithJoinProcess without
 // kinds, given once at most, leaves out the kinds the other joins name).
-// Nor can a new user
-// namespace be created beside joined ones (it would have no rights over
-// them: join the user namespace too, or create the other kinds).
+// Nor can a new user namespace be created beside joined ones (it would
+// have no rights over them: join the user namespace too, or create the
+// other kinds).
 //
 // Run, Task.Run, a Pool, Command, StartProcess, Prepare and Setup honour
 // it for every kind: the joining is done by a raw child before the Go
