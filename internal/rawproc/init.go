@@ -319,7 +319,7 @@ func killDescendants(r *Subreaper) {
 				syscall.RawSyscall6(unix.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
 			}
 			if e != 0 {
-				n = 0
+				n, readable = 0, false // reaps what has died, then gives up
 			}
 			// "PID PID ... ": only a number followed by its space is
 			// whole (a full buffer may cut the last one).
