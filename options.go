@@ -181,11 +181,11 @@ func WithPrivatePID() Option {
 // once more under the supervisor (but not combined with WithJoin,
 // WithJoinProcess or WithPrivateUser(SubIDs()), whose namespaces a raw
 // stage makes: ErrUnsupported, use Command or StartProcess; no verb takes
-// it with a joined PID namespace, whose PID 1 ends them all); Command and StartProcess (and Prepare)
-// run the command under it. With StartProcess the returned
-// process is a second raw process in front of the supervisor, which passes
-// signals on: SIGKILL sent to it (Process.Kill) ends the program and its
-// descendants too. Do and Exec start no process and refuse it
+// it with a joined PID namespace, whose PID 1 ends them all); Command and
+// StartProcess (and Prepare) run the command under it. With StartProcess
+// the returned process is a second raw process in front of the supervisor,
+// which passes signals on: SIGKILL sent to it (Process.Kill) ends the
+// program and its descendants too. Do and Exec start no process and refuse it
 // (ErrUnsupported). With WithPrivatePID it adds nothing: the end of the
 // namespace ends them all already.
 //
@@ -305,9 +305,9 @@ func WithPrivateTime(monotonic, boottime time.Duration) Option {
 // that finds no other live; WithTermChild(false) does without it.
 //
 // Run, Task.Run, Pool and Command honour it (Command through the Cmd's
-// Cancel; its WaitDelay is the caller's to set); the other verbs refuse it: Setup forwards signals
-// to the program instead, and StartProcess, Prepare, Exec and Do do not
-// wait for a child.
+// Cancel; its WaitDelay is the caller's to set); the other verbs refuse it:
+// Setup forwards signals to the program instead, and StartProcess, Prepare,
+// Exec and Do do not wait for a child.
 func WithTermChild(on bool) Option {
 	return option("WithTermChild", func(n *Namespace) { n.termChild = on })
 }
