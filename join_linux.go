@@ -174,13 +174,9 @@ func openNSFile(path string) (int, error) {
 	if fs.Type != unix.NSFS_MAGIC {
 		return -1, errNotNSFile
 	}
-	proc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == nil && !isProcRoot(proc) {
-		unix.Close(proc)
-		err = unix.ENOENT
-	}
+	proc, err := openProcRoot()
 	if err != nil {
-		return -1, fmt.Errorf("%w: /proc is not a proc file system's root here (%w), through which a namespace file is opened for setns(2); mount proc on /proc", ErrUnsupported, err)
+		return -1, fmt.Errorf("%w: %w: a namespace file is opened for setns(2) through it; mount proc on /proc", ErrUnsupported, err)
 	}
 	defer unix.Close(proc)
 	fd, err := unix.Openat(proc, "thread-self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
@@ -274,10 +270,10 @@ func (r *joinResolution) openProcess(out *[]step, s *step, leave uintptr) error 
 // joined mount namespace, /proc is whatever its owner put at that path
 // (a link to a file of its choice as /proc/self/timens_offsets), where
 // "self" in the caller's is the child.
-func (r *joinResolution) throughCallerProc(a *rawproc.SpawnArgs, what string) error {
-	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+func (r *joinResolution) throughCallerProc(a *rawproc.SpawnArgs) error {
+	fd, err := openProcRoot()
 	if err != nil {
-		return classify(what, &os.PathError{Op: "open", Path: "/proc", Err: err}, nil)
+		return classify("open the caller's /proc", err, nil)
 	}
 	r.fds = append(r.fds, fd)
 	for i := range a.Steps {

@@ -47,12 +47,14 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	path, argv, env := j.Path, j.Argv, os.Environ()
 	var report *os.File // where a failure is reported: the caller, for a Go child
 	var passed *os.File // the caller's /proc, passed to stage 2
+	var forks bool      // a Go child's raw child stays in front of it
 	if j.Role != roleExec {
 		// The raw child joins, creates, enters the time namespace; the
 		// program, executed again, does the rest.
 		p.Steps = selectSteps(p.Steps, func(s *step) bool { return isJoinStep(s) || isTimeStep(s) })
 		p.Init, p.KillDescendants = false, false
-		if p.Flags&syscalls.CLONE_NEWPID != 0 && timeNSNeedsFork(p.Steps) && !joinsPID(p.Steps, p.Flags) {
+		pidJoined := joinsPID(p.Steps, p.Flags) // the same after the move below
+		if p.Flags&syscalls.CLONE_NEWPID != 0 && timeNSNeedsFork(p.Steps) && !pidJoined {
 			// Before Linux 6.3 the raw child forks the program into the
 			// time namespace: it makes the PID namespace with it, not at
 			// its clone, so that the program is PID 1 of both, as on
@@ -74,10 +76,13 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 			env = append(env, envProc+"=4")
 		}
 		path, argv = selfExe, os.Args
+		// The raw child forks the program and stays in front of it, as
+		// prepareSpawnPlan decides (TimeFork): into a joined PID namespace
+		// (the relay of timens_linux.go), or, before Linux 6.3, into the
+		// time namespace it made; one generation more up to the caller.
+		forks = pidJoined || timeNSNeedsFork(p.Steps)
 		stage := "2:2"
-		if rawChildForks(p.Steps, p.Flags) {
-			// The raw child forks the program and stays in front of it:
-			// one generation more up to the caller.
+		if forks {
 			stage = "2:3"
 		}
 		env = append(env, envChild+"="+markerValue(3, token), envStage+"="+stage)
@@ -90,7 +95,7 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 	if err != nil {
 		childFail(report, "prepare the join", err)
 	}
-	if j.Role != roleExec && a.TimeFork != rawChildForks(p.Steps, p.Flags) {
+	if j.Role != roleExec && a.TimeFork != forks {
 		// Stage 2 would look for the caller one generation off and
 		// refuse its job: say why here instead.
 		childFail(report, "prepare the join", fmt.Errorf("%w: the raw child's fork (%v) and stage 2's generations disagree", ErrProtocol, a.TimeFork))
@@ -177,15 +182,6 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		passed.Close()
 	}
 	relay(pid, int(a.Pidfd), sigc, log)
-}
-
-// rawChildForks reports whether the join stage's raw child, given the join
-// and time steps and the clone flags of a plan with neither WithMinimalInit nor
-// WithKillDescendants, forks the program and stays in front of it, as
-// prepareSpawnPlan decides: into a joined PID namespace (the relay of
-// timens_linux.go), or, before Linux 6.3, into the time namespace it made.
-func rawChildForks(steps []step, created uintptr) bool {
-	return joinsPID(steps, created) || timeNSNeedsFork(steps)
 }
 
 // waitRaw reaps the process pid.

@@ -246,7 +246,7 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 	}
 	if mntJoined && (hasStep(steps, stepTimeOffsets) || a.Reaper.On) {
 		// After a joined mount namespace, /proc is its owner's.
-		if err := res.throughCallerProc(a, "open the caller's /proc"); err != nil {
+		if err := res.throughCallerProc(a); err != nil {
 			return fail(err)
 		}
 	}

@@ -130,15 +130,28 @@ func endPassedProc() {
 // (usePassedProc), before anything is joined; a /proc that is not the root
 // of a proc file system is not passed (stage 2 then looks at its own).
 func openCallerProc() (*os.File, error) {
+	fd, err := openProcRoot()
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "/proc"), nil
+}
+
+// errNotProcRoot says that /proc is not a proc file system's root.
+var errNotProcRoot = errors.New("/proc is not the root of a proc file system")
+
+// openProcRoot opens /proc (O_PATH) and returns its descriptor if it is
+// the root of a proc file system.
+func openProcRoot() (int, error) {
 	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: "/proc", Err: err}
+		return -1, &os.PathError{Op: "open", Path: "/proc", Err: err}
 	}
 	if !isProcRoot(fd) {
 		unix.Close(fd)
-		return nil, errors.New("/proc is not the root of a proc file system")
+		return -1, errNotProcRoot
 	}
-	return os.NewFile(uintptr(fd), "/proc"), nil
+	return fd, nil
 }
 
 // isProcRoot reports whether fd is the root of a proc file system.
