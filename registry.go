@@ -38,7 +38,10 @@ var registry struct {
 // asked to stop (SIGTERM, SIGINT, SIGHUP) and the args given to Run. The
 // child starts catching those signals when fn first consults the context
 // (Done or Err, as deriving a context does); a function that never does is
-// stopped by their default effect. Its error text, or its panic, reaches
+// stopped by their default effect. Catching them starts os/signal's
+// threads: a function that lowers its RLIMIT_NPROC, or fills its pids
+// limit, consults its context first and leaves room for the threads the Go
+// runtime makes as it runs. Its error text, or its panic, reaches
 // the caller of Run as an *ExitError.
 //
 // Register panics if name is empty or already registered, or fn is nil, as
