@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxns/namespace/internal/wire"
 	"github.com/linuxns/namespace/syscalls"
 )
 
@@ -233,7 +234,7 @@ func childStart(marker string) {
 	if j.Role == roleFunc || j.Role == rolePrewarm {
 		// In the background, overlapping the set-up and the program's
 		// initialisation.
-		prepareFuncChild(j.Plan, j.Role == roleFunc)
+		prepareFuncChild(j.Plan, j.Role)
 	}
 	if j.Role == roleExec && j.Plan.Init && hasStep(steps, stepProc) {
 		// PID 1 of the new PID namespace mounts /proc; this process is
@@ -433,28 +434,35 @@ func startChildServices(p plan) {
 //
 // os/signal starts threads of its own at its first use (its receiving
 // loop, the thread that changes the signal mask, the runtime's template
-// thread). Without a reaper they are started only when the function first
-// consults its context (signalContext), which spares every other child
-// their cost (0.3 ms of CPU in a child of 2.4 ms, docs/benchmarks.md).
+// thread). A pool child starts them here too, while it waits for its job,
+// so that its function does not wait for them; any other child starts them
+// only when its function first consults its context (signalContext), which
+// spares most children their cost (0.2–0.3 ms of CPU in a child of 2.2–2.4
+// ms, docs/benchmarks.md).
 // Starting them sooner did not make a child safe from RLIMIT_NPROC, which
 // they were started for: under a limit that leaves no thread to be made,
 // the runtime dies as soon as it needs one, to wake a goroutine or for a
 // blocking system call, whatever os/signal has.
-func prepareFuncChild(p plan, watch bool) {
+func prepareFuncChild(p plan, role wire.Role) {
 	child.prepared = make(chan struct{})
 	child.ctx = newSignalContext()
-	if watch {
+	if role == roleFunc {
 		child.watching = true
 		go watchParent(child.sock)
 	}
-	if !p.PID1 || os.Getpid() != 1 {
+	reaper := p.PID1 && os.Getpid() == 1
+	if !reaper && role != rolePrewarm {
 		close(child.prepared)
 		return
 	}
 	go func() {
+		// Catching SIGCHLD starts os/signal and changes nothing else (the
+		// runtime ignores it by default).
 		sigchld := make(chan os.Signal, 1)
 		signal.Notify(sigchld, syscall.SIGCHLD)
-		go reapOrphansOn(child.log, sigchld)
+		if reaper {
+			go reapOrphansOn(child.log, sigchld)
+		}
 		close(child.prepared)
 	}()
 }

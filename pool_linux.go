@@ -483,7 +483,7 @@ func (p *pool) handOff(ctx context.Context, n *Namespace, pc *pooledChild, j *jo
 // the parent is gone: the child exits. (Signals are not caught while it
 // waits: SIGTERM, SIGINT and SIGHUP end it; see signalContext.)
 func awaitPooledJob(first *job) *job {
-	<-child.prepared // as PID 1, the reaper, before idle
+	<-child.prepared // os/signal's threads and, as PID 1, the reaper, before idle
 	if err := writeFrame(child.sock, message{Type: msgIdle}); err != nil {
 		os.Exit(128 + int(syscall.SIGKILL))
 	}
