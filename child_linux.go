@@ -428,17 +428,19 @@ func startChildServices(p plan) {
 
 // prepareFuncChild prepares what a function child needs before its
 // function runs, in the background, so that it overlaps the program's
-// initialisation: as PID 1, the orphan reaper (os/signal catching SIGCHLD);
-// and, unless the child is a pool child (whose socket carries a second job),
-// the watch for the parent's death. runFunc waits for it.
+// initialisation: as PID 1, the orphan reaper; and, unless the child is a
+// pool child (whose socket carries a second job), the watch for the
+// parent's death. runFunc waits for it.
 //
 // os/signal starts threads of its own at its first use (its receiving
 // loop, the thread that changes the signal mask, the runtime's template
-// thread). A pool child starts them here too, while it waits for its job,
-// so that its function does not wait for them; any other child starts them
-// only when its function first consults its context (signalContext), which
-// spares most children their cost (0.2–0.3 ms of CPU in a child of 2.2–2.4
-// ms, docs/benchmarks.md).
+// thread). A pool child starts them here, while it waits for its job, so
+// that its function does not wait for them, and its reaper catches
+// SIGCHLD from the start; any other child starts them only when its
+// function first consults its context (signalContext) or, as PID 1, when
+// its reaper starts catching SIGCHLD after reaperWarmup, which spares a
+// short function's child their cost (0.2–0.3 ms of CPU in a child of
+// 2.2–2.6 ms, docs/benchmarks.md).
 // Starting them sooner did not make a child safe from RLIMIT_NPROC, which
 // they were started for: under a limit that leaves no thread to be made,
 // the runtime dies as soon as it needs one, to wake a goroutine or for a
@@ -451,7 +453,10 @@ func prepareFuncChild(p plan, role wire.Role) {
 		go watchParent(child.sock)
 	}
 	reaper := p.PID1 && os.Getpid() == 1
-	if !reaper && role != rolePrewarm {
+	if role != rolePrewarm {
+		if reaper {
+			go reapOrphansLater(child.log)
+		}
 		close(child.prepared)
 		return
 	}

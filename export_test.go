@@ -2,6 +2,24 @@
 
 package namespace
 
+import (
+	"os"
+	"time"
+)
+
+// reaperWarmupEnv, in a test's environment, sets reaperWarmup in the
+// children it starts (this test binary executed again), as a duration.
+// It is read as a package-level variable is initialised, before the init
+// function in which a child starts.
+const reaperWarmupEnv = "LINUXNS_TEST_REAPER_WARMUP"
+
+var _ = func() bool {
+	if d, err := time.ParseDuration(os.Getenv(reaperWarmupEnv)); err == nil {
+		reaperWarmup = d
+	}
+	return true
+}()
+
 // DoExplicitDir is Do with the working directory taken as asked for
 // explicitly (wire.StepDirExplicit), as a command's Dir is: the Go executor's
 // handling of an explicit directory, tested through Do's thread.

@@ -613,8 +613,9 @@ func TestRunConcurrentLeavesNothing(t *testing.T) {
 }
 
 var reaper = Register("test-reaper", func(ctx context.Context, args []string) error {
-	// Orphans: sh exits at once, leaving its background sleeps to PID 1.
-	out, err := exec.Command("sh", "-c", "sleep 0.1 >/dev/null & echo $!; sleep 0.1 >/dev/null & echo $!; exit 0").Output()
+	// Orphans: sh exits at once, leaving its background sleeps (of args[0]
+	// seconds) to PID 1.
+	out, err := exec.Command("sh", "-c", "sleep $1 >/dev/null & echo $!; sleep $1 >/dev/null & echo $!; exit 0", "sh", args[0]).Output()
 	if err != nil {
 		return fmt.Errorf("orphan maker: %w", err)
 	}
@@ -660,9 +661,25 @@ func zombiesIn() []string {
 	return z
 }
 
+// TestRunReapsOrphans: PID 1 reaps orphans, by the clock during its
+// reaper's warm-up and on SIGCHLD after it (reapOrphansLater), and keeps
+// the statuses of its own children; each phase alone too (the warm-up set
+// in the child through reaperWarmupEnv).
 func TestRunReapsOrphans(t *testing.T) {
-	if err := testNS(WithPrivatePID()).Run(context.Background(), reaper); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, warmup, sleep string
+	}{
+		{"orphans exit during the warm-up", "", "0"},
+		{"orphans exit after it", "", "0.1"},
+		{"by the clock only", "1h", "0.1"},
+		{"on SIGCHLD only", "0s", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(reaperWarmupEnv, tc.warmup)
+			if err := testNS(WithPrivatePID()).Run(context.Background(), reaper, tc.sleep); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -162,6 +162,25 @@ func reapOrphans(log *slog.Logger) {
 	reapOrphansOn(log, sigc)
 }
 
+// reapOrphansLater is reapOrphans for a function child: for its first
+// reaperWarmup it looks for orphans by the clock (after 1, 2, 4 and 8 ms),
+// and only then starts catching SIGCHLD, which takes os/signal threads of
+// its own (0.2–0.3 ms of a short child's CPU, docs/benchmarks.md): a
+// function that returns sooner never pays for them, and an orphan waits at
+// most 8 ms for its reaping until then.
+func reapOrphansLater(log *slog.Logger) {
+	for d := time.Millisecond; d < reaperWarmup; d *= 2 {
+		for reapOne(log) {
+		}
+		time.Sleep(d)
+	}
+	reapOrphans(log)
+}
+
+// reaperWarmup is how long reapOrphansLater looks for orphans by the clock
+// (a variable for the tests).
+var reaperWarmup = 16 * time.Millisecond
+
 // reapOrphansOn is reapOrphans with SIGCHLD already caught on sigc.
 func reapOrphansOn(log *slog.Logger, sigc <-chan os.Signal) {
 	tick := time.NewTicker(time.Second)
