@@ -7,15 +7,21 @@ import (
 	"time"
 )
 
-// reaperWarmupEnv, in a test's environment, sets reaperWarmup in the
-// children it starts (this test binary executed again), as a duration.
-// It is read as a package-level variable is initialised, before the init
-// function in which a child starts.
-const reaperWarmupEnv = "LINUXNS_TEST_REAPER_WARMUP"
+// reaperWarmupEnv and reaperTickEnv, in a test's environment, set
+// reaperWarmup and reaperTick in the children it starts (this test binary
+// executed again), as durations. They are read as a package-level variable
+// is initialised, before the init function in which a child starts.
+const (
+	reaperWarmupEnv = "LINUXNS_TEST_REAPER_WARMUP"
+	reaperTickEnv   = "LINUXNS_TEST_REAPER_TICK"
+)
 
 var _ = func() bool {
 	if d, err := time.ParseDuration(os.Getenv(reaperWarmupEnv)); err == nil {
 		reaperWarmup = d
+	}
+	if d, err := time.ParseDuration(os.Getenv(reaperTickEnv)); err == nil {
+		reaperTick = d
 	}
 	return true
 }()

@@ -663,23 +663,46 @@ func zombiesIn() []string {
 
 // TestRunReapsOrphans: PID 1 reaps orphans, by the clock during its
 // reaper's warm-up and on SIGCHLD after it (reapOrphansLater), and keeps
-// the statuses of its own children; each phase alone too (the warm-up set
-// in the child through reaperWarmupEnv).
+// the statuses of its own children; each phase alone too (the warm-up and
+// the reaper's tick set in the child through reaperWarmupEnv and
+// reaperTickEnv: with a tick of an hour, only SIGCHLD reaps after the
+// warm-up).
 func TestRunReapsOrphans(t *testing.T) {
 	for _, tc := range []struct {
-		name, warmup, sleep string
+		name, warmup, tick, sleep string
 	}{
-		{"orphans exit during the warm-up", "", "0"},
-		{"orphans exit after it", "", "0.1"},
-		{"by the clock only", "1h", "0.1"},
-		{"on SIGCHLD only", "0s", "0"},
+		{"orphans exit during the warm-up", "", "", "0"},
+		{"orphans exit after it", "", "1h", "0.1"},
+		{"by the clock only", "1h", "", "0.1"},
+		{"on SIGCHLD only", "0s", "1h", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(reaperWarmupEnv, tc.warmup)
+			t.Setenv(reaperTickEnv, tc.tick)
 			if err := testNS(WithPrivatePID()).Run(context.Background(), reaper, tc.sleep); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// ignoresSIGCHLD, as PID 1, sets SIGCHLD to be ignored, as a program may,
+// and checks that it still is once the reaper's warm-up has passed.
+var ignoresSIGCHLD = Register("test-ignores-sigchld", func(ctx context.Context, args []string) error {
+	signal.Ignore(syscall.SIGCHLD)
+	time.Sleep(4 * reaperWarmup)
+	if !signal.Ignored(syscall.SIGCHLD) {
+		return errors.New("SIGCHLD is caught again after the function set it to be ignored")
+	}
+	return nil
+})
+
+// TestRunReaperKeepsSIGCHLDIgnored: the reaper of PID 1, which starts
+// catching SIGCHLD only after its warm-up, does not undo a function's
+// signal.Ignore(SIGCHLD) then.
+func TestRunReaperKeepsSIGCHLDIgnored(t *testing.T) {
+	if err := testNS(WithPrivatePID()).Run(context.Background(), ignoresSIGCHLD); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -162,28 +162,40 @@ func reapOrphans(log *slog.Logger) {
 	reapOrphansOn(log, sigc)
 }
 
-// reapOrphansLater is reapOrphans for a function child: for its first
-// reaperWarmup it looks for orphans by the clock (after 1, 2, 4 and 8 ms),
-// and only then starts catching SIGCHLD, which takes os/signal threads of
-// its own (0.2–0.3 ms of a short child's CPU, docs/benchmarks.md): a
-// function that returns sooner never pays for them, and an orphan waits at
-// most 8 ms for its reaping until then.
+// reapOrphansLater is reapOrphans for a function child: during its first
+// reaperWarmup it looks for orphans by the clock (at once, then 1, 3 and 7
+// ms later), and only then (15 ms) starts catching SIGCHLD, which takes
+// os/signal threads of its own (0.2–0.3 ms of a short child's CPU,
+// docs/benchmarks.md): a function that returns sooner never pays for them,
+// and an orphan waits at most 8 ms for its reaping until then. If the
+// function has set SIGCHLD to be ignored by then (signal.Ignore), the
+// kernel reaps every child as it exits, and the reaper does not catch
+// SIGCHLD again behind its back: it looks by the clock only (reaperTick),
+// as it did when an earlier signal.Ignore took its catching away.
 func reapOrphansLater(log *slog.Logger) {
 	for d := time.Millisecond; d < reaperWarmup; d *= 2 {
 		for reapOne(log) {
 		}
 		time.Sleep(d)
 	}
+	if signal.Ignored(syscall.SIGCHLD) {
+		reapOrphansOn(log, nil)
+	}
 	reapOrphans(log)
 }
 
-// reaperWarmup is how long reapOrphansLater looks for orphans by the clock
-// (a variable for the tests).
-var reaperWarmup = 16 * time.Millisecond
+// reaperWarmup is how long reapOrphansLater looks for orphans by the clock,
+// and reaperTick how often a reaper looks without a SIGCHLD (variables for
+// the tests).
+var (
+	reaperWarmup = 16 * time.Millisecond
+	reaperTick   = time.Second
+)
 
-// reapOrphansOn is reapOrphans with SIGCHLD already caught on sigc.
+// reapOrphansOn is reapOrphans with SIGCHLD already caught on sigc (or,
+// with sigc nil, not caught).
 func reapOrphansOn(log *slog.Logger, sigc <-chan os.Signal) {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(reaperTick)
 	defer tick.Stop()
 	for {
 		for reapOne(log) {
