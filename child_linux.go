@@ -441,6 +441,7 @@ func startChildServices(p plan) {
 // its reaper starts catching SIGCHLD after reaperWarmup, which spares a
 // short function's child their cost (0.2–0.3 ms of CPU in a child of
 // 2.2–2.6 ms, docs/benchmarks.md).
+//
 // Starting them sooner did not make a child safe from RLIMIT_NPROC, which
 // they were started for: under a limit that leaves no thread to be made,
 // the runtime dies as soon as it needs one, to wake a goroutine or for a

@@ -180,6 +180,7 @@ func reapOrphansLater(log *slog.Logger) {
 	}
 	if signal.Ignored(syscall.SIGCHLD) {
 		reapOrphansOn(log, nil)
+		return
 	}
 	reapOrphans(log)
 }
