@@ -281,6 +281,18 @@ var pidViewTask = NewTask("test-pid-view", func(ctx context.Context, _ int) (pid
 	return pidView{Pid: os.Getpid(), NS: ns, Marker: strings.TrimSpace(string(b))}, nil
 })
 
+// joinedMountKillDescendants returns a Namespace that joins the mount
+// namespace (and, unprivileged, the user namespace) of a process in a PID
+// namespace of its own, with WithKillDescendants.
+func joinedMountKillDescendants(t *testing.T) *Namespace {
+	pid := joinTarget(t, WithPrivatePID())
+	kinds := []syscalls.Type{syscalls.Mount}
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	return New(WithJoinProcess(pid, kinds...), WithKillDescendants())
+}
+
 // TestJoinedMountKillDescendants: WithKillDescendants with the mount
 // namespace of a process in a PID namespace of its own joined, whose
 // /proc shows that namespace (no thread-self for the caller's processes):
@@ -288,12 +300,7 @@ var pidViewTask = NewTask("test-pid-view", func(ctx context.Context, _ int) (pid
 // command's background process ends with it. Before, the start failed
 // ("find descendants in /proc/thread-self/children").
 func TestJoinedMountKillDescendants(t *testing.T) {
-	pid := joinTarget(t, WithPrivatePID())
-	kinds := []syscalls.Type{syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
-	n := New(WithJoinProcess(pid, kinds...), WithKillDescendants())
+	n := joinedMountKillDescendants(t)
 	out, err := n.Command(context.Background(), "/bin/sh", "-c", "cat /tmp/marker; sleep 1000 >/dev/null 2>&1 & echo $!").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -387,12 +394,7 @@ func TestJoinProcessAndFile(t *testing.T) {
 // descriptors, the caller's /proc that the file is opened through was
 // among the numbers put in place for the program, and closed or replaced.
 func TestJoinedMountKillDescendantsDescriptors(t *testing.T) {
-	pid := joinTarget(t, WithPrivatePID())
-	kinds := []syscalls.Type{syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
-	n := New(WithJoinProcess(pid, kinds...), WithKillDescendants())
+	n := joinedMountKillDescendants(t)
 	// Standard input closed (startOutput's), or the test's and 61 closed
 	// descriptors after the standard ones.
 	const script = "sleep 1000 >/dev/null 2>&1 & echo $!"
