@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/linuxns/namespace/internal/proctest"
+	"github.com/linuxns/namespace/syscalls"
 )
 
 // asRoot reports whether the tests run as root; otherwise they run as an
@@ -23,6 +24,17 @@ func testNS(opts ...Option) *Namespace {
 		opts = append([]Option{WithPrivateUser()}, opts...)
 	}
 	return New(opts...)
+}
+
+// joinKinds returns kinds, plus the user namespace when the tests run
+// unprivileged: joining another process's namespaces takes CAP_SYS_ADMIN in
+// their owner, which an unprivileged caller has only by joining its user
+// namespace too.
+func joinKinds(kinds ...syscalls.Type) []syscalls.Type {
+	if !asRoot() {
+		kinds = append(kinds, syscalls.User)
+	}
+	return kinds
 }
 
 // hostMounts returns the host's mount table as comparable lines.

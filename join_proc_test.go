@@ -44,10 +44,7 @@ func hostileMountNS(t *testing.T, script string) (int, []syscalls.Type) {
 	if n, _ := r.Read(b); string(b[:n]) != "ready\n" {
 		t.Fatalf("the hostile mount namespace was not set up: %q", b[:n])
 	}
-	kinds := []syscalls.Type{syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.Mount)
 	return p.Pid, kinds
 }
 
@@ -286,10 +283,7 @@ var pidViewTask = NewTask("test-pid-view", func(ctx context.Context, _ int) (pid
 // namespace of its own, with WithKillDescendants.
 func joinedMountKillDescendants(t *testing.T) *Namespace {
 	pid := joinTarget(t, WithPrivatePID())
-	kinds := []syscalls.Type{syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.Mount)
 	return New(WithJoinProcess(pid, kinds...), WithKillDescendants())
 }
 
@@ -331,10 +325,7 @@ func TestJoinedMountFileAndOverlay(t *testing.T) {
 	targets := map[string]func(t *testing.T) (int, []syscalls.Type){
 		"pid namespace": func(t *testing.T) (int, []syscalls.Type) {
 			pid := joinTarget(t, WithPrivatePID())
-			kinds := []syscalls.Type{syscalls.Mount}
-			if !asRoot() {
-				kinds = append(kinds, syscalls.User)
-			}
+			kinds := joinKinds(syscalls.Mount)
 			return pid, kinds
 		},
 		"hostile proc": func(t *testing.T) (int, []syscalls.Type) {

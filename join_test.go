@@ -175,10 +175,7 @@ func TestJoinEveryVerb(t *testing.T) {
 // private /tmp inside: the marker of the target's /tmp is not there.
 func TestJoinAndCreate(t *testing.T) {
 	pid := joinTarget(t)
-	kinds := []syscalls.Type{syscalls.UTS}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.UTS)
 	n := New(WithJoinProcess(pid, kinds...), WithPrivateTmp())
 	out, err := n.Command(context.Background(), "/bin/sh", "-c", "hostname; ls -A /tmp; readlink /proc/self/ns/mnt").Output()
 	if err != nil {
@@ -200,10 +197,7 @@ func TestJoinAndCreateTime(t *testing.T) {
 		t.Skip("kernel has no time namespaces")
 	}
 	pid := joinTarget(t)
-	kinds := []syscalls.Type{syscalls.UTS}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.UTS)
 	const off = 1000 * time.Hour
 	n := New(WithJoinProcess(pid, kinds...), WithPrivateTime(off, off))
 	check := func(t *testing.T, got time.Duration, host unix.Timespec) {
@@ -440,10 +434,7 @@ func TestJoinPIDNamespace(t *testing.T) {
 	}
 	defer func() { _ = target.Kill(); _, _ = target.Wait() }()
 	want := nsLink(t, strconv.Itoa(target.Pid), "pid")
-	kinds := []syscalls.Type{syscalls.PID}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID)
 	n := New(WithJoinProcess(target.Pid, kinds...))
 	out, err := n.Command(context.Background(), "/bin/sh", "-c", "echo $$; readlink /proc/self/ns/pid").Output()
 	if err != nil {

@@ -176,10 +176,7 @@ func TestJoinMountNamespaceSelfExe(t *testing.T) {
 	defer checkMountsUnchanged(t, before)
 	p := startPlanter(t, testNS(WithPrivateTmp()).StartProcess)
 	root := plantedRoot(t, p.Pid)
-	kinds := []syscalls.Type{syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.Mount)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := New(WithJoinProcess(p.Pid, kinds...))

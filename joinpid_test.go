@@ -74,10 +74,7 @@ func pidLevels(t *testing.T) string {
 // where the function has a pid of its own.
 func TestJoinPIDRun(t *testing.T) {
 	target, want := pidTarget(t, false)
-	kinds := []syscalls.Type{syscalls.PID}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID)
 	levels := pidLevels(t)
 	n := New(WithJoinProcess(target.Pid, kinds...))
 	if err := n.Run(context.Background(), joinedPIDFunc, want, levels); err != nil {
@@ -100,10 +97,7 @@ func TestJoinPIDRun(t *testing.T) {
 // /proc, opened before the joins.
 func TestJoinPIDAndMountRun(t *testing.T) {
 	target, want := pidTarget(t, true)
-	kinds := []syscalls.Type{syscalls.PID, syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID, syscalls.Mount)
 	if err := New(WithJoinProcess(target.Pid, kinds...)).Run(context.Background(), joinedPIDFunc, want, "0"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
@@ -127,10 +121,7 @@ var pidTask = NewTask("join-test-pid-task", func(ctx context.Context, _ struct{}
 // TestJoinPIDTask: Task.Run joins a PID namespace, and returns what it saw.
 func TestJoinPIDTask(t *testing.T) {
 	target, want := pidTarget(t, false)
-	kinds := []syscalls.Type{syscalls.PID}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID)
 	got, err := pidTask.Run(context.Background(), New(WithJoinProcess(target.Pid, kinds...)), struct{}{})
 	if err != nil {
 		t.Fatal(err)
@@ -149,10 +140,7 @@ const JoinPIDSetupEnv = "LINUXNS_TEST_JOIN_PID_SETUP"
 
 func joinPIDSetupHelper(v string) {
 	pid, _ := strconv.Atoi(v)
-	kinds := []syscalls.Type{syscalls.PID}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID)
 	if err := New(WithJoinProcess(pid, kinds...)).Setup(); err != nil {
 		fmt.Printf("setup: %v\n", err)
 		os.Exit(3)
@@ -216,10 +204,7 @@ func TestJoinPool(t *testing.T) {
 	}
 	target, pidNS := pidTarget(t, true)
 	before := inPIDNamespace(pidNS)
-	kinds := []syscalls.Type{syscalls.PID, syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID, syscalls.Mount)
 	pidPool, err := New(WithJoinProcess(target.Pid, kinds...)).Pool(2)
 	if err != nil {
 		t.Fatal(err)
@@ -270,10 +255,7 @@ func inPIDNamespace(ns string) []int {
 func TestJoinPIDRelayDeath(t *testing.T) {
 	target, pidNS := pidTarget(t, false)
 	before := inPIDNamespace(pidNS)
-	kinds := []syscalls.Type{syscalls.PID}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID)
 	p, err := New(WithJoinProcess(target.Pid, kinds...)).StartProcess("/bin/sleep", []string{"sleep", "1000"}, &os.ProcAttr{})
 	if err != nil {
 		t.Fatal(err)

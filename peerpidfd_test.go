@@ -57,10 +57,7 @@ var peerTask = NewTask("test-peer-pidfd", func(ctx context.Context, _ struct{}) 
 func TestPeerPidfdBehindRelay(t *testing.T) {
 	havePeerPidfd(t)
 	target, _ := pidTarget(t, false)
-	kinds := []syscalls.Type{syscalls.PID}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.PID)
 	got, err := peerTask.Run(context.Background(), New(WithJoinProcess(target.Pid, kinds...)), struct{}{})
 	if err != nil {
 		t.Fatal(err)

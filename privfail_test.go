@@ -287,10 +287,7 @@ func TestPrivStageAfterOtherStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := joinTarget(t)
-	kinds := []syscalls.Type{syscalls.UTS} // (its /tmp, where the program may be, is private)
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.UTS) // (its /tmp, where the program may be, is private)
 	for _, c := range []struct {
 		name string
 		opts []Option

@@ -52,10 +52,7 @@ func TestJoinForgedProc(t *testing.T) {
 			t.Fatal("the target did not start")
 		}
 	}
-	kinds := []syscalls.Type{syscalls.Mount}
-	if !asRoot() {
-		kinds = append(kinds, syscalls.User)
-	}
+	kinds := joinKinds(syscalls.Mount)
 	if err := New(WithJoinProcess(target.Pid, kinds...)).Run(context.Background(), forgedProcFunc); err != nil {
 		t.Errorf("Run in a mount namespace with a forged /proc: %v", err)
 	}
