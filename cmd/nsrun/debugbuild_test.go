@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// rawprocOptimised is the -gcflags pattern that README.md ("Debug builds")
-// gives for a build without optimisations: internal/rawproc keeps its own.
-const rawprocOptimised = "-gcflags=github.com/linuxns/namespace/internal/rawproc="
+	"github.com/linuxns/namespace/internal/proctest"
+)
 
 // TestDebugBuild builds nsrun as a debugger wants a program (every package
 // without optimisations or inlining, as `dlv debug` builds one) with the
@@ -22,29 +20,24 @@ const rawprocOptimised = "-gcflags=github.com/linuxns/namespace/internal/rawproc
 // must not grow their stack. It also says whether the build without the
 // exception still fails, so that the README is mended the day it does not.
 func TestDebugBuild(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not in PATH: it builds the program")
-	}
 	dir := t.TempDir()
+	goBin, env := proctest.GoTool(t, dir)
 	build := func(flags ...string) (string, error) {
 		out := filepath.Join(dir, "nsrun-debug")
 		cmd := exec.Command(goBin, append(append([]string{"build", "-buildvcs=false", "-o", out}, flags...), ".")...)
-		if os.Getenv("GOCACHE") == "" {
-			cmd.Env = append(os.Environ(), "GOCACHE="+filepath.Join(dir, "cache"))
-		}
+		cmd.Env = env
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			return "", &buildError{err, string(b)}
 		}
 		return out, os.Chmod(out, 0o755)
 	}
-	if _, err := build("-gcflags=all=-N -l"); err == nil {
+	if _, err := build(proctest.DebugBuildFlags[0]); err == nil {
 		t.Log("a build with -gcflags='all=-N -l' alone links now: README.md's exception for internal/rawproc may no longer be needed")
 	} else if !strings.Contains(err.Error(), "nosplit stack over") {
-		t.Skipf("go build cannot build here: %v", err)
+		t.Fatalf("the debug build without the exception failed, but not at the linker's limit: %v", err)
 	}
-	bin, err := build("-gcflags=all=-N -l", rawprocOptimised)
+	bin, err := build(proctest.DebugBuildFlags...)
 	if err != nil {
 		t.Fatalf("the debug build that README.md gives: %v", err)
 	}
