@@ -12,9 +12,10 @@ import (
 
 // DebugBuildFlags are the go build flags that README.md ("Debug builds")
 // gives for a program built as a debugger wants it: every package without
-// optimisations or inlining but internal/rawproc, whose raw child must not
-// grow its stack.
-var DebugBuildFlags = []string{"-gcflags=all=-N -l", "-gcflags=github.com/linuxns/namespace/internal/rawproc="}
+// optimisations or inlining but internal/rawproc and syscall, whose code
+// the raw child runs without growing its stack. The first alone is what a
+// debugger asks for.
+var DebugBuildFlags = []string{"-gcflags=all=-N -l", "-gcflags=github.com/linuxns/namespace/internal/rawproc=", "-gcflags=syscall="}
 
 // GoTool returns the go command and an environment for it that shares the
 // build cache of whoever runs the tests or, where there is none (no HOME,
