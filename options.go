@@ -300,7 +300,11 @@ func WithPrivateTime(monotonic, boottime time.Duration) Option {
 // no Run is live is the program's, as if the package were not there: its
 // own signal.Notify channel gets it once, or the default action takes
 // place. One that arrives while a Run is live stops that Run's child and
-// also reaches any channel of the program's own. Catching and letting go
+// also reaches any channel of the program's own; Run then returns an error
+// for which errors.Is(err, ErrInterrupted) holds. So a program that starts
+// Runs one after another is not ended by SIGTERM or SIGINT (nearly every
+// one lands while a Run is live): it must stop when a Run says
+// ErrInterrupted, or catch the signals itself. Catching and letting go
 // costs a round trip to a runtime thread per signal, paid again by a Run
 // that finds no other live; WithTermChild(false) does without it.
 //
