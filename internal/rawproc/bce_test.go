@@ -6,12 +6,13 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/linuxns/namespace/internal/proctest"
 )
 
 // parentOnly are the functions of the child's files that only the parent
@@ -23,14 +24,9 @@ var parentOnly = map[string]bool{"NewStack": true}
 // run: its panic would be runtime code in a child that shares the caller's
 // memory (CLONE_VM) or has no Go runtime of its own.
 func TestNoBoundsChecksInChild(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not in PATH: it reports the bounds checks")
-	}
+	goBin, env := proctest.GoTool(t, t.TempDir())
 	cmd := exec.Command(goBin, "build", "-gcflags=-d=ssa/check_bce/debug=1", ".")
-	if os.Getenv("GOCACHE") == "" {
-		cmd.Env = append(os.Environ(), "GOCACHE="+t.TempDir())
-	}
+	cmd.Env = env // a cached compile replays its report
 	out, err := cmd.CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "Found Is") {
 		t.Skipf("go build cannot run here: %v\n%s", err, out)
