@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -279,74 +278,8 @@ func childStart(marker string) {
 		child.setup = true
 		startChildServices(j.Plan)
 	case roleFunc, rolePrewarm:
-		closeInheritedFds(parent.childFDs)
+		closeInheritedFds(parent)
 		child.job = j
-	}
-}
-
-// closeInheritedFds closes the descriptors other than the job socket that the
-// child inherited without close-on-exec: descriptors the parent itself had
-// inherited and passed on unknowingly. A function child gets standard input,
-// output and error, and the job socket only. (Go opens its own files
-// close-on-exec, so none of the runtime's is affected.)
-//
-// Every inherited descriptor is below tableSize, the size of the
-// descriptor table when the trust check read this process's status (an
-// inherited descriptor exists from the execution on). In a table of up to
-// scanFDsBelow, each number is asked with fcntl(F_GETFD) (a raw system
-// call, about 0.3 µs; poll(2) would not do: it reports an O_PATH
-// descriptor as not open); a larger or unknown one is listed from
-// /proc/self/fd (about 0.1 ms: procfs makes the entries of a new
-// process), with getdents(2) into one buffer, all names read before any
-// descriptor is closed.
-func closeInheritedFds(tableSize int) {
-	if tableSize > 0 && tableSize <= scanFDsBelow {
-		for fd := 3; fd < tableSize; fd++ {
-			closeIfInherited(fd)
-		}
-		return
-	}
-	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	var names []string
-	var buf [2048]byte
-	for {
-		n, err := unix.Getdents(dir, buf[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	unix.Close(dir)
-	for _, name := range names {
-		if fd, err := strconv.Atoi(name); err == nil && fd != dir {
-			closeIfInherited(fd)
-		}
-	}
-}
-
-// scanFDsBelow is the largest descriptor table that closeInheritedFds
-// asks number by number rather than lists: about where the two cost the
-// same.
-const scanFDsBelow = 256
-
-// closeIfInherited closes fd if it is open without close-on-exec and is
-// not one of the child's own: standard input, output and error, the job
-// socket and the caller's standard error.
-func closeIfInherited(fd int) {
-	if fd <= 2 || fd == int(child.sock.Fd()) || fd == child.stderrFD {
-		return
-	}
-	// F_GETFD never blocks: a raw system call, without the runtime's
-	// bookkeeping of one that might (most numbers are not open).
-	flags, _, e := unix.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFD, 0)
-	if e == 0 && flags&unix.FD_CLOEXEC == 0 {
-		unix.Close(fd)
 	}
 }
 

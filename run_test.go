@@ -4,10 +4,12 @@ package namespace
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -44,6 +46,7 @@ type probe struct {
 	Setgroup string
 	Env      []string
 	Fds      []string // descriptors an exec would pass on
+	FDSize   int      // the size of its descriptor table (/proc/self/status)
 	TmpMode  string
 }
 
@@ -104,6 +107,11 @@ var probeTask = NewTask("test-probe", func(ctx context.Context, req probeReq) (p
 		p.Setgroup = strings.TrimSpace(string(b))
 	}
 	p.Env = os.Environ()
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		_, v, _ := strings.Cut(string(b), "\nFDSize:")
+		v, _, _ = strings.Cut(v, "\n")
+		p.FDSize, _ = strconv.Atoi(strings.TrimSpace(v))
+	}
 	fds, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range fds {
 		fd, _ := strconv.Atoi(e.Name())
@@ -361,19 +369,45 @@ func TestRunChildEnvironmentAndFds(t *testing.T) {
 // TestRunChildClosesInheritedFds gives the caller descriptors without
 // close-on-exec, as a program may have inherited them, and checks that the
 // function's child has none of them: closeInheritedFds closes them, number
-// by number in a table of up to 256 descriptors, from the /proc/self/fd
-// listing in a larger one; an O_PATH descriptor (a directory reachable
-// past the child's mounts) among them.
+// by number in a table of up to 64 descriptors, from the /proc/self/fd
+// listing the trust check made in a larger one; an O_PATH descriptor (a
+// directory reachable past the child's mounts) among them. With an empty
+// root the child has no /proc when it closes them.
+//
+// A child's table is as large as its parent's highest open descriptor
+// needs, so each case takes the path it names, the first in a process of
+// its own (this one may have inherited a high descriptor).
 func TestRunChildClosesInheritedFds(t *testing.T) {
+	const caseEnv = "LINUXNS_TEST_FDS_CASE"
+	only := os.Getenv(caseEnv)
 	for _, tc := range []struct {
 		name    string
 		targets []int
+		listed  bool // the child's table is larger than scanFDsBelow
 	}{
-		{"below 64", []int{7, 40}},
-		{"below 256", []int{7, 63, 200}},
-		{"above 256", []int{7, 1030, 5000}},
+		{"below64", []int{7, 40}, false},
+		{"below256", []int{7, 63, 200}, true},
+		{"above256", []int{7, 1030, 5000}, true},
 	} {
+		if only != "" && only != tc.name {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
+			if !tc.listed && only == "" {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestRunChildClosesInheritedFds$", "-test.v", "-test.count=1")
+				cmd.Env = append(os.Environ(), caseEnv+"="+tc.name)
+				out, err := cmd.CombinedOutput()
+				if err != nil || !bytes.Contains(out, []byte("--- PASS: TestRunChildClosesInheritedFds/"+tc.name)) {
+					t.Errorf("in a process of its own: %v\n%s", err, out)
+				}
+				return
+			}
+			if only != "" {
+				// A process of its own: what it inherited above 63 goes.
+				if err := unix.CloseRange(64, math.MaxUint32, 0); err != nil {
+					t.Fatalf("close_range: %v", err)
+				}
+			}
 			var lim unix.Rlimit
 			if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur <= uint64(slices.Max(tc.targets)) {
 				t.Skipf("RLIMIT_NOFILE %d does not allow descriptor %d (%v)", lim.Cur, slices.Max(tc.targets), err)
@@ -410,9 +444,44 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 			if len(p.Fds) != 3 {
 				t.Errorf("child has inheritable fds %v; want only 0, 1 and 2 (the caller leaked %v)", p.Fds, leaked)
 			}
+			if listed := p.FDSize > scanFDsBelow; listed != tc.listed {
+				t.Errorf("the child's descriptor table has %d numbers: the case does not take the path it is for", p.FDSize)
+			}
+			// Where the child's set-up leaves no /proc (an empty root),
+			// the descriptors are closed all the same.
+			var args []string
+			for _, fd := range leaked {
+				args = append(args, strconv.Itoa(fd))
+			}
+			ns := testNS(WithPrivateMount(), WithEmptyRoot())
+			if err := ns.Run(context.Background(), fdsClosed, args...); err != nil {
+				t.Errorf("with an empty root: %v", err)
+			}
 		})
 	}
 }
+
+// fdsClosed fails if any of the descriptors args names is open, as fcntl
+// sees it (an O_PATH descriptor too); it needs no /proc.
+var fdsClosed = Register("test-fds-closed", func(ctx context.Context, args []string) error {
+	if _, err := os.Stat("/proc/self"); err == nil {
+		return errors.New("/proc is visible: the test would not show what it means to")
+	}
+	var open []string
+	for _, a := range args {
+		fd, err := strconv.Atoi(a)
+		if err != nil {
+			return err
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			open = append(open, a)
+		}
+	}
+	if len(open) > 0 {
+		return fmt.Errorf("inherited descriptors %v are open in the function's child", open)
+	}
+	return nil
+})
 
 var failing = Register("test-failing", func(ctx context.Context, args []string) error {
 	switch args[0] {

@@ -58,8 +58,10 @@ type parentProc struct {
 	senderPid int  // the socket's maker, as this process's pid namespace sees it
 	// childFDs is the size of this process's descriptor table when it was
 	// checked (FDSize), 0 if unknown: every descriptor it inherited is
-	// below it (closeInheritedFds).
+	// below it. fds are the descriptors open then, listed where the table
+	// is larger than scanFDsBelow; nil if not listed (closeInheritedFds).
 	childFDs int
+	fds      []int
 }
 
 // procIDs is what the trust check compares of a process's credentials:
@@ -160,6 +162,12 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 		unix.Close(childDir)
 		return nil, fmt.Errorf("%w: read /proc/self/status: %w", errUntrusted, err)
 	}
+	// The descriptors it inherited, listed while procfs is there for
+	// certain (inheritedfds_linux.go). Not listed, they are found later.
+	var fds []int
+	if self.fdSize > scanFDsBelow {
+		fds, _ = listFDs(childDir)
+	}
 	elevated := elevatedPrivilege()
 	var mine unix.Stat_t
 	if err := procStat("self/exe", &mine); err != nil {
@@ -220,7 +228,7 @@ func verifyParent(fd, hops int) (*parentProc, error) {
 			return nil, err
 		}
 	}
-	p.childFDs = self.fdSize
+	p.childFDs, p.fds = self.fdSize, fds
 	// The maker's pid is as this process's pid namespace sees it: 0 when
 	// the maker is outside it (a new pid namespace), as getppid's is.
 	want := unix.Getppid()
