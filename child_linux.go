@@ -256,6 +256,12 @@ func childStart(marker string) {
 		if err := runSteps(selectSteps(steps, func(s *step) bool { return !isPrivStep(s) }), log); err != nil {
 			childFail(sock, failedStep(err), err)
 		}
+		if j.Role == roleFunc || j.Role == rolePrewarm {
+			// What this process inherited goes before the program is
+			// executed again: there, Landlock may deny /proc and the
+			// descriptor limit be below the descriptors.
+			closeInheritedFds(parent)
+		}
 		name, err := runPrivStage(ps, selectSteps(steps, isPrivStep), fd, token, hops, parent.senderPid)
 		childFail(sock, name, err)
 	}
