@@ -284,7 +284,13 @@ func childStart(marker string) {
 		child.setup = true
 		startChildServices(j.Plan)
 	case roleFunc, rolePrewarm:
-		closeInheritedFds(parent)
+		if !privStage {
+			// (A privilege stage's first stage closed them before it
+			// executed this program; here procfs may be denied, and the
+			// runtime raised the descriptor limit, which would bound a
+			// search number by number.)
+			closeInheritedFds(parent)
+		}
 		child.job = j
 	}
 }
