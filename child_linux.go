@@ -201,6 +201,7 @@ func childStart(marker string) {
 	if joins && !stage2 {
 		restoreStderr(child.stderrFD) // the join stage's program has no tee
 		child.stderrFD = -1
+		dropInherited(j, parent)
 		runJoinStage(sock, token, j, log) // does not return
 	}
 	timeNS := hasStep(steps, stepTimeNS)
@@ -211,6 +212,7 @@ func childStart(marker string) {
 				childFail(sock, failedStep(err), err)
 			}
 		}
+		dropInherited(j, parent)
 		reexecStage2(sock, fd, token, j, timeFork)
 	}
 	var rawTail []step
@@ -256,12 +258,7 @@ func childStart(marker string) {
 		if err := runSteps(selectSteps(steps, func(s *step) bool { return !isPrivStep(s) }), log); err != nil {
 			childFail(sock, failedStep(err), err)
 		}
-		if j.Role == roleFunc || j.Role == rolePrewarm {
-			// What this process inherited goes before the program is
-			// executed again: there, Landlock may deny /proc and the
-			// descriptor limit be below the descriptors.
-			closeInheritedFds(parent)
-		}
+		dropInherited(j, parent)
 		name, err := runPrivStage(ps, selectSteps(steps, isPrivStep), fd, token, hops, parent.senderPid)
 		childFail(sock, name, err)
 	}
@@ -319,6 +316,20 @@ func childLogger(debugOn bool) *slog.Logger {
 	}
 	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	return slog.New(h).With("side", "child", "pid", os.Getpid())
+}
+
+// dropInherited closes, in a function's (or a pool's) child, the
+// descriptors it inherited before it executes the program again or starts
+// it to run the function (a time namespace, WithKillDescendants'
+// subreaper, a join, the privilege stage): the next image needs none of
+// them, may be unable to find them (Landlock may deny it /proc, and its
+// descriptor limit be below them), and this process stays alive beside it,
+// where the function, root in a new user namespace that owns this process,
+// could open them through /proc/PID/fd.
+func dropInherited(j *job, parent *parentProc) {
+	if j.Role == roleFunc || j.Role == rolePrewarm {
+		closeInheritedFds(parent)
+	}
 }
 
 // reexecStage2 executes the program again, now inside the time namespace;

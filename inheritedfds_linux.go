@@ -17,10 +17,13 @@ import (
 //
 // Which numbers to ask is found while the trust check reads this process's
 // status (listFDs), when procfs is there for certain: the set-up may leave
-// none (an empty root, a root without /proc), and the function's child
-// closes them after it. Every inherited descriptor exists from the
-// execution on, so a listing then names all of them; a number opened later
-// by this process is close-on-exec and kept.
+// none (an empty root, a root without /proc, Landlock without it), or a
+// /proc of a joined mount namespace's owner, and the child closes them
+// after it, or before it executes the program again (dropInherited).
+// Every inherited descriptor exists from the execution on, so a listing
+// then names all of them; a number opened later by this process is
+// close-on-exec and kept. Without a listing every number below the
+// table's size is asked, which needs no procfs.
 //
 // How: in a table of up to scanFDsBelow numbers (the kernel's default
 // size, as in a child of a program that never had more than 64 open), each
@@ -39,11 +42,14 @@ const scanFDsBelow = 64
 // listFDs returns the numbers of the descriptors open in the process whose
 // /proc directory procDir is (an O_PATH descriptor), but the listing's own.
 func listFDs(procDir int) ([]int, error) {
-	dir, err := unix.Openat(procDir, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := unix.Openat(procDir, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(dir)
+	if err := procSameMount(dir); err != nil {
+		return nil, err
+	}
 	fds := make([]int, 0, 16)
 	var buf [512]byte // 21 entries of up to four digits a call
 	for {
@@ -94,10 +100,11 @@ func appendDirentFDs(fds []int, b []byte, skip int) []int {
 }
 
 // closeInheritedFds closes the descriptors that this process inherited
-// without close-on-exec, but its own (closeIfInherited): those parent's
-// trust check listed; else every number below its table's size when it is
-// small; else those /proc/self/fd lists now; else (no procfs, a table of
-// unknown size) every number below the soft RLIMIT_NOFILE.
+// without close-on-exec, but its own (closeIfInherited): those the trust
+// check listed; else every number below its table's size then; else (a
+// table of unknown size) every number below the soft RLIMIT_NOFILE. A
+// listing of /proc after the set-up is never asked: that /proc may be none,
+// or whatever a joined mount namespace's owner mounted there.
 func closeInheritedFds(parent *parentProc) {
 	if parent.fds != nil {
 		for _, fd := range parent.fds {
@@ -106,24 +113,11 @@ func closeInheritedFds(parent *parentProc) {
 		return
 	}
 	size := parent.childFDs
-	if size <= 0 || size > scanFDsBelow {
-		if self, err := unix.Open("/proc/self", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-			fds, err := listFDs(self)
-			unix.Close(self)
-			if err == nil {
-				for _, fd := range fds {
-					closeIfInherited(fd)
-				}
-				return
-			}
-		}
-		if size <= 0 {
-			var lim unix.Rlimit
-			if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1<<20 {
-				size = int(lim.Cur)
-			} else {
-				size = 1 << 20
-			}
+	if size <= 0 {
+		size = 1 << 20
+		var lim unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < 1<<20 {
+			size = int(lim.Cur)
 		}
 	}
 	for fd := 3; fd < size; fd++ {

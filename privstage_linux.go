@@ -126,7 +126,11 @@ func runPrivStage(ps *privStage, priv []step, sockFD int, token string, hops, se
 	if _, err := unix.FcntlInt(uintptr(sockFD), unix.F_SETFD, 0); err != nil {
 		return "execute the program again after the privilege steps", err
 	}
-	env := append(os.Environ(), envChild+"="+markerValue(sockFD, token), envStage+"="+stagePriv+strconv.Itoa(hops)+":"+strconv.Itoa(senderPid))
+	marker := markerValue(sockFD, token)
+	if child.stderrFD >= 0 {
+		marker += stderrMarker(child.stderrFD) // the caller's standard error, for the function
+	}
+	env := append(os.Environ(), envChild+"="+marker, envStage+"="+stagePriv+strconv.Itoa(hops)+":"+strconv.Itoa(senderPid))
 	argv, err := cStrings(os.Args)
 	if err == nil {
 		var envv []*byte

@@ -457,13 +457,24 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 			if err := ns.Run(context.Background(), fdsClosed, args...); err != nil {
 				t.Errorf("with an empty root: %v", err)
 			}
+			// Nor in the first stage, which stays alive beside the
+			// function under WithKillDescendants' subreaper, in the new
+			// user namespace that the function is root in.
+			ns = testNS(WithPrivateMount(), WithKillDescendants())
+			if err := ns.Run(context.Background(), ancestorFdsClosed, args...); err != nil {
+				t.Errorf("the first stage under a subreaper: %v", err)
+			}
 			// Nor where Landlock denies /proc, with a descriptor limit
 			// below the descriptors (a program that links cgo, as this
 			// one with -race, executes itself again for its privilege
 			// steps: privstage_linux.go).
 			if landlockABI() >= llNeedFS {
 				var ro []string
-				for _, p := range []string{filepath.Dir(os.Args[0]), "/usr", "/lib", "/lib64", "/lib32", "/etc", "/dev/null"} {
+				exe, err := os.Executable()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []string{filepath.Dir(exe), "/usr", "/lib", "/lib64", "/lib32", "/etc", "/dev/null"} {
 					if _, err := os.Stat(p); err == nil {
 						ro = append(ro, p)
 					}
@@ -476,6 +487,46 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 		})
 	}
 }
+
+// ancestorFdsClosed fails if the grandparent of its process (the first
+// stage, under WithKillDescendants' subreaper) holds any of the
+// descriptors args names without close-on-exec (/proc/PID/fdinfo).
+var ancestorFdsClosed = Register("test-ancestor-fds-closed", func(ctx context.Context, args []string) error {
+	pid := os.Getppid()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err
+	}
+	_, v, _ := strings.Cut(string(b), "\nPPid:")
+	v, _, _ = strings.Cut(v, "\n")
+	gp, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || gp <= 1 {
+		return fmt.Errorf("no grandparent in %q", v)
+	}
+	if _, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", gp)); err != nil {
+		return fmt.Errorf("the first stage's descriptors cannot be read, the test shows nothing: %w", err)
+	}
+	var open []string
+	for _, a := range args {
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", gp, a))
+		if err != nil {
+			continue // not open
+		}
+		_, f, _ := strings.Cut(string(info), "flags:")
+		f, _, _ = strings.Cut(f, "\n")
+		flags, err := strconv.ParseUint(strings.TrimSpace(f), 8, 64)
+		if err != nil {
+			return fmt.Errorf("fdinfo of %s: %q", a, info)
+		}
+		if flags&unix.O_CLOEXEC == 0 {
+			open = append(open, a)
+		}
+	}
+	if len(open) > 0 {
+		return fmt.Errorf("inherited descriptors %v are open in the first stage (process %d)", open, gp)
+	}
+	return nil
+})
 
 // fdsClosed fails if any of the descriptors args names is open without
 // close-on-exec, as fcntl sees it (an O_PATH descriptor too); it needs no

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -143,4 +144,59 @@ func dupFile(f *os.File) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// stderrIs fails unless its standard error is the file args[0] names
+// ("DEV:INO"): the caller's own, not the tee's pipe.
+var stderrIs = Register("test-stderr-is", func(ctx context.Context, args []string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(2, &st); err != nil {
+		return err
+	}
+	if got := fmt.Sprintf("%d:%d", st.Dev, st.Ino); got != args[0] {
+		return fmt.Errorf("the function's standard error is %s, not the caller's %s", got, args[0])
+	}
+	return nil
+})
+
+// TestFunctionStderrIsCallers: the function's standard error is the
+// caller's own file, also where the child executes the program again
+// before it runs the function (a time namespace, WithKillDescendants'
+// subreaper, the privilege stage of a program that links cgo, as this one
+// with -race).
+func TestFunctionStderrIsCallers(t *testing.T) {
+	var base []Option
+	if !asRoot() {
+		needUserNS(t)
+		base = append(base, WithPrivateUser())
+	}
+	caller, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(caller.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{
+		{"direct", []Option{WithPrivateUTS()}},
+		{"time namespace", []Option{WithPrivateTime(0, 0)}},
+		{"subreaper", []Option{WithPrivateMount(), WithKillDescendants()}},
+		{"privilege steps", []Option{WithPrivateUTS(), WithNoNewPrivs()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			saved := os.Stderr
+			os.Stderr = caller
+			err := New(append(c.opts, base...)...).Run(context.Background(), stderrIs, id)
+			os.Stderr = saved
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }
