@@ -56,6 +56,9 @@ func main() {
 		// runtime and every package's initialisation) and does nothing.
 		return
 	}
+	if len(os.Args) == 2 && os.Args[1] == jobFloorArg {
+		os.Exit(jobFloorChild()) // jobfloor.go
+	}
 	// The modes in which benchcmp is a contender itself, started as a
 	// process: the work of nsrun done by a minimal program.
 	if len(os.Args) > 3 && os.Args[3] == "--" {

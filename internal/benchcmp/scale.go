@@ -408,8 +408,9 @@ func startOp(n *namespace.Namespace, argv ...string) func() error {
 
 // goFloors returns the floors of a Go child in set s: StartProcess of the
 // empty Go program that make bench builds beside nsrun, of this program
-// exiting at once (the child of Run and Command is this program), and of
-// its copy built with cgo when make bench built one.
+// exiting at once (the child of Run and Command is this program), of this
+// program taking a job on a socket as Run's child does, without its checks
+// (jobfloor.go), and of its copy built with cgo when make bench built one.
 // A floor whose program is not built, or lies under the /tmp that the
 // set's private /tmp hides, is left out with a note.
 func goFloors(n *namespace.Namespace, s benchkit.Set, nsrun string) []benchkit.Contender {
@@ -426,6 +427,7 @@ func goFloors(n *namespace.Namespace, s benchkit.Set, nsrun string) []benchkit.C
 		fmt.Fprintf(os.Stderr, "benchcmp: %v; the floor of this program is left out\n", err)
 	} else if visibleIn(s, p) {
 		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
+		cs = append(cs, benchkit.Contender{Name: "floor: the same, taking a job on a socket (Run's protocol, no checks)", Op: jobFloorOp(n, p)})
 		// make bench builds this program static, as nsrun, and a copy
 		// with cgo: a Run child of a cgo program pays the dynamic loader
 		// and the C library's start-up as well.
