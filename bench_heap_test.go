@@ -3,6 +3,7 @@
 package namespace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -124,6 +125,35 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 				n := New(WithPrivateMount(), WithCgroupParent(parent))
 				noLeftovers(b)
 				startTrueLatency(b, n, k, small, name)
+			})
+		}
+		// Run's child is started by os/exec, whose clone with a new user
+		// namespace is a fork (the parent writes the id maps while the
+		// child waits): Run without and with one, against its small
+		// caller (measured, not yet met: docs/benchmarks.md).
+		for _, name := range []string{"mnt", "user+mnt"} {
+			b.Run(fmt.Sprintf("heap=%dMB/%s/run", mb, name), func(b *testing.B) {
+				opts := []Option{WithPrivateMount()}
+				if name == "user+mnt" || !asRoot() {
+					opts = append(opts, WithPrivateUser())
+				}
+				n := New(opts...)
+				noLeftovers(b)
+				var lat benchkit.Latencies
+				for b.Loop() {
+					t0 := time.Now()
+					if err := n.Run(context.Background(), benchNop); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				reportLatency(b, "", lat)
+				p50 := benchkit.Ms(lat.Percentile(50))
+				if k == 0 {
+					small["run "+name] = p50
+				} else if small["run "+name] > 0 {
+					b.ReportMetric(p50/small["run "+name], "run/small-caller")
+				}
 			})
 		}
 		for _, s := range sets {
