@@ -48,11 +48,17 @@ test: build
 	$(MAKE) --no-print-directory test-386
 	$(MAKE) --no-print-directory test-stress
 
+# TESTTIMEOUT bounds each package's test binary: the root package's suite
+# takes most of go test's default 10 minutes under -race on a 2-core machine
+# while the other packages build and run beside it (internal/rawproc's
+# stack check builds nsrun sixteen times), and went past it under load.
+TESTTIMEOUT ?= 30m
+
 test-root:
-	$(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(TESTFLAGS) $(PKGS)
 
 test-nobody:
-	$(GO) test -count=1 -exec $(CURDIR)/scripts/as-nobody $(TESTFLAGS) $(PKGS)
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) -exec $(CURDIR)/scripts/as-nobody $(TESTFLAGS) $(PKGS)
 
 # The suite built for linux/386, as root, without -race (which 386 lacks):
 # the raw children's structures and system call arguments differ on 32-bit
@@ -61,7 +67,7 @@ test-nobody:
 test-386:
 	@if [ "$$(uname -m)" != x86_64 ] || ! GOARCH=386 $(GO) test -count=1 -run '^$$' ./internal/proctest >/dev/null 2>&1; then \
 	  echo "test-386: this host cannot run linux/386 programs; skipped"; \
-	else GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 $(TESTFLAGS) $(PKGS); fi
+	else GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 -timeout $(TESTTIMEOUT) $(TESTFLAGS) $(PKGS); fi
 
 # The adversarial suite (stress/, build tag "stress") in both modes, then
 # bounded fuzzing of the child's job reader, option validation and the
