@@ -32,6 +32,7 @@ import (
 // process.
 var child struct {
 	sock       *os.File   // the socket to the parent
+	sockFD     int        // its descriptor (sock.Fd would make it blocking)
 	jobs       *jobReader // reads the parent's frames on sock, checking their sender
 	job        *job       // a function job waiting for Init
 	dispatched bool       // Init ran the job
@@ -183,7 +184,7 @@ func childStart(marker string) {
 			childFail(nil, "acknowledge job", err)
 		}
 	}
-	child.sock = sock
+	child.sock, child.sockFD = sock, fd
 	child.plan = j.Plan
 	child.log = childLogger(j.Plan.Debug)
 	log := child.log

@@ -28,8 +28,9 @@ import (
 // How: in a table of up to scanFDsBelow numbers (the kernel's default
 // size, as in a child of a program that never had more than 64 open), each
 // number is asked with fcntl(F_GETFD), one raw system call. A larger table
-// (a child of a program started by a shell, which holds descriptor 255, has
-// 256) is listed from /proc/self/fd with getdents(2): measured on a virtual
+// (the kernel sizes a child's by its parent's highest open descriptor: a
+// caller holding one at 64 or above) is listed from /proc/self/fd with
+// getdents(2): measured on a virtual
 // machine where a system call costs about 1.2 µs, 253 numbers asked took
 // 0.29 ms and the listing 0.05 ms; with the default table 0.066 and 0.047
 // ms. poll(2) would be one call, but it reports an O_PATH descriptor as not
@@ -101,10 +102,13 @@ func appendDirentFDs(fds []int, b []byte, skip int) []int {
 
 // closeInheritedFds closes the descriptors that this process inherited
 // without close-on-exec, but its own (closeIfInherited): those the trust
-// check listed; else every number below its table's size then; else (a
-// table of unknown size) every number below the soft RLIMIT_NOFILE. A
-// listing of /proc after the set-up is never asked: that /proc may be none,
-// or whatever a joined mount namespace's owner mounted there.
+// check listed; else every number below its table's size then. A listing
+// of /proc after the set-up is never asked: that /proc may be none, or
+// whatever a joined mount namespace's owner mounted there. (A table of
+// unknown size, which only a privilege stage's image that could not read
+// /proc has, and which does not call this, is searched below the soft
+// RLIMIT_NOFILE: a best effort, as the limit may have been lowered below
+// an inherited descriptor.)
 func closeInheritedFds(parent *parentProc) {
 	if parent.fds != nil {
 		for _, fd := range parent.fds {
@@ -129,7 +133,7 @@ func closeInheritedFds(parent *parentProc) {
 // not one of the child's own: standard input, output and error, the job
 // socket and the caller's standard error.
 func closeIfInherited(fd int) {
-	if fd <= 2 || fd == int(child.sock.Fd()) || fd == child.stderrFD {
+	if fd <= 2 || fd == child.sockFD || fd == child.stderrFD {
 		return
 	}
 	// F_GETFD never blocks: a raw system call, without the runtime's

@@ -461,13 +461,23 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 			// function under WithKillDescendants' subreaper, in the new
 			// user namespace that the function is root in.
 			ns = testNS(WithPrivateMount(), WithKillDescendants())
-			if err := ns.Run(context.Background(), ancestorFdsClosed, args...); err != nil {
+			if err := ns.Run(context.Background(), ancestorFdsClosed, append([]string{"2"}, args...)...); err != nil {
 				t.Errorf("the first stage under a subreaper: %v", err)
+			}
+			// Nor in the first stage of a join, the function's parent.
+			// (Unprivileged, the function joins the target's user
+			// namespace and cannot read them there, nor the test.)
+			if asRoot() {
+				ns = New(WithJoinProcess(joinTarget(t), joinKinds(syscalls.UTS)...))
+				if err := ns.Run(context.Background(), ancestorFdsClosed, append([]string{"1"}, args...)...); err != nil {
+					t.Errorf("the first stage of a join: %v", err)
+				}
 			}
 			// Nor where Landlock denies /proc, with a descriptor limit
 			// below the descriptors (a program that links cgo, as this
-			// one with -race, executes itself again for its privilege
-			// steps: privstage_linux.go).
+			// test binary does where cgo is on, executes itself again
+			// for its privilege steps: privstage_linux.go; without cgo
+			// the steps apply to every thread, and the same holds).
 			if landlockABI() >= llNeedFS {
 				var ro []string
 				exe, err := os.Executable()
@@ -488,20 +498,27 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 	}
 }
 
-// ancestorFdsClosed fails if the grandparent of its process (the first
-// stage, under WithKillDescendants' subreaper) holds any of the
-// descriptors args names without close-on-exec (/proc/PID/fdinfo).
+// ancestorFdsClosed fails if the ancestor of its process args[0]
+// generations up (the first stage: 2 under WithKillDescendants' subreaper,
+// 1 behind a join) holds any of the descriptors the other args name
+// without close-on-exec (/proc/PID/fdinfo).
 var ancestorFdsClosed = Register("test-ancestor-fds-closed", func(ctx context.Context, args []string) error {
-	pid := os.Getppid()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	up, err := strconv.Atoi(args[0])
 	if err != nil {
 		return err
 	}
-	_, v, _ := strings.Cut(string(b), "\nPPid:")
-	v, _, _ = strings.Cut(v, "\n")
-	gp, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || gp <= 1 {
-		return fmt.Errorf("no grandparent in %q", v)
+	args = args[1:]
+	gp := os.Getppid()
+	for range up - 1 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", gp))
+		if err != nil {
+			return err
+		}
+		_, v, _ := strings.Cut(string(b), "\nPPid:")
+		v, _, _ = strings.Cut(v, "\n")
+		if gp, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || gp <= 1 {
+			return fmt.Errorf("no ancestor %d generations up (%q)", up, v)
+		}
 	}
 	if _, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", gp)); err != nil {
 		return fmt.Errorf("the first stage's descriptors cannot be read, the test shows nothing: %w", err)
@@ -509,8 +526,11 @@ var ancestorFdsClosed = Register("test-ancestor-fds-closed", func(ctx context.Co
 	var open []string
 	for _, a := range args {
 		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", gp, a))
-		if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
 			continue // not open
+		}
+		if err != nil {
+			return fmt.Errorf("the first stage's descriptor %s cannot be read, the test shows nothing: %w", a, err)
 		}
 		_, f, _ := strings.Cut(string(info), "flags:")
 		f, _, _ = strings.Cut(f, "\n")

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,7 +29,9 @@ import (
 const jobFloorArg = "-job-floor-child"
 
 // The frames' sizes are those of Run's with a function of no arguments in
-// mnt+pid+tmpfs: the hello, the job, the "running" and the result.
+// mnt+pid+tmpfs: the hello, the job, the "running" and the result. Run's
+// child also acknowledges the job (27 bytes) before its set-up; the floor
+// leaves that frame out.
 const (
 	helloSize   = 61
 	jobSize     = 466
@@ -67,12 +70,20 @@ func jobFloorOp(n *namespace.Namespace, self string) func() error {
 		if err != nil {
 			return err
 		}
+		// A child that does not answer within the deadline is ended by
+		// the parent's end closing (its read fails) and then waited for.
+		_ = parent.SetDeadline(time.Now().Add(10 * time.Second))
+		frames := 0
 		if _, err = readBenchFrame(parent); err == nil {
+			frames++
 			err = writeBenchFrame(parent, jobSize)
 		}
 		for err == nil {
-			_, err = readBenchFrame(parent)
+			if _, err = readBenchFrame(parent); err == nil {
+				frames++
+			}
 		}
+		parent.Close()
 		st, werr := p.Wait()
 		switch {
 		case werr != nil:
@@ -81,6 +92,8 @@ func jobFloorOp(n *namespace.Namespace, self string) func() error {
 			return fmt.Errorf("job floor's child: %v", st)
 		case !errors.Is(err, io.EOF):
 			return err
+		case frames != 3:
+			return fmt.Errorf("job floor's child sent %d frames, not a hello and two reports", frames)
 		}
 		return nil
 	}
