@@ -324,9 +324,10 @@ func childLogger(debugOn bool) *slog.Logger {
 // it to run the function (a time namespace, WithKillDescendants'
 // subreaper, a join, the privilege stage): the next image needs none of
 // them, may be unable to find them (Landlock may deny it /proc, and its
-// descriptor limit be below them), and this process stays alive beside it,
-// where the function, root in a new user namespace that owns this process,
-// could open them through /proc/PID/fd.
+// descriptor limit be below them), and this process stays alive beside it
+// (under the subreaper, behind a join), where the function may open them
+// through /proc/PID/fd: under the subreaper this process is in the new
+// user namespace, in which the function is root.
 func dropInherited(j *job, parent *parentProc) {
 	if j.Role == roleFunc || j.Role == rolePrewarm {
 		closeInheritedFds(parent)

@@ -419,10 +419,16 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 				}
 			}()
 			// An O_PATH descriptor of / first: open, though poll(2)
-			// would report it as not.
-			root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY, 0)
+			// would report it as not. From 10 on: the child's job socket
+			// and the caller's standard error are 3 and 4 there, kept.
+			path, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				t.Fatal(err)
+			}
+			root, err := unix.FcntlInt(uintptr(path), unix.F_DUPFD, 10)
+			unix.Close(path)
+			if err != nil {
+				t.Fatalf("F_DUPFD from 10: %v", err)
 			}
 			leaked = append(leaked, root)
 			for _, target := range tc.targets {
