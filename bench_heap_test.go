@@ -143,21 +143,9 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 				}
 				n := New(opts...)
 				noLeftovers(b)
-				var lat benchkit.Latencies
-				for b.Loop() {
-					t0 := time.Now()
-					if err := n.Run(context.Background(), benchNop); err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Since(t0))
-				}
-				reportLatency(b, "", lat)
-				p50 := benchkit.Ms(lat.Percentile(50))
-				if k == 0 {
-					small["run "+name] = p50
-				} else if small["run "+name] > 0 {
-					b.ReportMetric(p50/small["run "+name], "run/small-caller")
-				}
+				callerHeapLatency(b, k, small, "run "+name, "run/small-caller", func() error {
+					return n.Run(context.Background(), benchNop)
+				})
 			})
 		}
 		for _, s := range sets {
@@ -186,23 +174,32 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 }
 
 // startTrueLatency starts /bin/true with n.StartProcess and waits for it,
-// once per iteration of b, reports the latency, and returns its p50 in ms.
-// The first heap size (k == 0) is the small caller: its p50 is kept in
-// small[name]; the later ones report their ratio to it.
+// once per iteration of b (callerHeapLatency).
 func startTrueLatency(b *testing.B, n *Namespace, k int, small map[string]float64, name string) float64 {
 	b.Helper()
-	var lat benchkit.Latencies
-	for b.Loop() {
-		t0 := time.Now()
+	return callerHeapLatency(b, k, small, name, "startprocess/small-caller", func() error {
 		p, err := n.StartProcess("/bin/true", nil, nil)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		st, err := p.Wait()
 		if err == nil && !st.Success() {
 			err = errors.New(st.String())
 		}
-		if err != nil {
+		return err
+	})
+}
+
+// callerHeapLatency runs op once per iteration of b, reports the latency,
+// and returns its p50 in ms. The first heap size (k == 0) is the small
+// caller: its p50 is kept in small[key]; the later ones report their ratio
+// to it as unit.
+func callerHeapLatency(b *testing.B, k int, small map[string]float64, key, unit string, op func() error) float64 {
+	b.Helper()
+	var lat benchkit.Latencies
+	for b.Loop() {
+		t0 := time.Now()
+		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
@@ -210,9 +207,9 @@ func startTrueLatency(b *testing.B, n *Namespace, k int, small map[string]float6
 	reportLatency(b, "", lat)
 	p50 := benchkit.Ms(lat.Percentile(50))
 	if k == 0 {
-		small[name] = p50
-	} else if small[name] > 0 {
-		b.ReportMetric(p50/small[name], "startprocess/small-caller")
+		small[key] = p50
+	} else if small[key] > 0 {
+		b.ReportMetric(p50/small[key], unit)
 	}
 	return p50
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,15 +143,15 @@ func privRun(t *testing.T, verb string, n *Namespace, dir string) (string, error
 
 // landlockSystem returns read-only rules for what a program needs to
 // start (its own directory, the loader's and libraries' directories,
-// /proc), among those that exist.
-func landlockSystem(t testing.TB) LandlockRule {
+// /proc), among those that exist, but the paths in without.
+func landlockSystem(t testing.TB, without ...string) LandlockRule {
 	var ro []string
 	exe, err := os.Executable()
 	if err != nil {
 		panic(err) // (t may be nil: a helper process)
 	}
 	for _, p := range []string{filepath.Dir(exe), "/usr", "/lib", "/lib64", "/lib32", "/proc", "/etc", "/dev/null"} {
-		if _, err := os.Stat(p); err == nil {
+		if _, err := os.Stat(p); err == nil && !slices.Contains(without, p) {
 			ro = append(ro, p)
 		}
 	}

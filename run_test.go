@@ -108,9 +108,8 @@ var probeTask = NewTask("test-probe", func(ctx context.Context, req probeReq) (p
 	}
 	p.Env = os.Environ()
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		_, v, _ := strings.Cut(string(b), "\nFDSize:")
-		v, _, _ = strings.Cut(v, "\n")
-		p.FDSize, _ = strconv.Atoi(strings.TrimSpace(v))
+		v, _ := statusField(b, "FDSize:")
+		p.FDSize, _ = strconv.Atoi(v)
 	}
 	fds, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range fds {
@@ -485,17 +484,7 @@ func TestRunChildClosesInheritedFds(t *testing.T) {
 			// for its privilege steps: privstage_linux.go; without cgo
 			// the steps apply to every thread, and the same holds).
 			if landlockABI() >= llNeedFS {
-				var ro []string
-				exe, err := os.Executable()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, p := range []string{filepath.Dir(exe), "/usr", "/lib", "/lib64", "/lib32", "/etc", "/dev/null"} {
-					if _, err := os.Stat(p); err == nil {
-						ro = append(ro, p)
-					}
-				}
-				ns := testNS(WithPrivateMount(), WithLandlock(LandlockReadOnly(ro...)), WithRlimit(unix.RLIMIT_NOFILE, 64, 64))
+				ns := testNS(WithPrivateMount(), WithLandlock(landlockSystem(t, "/proc")), WithRlimit(unix.RLIMIT_NOFILE, 64, 64))
 				if err := ns.Run(context.Background(), fdsClosed, args...); err != nil {
 					t.Errorf("under Landlock without /proc: %v", err)
 				}
@@ -520,9 +509,8 @@ var ancestorFdsClosed = Register("test-ancestor-fds-closed", func(ctx context.Co
 		if err != nil {
 			return err
 		}
-		_, v, _ := strings.Cut(string(b), "\nPPid:")
-		v, _, _ = strings.Cut(v, "\n")
-		if gp, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || gp <= 1 {
+		v, _ := statusField(b, "PPid:")
+		if gp, err = strconv.Atoi(v); err != nil || gp <= 1 {
 			return fmt.Errorf("no ancestor %d generations up (%q)", up, v)
 		}
 	}

@@ -162,8 +162,8 @@ var stderrIs = Register("test-stderr-is", func(ctx context.Context, args []strin
 // TestFunctionStderrIsCallers: the function's standard error is the
 // caller's own file, also where the child executes the program again
 // before it runs the function (a time namespace, WithKillDescendants'
-// subreaper, the privilege stage of a program that links cgo, as this one
-// with -race).
+// subreaper, the privilege stage of a program that links cgo, as this test
+// binary does where cgo is on).
 func TestFunctionStderrIsCallers(t *testing.T) {
 	var base []Option
 	if !asRoot() {
