@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"sync"
@@ -142,7 +141,7 @@ type pool struct {
 
 // pooledChild is one child of a pool.
 type pooledChild struct {
-	cmd   *exec.Cmd
+	cmd   *childProc
 	sock  *os.File // the parent's end of the socket
 	token string
 	plan  plan

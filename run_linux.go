@@ -184,15 +184,15 @@ func setgroupsAllowed() bool {
 	return err != nil || strings.TrimSpace(string(b)) != "deny"
 }
 
-// childCmd returns the *exec.Cmd that re-executes the program as a child
+// childCmd returns the child that re-executes the program as a child
 // of n with the job socket childEnd at descriptor 3 and the standard
 // descriptors of the process.
-func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
+func (n *Namespace) childCmd(token string, childEnd *os.File) *childProc {
 	attr := n.sysProcAttr()
 	if n.relayMakesPIDNS() {
 		attr.Cloneflags &^= syscalls.CLONE_NEWPID // made by the relay: timens_linux.go
 	}
-	return &exec.Cmd{
+	return newChildProc(&exec.Cmd{
 		Path:        selfPath(),
 		Args:        os.Args,
 		Env:         childEnv(os.Environ(), markerValue(3, token)),
@@ -201,7 +201,7 @@ func (n *Namespace) childCmd(token string, childEnd *os.File) *exec.Cmd {
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{childEnd},
 		SysProcAttr: attr,
-	}
+	})
 }
 
 // childEnv returns the environment of a child: env without any marker,

@@ -6,11 +6,11 @@ package namespace
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/linuxns/namespace/internal/rawproc"
@@ -183,12 +183,7 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 		}
 	}
 
-	for sig := 1; sig < 65; sig++ {
-		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
-			continue
-		}
-		a.ResetSignals |= 1 << (sig - 1)
-	}
+	a.ResetSignals = resetSignals()
 
 	a.NextFD = len(attr.Files)
 	for _, f := range attr.Files {
@@ -266,7 +261,13 @@ func onlyZero(attr *syscall.SysProcAttr) bool {
 // spawn clones the child with every signal blocked on a locked thread, and
 // with syscall.ForkLock held, as os/exec does, so that no descriptor that
 // another goroutine is creating leaks into it.
+//
+// a is moved to the heap: a child that shares this process's memory reads
+// and writes it after spawn has returned, and a goroutine's stack moves
+// when it grows, leaving the old one to other goroutines.
 func spawn(a *rawproc.SpawnArgs) (int, syscall.Errno) {
+	spawnEscape.Store(a)
+	spawnEscape.Store(nil)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var all, old unix.Sigset_t
@@ -282,6 +283,10 @@ func spawn(a *rawproc.SpawnArgs) (int, syscall.Errno) {
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return pid, errno
 }
+
+// spawnEscape is where spawn stores its argument for a moment, so that the
+// compiler allocates every SpawnArgs on the heap.
+var spawnEscape atomic.Pointer[rawproc.SpawnArgs]
 
 // releaseKeep closes the joins' descriptors among keep.
 func releaseKeep(keep []any) {

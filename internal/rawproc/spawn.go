@@ -62,6 +62,12 @@ type SpawnArgs struct {
 	// ResetSignals has bit N-1 set for each signal N that the Go runtime
 	// handles and the program must get with its default action.
 	ResetSignals uint64
+	// RestoreNofile: before execve, the child sets RLIMIT_NOFILE back to
+	// Nofile (soft, hard) if its soft limit is still the hard one less one,
+	// where the Go runtime raised it as it started, as os/exec's children
+	// do (see syscall's rlimit.go).
+	RestoreNofile bool
+	Nofile        Rlimit
 	// TimeFork: the cloned process forks the program, as PID 1 does, and
 	// stays in front of it; the program dies with it. A fork enters the
 	// time namespace that the set-up made, which execve does only since
@@ -504,6 +510,15 @@ func spawnExec(a *SpawnArgs) {
 	}
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
 	var e syscall.Errno
+	if a.RestoreNofile {
+		// Unless someone changed it since (prlimit from outside), as
+		// os/exec decides.
+		var cur Rlimit
+		_, _, e = syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, 0, uintptr(unsafe.Pointer(&cur)), 0, 0)
+		if e != 0 || cur[0] == a.Nofile[1]-1 && cur[1] == a.Nofile[1] {
+			syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(&a.Nofile)), 0, 0, 0)
+		}
+	}
 	if a.ExecByFD {
 		_, _, e = syscall.RawSyscall6(unix.SYS_EXECVEAT, a.ExecFD, cstr(emptyPath), uintptr(unsafe.Pointer(a.Argv)), uintptr(unsafe.Pointer(a.Envv)), unix.AT_EMPTY_PATH, 0)
 	} else {
