@@ -56,6 +56,13 @@ func main() {
 		// runtime and every package's initialisation) and does nothing.
 		return
 	}
+	if len(os.Args) > 2 && os.Args[1] == execAtOnce {
+		// The floor of Command in this program: it started, and executes
+		// the command in its place, as Command's child does once set up.
+		err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ())
+		fmt.Fprintf(os.Stderr, "benchcmp: exec %s: %v\n", os.Args[2], err)
+		os.Exit(126)
+	}
 	if len(os.Args) == 2 && os.Args[1] == jobFloorArg {
 		os.Exit(jobFloorChild()) // jobfloor.go
 	}

@@ -166,7 +166,7 @@ func compareConcurrency(s benchkit.Set, d time.Duration, nsrun string) error {
 		{Name: "Command", Op: func() error { return n.Command(ctx, "/bin/true").Run() }},
 		{Name: "StartProcess /bin/true", Op: startOp(n, "/bin/true")},
 	}
-	cs = append(cs, goFloors(n, s, nsrun)...)
+	cs = append(cs, goFloors(n, s, nsrun, true)...)
 	if benchkit.Tool("unshare") != "" {
 		argv, _ := s.UnshareArgv("/bin/true")
 		cs = append(cs, benchkit.Contender{Name: "unshare", Op: benchkit.ExecOp(argv)})
@@ -254,7 +254,7 @@ func compareNetChurn(count int, nsrun string) error {
 			cs = append(cs, execContender("floor: Go program, unshare -n and exec /bin/false", []string{p, "-net", "/bin/false"}, 1))
 		}
 	}
-	cs = append(cs, goFloors(n, s, nsrun)...)
+	cs = append(cs, goFloors(n, s, nsrun, false)...)
 	total := make([]time.Duration, len(cs))
 	for half := range 2 {
 		for k := range cs {
@@ -385,6 +385,11 @@ func compareFloor(rounds int, nsrun string) error {
 // started: the floor of Run and Command, whose child is this program.
 const exitAtOnce = "-exit-at-once"
 
+// execAtOnce, followed by a command, makes benchcmp execute the command as
+// soon as it has started: the floor of Command, whose child is this
+// program executing the command once set up.
+const execAtOnce = "-exec-at-once"
+
 // startOp returns an operation that starts argv with n.StartProcess and
 // waits for it to succeed.
 func startOp(n *namespace.Namespace, argv ...string) func() error {
@@ -410,10 +415,12 @@ func startOp(n *namespace.Namespace, argv ...string) func() error {
 // empty Go program that make bench builds beside nsrun, of this program
 // exiting at once (the child of Run and Command is this program), of this
 // program taking a job on a socket as Run's child does, without its checks
-// (jobfloor.go), and of its copy built with cgo when make bench built one.
+// (jobfloor.go), with command of this program executing /bin/true
+// (Command's child without its protocol and checks), and of its copy built
+// with cgo when make bench built one.
 // A floor whose program is not built, or lies under the /tmp that the
 // set's private /tmp hides, is left out with a note.
-func goFloors(n *namespace.Namespace, s benchkit.Set, nsrun string) []benchkit.Contender {
+func goFloors(n *namespace.Namespace, s benchkit.Set, nsrun string, command bool) []benchkit.Contender {
 	var cs []benchkit.Contender
 	if nsrun != "" {
 		p := filepath.Join(filepath.Dir(nsrun), "goempty")
@@ -428,6 +435,9 @@ func goFloors(n *namespace.Namespace, s benchkit.Set, nsrun string) []benchkit.C
 	} else if visibleIn(s, p) {
 		cs = append(cs, benchkit.Contender{Name: "floor: StartProcess of this program, exiting at once", Op: startOp(n, p, exitAtOnce)})
 		cs = append(cs, benchkit.Contender{Name: "floor: the same, taking a job on a socket (Run's protocol, no checks)", Op: jobFloorOp(n, p)})
+		if command {
+			cs = append(cs, benchkit.Contender{Name: "floor: the same, executing /bin/true (Command's, no protocol)", Op: startOp(n, p, execAtOnce, "/bin/true")})
+		}
 		// make bench builds this program static, as nsrun, and a copy
 		// with cgo: a Run child of a cgo program pays the dynamic loader
 		// and the C library's start-up as well.
