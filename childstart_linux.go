@@ -4,8 +4,9 @@ package namespace
 // children, Setup) is started.
 //
 // os/exec clones such a child with CLONE_VFORK|CLONE_VM, sharing the
-// caller's memory until execve, except with a new user namespace: then it
-// forks, because its child writes its own id maps while the parent waits.
+// caller's memory (and stack) until execve, except with a new user
+// namespace: then it forks, because its parent writes the child's id maps
+// while the child waits, which a parent suspended by CLONE_VFORK cannot.
 // A fork copies the caller's page tables and makes every page the caller
 // writes before the child's execve a copy-on-write fault, so its cost grows
 // with the caller's memory (measured in docs/benchmarks.md). Where the raw
@@ -55,7 +56,8 @@ func newChildProc(cmd *exec.Cmd) *childProc { return &childProc{Cmd: cmd} }
 // would give the child known.
 func (c *childProc) rawStartable() bool {
 	attr := c.SysProcAttr
-	if !rawproc.VMClone || forceExecStart.Load() || attr == nil || attr.Cloneflags&unix.CLONE_NEWUSER == 0 || c.Dir != "" {
+	if !rawproc.VMClone || forceExecStart.Load() || attr == nil || attr.Cloneflags&unix.CLONE_NEWUSER == 0 ||
+		c.Dir != "" || c.Env == nil || len(c.Args) == 0 {
 		return false
 	}
 	for _, f := range []any{c.Stdin, c.Stdout, c.Stderr} {
@@ -122,6 +124,7 @@ func (c *childProc) startRaw() error {
 		CloneFlags:   attr.Cloneflags | unix.CLONE_PIDFD | uintptr(syscall.SIGCHLD),
 		Pidfd:        -1,
 		ResetSignals: resetSignals(),
+		Mask:         startMask,
 		NextFD:       len(files),
 	}
 	for _, v := range files {
@@ -271,17 +274,46 @@ func writeSysIDMaps(pid int, attr *syscall.SysProcAttr) error {
 
 // resetSignals returns the signals (bit N-1 for signal N) that a child
 // must get with their default action: every one but SIGKILL, SIGSTOP and
-// those ignored (which stay ignored across execve), as os/exec does.
+// those ignored (which stay ignored across execve), as os/exec does. The
+// Go runtime leaves SIGCONT, SIGTSTP, SIGTTIN and SIGTTOU as the process
+// inherited them until os/signal is asked for them, and os/signal's
+// Ignored does not know of one inherited ignored: the kernel is asked.
 func resetSignals() uint64 {
 	var set uint64
 	for sig := 1; sig < 65; sig++ {
-		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) || signal.Ignored(syscall.Signal(sig)) {
+		s := syscall.Signal(sig)
+		if s == syscall.SIGKILL || s == syscall.SIGSTOP || signal.Ignored(s) {
 			continue
+		}
+		switch s {
+		case syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+			if rawproc.SignalIgnored(sig) {
+				continue
+			}
 		}
 		set |= 1 << (sig - 1)
 	}
 	return set
 }
+
+// startMask is the signal mask this program started with, which os/exec
+// gives its children: the main thread's while the packages are
+// initialised (the runtime has unblocked there only the signals it cannot
+// do without, such as SIGSEGV).
+var startMask = func() uint64 {
+	var m unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, nil, &m); err != nil {
+		return 0
+	}
+	var mask uint64
+	for i := 0; i < len(m.Val) && i*bitsPerWord < 64; i++ {
+		mask |= uint64(m.Val[i]) << (i * bitsPerWord)
+	}
+	return mask
+}()
+
+// bitsPerWord is the size of a word of unix.Sigset_t.
+const bitsPerWord = 32 << (^uint(0) >> 63)
 
 // nofileOrigin is what origNofile learned: the soft and hard
 // RLIMIT_NOFILE that os/exec gives this process's children, and whether
@@ -292,7 +324,12 @@ type nofileOrigin struct {
 	known   bool
 }
 
-// origNofile finds out, once, the RLIMIT_NOFILE that os/exec gives this
+var (
+	nofileMu    sync.Mutex
+	nofileFound *nofileOrigin
+)
+
+// origNofile finds out the RLIMIT_NOFILE that os/exec gives this
 // process's children. The Go runtime raises the soft limit to the hard
 // one less one as it starts and keeps the original where only os/exec
 // reads it, which restores it in each child before execve. If the soft
@@ -300,15 +337,43 @@ type nofileOrigin struct {
 // set it since) and os/exec restores nothing. Else a child is started by
 // os.StartProcess under ptrace (PTRACE_TRACEME), which stops it as its
 // execve completes, before any of its code runs: its limit is read there,
-// and it is killed. Where that fails (ptrace denied, or this process
-// traced), known is false and the caller starts its child with os/exec.
-var origNofile = sync.OnceValue(func() nofileOrigin {
+// and it is killed (about a millisecond, once).
+//
+// Where that cannot be done, known is false and the caller starts its
+// child with os/exec: ptrace denied (an LSM, Yama, this process traced
+// already, as under strace -f), and any seccomp filter on this process,
+// which might kill the probe for calling ptrace (with a core dump of
+// this process's memory, which the probe shares until its execve). The
+// answer is kept, but for a failure that may pass (EAGAIN, ENOMEM).
+func origNofile() nofileOrigin {
+	nofileMu.Lock()
+	defer nofileMu.Unlock()
+	if nofileFound != nil {
+		return *nofileFound
+	}
+	o, keep := probeNofile()
+	if keep {
+		nofileFound = &o
+	}
+	return o
+}
+
+// probeNofile is origNofile's search; keep is false for a failure that
+// may pass.
+func probeNofile() (o nofileOrigin, keep bool) {
 	var cur unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
-		return nofileOrigin{}
+		return nofileOrigin{}, true
 	}
 	if cur.Max == 0 || cur.Cur != cur.Max-1 {
-		return nofileOrigin{known: true}
+		return nofileOrigin{known: true}, true
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nofileOrigin{}, true
+	}
+	if v, ok := statusField(status, "Seccomp:"); !ok || v != "0" {
+		return nofileOrigin{}, true
 	}
 	runtime.LockOSThread() // the tracer, and the parent whose death kills it
 	defer runtime.UnlockOSThread()
@@ -317,7 +382,7 @@ var origNofile = sync.OnceValue(func() nofileOrigin {
 		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
 	if err != nil {
-		return nofileOrigin{}
+		return nofileOrigin{}, !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.ENOMEM)
 	}
 	var lim unix.Rlimit
 	err = unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, nil, &lim)
@@ -326,16 +391,16 @@ var origNofile = sync.OnceValue(func() nofileOrigin {
 		var ws unix.WaitStatus
 		_, werr := unix.Wait4(p.Pid, &ws, unix.WALL, nil)
 		if werr == unix.EINTR || werr == nil && !ws.Exited() && !ws.Signaled() {
-			continue
+			continue // interrupted, or the stop at execve reported first
 		}
 		break
 	}
 	_ = p.Release()
 	if err != nil {
-		return nofileOrigin{}
+		return nofileOrigin{}, true
 	}
 	if lim == cur {
-		return nofileOrigin{known: true}
+		return nofileOrigin{known: true}, true
 	}
-	return nofileOrigin{lim: rawproc.Rlimit{lim.Cur, lim.Max}, restore: true, known: true}
-})
+	return nofileOrigin{lim: rawproc.Rlimit{lim.Cur, lim.Max}, restore: true, known: true}, true
+}

@@ -1,13 +1,16 @@
 package namespace
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +95,16 @@ func TestRawChildStartsAsOSExec(t *testing.T) {
 		// A process of its own, started with a soft limit of 512 (by a
 		// shell: prlimit here would tell os/exec to restore nothing),
 		// which its runtime raises; os/exec knows the 512.
-		sh := exec.Command("/bin/sh", "-c", `ulimit -S -n 512 && exec "$@"`, "sh",
+		// With SIGUSR1 blocked, SIGHUP and SIGTTOU ignored (which the
+		// runtime leaves ignored, and os/signal knows of SIGHUP's only),
+		// where env(1) can do so (coreutils 8.31).
+		script := `ulimit -S -n 512 && exec "$@"`
+		if exec.Command("env", "--block-signal=USR1", "--ignore-signal=TTOU", "true").Run() == nil {
+			script = `ulimit -S -n 512 && exec env --block-signal=USR1 --ignore-signal=HUP --ignore-signal=TTOU "$@"`
+		} else {
+			t.Log("env(1) cannot block or ignore signals: the dispositions and the mask are compared as they are")
+		}
+		sh := exec.Command("/bin/sh", "-c", script, "sh",
 			os.Args[0], "-test.run=^TestRawChildStartsAsOSExec$", "-test.v", "-test.count=1")
 		sh.Env = append(os.Environ(), caseEnv+"=512")
 		out, err := sh.CombinedOutput()
@@ -117,6 +129,19 @@ func TestRawChildStartsAsOSExec(t *testing.T) {
 	if raw != viaExec {
 		t.Errorf("the function's process differs:\nraw clone:\n%s\nos/exec:\n%s", raw, viaExec)
 	}
+	var mask uint64
+	if st, err := os.ReadFile("/proc/self/status"); err == nil {
+		v, _ := statusField(st, "SigBlk:")
+		mask, _ = strconv.ParseUint(v, 16, 64)
+	}
+	if soft != "" && mask&(1<<(unix.SIGUSR1-1)) != 0 {
+		// Started by env(1) as asked: the child keeps what it gave.
+		for _, want := range []string{"SigIgn: 0000000000200001", "SigBlk: 0000000000000200"} {
+			if !strings.Contains(raw, want+"\n") {
+				t.Errorf("the function's process has not %q (SIGHUP and SIGTTOU ignored, SIGUSR1 blocked):\n%s", want, raw)
+			}
+		}
+	}
 	if soft != "" && !strings.Contains(raw, `children's nofile "`+soft+`\n`) {
 		t.Errorf("a command started by the function has not the soft RLIMIT_NOFILE %s that this process started with:\n%s", soft, raw)
 	}
@@ -124,10 +149,10 @@ func TestRawChildStartsAsOSExec(t *testing.T) {
 		t.Errorf("origNofile = %+v; want the soft limit 512 found", o)
 	}
 	if soft != "" {
-		// Where ptrace is denied (WithSeccomp's default list), the
-		// limit cannot be found: children with a user namespace are
-		// started by os/exec. The function's process started with 512
-		// and raised it, as this one did.
+		// Under a seccomp filter (which might kill the probe for calling
+		// ptrace) the limit is not looked for: children with a user
+		// namespace are started by os/exec. The function's process
+		// started with 512 and raised it, as this one did.
 		got, err := nofileProbe.Run(context.Background(), New(WithPrivateUser(), WithSeccomp()), struct{}{})
 		if want := "known false restore false soft 0 raw false"; err != nil || got != want {
 			t.Errorf("under WithSeccomp(): %q, %v; want %q", got, err, want)
@@ -212,6 +237,22 @@ func TestRawChildStart(t *testing.T) {
 		t.Error("a second Wait succeeded")
 	}
 
+	// The failures below leave no descriptor, process or mapping behind.
+	fdsBefore, kidsBefore, mapsBefore := openFDCount(t), childPids(t), mappingCount(t)
+	defer func() {
+		if n := openFDCount(t); n != fdsBefore {
+			t.Errorf("%d descriptors open after the failed starts; %d before", n, fdsBefore)
+		}
+		for _, pid := range childPids(t) {
+			if !slices.Contains(kidsBefore, pid) {
+				t.Errorf("a failed start left a child: %s", pid)
+			}
+		}
+		if n := mappingCount(t); n > mapsBefore {
+			t.Errorf("%d mappings after the failed starts; %d before (a child's stack left?)", n, mapsBefore)
+		}
+	}()
+
 	c = cmd("/nonexistent/program")
 	err = c.Start()
 	var pe *os.PathError
@@ -228,4 +269,42 @@ func TestRawChildStart(t *testing.T) {
 	if err := c.Start(); err == nil || c.Process != nil {
 		t.Errorf("Start with a refused uid map = %v; want an error and no process", err)
 	}
+}
+
+// openFDCount counts this process's open descriptors.
+func openFDCount(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// childPids lists the children of every thread of this process.
+func childPids(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that has exited
+		}
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	return pids
+}
+
+// mappingCount counts this process's memory mappings.
+func mappingCount(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
 }

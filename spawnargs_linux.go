@@ -183,7 +183,7 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 		}
 	}
 
-	a.ResetSignals = resetSignals()
+	a.ResetSignals, a.Mask = resetSignals(), startMask
 
 	a.NextFD = len(attr.Files)
 	for _, f := range attr.Files {
@@ -252,6 +252,7 @@ func prepareSpawnPlan(p plan, path string, argv []string, attr *os.ProcAttr, n *
 func onlyZero(attr *syscall.SysProcAttr) bool {
 	var zero syscall.SysProcAttr
 	return attr.Chroot == zero.Chroot && attr.Credential == nil && !attr.Ptrace &&
+		!attr.Setsid && !attr.Setpgid && attr.Pgid == 0 && !attr.Setctty && attr.Ctty == 0 && !attr.Foreground &&
 		!attr.Noctty && attr.Pdeathsig == 0 && attr.Cloneflags == 0 &&
 		attr.Unshareflags == 0 && attr.UidMappings == nil && attr.GidMappings == nil &&
 		!attr.GidMappingsEnableSetgroups && attr.AmbientCaps == nil &&

@@ -5,6 +5,7 @@ package rawproc
 import (
 	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,6 +15,17 @@ import (
 // the architecture has one) and the 64-bit mask, that is 5 words on 32-bit
 // systems and at most 4 on 64-bit ones. The zero value is SIG_DFL.
 type kernelSigaction [5]uintptr
+
+// SignalIgnored reports whether the calling process ignores signal sig
+// (its disposition is SIG_IGN), asking rt_sigaction(2) without changing
+// it. For the parent: os/signal's Ignored does not know of a signal the
+// process inherited ignored and the Go runtime leaves alone (SIGCONT,
+// SIGTSTP, SIGTTIN, SIGTTOU, until os/signal is asked for them).
+func SignalIgnored(sig int) bool {
+	var old kernelSigaction
+	_, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old[0])), 8, 0, 0)
+	return e == 0 && old[0] == 1 // SIG_IGN
+}
 
 // rawClone forks with clone(2): flags (with the exit signal in the low
 // byte), no new stack, ptid as parent_tid (where CLONE_PIDFD stores the

@@ -62,6 +62,10 @@ type SpawnArgs struct {
 	// ResetSignals has bit N-1 set for each signal N that the Go runtime
 	// handles and the program must get with its default action.
 	ResetSignals uint64
+	// Mask is the signal mask the program starts with (bit N-1 for signal
+	// N): os/exec gives its children the mask the calling program started
+	// with.
+	Mask uint64
 	// RestoreNofile: before execve, the child sets RLIMIT_NOFILE back to
 	// Nofile (soft, hard) if its soft limit is still the hard one less one,
 	// where the Go runtime raised it as it started, as os/exec's children
@@ -488,27 +492,24 @@ func spawnAfterSteps(a *SpawnArgs) (st uint32, e syscall.Errno) {
 	return codeOK, 0
 }
 
-// spawnExec sets the runtime's signals to their default action, empties
-// the signal mask and executes the program; if execve fails it reports
-// that and exits. It never returns.
+// spawnExec sets the runtime's signals to their default action, sets the
+// signal mask to a.Mask and executes the program; if execve fails it
+// reports that and exits. It never returns.
 //
 //go:nosplit
 //go:norace
 //go:nocheckptr
 func spawnExec(a *SpawnArgs) {
-	var (
-		none uint64
-		act  kernelSigaction // zero: SIG_DFL
-	)
+	var act kernelSigaction // zero: SIG_DFL
 	// Default dispositions for the signals the Go runtime handles (ignored
-	// ones stay ignored, as across execve), then the program with an empty
-	// signal mask.
+	// ones stay ignored, as across execve), then the program with the
+	// mask asked for (Mask).
 	for sig := uintptr(1); sig < 65; sig++ {
 		if a.ResetSignals&(1<<(sig-1)) != 0 {
 			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
 		}
 	}
-	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&none)), 0, 8, 0, 0)
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&a.Mask)), 0, 8, 0, 0)
 	var e syscall.Errno
 	if a.RestoreNofile {
 		// Unless someone changed it since (prlimit from outside), as

@@ -41,7 +41,7 @@ package rawproc
 // handler (the child has a copy of the parent's dispositions, not the
 // table itself: no CLONE_SIGHAND) can never run on the shared memory. The
 // child sets the runtime's signals to their default action before it
-// empties its mask, just before execve. A fault in the child (a
+// sets the program's mask, just before execve. A fault in the child (a
 // synchronous signal, which cannot be blocked) is delivered with the
 // default action because it is blocked: the child dies, the parent sees a
 // missing report.
