@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/linuxns/namespace/internal/proctest"
 	"github.com/linuxns/namespace/internal/rawproc"
 )
 
@@ -238,14 +238,14 @@ func TestRawChildStart(t *testing.T) {
 	}
 
 	// The failures below leave no descriptor, process or mapping behind.
-	fdsBefore, kidsBefore, mapsBefore := openFDCount(t), childPids(t), mappingCount(t)
+	fdsBefore, kidsBefore, mapsBefore := countFds(t), proctest.Children(), mappingCount(t)
 	defer func() {
-		if n := openFDCount(t); n != fdsBefore {
+		if n := countFds(t); n != fdsBefore {
 			t.Errorf("%d descriptors open after the failed starts; %d before", n, fdsBefore)
 		}
-		for _, pid := range childPids(t) {
+		for _, pid := range proctest.Children() {
 			if !slices.Contains(kidsBefore, pid) {
-				t.Errorf("a failed start left a child: %s", pid)
+				t.Errorf("a failed start left a child: %d", pid)
 			}
 		}
 		if n := mappingCount(t); n > mapsBefore {
@@ -269,34 +269,6 @@ func TestRawChildStart(t *testing.T) {
 	if err := c.Start(); err == nil || c.Process != nil {
 		t.Errorf("Start with a refused uid map = %v; want an error and no process", err)
 	}
-}
-
-// openFDCount counts this process's open descriptors.
-func openFDCount(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// childPids lists the children of every thread of this process.
-func childPids(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob("/proc/self/task/*/children")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue // a thread that has exited
-		}
-		pids = append(pids, strings.Fields(string(b))...)
-	}
-	return pids
 }
 
 // mappingCount counts this process's memory mappings.
