@@ -337,7 +337,7 @@ var (
 // set it since) and os/exec restores nothing. Else a child is started by
 // os.StartProcess under ptrace (PTRACE_TRACEME), which stops it as its
 // execve completes, before any of its code runs: its limit is read there,
-// and it is killed (about a millisecond, once).
+// and it is killed (one to three milliseconds, once).
 //
 // Where that cannot be done, known is false and the caller starts its
 // child with os/exec: ptrace denied (an LSM, Yama, this process traced
