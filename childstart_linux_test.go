@@ -32,7 +32,11 @@ var startState = NewTask("test-start-state", func(ctx context.Context, _ struct{
 		data, err := os.ReadFile("/proc/self/" + f)
 		fmt.Fprintf(&b, "%s %q %v\n", f, strings.Join(strings.Fields(string(data)), " "), err)
 	}
-	status, err := os.ReadFile("/proc/self/status")
+	// This thread's status: the main thread's mask is full for a moment
+	// whenever it starts a thread.
+	runtime.LockOSThread()
+	status, err := os.ReadFile("/proc/thread-self/status")
+	runtime.UnlockOSThread()
 	if err != nil {
 		return "", err
 	}
@@ -65,13 +69,6 @@ var startState = NewTask("test-start-state", func(ctx context.Context, _ struct{
 	return b.String(), nil
 })
 
-// TestRawChildStartsAsOSExec: a child with a new user namespace, which
-// os/exec would fork, is started by the raw clone sharing the caller's
-// memory (childstart_linux.go); the function's process must not tell the
-// difference: the same id maps, signal dispositions and mask,
-// capabilities, inherited descriptors, and the RLIMIT_NOFILE that os/exec
-// restores for its children, here in a process whose soft limit is below
-// the hard one (the Go runtime raised it) and in this one.
 // nofileProbe reports what origNofile finds in the function's process
 // and whether a child with a new user namespace would be started by the
 // raw clone there.
@@ -81,6 +78,13 @@ var nofileProbe = NewTask("test-nofile-probe", func(ctx context.Context, _ struc
 	return fmt.Sprintf("known %v restore %v soft %d raw %v", o.known, o.restore, o.lim[0], raw), nil
 })
 
+// TestRawChildStartsAsOSExec: a child with a new user namespace, which
+// os/exec would fork, is started by the raw clone sharing the caller's
+// memory (childstart_linux.go); the function's process must not tell the
+// difference: the same id maps, signal dispositions and mask,
+// capabilities, inherited descriptors, and the RLIMIT_NOFILE that os/exec
+// restores for its children, here in a process whose soft limit is below
+// the hard one (the Go runtime raised it) and in this one.
 func TestRawChildStartsAsOSExec(t *testing.T) {
 	if !rawproc.VMClone {
 		t.Skip("the raw clone forks on this architecture: every child is started by os/exec")
