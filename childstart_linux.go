@@ -18,7 +18,6 @@ package namespace
 // same thing at the same cost.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -186,15 +185,8 @@ func (c *childProc) startRaw() error {
 	}
 	pidfd := int(a.Pidfd)
 	fail := func(err error) error {
-		// Kill and reap it through its pidfd (no other process can be
-		// hit); then nothing runs on its stack.
-		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		var info unix.Siginfo
-		for {
-			if werr := unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED, nil); werr != unix.EINTR {
-				break
-			}
-		}
+		// Reaped, nothing runs on its stack.
+		killAndReap(pidfd)
 		unix.Close(pidfd)
 		unix.Close(report[0])
 		a.Stack.Free()
@@ -212,18 +204,15 @@ func (c *childProc) startRaw() error {
 	}
 	// End of file: the program is executed, in an address space of its
 	// own. Else the child's report: what failed, and its errno.
-	var rep [rawproc.ReportSize]byte
-	got, err := readFull(report[0], rep[:])
+	st, e, got, err := readRawReport(report[0])
 	if err != nil {
 		return fail(err)
 	}
 	switch {
 	case got == 0:
-	case got != len(rep):
+	case got != rawproc.ReportSize:
 		return fail(fmt.Errorf("namespace: %w: short report from the child", ErrProtocol))
 	default:
-		st := binary.NativeEndian.Uint32(rep[:4])
-		e := syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
 		if st == rawproc.CodeExec {
 			return fail(&os.PathError{Op: "fork/exec", Path: c.Path, Err: e})
 		}

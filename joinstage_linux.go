@@ -21,7 +21,6 @@ package namespace
 // same signal); that one dies with it (its parent-death signal).
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,10 +155,7 @@ func runJoinStage(sock *os.File, token string, j *job, log *slog.Logger) {
 		childFail(report, "clone the joining child", os.NewSyscallError("clone", errno))
 	}
 	log.Debug("join stage: cloned", "pid", pid, "flags", fmt.Sprintf("%#x", a.CloneFlags))
-	var rep [rawproc.ReportSize]byte
-	if got, _ := readFull(errPipe[0], rep[:]); got == len(rep) {
-		st := binary.NativeEndian.Uint32(rep[:4])
-		e := syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
+	if st, e, got, _ := readRawReport(errPipe[0]); got == rawproc.ReportSize {
 		waitRaw(pid)
 		if st == rawproc.CodeExec && j.Role == roleExec {
 			fmt.Fprintf(os.Stderr, "namespace: exec %s: %v\n", path, e)

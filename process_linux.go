@@ -1,7 +1,6 @@
 package namespace
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -347,17 +346,12 @@ func (p *Prepared) Abort() error {
 // readReport reads the child's next report: a step and its errno (got 8),
 // or end of file (got 0).
 func (p *Prepared) readReport() (st uint32, e syscall.Errno, got int, err error) {
-	var rep [8]byte
-	got, err = readFull(p.errR, rep[:])
+	st, e, got, err = readRawReport(p.errR)
 	if err != nil {
 		return 0, 0, got, classify("read the child's report", err, p.n)
 	}
-	if got != 0 && got != len(rep) {
+	if got != 0 && got != rawproc.ReportSize {
 		return 0, 0, got, fmt.Errorf("namespace: %w: short report from the child", ErrProtocol)
-	}
-	if got == len(rep) {
-		st = binary.NativeEndian.Uint32(rep[:4])
-		e = syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
 	}
 	return st, e, got, nil
 }
@@ -395,13 +389,7 @@ func (p *Prepared) stepError(st uint32, e syscall.Errno) error {
 // process can be hit, closes the pipes, and returns err.
 func (p *Prepared) fail(err error) error {
 	if p.pidfd >= 0 {
-		_ = unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
-		var info unix.Siginfo
-		for {
-			if werr := unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED, nil); werr != unix.EINTR {
-				break
-			}
-		}
+		killAndReap(p.pidfd)
 		unix.Close(p.pidfd)
 		p.pidfd = -1
 	}

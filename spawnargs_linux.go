@@ -4,6 +4,7 @@ package namespace
 // Prepare, and the id-map gate.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime"
@@ -44,6 +45,34 @@ func readFull(fd int, b []byte) (int, error) {
 		got += m
 	}
 	return got, nil
+}
+
+// readRawReport reads a raw child's report from the pipe fd until it is
+// full or every writer has closed it: the failed step's code and its errno
+// when got is rawproc.ReportSize, nothing (got 0) once the program has been
+// executed; any other got is a short report, for the caller to refuse.
+func readRawReport(fd int) (st uint32, e syscall.Errno, got int, err error) {
+	var rep [rawproc.ReportSize]byte
+	if got, err = readFull(fd, rep[:]); err != nil {
+		return 0, 0, got, err
+	}
+	if got == len(rep) {
+		st = binary.NativeEndian.Uint32(rep[:4])
+		e = syscall.Errno(binary.NativeEndian.Uint32(rep[4:]))
+	}
+	return st, e, got, nil
+}
+
+// killAndReap sends SIGKILL to the child of pidfd and reaps it through the
+// pidfd, so that no other process can be hit.
+func killAndReap(pidfd int) {
+	_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	var info unix.Siginfo
+	for {
+		if err := unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED, nil); err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // writeIDMaps writes the id maps of the child pid, in its new user
