@@ -3,9 +3,11 @@
 package namespace
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -80,20 +82,123 @@ func execOf(n *Namespace) func() error {
 }
 
 // BenchmarkStartProcessCallerHeap measures StartProcess of /bin/true from
-// a caller that holds a touched heap of each size of benchHeapEnv, in each
+// callers that hold a touched heap of each size of benchHeapEnv, in each
 // compared set and in each with a user namespace (the default map), and in
-// an IPC namespace (no set-up step: the same work for both), then os/exec
-// with the same Cloneflags in the same sets (as many runs, or at least 10
-// in about 5 s when they are slow). For each heap size every StartProcess
-// set runs before any os/exec one: a fork of gigabytes leaves the kernel
-// busy for a while after it, which would fall on the next measurement.
-// The startprocess sub-benchmarks report StartProcess's p50 against its own
-// from the first (small) heap size, the os-exec ones StartProcess/os-exec:
-// the targets are ≤ 1.2 and ≤ 1.0 (docs/benchmarks.md). StartProcess shares
-// the caller's memory until execve (CLONE_VM), where os/exec forks for a
-// user namespace.
+// an IPC namespace (no set-up step: the same work for both); then Run; then
+// os/exec with the same Cloneflags.
+//
+// Each caller is a process of its own, this test binary started again
+// (benchCallerHelper), which touches its heap and then does what it is
+// asked, one operation at a time, timing each. The small caller (the first
+// size) and a large one are asked in turn, callerBlock operations at a
+// time, so that the load of the hour falls on both alike (before, one
+// process measured every set before and after touching its heap, minutes
+// apart, and the ratio moved by a third with the hour's load between runs
+// of the same code: docs/benchmarks.md). The sub-benchmark of a large
+// caller reports its latency, the small caller's beside it (small-p50-ms),
+// and their ratio (startprocess/small-caller, run/small-caller; the target
+// is ≤ 1.2). The os-exec sub-benchmarks, run in every caller after all the
+// others (a fork of gigabytes leaves the kernel busy for a while after it),
+// ask that caller for os/exec and StartProcess in turn and report
+// StartProcess/os-exec (the target ≤ 1.0). StartProcess shares the
+// caller's memory until execve (CLONE_VM), where os/exec forks for a user
+// namespace.
 func BenchmarkStartProcessCallerHeap(b *testing.B) {
-	// ipc has no set-up step: StartProcess and os/exec do the same work.
+	sizes := benchHeapSizes(b)
+	if len(sizes) < 2 {
+		b.Fatalf("%s=%q: want at least two sizes, the small caller first (0,4096, say)", benchHeapEnv, os.Getenv(benchHeapEnv))
+	}
+	callers := make([]*benchCaller, len(sizes))
+	for k, mb := range sizes {
+		callers[k] = startBenchCaller(b, mb)
+	}
+	small := callers[0]
+	var spOps, runOps []string
+	for _, s := range callerHeapSets() {
+		spOps = append(spOps, s.Name)
+	}
+	// A child born in a cgroup (clone3 with CLONE_INTO_CGROUP) shares the
+	// caller's memory too, where a cgroup v2 parent is available (the
+	// kernel matrix, a cgroup v2 host).
+	if parent, err := defaultCgroupParent(); err == nil && unix.Access(parent, unix.W_OK) == nil {
+		spOps = append(spOps, callerHeapCgroupSet)
+	}
+	// Run, without and with a user namespace (unprivileged, every set has
+	// one).
+	runOps = []string{"mnt", "user+mnt"}
+	if !asRoot() {
+		runOps = runOps[1:]
+	}
+	for _, large := range callers[1:] {
+		for _, name := range spOps {
+			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", large.mb, name), func(b *testing.B) {
+				alternateCallers(b, small, large, "startprocess", name, "startprocess/small-caller")
+			})
+		}
+		for _, name := range runOps {
+			b.Run(fmt.Sprintf("heap=%dMB/%s/run", large.mb, name), func(b *testing.B) {
+				alternateCallers(b, small, large, "run", name, "run/small-caller")
+			})
+		}
+	}
+	for _, c := range callers {
+		for _, s := range callerHeapSets() {
+			b.Run(fmt.Sprintf("heap=%dMB/%s/os-exec", c.mb, s.Name), func(b *testing.B) {
+				noLeftovers(b)
+				var ours, theirs benchkit.Latencies
+				t1 := time.Now()
+				for b.Loop() {
+					if len(theirs) >= 10 && time.Since(t1) > 5*time.Second {
+						continue // enough of a slow one
+					}
+					theirs = append(theirs, c.do(b, "os-exec", s.Name))
+					ours = append(ours, c.do(b, "startprocess", s.Name))
+				}
+				reportLatency(b, "", theirs)
+				b.ReportMetric(benchkit.Ms(ours.Percentile(50)), "startprocess-p50-ms")
+				b.ReportMetric(benchkit.Ms(ours.Percentile(50))/benchkit.Ms(theirs.Percentile(50)), "startprocess/os-exec")
+			})
+		}
+	}
+}
+
+// alternateCallers asks small and large in turn to do op on the set name,
+// one iteration of b each, callerBlock iterations at a time, and reports
+// large's latency, small's p50 and the ratio of the p50s as unit. Asked
+// one at a time in turn, each caller would come to every operation from
+// idle (its threads asleep while the other works), which costs both about
+// a millisecond more and would dilute the ratio; in blocks, only the first
+// operation of each block does, and the load of the hour still falls on
+// both alike.
+func alternateCallers(b *testing.B, small, large *benchCaller, op, name, unit string) {
+	b.Helper()
+	noLeftovers(b)
+	var ls, ll benchkit.Latencies
+	i := 0
+	for b.Loop() {
+		if i/callerBlock%2 == 0 {
+			ls = append(ls, small.do(b, op, name))
+		} else {
+			ll = append(ll, large.do(b, op, name))
+		}
+		i++
+	}
+	if len(ll) == 0 { // fewer iterations than a block (-benchtime 1x)
+		ll = append(ll, large.do(b, op, name))
+	}
+	reportLatency(b, "", ll)
+	b.ReportMetric(benchkit.Ms(ls.Percentile(50)), "small-p50-ms")
+	b.ReportMetric(benchkit.Ms(ll.Percentile(50))/benchkit.Ms(ls.Percentile(50)), unit)
+}
+
+// callerBlock is how many operations in a row alternateCallers asks of one
+// caller.
+const callerBlock = 10
+
+// callerHeapSets returns the sets of BenchmarkStartProcessCallerHeap: the
+// compared ones and ipc, each also with a user namespace (unprivileged,
+// each has one already).
+func callerHeapSets() []benchkit.Set {
 	var sets []benchkit.Set
 	for _, s := range append(benchkit.ComparedSets(), benchkit.Set{Name: "ipc", IPC: true}) {
 		s = effective(s)
@@ -104,112 +209,172 @@ func BenchmarkStartProcessCallerHeap(b *testing.B) {
 			sets = append(sets, u)
 		}
 	}
-	small := map[string]float64{}
-	defer touchHeap(0)
-	for k, mb := range benchHeapSizes(b) {
-		touchHeap(mb)
-		ours := map[string]float64{}
-		for _, s := range sets {
-			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", mb, s.Name), func(b *testing.B) {
-				n := New(setOptions(s)...)
-				noLeftovers(b)
-				ours[s.Name] = startTrueLatency(b, n, k, small, s.Name)
-			})
-		}
-		// A child born in a cgroup (clone3 with CLONE_INTO_CGROUP) shares
-		// the caller's memory too: the same ratio, where a cgroup v2
-		// parent is available (the kernel matrix, a cgroup v2 host).
-		if parent, err := defaultCgroupParent(); err == nil && unix.Access(parent, unix.W_OK) == nil {
-			name := "mnt+cgroup"
-			b.Run(fmt.Sprintf("heap=%dMB/%s/startprocess", mb, name), func(b *testing.B) {
-				n := New(WithPrivateMount(), WithCgroupParent(parent))
-				noLeftovers(b)
-				startTrueLatency(b, n, k, small, name)
-			})
-		}
-		// Run's child is started by os/exec, whose clone with a new user
-		// namespace is a fork (the parent writes the id maps while the
-		// child waits): Run without and with one, against its small
-		// caller (measured, not yet met: docs/benchmarks.md).
-		runSets := []string{"mnt", "user+mnt"}
-		if !asRoot() {
-			runSets = runSets[1:] // unprivileged, every set has a user namespace
-		}
-		for _, name := range runSets {
-			b.Run(fmt.Sprintf("heap=%dMB/%s/run", mb, name), func(b *testing.B) {
-				opts := []Option{WithPrivateMount()}
-				if name == "user+mnt" {
-					opts = append(opts, WithPrivateUser())
-				}
-				n := New(opts...)
-				noLeftovers(b)
-				callerHeapLatency(b, k, small, "run "+name, "run/small-caller", func() error {
-					return n.Run(context.Background(), benchNop)
-				})
-			})
-		}
-		for _, s := range sets {
-			b.Run(fmt.Sprintf("heap=%dMB/%s/os-exec", mb, s.Name), func(b *testing.B) {
-				n := New(setOptions(s)...)
-				exec := execOf(n)
-				var lat benchkit.Latencies
-				t1 := time.Now()
-				for b.Loop() {
-					if len(lat) >= 10 && time.Since(t1) > 5*time.Second {
-						continue // enough of a slow one
-					}
-					t0 := time.Now()
-					if err := exec(); err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Since(t0))
-				}
-				reportLatency(b, "", lat)
-				if ours[s.Name] > 0 {
-					b.ReportMetric(ours[s.Name]/benchkit.Ms(lat.Percentile(50)), "startprocess/os-exec")
-				}
-			})
-		}
-	}
+	return sets
 }
 
-// startTrueLatency starts /bin/true with n.StartProcess and waits for it,
-// once per iteration of b (callerHeapLatency).
-func startTrueLatency(b *testing.B, n *Namespace, k int, small map[string]float64, name string) float64 {
+// callerHeapCgroupSet names the set of a mount namespace whose child is
+// born in a cgroup (WithCgroupParent).
+const callerHeapCgroupSet = "mnt+cgroup"
+
+// benchCallerEnv makes this test binary a caller of
+// BenchmarkStartProcessCallerHeap (benchCallerHelper); its value is the
+// heap to touch, in MiB.
+const benchCallerEnv = "NAMESPACE_BENCH_CALLER_MB"
+
+// benchCaller is a caller started by startBenchCaller.
+type benchCaller struct {
+	mb  int
+	in  io.WriteCloser // requests
+	out *bufio.Reader  // answers
+}
+
+// startBenchCaller starts this test binary again as a caller that holds a
+// touched heap of mb MiB, and waits until it has touched it. It ends at
+// b's cleanup.
+func startBenchCaller(b *testing.B, mb int) *benchCaller {
 	b.Helper()
-	return callerHeapLatency(b, k, small, name, "startprocess/small-caller", func() error {
-		p, err := n.StartProcess("/bin/true", nil, nil)
-		if err != nil {
-			return err
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ar, aw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchCallerEnv+"="+strconv.Itoa(mb))
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{aw} // descriptor 3: the answers
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start the caller of %d MiB: %v", mb, err)
+	}
+	aw.Close()
+	c := &benchCaller{mb: mb, in: in, out: bufio.NewReader(ar)}
+	b.Cleanup(func() {
+		in.Close() // it exits at the end of its requests
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("the caller of %d MiB: %v", mb, err)
 		}
-		st, err := p.Wait()
-		if err == nil && !st.Success() {
-			err = errors.New(st.String())
-		}
-		return err
+		ar.Close()
 	})
+	if line, err := c.out.ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("the caller of %d MiB did not start: %q, %v", mb, line, err)
+	}
+	return c
 }
 
-// callerHeapLatency runs op once per iteration of b, reports the latency,
-// and returns its p50 in ms. The first heap size (k == 0) is the small
-// caller: its p50 is kept in small[key]; the later ones report their ratio
-// to it as unit.
-func callerHeapLatency(b *testing.B, k int, small map[string]float64, key, unit string, op func() error) float64 {
+// do asks c to do op on the set name once, and returns how long it took
+// there.
+func (c *benchCaller) do(b *testing.B, op, name string) time.Duration {
 	b.Helper()
-	var lat benchkit.Latencies
-	for b.Loop() {
-		t0 := time.Now()
-		if err := op(); err != nil {
-			b.Fatal(err)
+	if _, err := fmt.Fprintf(c.in, "%s %s\n", op, name); err != nil {
+		b.Fatalf("the caller of %d MiB: %v", c.mb, err)
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		b.Fatalf("the caller of %d MiB: %v", c.mb, err)
+	}
+	line = strings.TrimSuffix(line, "\n")
+	ns, err := strconv.ParseInt(line, 10, 64)
+	if err != nil {
+		b.Fatalf("the caller of %d MiB, %s %s: %s", c.mb, op, name, line)
+	}
+	return time.Duration(ns)
+}
+
+// benchCallerHelper is this test binary as a caller of
+// BenchmarkStartProcessCallerHeap: it touches mb MiB of heap, says ready on
+// descriptor 3, then reads requests a line at a time from its standard
+// input ("startprocess SET", "os-exec SET" or "run SET"), does each once and
+// answers on descriptor 3 with its duration in nanoseconds, or a line that
+// says what failed. It exits at the end of its input.
+func benchCallerHelper(v string) {
+	os.Unsetenv(benchCallerEnv)
+	mb, err := strconv.Atoi(v)
+	if err != nil || mb < 0 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want MiB\n", benchCallerEnv, v)
+		os.Exit(2)
+	}
+	answers := os.NewFile(3, "answers")
+	touchHeap(mb)
+	fmt.Fprintln(answers, "ready")
+	ops := map[string]func() error{}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		req := in.Text()
+		op, ok := ops[req]
+		if !ok {
+			op, err = callerHeapOp(req)
+			if err != nil {
+				fmt.Fprintln(answers, oneLine(err))
+				continue
+			}
+			ops[req] = op
 		}
-		lat = append(lat, time.Since(t0))
+		t0 := time.Now()
+		err := op()
+		d := time.Since(t0)
+		if err != nil {
+			fmt.Fprintf(answers, "%s: %s\n", req, oneLine(err))
+			continue
+		}
+		fmt.Fprintln(answers, int64(d))
 	}
-	reportLatency(b, "", lat)
-	p50 := benchkit.Ms(lat.Percentile(50))
-	if k == 0 {
-		small[key] = p50
-	} else if small[key] > 0 {
-		b.ReportMetric(p50/small[key], unit)
+	runtime.KeepAlive(benchBallast)
+	os.Exit(0)
+}
+
+// oneLine returns err's text on one line (an answer is a line).
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " | ")
+}
+
+// callerHeapOp returns the operation a request names (benchCallerHelper).
+func callerHeapOp(req string) (func() error, error) {
+	op, name, _ := strings.Cut(req, " ")
+	var n *Namespace
+	switch {
+	case op == "run" && name == "mnt":
+		n = New(WithPrivateMount())
+	case op == "run" && name == "user+mnt":
+		n = New(WithPrivateMount(), WithPrivateUser())
+	case op == "startprocess" && name == callerHeapCgroupSet:
+		parent, err := defaultCgroupParent()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", req, err)
+		}
+		n = New(WithPrivateMount(), WithCgroupParent(parent))
+	default:
+		for _, s := range callerHeapSets() {
+			if s.Name == name {
+				n = New(setOptions(s)...)
+			}
+		}
 	}
-	return p50
+	if n == nil {
+		return nil, fmt.Errorf("%s: no such set", req)
+	}
+	switch op {
+	case "run":
+		return func() error { return n.Run(context.Background(), benchNop) }, nil
+	case "os-exec":
+		return execOf(n), nil
+	case "startprocess":
+		return func() error {
+			p, err := n.StartProcess("/bin/true", nil, nil)
+			if err != nil {
+				return err
+			}
+			st, err := p.Wait()
+			if err == nil && !st.Success() {
+				err = errors.New(st.String())
+			}
+			return err
+		}, nil
+	}
+	return nil, fmt.Errorf("%s: no such operation", req)
 }

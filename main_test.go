@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 		panic(v)
 	}
 	Init()
+	if v, ok := os.LookupEnv(benchCallerEnv); ok {
+		benchCallerHelper(v) // BenchmarkStartProcessCallerHeap; it exits
+	}
 	if _, ok := os.LookupEnv(ProbeEnv); ok {
 		fmt.Print(describeSetUp())
 		os.Exit(0)
