@@ -73,7 +73,7 @@ import (
 // Prepare does the same in two steps, so that the namespaces can be worked
 // on from outside before the program runs.
 //
-// On amd64 and 386 the cloned process shares the caller's memory until it
+// On amd64, 386 and arm64 the cloned process shares the caller's memory until it
 // executes the program (CLONE_VM on a stack of its own; the calling thread
 // sleeps meanwhile unless a user namespace's id maps or Prepare's hold need
 // it), so its cost does not grow with the caller's memory; it is a copy of

@@ -270,10 +270,10 @@ func Spawn(a *SpawnArgs) (pid int, err syscall.Errno) {
 }
 
 // vmChildPre is the child's part before the plan's steps; it returns only
-// if it succeeded. (On amd64 cloneVM calls vmChildPre, RunSteps and
-// vmChildPost itself, so that RunSteps's deep nosplit chain starts from
-// the child's first frame, within the linker's limit even in a fuzzing
-// build.)
+// if it succeeded. (On amd64 and arm64 cloneVM calls vmChildPre, RunSteps
+// and vmChildPost itself, so that RunSteps's deep nosplit chain starts
+// from the child's first frame, within the linker's limit even in a
+// fuzzing build.)
 //
 //go:nosplit
 //go:norace

@@ -6,7 +6,8 @@ package rawproc
 //
 // A fork-style clone copies the caller's page tables: its cost grows with
 // the memory the caller has touched (tens of milliseconds for gigabytes).
-// Where VMClone is true (amd64 and 386, which have cloneVM in assembly),
+// Where VMClone is true (amd64, 386 and arm64, which have cloneVM in
+// assembly),
 // Spawn clones with CLONE_VM instead: the child runs in the caller's
 // address space, on a stack of its own (a Stack, mapped by the parent with a
 // guard page below it), until execve gives it an address space of its own
@@ -46,10 +47,10 @@ package rawproc
 // default action because it is blocked: the child dies, the parent sees a
 // missing report.
 //
-// The child is entered by register-ABI entries on amd64 (vmChildPre,
-// RunSteps, vmChildPost, called in turn by cloneVM), not by a CALL of a
-// symbol: that reaches the ABI0 wrapper, which -race instruments with
-// racefuncenter although the function is norace (the children
+// The child is entered by register-ABI entries on amd64 and arm64
+// (vmChildPre, RunSteps, vmChildPost, called in turn by cloneVM), not by a
+// CALL of a symbol: that reaches the ABI0 wrapper, which -race instruments
+// with racefuncenter although the function is norace (the children
 // crashed under -race until TestStartProcessSharedMemory found it).
 //
 // Where a fork is still needed: the cloned process of WithMinimalInit (PID
@@ -57,10 +58,11 @@ package rawproc
 // execve, so they cannot live in the caller's memory; Spawn forks them,
 // and they clone the program (vmChild with a.program) with
 // CLONE_VM|CLONE_VFORK onto their own copy of the stack. The subreaper of WithKillDescendants outlives the
-// execve too, and is forked. The architectures without cloneVM (arm, arm64,
+// execve too, and is forked. The architectures without cloneVM (arm,
 // riscv64, ppc64le, s390x, loong64, ...) fork as before: each needs a
-// cloneVM of some 30 lines of assembly (qemu-user, which turns CLONE_VM
-// into a thread, cannot test one).
+// cloneVM of some 40 lines of assembly, and a guest of its architecture to
+// test it (qemu-user, which turns CLONE_VM into a thread, cannot; arm64's
+// is tested under qemu-system-aarch64: scripts/vm VMARCH=arm64).
 
 import (
 	"unsafe"
@@ -124,8 +126,9 @@ func (s *Stack) Free() {
 
 // vmEntryTable holds the register-ABI entries of vmChildPre, RunSteps and
 // vmChildPost, in that order, which cloneVM calls in the child on amd64
-// (see clone_vm_amd64.s). A func value of a top-level function points to
-// a word that holds the address of its code, the ABIInternal entry.
+// and arm64 (see clone_vm_amd64.s, clone_vm_arm64.s). A func value of a
+// top-level function points to a word that holds the address of its code,
+// the ABIInternal entry.
 var vmEntryTable = func() (t [3]uintptr) {
 	pre, steps, post := vmChildPre, RunSteps, vmChildPost
 	t[0] = **(**uintptr)(unsafe.Pointer(&pre))

@@ -1,4 +1,4 @@
-//go:build linux && (amd64 || 386)
+//go:build linux && (amd64 || 386 || arm64)
 
 package rawproc
 
@@ -8,8 +8,8 @@ const VMClone = true
 // cloneVM makes the system call trap(a1, a2, a3, 0, 0), either clone(flags,
 // stack, ptid, 0, 0) with stack the top of a Stack, or clone3(&args, size)
 // with the Stack's base and size in args, whose child calls vmChild(a) on
-// that stack; on amd64 through the entries at fn, vmEntries() (386 ignores
-// it). It returns the pid or the errno in the
+// that stack; on amd64 and arm64 through the entries at fn, vmEntries()
+// (386 ignores it). It returns the pid or the errno in the
 // parent; the child never returns. In assembly: clone_vm_GOARCH.s.
 //
 //go:noescape
