@@ -107,7 +107,7 @@ test-kernels:
 # raw clone that shares the caller's memory (clone_vm_arm64.s) and of
 # everything that starts children through it or os/exec.
 ARM64_PKGS  ?= . ./internal/rawproc ./syscalls
-ARM64_TESTS ?= TestRun|StartProcess|Prepare|Spawn|Memory|TestChild|TestPool|TestTask|Clone|Stack|TestUnshare|TestSetns
+ARM64_TESTS ?= TestRun|StartProcess|Prepare|Spawn|Memory|TestChild|TestPool|TestTask|Clone|Stack|TestUnshare|TestSetns|TestKernelSigactionFits
 test-kernels-arm64:
 	VMARCH=arm64 KERNELS=6.1 KNOBS=none PKGS="$(ARM64_PKGS)" TESTS='$(ARM64_TESTS)' USERS="$(USERS)" GO="$(GO)" \
 	  $(CURDIR)/scripts/vm

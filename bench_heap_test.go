@@ -245,19 +245,25 @@ func startBenchCaller(b *testing.B, mb int) *benchCaller {
 	cmd.Env = append(os.Environ(), benchCallerEnv+"="+strconv.Itoa(mb))
 	cmd.Stderr = os.Stderr
 	cmd.ExtraFiles = []*os.File{aw} // descriptor 3: the answers
+	// It ends at the end of its requests, and with this process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
 	if err != nil {
+		ar.Close()
+		aw.Close()
 		b.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	aw.Close()
+	if err != nil {
+		ar.Close()
 		b.Fatalf("start the caller of %d MiB: %v", mb, err)
 	}
-	aw.Close()
 	c := &benchCaller{mb: mb, in: in, out: bufio.NewReader(ar)}
 	b.Cleanup(func() {
 		in.Close() // it exits at the end of its requests
 		if err := cmd.Wait(); err != nil {
-			b.Errorf("the caller of %d MiB: %v", mb, err)
+			b.Errorf("the caller of %d MiB: %v (it checks that its children are all reaped: its standard error says)", mb, err)
 		}
 		ar.Close()
 	})
@@ -299,6 +305,7 @@ func benchCallerHelper(v string) {
 		fmt.Fprintf(os.Stderr, "%s=%q: want MiB\n", benchCallerEnv, v)
 		os.Exit(2)
 	}
+	syscall.CloseOnExec(3) // not for the children it starts
 	answers := os.NewFile(3, "answers")
 	touchHeap(mb)
 	fmt.Fprintln(answers, "ready")
@@ -325,6 +332,12 @@ func benchCallerHelper(v string) {
 		fmt.Fprintln(answers, int64(d))
 	}
 	runtime.KeepAlive(benchBallast)
+	// The check of noLeftovers, for the children this process started
+	// (the benchmark's own process starts none).
+	if z := zombieChildren(); len(z) > 0 {
+		fmt.Fprintf(os.Stderr, "the caller of %d MiB: zombie children left: %v\n", mb, z)
+		os.Exit(3)
+	}
 	os.Exit(0)
 }
 

@@ -50,8 +50,9 @@ failed:
 child:
 	// The child: SP is the top of the new stack (clone3 adds the size
 	// to the stack's base). Nothing of the parent's stack is touched from
-	// here on. Frame: 0 (the callees' saved LR), spill space 8-39, a at
-	// 40, fn at 48; 64 bytes, SP 16-byte aligned.
+	// here on. Frame, 64 bytes, SP 16-byte aligned: 0-7 unused (each callee
+	// saves LR at its own 0(RSP), below this frame), the callees' spill
+	// space 8-39, a at 40, fn at 48.
 	MOVD	RSP, R9
 	AND	$~15, R9
 	SUB	$64, R9

@@ -7,11 +7,10 @@ package rawproc
 // A fork-style clone copies the caller's page tables: its cost grows with
 // the memory the caller has touched (tens of milliseconds for gigabytes).
 // Where VMClone is true (amd64, 386 and arm64, which have cloneVM in
-// assembly),
-// Spawn clones with CLONE_VM instead: the child runs in the caller's
-// address space, on a stack of its own (a Stack, mapped by the parent with a
-// guard page below it), until execve gives it an address space of its own
-// or it exits. This is what the standard library's forkAndExecInChild does
+// assembly), Spawn clones with CLONE_VM instead: the child runs in the
+// caller's address space, on a stack of its own (a Stack, mapped by the
+// parent with a guard page below it), until execve gives it an address
+// space of its own or it exits. This is what the standard library's forkAndExecInChild does
 // with CLONE_VM|CLONE_VFORK, with two differences:
 //
 //   - The child does not run on the parent's stack, so the parent need not

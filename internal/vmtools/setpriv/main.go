@@ -29,7 +29,8 @@ import (
 )
 
 func main() {
-	uid, gid, clear, noInh := -1, -1, false, false
+	var uid, gid int
+	var haveUID, haveGID, clear, noInh bool
 	args := os.Args[1:]
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		a := args[0]
@@ -38,9 +39,11 @@ func main() {
 		switch {
 		case a == "--":
 		case strings.HasPrefix(a, "--reuid="):
-			uid, err = strconv.Atoi(strings.TrimPrefix(a, "--reuid="))
+			uid, err = parseID(strings.TrimPrefix(a, "--reuid="))
+			haveUID = true
 		case strings.HasPrefix(a, "--regid="):
-			gid, err = strconv.Atoi(strings.TrimPrefix(a, "--regid="))
+			gid, err = parseID(strings.TrimPrefix(a, "--regid="))
+			haveGID = true
 		case a == "--clear-groups":
 			clear = true
 		case a == "--inh-caps=-all":
@@ -48,19 +51,15 @@ func main() {
 		default:
 			fail("unsupported option %s (only --reuid=UID --regid=GID --clear-groups --inh-caps=-all)", a)
 		}
-		if err != nil || uid < -1 || gid < -1 {
-			fail("%s: want a number", a)
+		if err != nil {
+			fail("%s: %v", a, err)
 		}
 		if a == "--" {
 			break
 		}
 	}
-	if len(args) == 0 || uid < 0 || gid < 0 || !clear {
+	if len(args) == 0 || !haveUID || !haveGID || !clear {
 		fail("usage: setpriv --reuid=UID --regid=GID --clear-groups [--inh-caps=-all] PROGRAM [ARG...]")
-	}
-	path, err := exec.LookPath(args[0])
-	if err != nil {
-		fail("%v", err)
 	}
 	if noInh {
 		// The thread that executes PROGRAM must be the one changed.
@@ -85,8 +84,36 @@ func main() {
 	if err := syscall.Setresuid(uid, uid, uid); err != nil {
 		fail("setresuid: %v", err)
 	}
+	// What the kernel holds now, not what was asked.
+	r, e, sv := unix.Getresuid()
+	if r != uid || e != uid || sv != uid {
+		fail("the user IDs are %d %d %d, not %d", r, e, sv, uid)
+	}
+	r, e, sv = unix.Getresgid()
+	if r != gid || e != gid || sv != gid {
+		fail("the group IDs are %d %d %d, not %d", r, e, sv, gid)
+	}
+	if g, err := syscall.Getgroups(); err != nil || len(g) != 0 {
+		fail("supplementary groups left: %v %v", g, err)
+	}
+	// Looked up as the new user, as setpriv(1)'s execvp does.
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		fail("%v", err)
+	}
 	err = syscall.Exec(path, args, os.Environ())
 	fail("exec %s: %v", path, err)
+}
+
+// parseID parses a user or group ID: a decimal number below 2^32-1, which
+// the kernel reads as "leave unchanged" (and a larger one would be cut to
+// 32 bits: 2^32 is root).
+func parseID(s string) (int, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 1<<32-1 {
+		return 0, fmt.Errorf("want a user or group ID below 4294967295, not %q", s)
+	}
+	return int(n), nil
 }
 
 func fail(format string, a ...any) {
