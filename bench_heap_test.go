@@ -5,7 +5,6 @@ package namespace
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -377,17 +376,7 @@ func callerHeapOp(req string) (func() error, error) {
 	case "os-exec":
 		return execOf(n), nil
 	case "startprocess":
-		return func() error {
-			p, err := n.StartProcess("/bin/true", nil, nil)
-			if err != nil {
-				return err
-			}
-			st, err := p.Wait()
-			if err == nil && !st.Success() {
-				err = errors.New(st.String())
-			}
-			return err
-		}, nil
+		return func() error { return waitSuccess(n.StartProcess("/bin/true", nil, nil)) }, nil
 	}
 	return nil, fmt.Errorf("%s: no such operation", req)
 }

@@ -4,7 +4,6 @@ package namespace
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -44,19 +43,9 @@ func BenchmarkJoinNet(b *testing.B) {
 	defer exec.Command(ip, "netns", "delete", name).Run()
 	file := "/run/netns/" + name
 	n := New(WithJoin(syscalls.Net, file))
-	wait := func(p *os.Process, err error) error {
-		if err != nil {
-			return err
-		}
-		st, err := p.Wait()
-		if err == nil && !st.Success() {
-			err = errors.New(st.String())
-		}
-		return err
-	}
 	b.Run("Do", func(b *testing.B) { measure(b, func() error { return n.Do(func() error { return nil }) }) })
 	b.Run("StartProcess", func(b *testing.B) {
-		measure(b, func() error { return wait(n.StartProcess("/bin/true", nil, nil)) })
+		measure(b, func() error { return waitSuccess(n.StartProcess("/bin/true", nil, nil)) })
 	})
 	b.Run("Command", func(b *testing.B) {
 		measure(b, func() error { return n.Command(context.Background(), "/bin/true").Run() })

@@ -41,12 +41,8 @@ func BenchmarkPrivSteps(b *testing.B) {
 		n := New(c.opts...)
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				p, err := n.StartProcess("/bin/true", nil, nil)
-				if err != nil {
+				if err := waitSuccess(n.StartProcess("/bin/true", nil, nil)); err != nil {
 					b.Fatal(err)
-				}
-				if st, err := p.Wait(); err != nil || !st.Success() {
-					b.Fatal(st, err)
 				}
 			}
 		})

@@ -4,7 +4,6 @@ package namespace
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,17 +33,7 @@ func BenchmarkRootVersus(b *testing.B) {
 	n := New(rootOptions()...)
 	cs := []benchkit.Contender{
 		{Name: "command", Op: func() error { return n.Command(ctx, "/bin/true").Run() }},
-		{Name: "start", Op: func() error {
-			p, err := n.StartProcess("/bin/true", []string{"true"}, nil)
-			if err != nil {
-				return err
-			}
-			st, err := p.Wait()
-			if err == nil && !st.Success() {
-				err = errors.New(st.String())
-			}
-			return err
-		}},
+		{Name: "start", Op: func() error { return waitSuccess(n.StartProcess("/bin/true", []string{"true"}, nil)) }},
 	}
 	nsrun := filepath.Join(os.Getenv("LINUXNS_BIN"), "nsrun")
 	if os.Getenv("LINUXNS_BIN") == "" {

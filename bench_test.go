@@ -4,7 +4,6 @@ package namespace
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -333,17 +332,7 @@ func BenchmarkStartProcess(b *testing.B) {
 	for _, s := range benchkit.ComparedSets() {
 		b.Run(s.Name, func(b *testing.B) {
 			n := New(setOptions(effective(s))...)
-			measure(b, func() error {
-				p, err := n.StartProcess("/bin/true", nil, nil)
-				if err != nil {
-					return err
-				}
-				st, err := p.Wait()
-				if err == nil && !st.Success() {
-					err = errors.New(st.String())
-				}
-				return err
-			})
+			measure(b, func() error { return waitSuccess(n.StartProcess("/bin/true", nil, nil)) })
 		})
 	}
 }

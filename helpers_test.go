@@ -3,6 +3,7 @@
 package namespace
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,4 +81,17 @@ func testBinary(t *testing.T, name string) string {
 		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	return out
+}
+
+// waitSuccess waits for p, as StartProcess returned it with err, and
+// returns an error unless it exited with status 0.
+func waitSuccess(p *os.Process, err error) error {
+	if err != nil {
+		return err
+	}
+	st, err := p.Wait()
+	if err == nil && !st.Success() {
+		err = errors.New(st.String())
+	}
+	return err
 }

@@ -124,21 +124,11 @@ var startKinds = []string{"vfork", "user-gate", "prepare-start", "prepare-abort"
 // startOnce starts /bin/true in the way kind and checks the outcome.
 func startOnce(kind string) error {
 	files := []*os.File{nil, nil, nil}
-	wait := func(p *os.Process, err error) error {
-		if err != nil {
-			return err
-		}
-		st, err := p.Wait()
-		if err == nil && !st.Success() {
-			err = errors.New(st.String())
-		}
-		return err
-	}
 	switch kind {
 	case "vfork":
-		return wait(testNS(WithPrivateMount(), WithPrivatePID(), WithPrivateTmp()).StartProcess("/bin/true", nil, &os.ProcAttr{Files: files}))
+		return waitSuccess(testNS(WithPrivateMount(), WithPrivatePID(), WithPrivateTmp()).StartProcess("/bin/true", nil, &os.ProcAttr{Files: files}))
 	case "user-gate":
-		return wait(New(WithPrivateUser(), WithPrivateMount(), WithPrivateTmp()).StartProcess("/bin/true", nil, &os.ProcAttr{Files: files}))
+		return waitSuccess(New(WithPrivateUser(), WithPrivateMount(), WithPrivateTmp()).StartProcess("/bin/true", nil, &os.ProcAttr{Files: files}))
 	case "prepare-start", "prepare-abort":
 		p, err := testNS(WithPrivateMount(), WithPrivateNet()).Prepare("/bin/true", nil, &os.ProcAttr{Files: files})
 		if err != nil {
@@ -147,7 +137,7 @@ func startOnce(kind string) error {
 		if kind == "prepare-abort" {
 			return p.Abort()
 		}
-		return wait(p.Start())
+		return waitSuccess(p.Start())
 	case "step-fails":
 		// The mounts are made, then entering the directory fails.
 		_, err := testNS(WithPrivateMount(), WithPrivateTmp()).StartProcess("/bin/true", nil, &os.ProcAttr{Dir: "/no/such/dir", Files: files})
